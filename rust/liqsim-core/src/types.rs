@@ -1,0 +1,140 @@
+//! The vocabulary shared by every module: prices, quantities, money, ids, sides.
+//!
+//! Everything inside the core is an integer. Prices are whole ticks, quantities whole lots, time
+//! integer nanoseconds, money a fixed-point integer. Floats exist only at the Python edge (see
+//! [`crate::units`]), so that matching is exact and money is conserved to the last unit.
+
+use std::fmt;
+
+/// A price in whole ticks of the instrument (`price = ticks × tick_size`).
+pub type Price = i64;
+/// A quantity in whole lots of the instrument (`qty = lots × lot_size`). Always > 0 on a live order.
+pub type Qty = i64;
+/// Time in integer nanoseconds (Unix epoch in scenarios; any origin in the bare book).
+pub type Ts = i64;
+
+/// Identifies an order for the whole life of a book. Chosen by the caller or assigned by the book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct OrderId(pub i64);
+
+/// Identifies the owner of an order or account. The bare book only compares it (self-trade
+/// prevention) and reports it on trades.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct TraderId(pub i64);
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Display for TraderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Side of an order (and of the aggressor of a trade).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Side {
+    Buy = 0,
+    Sell = 1,
+}
+
+impl Side {
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+
+    /// +1 for buy, −1 for sell: the sign a fill of this side adds to a position.
+    pub fn sign(self) -> i64 {
+        match self {
+            Side::Buy => 1,
+            Side::Sell => -1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Side> {
+        match code {
+            0 => Some(Side::Buy),
+            1 => Some(Side::Sell),
+            _ => None,
+        }
+    }
+}
+
+/// Money (balances, PnL, fees, funding, insurance fund) in fixed point: `MONEY_SCALE` units per one
+/// unit of the quote currency (USDT). `i128` so that notional = price × qty × scale never overflows
+/// and sums over a million accounts stay exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(pub i128);
+
+/// 10^12 money units per quote unit. Chosen so that `tick_size × lot_size × MONEY_SCALE` is a whole
+/// number for every listed instrument (e.g. 0.01 × 0.001 × 10^12 = 10^7), which makes notional exact.
+pub const MONEY_SCALE: i128 = 1_000_000_000_000;
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    /// Nearest money value to a float amount of quote currency (only at the Python edge).
+    pub fn from_f64(x: f64) -> Money {
+        Money((x * MONEY_SCALE as f64).round() as i128)
+    }
+
+    pub fn to_f64(self) -> f64 {
+        // Split to keep precision for large balances: whole part and fraction separately.
+        let whole = self.0.div_euclid(MONEY_SCALE);
+        let frac = self.0.rem_euclid(MONEY_SCALE);
+        whole as f64 + frac as f64 / MONEY_SCALE as f64
+    }
+}
+
+impl std::ops::Add for Money {
+    type Output = Money;
+    fn add(self, rhs: Money) -> Money {
+        Money(self.0 + rhs.0)
+    }
+}
+
+impl std::ops::Sub for Money {
+    type Output = Money;
+    fn sub(self, rhs: Money) -> Money {
+        Money(self.0 - rhs.0)
+    }
+}
+
+impl std::ops::Neg for Money {
+    type Output = Money;
+    fn neg(self) -> Money {
+        Money(-self.0)
+    }
+}
+
+impl std::ops::AddAssign for Money {
+    fn add_assign(&mut self, rhs: Money) {
+        self.0 += rhs.0;
+    }
+}
+
+impl std::ops::SubAssign for Money {
+    fn sub_assign(&mut self, rhs: Money) {
+        self.0 -= rhs.0;
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        Money(iter.map(|m| m.0).sum())
+    }
+}
