@@ -74,6 +74,9 @@ fn cancel_reason_code(reason: CancelReason) -> u8 {
     }
 }
 
+/// Code of a categorical cell with no value (null). An error only where the row needs the value.
+pub const MISSING: u8 = 255;
+
 /// Input columns; all of one length. Optional columns may be absent when no row needs them.
 /// Conventions: `price` NaN = no price (market without protection, modify keeping its price);
 /// `order_id` < 0 on a new order = let the book assign one; `owner` absent = 0; `tif` absent = GTC.
@@ -183,13 +186,17 @@ pub fn process(book: &mut OrderBook, tick: &Grid, lot: &Grid, cols: &ActionColum
             ActionKind::Limit | ActionKind::Market => {
                 let what = ActionKind::NAMES[kind as usize];
                 let side_code = need(cols.side, "side", row, what)?[row];
-                let side = Side::from_code(side_code).ok_or_else(|| bad("side", row, format!("unknown side code {side_code}")))?;
+                let side = Side::from_code(side_code).ok_or_else(|| match side_code {
+                    MISSING => bad("side", row, format!("missing value ({what} rows need a side)")),
+                    _ => bad("side", row, format!("unknown side code {side_code}")),
+                })?;
                 let qty_f = need(cols.qty, "qty", row, what)?[row];
                 let price_f = match kind {
                     ActionKind::Limit => Some(need(cols.price, "price", row, what)?[row]),
                     _ => cols.price.map(|c| c[row]).filter(|p| !p.is_nan()),
                 };
                 let tif_code = cols.tif.map_or(0, |c| c[row]);
+                let tif_code = if tif_code == MISSING { TimeInForce::Gtc as u8 } else { tif_code };
                 let tif = TimeInForce::from_code(tif_code).ok_or_else(|| bad("tif", row, format!("unknown tif code {tif_code}")))?;
                 let id = cols.order_id.map(|c| c[row]).filter(|&id| id >= 0).map(OrderId);
                 let qty = qty_in_lots(lot, qty_f, row)?;

@@ -1,0 +1,161 @@
+"""Turning user tables into the contiguous numpy columns the core reads, and coded result columns
+back into readable ones.
+
+Accepted inputs: anything with the Arrow PyCapsule interface (pyarrow, polars, pandas >= 2.2,
+duckdb), a pyarrow Table/RecordBatch, or a mapping of column name -> array-like. Every problem raises
+:class:`liqsim.ScenarioError` naming the table, the column and, when it is about one value, the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import ScenarioError
+
+
+def scenario_error(table: str, column: str | None, row: int | None, message: str) -> ScenarioError:
+    where = f"table '{table}'"
+    if column is not None:
+        where += f", column '{column}'"
+    if row is not None:
+        where += f", row {row}"
+    err = ScenarioError(f"{where}: {message}")
+    err.table, err.column, err.row = table, column, row
+    return err
+
+
+def as_table(data: object, table: str) -> pa.Table:
+    """Any supported tabular object as a pyarrow Table."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, Mapping):
+        columns = {}
+        for name, values in data.items():
+            try:
+                columns[str(name)] = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(np.asarray(values))
+            except (pa.ArrowException, ValueError, TypeError) as exc:
+                raise scenario_error(table, str(name), None, f"cannot be read as a column: {exc}") from None
+        lengths = {len(c) for c in columns.values()}
+        if len(lengths) > 1:
+            raise scenario_error(table, None, None, f"columns have different lengths: { {k: len(v) for k, v in columns.items()} }")
+        return pa.table(columns)
+    if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
+        try:
+            return pa.table(data)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise scenario_error(table, None, None, f"could not be read through the Arrow interface: {exc}") from None
+    raise scenario_error(
+        table, None, None,
+        f"expected an Arrow-compatible table (pyarrow, polars, pandas, duckdb) or a dict of arrays, got {type(data).__name__}",
+    )
+
+
+def _column(t: pa.Table, table: str, name: str, required: bool) -> pa.Array | None:
+    if name not in t.column_names:
+        if required:
+            raise scenario_error(table, name, None, f"required column is missing (columns: {t.column_names})")
+        return None
+    return t.column(name).combine_chunks()
+
+
+def _first_null(arr: pa.Array) -> int | None:
+    if arr.null_count == 0:
+        return None
+    return int(np.flatnonzero(~np.asarray(arr.is_valid()))[0])
+
+
+def float_column(t: pa.Table, table: str, name: str, required: bool = False) -> np.ndarray | None:
+    """float64 column; nulls become NaN (the core's "no value")."""
+    arr = _column(t, table, name, required)
+    if arr is None:
+        return None
+    if not (pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type) or pa.types.is_decimal(arr.type) or pa.types.is_null(arr.type)):
+        raise scenario_error(table, name, None, f"must be numeric, got {arr.type}")
+    arr = pc.cast(arr, pa.float64())
+    return np.ascontiguousarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def int_column(t: pa.Table, table: str, name: str, default: int | None = None, required: bool = False) -> np.ndarray | None:
+    """int64 column; nulls become ``default`` (or are an error when there is none)."""
+    arr = _column(t, table, name, required)
+    if arr is None:
+        return None
+    if pa.types.is_floating(arr.type):
+        values = arr.to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(np.isfinite(values) & (values != np.round(values)))
+        if len(bad):
+            raise scenario_error(table, name, int(bad[0]), f"must be a whole number, got {values[bad[0]]}")
+    elif not (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
+        raise scenario_error(table, name, None, f"must be integer, got {arr.type}")
+    if arr.null_count:
+        if default is None:
+            raise scenario_error(table, name, _first_null(arr), "missing value")
+        arr = pc.fill_null(arr, default)
+    if pa.types.is_floating(arr.type):
+        values = arr.to_numpy(zero_copy_only=False)
+        if not np.isfinite(values).all():
+            raise scenario_error(table, name, int(np.flatnonzero(~np.isfinite(values))[0]), "missing value")
+        return values.astype(np.int64)
+    return np.ascontiguousarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def time_column(t: pa.Table, table: str, name: str) -> np.ndarray | None:
+    """Integer nanoseconds from an int64 or timestamp column."""
+    arr = _column(t, table, name, False)
+    if arr is None:
+        return None
+    if pa.types.is_timestamp(arr.type):
+        if arr.null_count:
+            raise scenario_error(table, name, _first_null(arr), "missing timestamp")
+        arr = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64())
+    return int_column(pa.table({name: arr}), table, name)
+
+
+#: Code for "no value" in a categorical column; the core reports it only if a row needs the value.
+MISSING_CODE = 255
+
+
+def code_column(
+    t: pa.Table, table: str, name: str, codes: Mapping[str, int], default: int | None = None, required: bool = False
+) -> np.ndarray | None:
+    """A categorical column as uint8 codes: strings are looked up (case-insensitive) in ``codes``;
+    integer columns are taken as codes already and range-checked. Nulls become ``default``, or
+    :data:`MISSING_CODE` when there is none (an error for a ``required`` column)."""
+    arr = _column(t, table, name, required)
+    if arr is None:
+        return None  # the core applies its own default for an absent column
+    n_codes = max(codes.values()) + 1
+    if required and arr.null_count:
+        raise scenario_error(table, name, _first_null(arr), "missing value")
+    fill = MISSING_CODE if default is None else default
+    if pa.types.is_integer(arr.type):
+        values = int_column(pa.table({name: arr}), table, name, default=fill)
+        bad = np.flatnonzero((values != fill) & ((values < 0) | (values >= n_codes)))
+        if len(bad):
+            raise scenario_error(table, name, int(bad[0]), f"code {values[bad[0]]} is not one of 0..{n_codes - 1}")
+        return values.astype(np.uint8)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type)):
+        raise scenario_error(table, name, None, f"must be text (one of {sorted(codes)}), got {arr.type}")
+    keys = list(codes)
+    index = pc.index_in(pc.utf8_lower(pc.cast(arr, pa.string())), value_set=pa.array(keys))
+    unknown = pc.and_(pc.is_null(index), pc.is_valid(arr))
+    if pc.any(unknown).as_py():
+        row = int(np.flatnonzero(np.asarray(unknown))[0])
+        raise scenario_error(table, name, row, f"{arr[row].as_py()!r} is not one of {sorted(codes)}")
+    # Nulls (no value) point one past the real keys, at `fill`.
+    lut = np.array([codes[k] for k in keys] + [fill], dtype=np.uint8)
+    return lut[pc.fill_null(index, len(keys)).to_numpy(zero_copy_only=False)]
+
+
+def decode(codes: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Small integer codes as a numpy string array (255 and other unused codes → '')."""
+    lut = np.array(list(names) + [""] * (256 - len(names)))
+    return lut[codes]

@@ -1,0 +1,23 @@
+"""Exceptions raised by liqsim. Every error from the Rust core arrives as one of these."""
+
+
+class LiqsimError(Exception):
+    """Base class of every liqsim error."""
+
+
+class ScenarioError(LiqsimError, ValueError):
+    """Bad input data: names the table, the column and the first bad row.
+
+    Attributes ``table``, ``column`` and ``row`` are set when known (``row`` is 0-based).
+    """
+
+    table: str | None = None
+    column: str | None = None
+    row: int | None = None
+
+
+class OrderError(LiqsimError, ValueError):
+    """An order given one at a time that cannot be formed (bad side, NaN, price off the tick grid,
+    quantity off the lot grid). ``reason`` holds a short machine-readable code."""
+
+    reason: str | None = None
