@@ -28,9 +28,7 @@ impl ActionKind {
     pub const NAMES: [&'static str; 4] = ["limit", "market", "cancel", "modify"];
 
     pub fn from_code(code: u8) -> Option<ActionKind> {
-        [ActionKind::Limit, ActionKind::Market, ActionKind::Cancel, ActionKind::Modify]
-            .get(code as usize)
-            .copied()
+        [ActionKind::Limit, ActionKind::Market, ActionKind::Cancel, ActionKind::Modify].get(code as usize).copied()
     }
 }
 
@@ -50,7 +48,7 @@ impl EventKind {
 }
 
 /// Reasons in the output tables: 0 none, then the [`RejectReason`] codes, then cancel reasons.
-pub const REASON_NAMES: [&str; 14] = [
+pub const REASON_NAMES: [&str; 15] = [
     "",
     "unknown_order",
     "not_open",
@@ -63,14 +61,15 @@ pub const REASON_NAMES: [&str; 14] = [
     "duplicate_order_id",
     "invalid_order_id",
     "invalid_time_in_force",
+    "qty_too_large",
     "user",
     "self_trade",
 ];
 
 fn cancel_reason_code(reason: CancelReason) -> u8 {
     match reason {
-        CancelReason::User => 12,
-        CancelReason::SelfTrade => 13,
+        CancelReason::User => 13,
+        CancelReason::SelfTrade => 14,
     }
 }
 
@@ -197,7 +196,8 @@ pub fn process(book: &mut OrderBook, tick: &Grid, lot: &Grid, cols: &ActionColum
                 };
                 let tif_code = cols.tif.map_or(0, |c| c[row]);
                 let tif_code = if tif_code == MISSING { TimeInForce::Gtc as u8 } else { tif_code };
-                let tif = TimeInForce::from_code(tif_code).ok_or_else(|| bad("tif", row, format!("unknown tif code {tif_code}")))?;
+                let tif = TimeInForce::from_code(tif_code)
+                    .ok_or_else(|| bad("tif", row, format!("unknown tif code {tif_code}")))?;
                 let id = cols.order_id.map(|c| c[row]).filter(|&id| id >= 0).map(OrderId);
                 let qty = qty_in_lots(lot, qty_f, row)?;
                 let price = price_in_ticks(tick, price_f, row)?;
@@ -328,6 +328,13 @@ mod tests {
     }
 
     #[test]
+    fn reason_names_extend_the_book_reject_names() {
+        assert_eq!(REASON_NAMES[..RejectReason::NAMES.len()], RejectReason::NAMES);
+        assert_eq!(REASON_NAMES[cancel_reason_code(CancelReason::User) as usize], "user");
+        assert_eq!(REASON_NAMES[cancel_reason_code(CancelReason::SelfTrade) as usize], "self_trade");
+    }
+
+    #[test]
     fn a_small_table_trades_and_reports_per_row() {
         let (tick, lot) = grids();
         let mut book = OrderBook::new(SelfTradePrevention::None);
@@ -378,7 +385,13 @@ mod tests {
         };
         let err = process(&mut book, &tick, &lot, &cols).unwrap_err();
         assert_eq!(err, Error::BadInput { column: "qty", row: 2, message: "NaN is not a usable quantity".into() });
-        let cols = ActionColumns { action: &action[..2], side: Some(&side[..2]), price: Some(&price[..2]), qty: Some(&qty[..2]), ..Default::default() };
+        let cols = ActionColumns {
+            action: &action[..2],
+            side: Some(&side[..2]),
+            price: Some(&price[..2]),
+            qty: Some(&qty[..2]),
+            ..Default::default()
+        };
         let mut book = OrderBook::default();
         let out = process(&mut book, &tick, &lot, &cols).unwrap();
         let reasons: Vec<&str> = out.orders.reason.iter().map(|&r| REASON_NAMES[r as usize]).collect();

@@ -35,9 +35,7 @@ impl TimeInForce {
     pub const NAMES: [&'static str; 4] = ["gtc", "ioc", "fok", "post_only"];
 
     pub fn from_code(code: u8) -> Option<TimeInForce> {
-        [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok, TimeInForce::PostOnly]
-            .get(code as usize)
-            .copied()
+        [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok, TimeInForce::PostOnly].get(code as usize).copied()
     }
 }
 
@@ -97,11 +95,19 @@ pub enum RejectReason {
     InvalidOrderId = 10,
     /// Post-only on a market order.
     InvalidTimeInForce = 11,
+    /// More than [`MAX_ORDER_QTY`] lots, or more than a price level can hold.
+    QtyTooLarge = 12,
 }
+
+/// Largest order id: keeps "one above the highest id seen" from overflowing.
+pub const MAX_ORDER_ID: i64 = 1 << 62;
+/// Largest order quantity in lots (10^12: a billion BTC at 0.001 lots). A bound, not a venue rule:
+/// it keeps level totals and sums far from `i64` overflow.
+pub const MAX_ORDER_QTY: Qty = 1_000_000_000_000;
 
 impl RejectReason {
     /// Names by code; code 0 means "not rejected".
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "",
         "unknown_order",
         "not_open",
@@ -114,6 +120,7 @@ impl RejectReason {
         "duplicate_order_id",
         "invalid_order_id",
         "invalid_time_in_force",
+        "qty_too_large",
     ];
 
     pub fn name(self) -> &'static str {
@@ -148,8 +155,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const NAMES: [&'static str; 6] =
-        ["rejected", "open", "partially_filled", "filled", "expired", "cancelled"];
+    pub const NAMES: [&'static str; 6] = ["rejected", "open", "partially_filled", "filled", "expired", "cancelled"];
 
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
@@ -236,18 +242,45 @@ pub struct Trade {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A new order passed validation and is about to match (it may still trade, rest or expire).
-    Accepted { order_id: OrderId, owner: TraderId, side: Side, price: Option<Price>, qty: Qty },
+    Accepted {
+        order_id: OrderId,
+        owner: TraderId,
+        side: Side,
+        price: Option<Price>,
+        qty: Qty,
+    },
     /// The action was refused; the book did not change. `order_id` is `None` when a new order with
     /// no id of its own was refused before one was assigned.
-    Rejected { order_id: Option<OrderId>, reason: RejectReason },
+    Rejected {
+        order_id: Option<OrderId>,
+        reason: RejectReason,
+    },
     Trade(Trade),
     /// An order left the book without trading its `qty`.
-    Cancelled { order_id: OrderId, owner: TraderId, side: Side, qty: Qty, reason: CancelReason },
+    Cancelled {
+        order_id: OrderId,
+        owner: TraderId,
+        side: Side,
+        qty: Qty,
+        reason: CancelReason,
+    },
     /// The unfilled `qty` of an IOC or market order.
-    Expired { order_id: OrderId, owner: TraderId, side: Side, qty: Qty },
+    Expired {
+        order_id: OrderId,
+        owner: TraderId,
+        side: Side,
+        qty: Qty,
+    },
     /// A modify took effect. With `kept_priority` the order shrank in place; without, it left its
     /// queue and re-entered at (`price`, `qty`) like a new GTC order (trades, if any, follow).
-    Modified { order_id: OrderId, owner: TraderId, side: Side, price: Price, qty: Qty, kept_priority: bool },
+    Modified {
+        order_id: OrderId,
+        owner: TraderId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+        kept_priority: bool,
+    },
 }
 
 /// Summary of one action.
@@ -302,9 +335,9 @@ pub struct Sweep {
 /// Resting quantity and notional on each side within a band around the mid price.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct DepthWithin {
-    pub bid_qty: Qty,
+    pub bid_qty: i128,
     pub bid_notional: i128,
-    pub ask_qty: Qty,
+    pub ask_qty: i128,
     pub ask_notional: i128,
 }
 
@@ -457,9 +490,13 @@ impl OrderBook {
             events.push(Event::Rejected { order_id: order.id, reason });
             return Outcome::rejected(order.id, reason);
         }
-        let id = match order.id {
+        let id = match order.id.or_else(|| self.fresh_id()) {
             Some(id) => id,
-            None => self.fresh_id(),
+            None => {
+                let reason = RejectReason::InvalidOrderId;
+                events.push(Event::Rejected { order_id: None, reason });
+                return Outcome::rejected(None, reason);
+            }
         };
         let limit = order.price;
         let opposite = self.side_levels(order.side.opposite());
@@ -475,9 +512,15 @@ impl OrderBook {
             return self.reject_new(id, RejectReason::FokCannotFill, events);
         }
         self.remember_id(id);
-        events.push(Event::Accepted { order_id: id, owner: order.owner, side: order.side, price: limit, qty: order.qty });
-        let rests = order.order_type == OrderType::Limit
-            && matches!(order.tif, TimeInForce::Gtc | TimeInForce::PostOnly);
+        events.push(Event::Accepted {
+            order_id: id,
+            owner: order.owner,
+            side: order.side,
+            price: limit,
+            qty: order.qty,
+        });
+        let rests =
+            order.order_type == OrderType::Limit && matches!(order.tif, TimeInForce::Gtc | TimeInForce::PostOnly);
         self.execute(id, order.owner, order.side, limit, order.qty, rests, events)
     }
 
@@ -493,7 +536,13 @@ impl OrderBook {
         let s = self.slots[slot as usize];
         self.remove_resting(slot);
         self.ids.set(id, ID_CLOSED);
-        events.push(Event::Cancelled { order_id: id, owner: s.owner, side: s.side, qty: s.qty, reason: CancelReason::User });
+        events.push(Event::Cancelled {
+            order_id: id,
+            owner: s.owner,
+            side: s.side,
+            qty: s.qty,
+            reason: CancelReason::User,
+        });
         Outcome { order_id: Some(id), status: Status::Cancelled, reject: None, filled: 0, notional: 0 }
     }
 
@@ -512,6 +561,8 @@ impl OrderBook {
         };
         let reason = if qty <= 0 {
             Some(RejectReason::NonPositiveQty)
+        } else if qty > MAX_ORDER_QTY {
+            Some(RejectReason::QtyTooLarge)
         } else if price.is_some_and(|p| p <= 0) {
             Some(RejectReason::InvalidPrice)
         } else {
@@ -529,11 +580,25 @@ impl OrderBook {
             let li = find_level(levels, s.side, s.price).expect("resting order has a level");
             levels[li].qty -= s.qty - qty;
             self.slots[slot as usize].qty = qty;
-            events.push(Event::Modified { order_id: id, owner: s.owner, side: s.side, price: new_price, qty, kept_priority: true });
+            events.push(Event::Modified {
+                order_id: id,
+                owner: s.owner,
+                side: s.side,
+                price: new_price,
+                qty,
+                kept_priority: true,
+            });
             return Outcome { order_id: Some(id), status: Status::Open, reject: None, filled: 0, notional: 0 };
         }
         self.remove_resting(slot);
-        events.push(Event::Modified { order_id: id, owner: s.owner, side: s.side, price: new_price, qty, kept_priority: false });
+        events.push(Event::Modified {
+            order_id: id,
+            owner: s.owner,
+            side: s.side,
+            price: new_price,
+            qty,
+            kept_priority: false,
+        });
         self.execute(id, s.owner, s.side, Some(new_price), qty, true, events)
     }
 
@@ -583,11 +648,11 @@ impl OrderBook {
         let high = mid * (1.0 + fraction) + slack;
         let mut out = DepthWithin::default();
         for level in self.levels(Side::Buy).take_while(|l| l.price as f64 >= low) {
-            out.bid_qty += level.qty;
+            out.bid_qty += level.qty as i128;
             out.bid_notional += level.price as i128 * level.qty as i128;
         }
         for level in self.levels(Side::Sell).take_while(|l| l.price as f64 <= high) {
-            out.ask_qty += level.qty;
+            out.ask_qty += level.qty as i128;
             out.ask_notional += level.price as i128 * level.qty as i128;
         }
         Some(out)
@@ -614,7 +679,7 @@ impl OrderBook {
                 }
             }
             for level in levels {
-                let (mut qty, mut count, mut prev, mut cur) = (0, 0u32, NIL, level.head);
+                let (mut qty, mut count, mut prev, mut cur) = (0i128, 0u32, NIL, level.head);
                 while cur != NIL {
                     let s = &self.slots[cur as usize];
                     if s.prev != prev || s.price != level.price || s.side != side || s.qty <= 0 {
@@ -623,12 +688,12 @@ impl OrderBook {
                     if self.ids.get(s.id) != cur {
                         return Err(format!("id index does not point at order {}", s.id));
                     }
-                    qty += s.qty;
+                    qty += s.qty as i128;
                     count += 1;
                     prev = cur;
                     cur = s.next;
                 }
-                if prev != level.tail || qty != level.qty || count != level.count || count == 0 {
+                if prev != level.tail || qty != level.qty as i128 || count != level.count || count == 0 {
                     return Err(format!("level {} totals do not match its queue", level.price));
                 }
                 total_orders += count as usize;
@@ -646,16 +711,17 @@ impl OrderBook {
         if order.qty <= 0 {
             return Err(RejectReason::NonPositiveQty);
         }
+        if order.qty > MAX_ORDER_QTY {
+            return Err(RejectReason::QtyTooLarge);
+        }
         match order.order_type {
             OrderType::Limit if !order.price.is_some_and(|p| p > 0) => return Err(RejectReason::InvalidPrice),
             OrderType::Market if order.price.is_some_and(|p| p <= 0) => return Err(RejectReason::InvalidPrice),
-            OrderType::Market if order.tif == TimeInForce::PostOnly => {
-                return Err(RejectReason::InvalidTimeInForce)
-            }
+            OrderType::Market if order.tif == TimeInForce::PostOnly => return Err(RejectReason::InvalidTimeInForce),
             _ => {}
         }
         if let Some(id) = order.id {
-            if id.0 < 0 {
+            if !(0..=MAX_ORDER_ID).contains(&id.0) {
                 return Err(RejectReason::InvalidOrderId);
             }
             if self.ids.get(id) < ID_CLOSED {
@@ -675,11 +741,12 @@ impl OrderBook {
         Outcome::rejected(Some(id), reason)
     }
 
-    fn fresh_id(&mut self) -> OrderId {
-        while self.ids.get(OrderId(self.next_id)) < ID_CLOSED {
+    /// One above the highest id seen, skipping ids in use; `None` once past [`MAX_ORDER_ID`].
+    fn fresh_id(&mut self) -> Option<OrderId> {
+        while self.next_id <= MAX_ORDER_ID && self.ids.get(OrderId(self.next_id)) < ID_CLOSED {
             self.next_id += 1;
         }
-        OrderId(self.next_id)
+        (self.next_id <= MAX_ORDER_ID).then_some(OrderId(self.next_id))
     }
 
     fn remember_id(&mut self, id: OrderId) {
@@ -705,13 +772,14 @@ impl OrderBook {
 
     /// Could a taker fill `qty` completely right now, given self-trade prevention?
     fn can_fill(&self, side: Side, limit: Option<Price>, qty: Qty, owner: TraderId) -> bool {
-        let mut available: Qty = 0;
+        let qty = qty as i128;
+        let mut available: i128 = 0;
         for level in self.levels(side.opposite()) {
             if limit.is_some_and(|lim| !crosses(side, lim, level.price)) {
                 break;
             }
             if self.stp == SelfTradePrevention::None {
-                available += level.qty;
+                available += level.qty as i128;
             } else {
                 let mut cur = level.head;
                 while cur != NIL {
@@ -722,7 +790,7 @@ impl OrderBook {
                             return available >= qty;
                         }
                     } else {
-                        available += s.qty;
+                        available += s.qty as i128;
                     }
                     if available >= qty {
                         return true;
@@ -818,13 +886,17 @@ impl OrderBook {
         }
         let filled = qty - remaining;
         let status = if taker_cancelled {
-            events.push(Event::Cancelled { order_id: id, owner, side, qty: remaining, reason: CancelReason::SelfTrade });
+            events.push(Event::Cancelled {
+                order_id: id,
+                owner,
+                side,
+                qty: remaining,
+                reason: CancelReason::SelfTrade,
+            });
             Status::Cancelled
         } else if remaining == 0 {
             Status::Filled
-        } else if rests {
-            let price = limit.expect("resting orders are limit orders");
-            self.rest(id, owner, side, price, remaining);
+        } else if rests && self.rest(id, owner, side, limit.expect("resting orders are limit orders"), remaining) {
             return Outcome {
                 order_id: Some(id),
                 status: if filled > 0 { Status::PartiallyFilled } else { Status::Open },
@@ -840,29 +912,35 @@ impl OrderBook {
         Outcome { order_id: Some(id), status, reject: None, filled, notional }
     }
 
-    /// Append an order at the back of its price level's queue.
-    fn rest(&mut self, id: OrderId, owner: TraderId, side: Side, price: Price, qty: Qty) {
+    /// Append an order at the back of its price level's queue. Returns false, changing nothing,
+    /// when the level's total would overflow (over 9 million maximum-size orders at one price).
+    fn rest(&mut self, id: OrderId, owner: TraderId, side: Side, price: Price, qty: Qty) -> bool {
+        let (levels, slots, free_slots) = match side {
+            Side::Buy => (&mut self.bids, &mut self.slots, &mut self.free_slots),
+            Side::Sell => (&mut self.asks, &mut self.slots, &mut self.free_slots),
+        };
+        let position = find_level(levels, side, price);
+        if let Ok(li) = position {
+            if levels[li].qty.checked_add(qty).is_none() {
+                return false;
+            }
+        }
         let slot = Slot { id, owner, price, qty, prev: NIL, next: NIL, side };
-        let index = match self.free_slots.pop() {
+        let index = match free_slots.pop() {
             Some(i) => {
-                self.slots[i as usize] = slot;
+                slots[i as usize] = slot;
                 i
             }
             None => {
-                self.slots.push(slot);
-                (self.slots.len() - 1) as u32
+                slots.push(slot);
+                (slots.len() - 1) as u32
             }
         };
-        let levels = match side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        match find_level(levels, side, price) {
+        match position {
             Ok(li) => {
                 let level = &mut levels[li];
-                let tail = level.tail;
-                self.slots[tail as usize].next = index;
-                self.slots[index as usize].prev = tail;
+                slots[level.tail as usize].next = index;
+                slots[index as usize].prev = level.tail;
                 level.tail = index;
                 level.qty += qty;
                 level.count += 1;
@@ -871,6 +949,7 @@ impl OrderBook {
         }
         self.ids.set(id, index);
         self.open_orders += 1;
+        true
     }
 
     /// Take a resting order out of its level and free its slot (the id index is the caller's job).

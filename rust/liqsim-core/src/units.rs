@@ -37,11 +37,8 @@ impl Grid {
             return Err(Error::Config { what, message: format!("must be a positive number, got {step}") });
         }
         let inv = 1.0 / step;
-        let per_unit = if inv >= 1.0 && (inv - inv.round()).abs() <= GRID_TOLERANCE * inv {
-            Some(inv.round())
-        } else {
-            None
-        };
+        let per_unit =
+            if inv >= 1.0 && (inv - inv.round()).abs() <= GRID_TOLERANCE * inv { Some(inv.round()) } else { None };
         Ok(Grid { step, per_unit })
     }
 

@@ -68,18 +68,18 @@ fn parse_side(py: Python<'_>, side: &str) -> PyResult<Side> {
 }
 
 fn parse_tif(py: Python<'_>, tif: &str) -> PyResult<TimeInForce> {
-    TimeInForce::NAMES
-        .iter()
-        .position(|n| *n == tif)
-        .and_then(|i| TimeInForce::from_code(i as u8))
-        .ok_or_else(|| order_error(py, format!("tif must be one of {:?}, got {tif:?}", TimeInForce::NAMES), "invalid_tif"))
+    TimeInForce::NAMES.iter().position(|n| *n == tif).and_then(|i| TimeInForce::from_code(i as u8)).ok_or_else(|| {
+        order_error(py, format!("tif must be one of {:?}, got {tif:?}", TimeInForce::NAMES), "invalid_tif")
+    })
 }
 
 /// A float quantity or price on its grid, or an OrderError naming the value.
 fn on_grid(py: Python<'_>, grid: &Grid, what: &str, x: f64) -> PyResult<i64> {
     grid.to_steps(x).map_err(|e| {
         let (detail, reason) = match e {
-            GridError::OffGrid if what == "price" => ("is not a multiple of the tick size", RejectReason::OffTickPrice.name()),
+            GridError::OffGrid if what == "price" => {
+                ("is not a multiple of the tick size", RejectReason::OffTickPrice.name())
+            }
             GridError::OffGrid => ("is not a multiple of the lot size", RejectReason::OffLotQty.name()),
             GridError::NotFinite => ("is not a finite number", "invalid_number"),
             GridError::OutOfRange => ("is out of range", "invalid_number"),
@@ -131,7 +131,12 @@ impl PyOrderBook {
         let tick = Grid::new("tick_size", tick_size).map_err(|e| config_error(py, e))?;
         let lot = Grid::new("lot_size", lot_size).map_err(|e| config_error(py, e))?;
         let stp = SelfTradePrevention::from_name(stp).ok_or_else(|| {
-            liqsim_error(py, "LiqsimError", format!("stp must be one of {:?}, got {stp:?}", SelfTradePrevention::NAMES), &[])
+            liqsim_error(
+                py,
+                "LiqsimError",
+                format!("stp must be one of {:?}, got {stp:?}", SelfTradePrevention::NAMES),
+                &[],
+            )
         })?;
         Ok(PyOrderBook { book: CoreBook::new(stp), tick, lot, events: Vec::new() })
     }
@@ -197,7 +202,13 @@ impl PyOrderBook {
     }
 
     #[pyo3(signature = (order_id, qty, price = None))]
-    fn modify<'py>(&mut self, py: Python<'py>, order_id: i64, qty: f64, price: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
+    fn modify<'py>(
+        &mut self,
+        py: Python<'py>,
+        order_id: i64,
+        qty: f64,
+        price: Option<f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let qty = on_grid(py, &self.lot, "qty", qty)?;
         let price = price.map(|p| on_grid(py, &self.tick, "price", p)).transpose()?;
         self.events.clear();

@@ -209,7 +209,13 @@ fn cancel_tells_unknown_from_not_open() {
     assert_eq!(out.status, Status::Cancelled);
     assert_eq!(
         ev,
-        vec![Event::Cancelled { order_id: OrderId(3), owner: TraderId(7), side: Buy, qty: 5, reason: CancelReason::User }]
+        vec![Event::Cancelled {
+            order_id: OrderId(3),
+            owner: TraderId(7),
+            side: Buy,
+            qty: 5,
+            reason: CancelReason::User
+        }]
     );
     assert_eq!(b.cancel(OrderId(3), &mut ev).reject, Some(RejectReason::NotOpen));
     // Large ids take the sparse path and behave the same.
@@ -312,7 +318,10 @@ fn rejections_for_bad_quantity_and_price() {
     assert_eq!(b.submit(NewOrder::limit(Buy, 100, 0), &mut ev).reject, Some(RejectReason::NonPositiveQty));
     assert_eq!(b.submit(NewOrder::limit(Buy, 100, -3), &mut ev).reject, Some(RejectReason::NonPositiveQty));
     assert_eq!(b.submit(NewOrder::limit(Buy, 0, 1), &mut ev).reject, Some(RejectReason::InvalidPrice));
-    assert_eq!(b.submit(NewOrder::market(Buy, 1).with_protection(-1), &mut ev).reject, Some(RejectReason::InvalidPrice));
+    assert_eq!(
+        b.submit(NewOrder::market(Buy, 1).with_protection(-1), &mut ev).reject,
+        Some(RejectReason::InvalidPrice)
+    );
     assert_eq!(b.open_orders(), 0);
 }
 
@@ -341,7 +350,13 @@ fn self_trade_prevention_modes() {
     assert_eq!((out.status, out.filled), (Status::Cancelled, 2));
     assert_eq!(
         ev.last(),
-        Some(&Event::Cancelled { order_id: OrderId(10), owner: TraderId(9), side: Buy, qty: 4, reason: CancelReason::SelfTrade })
+        Some(&Event::Cancelled {
+            order_id: OrderId(10),
+            owner: TraderId(9),
+            side: Buy,
+            qty: 4,
+            reason: CancelReason::SelfTrade
+        })
     );
     assert_eq!(ids(&b, Sell), vec![2, 3]);
     assert_eq!(b.best_bid(), None);
@@ -351,7 +366,13 @@ fn self_trade_prevention_modes() {
     let mut b = stp_book(SelfTradePrevention::CancelMaker);
     let out = b.submit(taker, &mut ev);
     assert_eq!(trades(&ev), vec![(100, 2, 1), (101, 2, 3)]);
-    assert!(ev.contains(&Event::Cancelled { order_id: OrderId(2), owner: TraderId(9), side: Sell, qty: 2, reason: CancelReason::SelfTrade }));
+    assert!(ev.contains(&Event::Cancelled {
+        order_id: OrderId(2),
+        owner: TraderId(9),
+        side: Sell,
+        qty: 2,
+        reason: CancelReason::SelfTrade
+    }));
     assert_eq!((out.status, out.filled), (Status::PartiallyFilled, 4));
     assert_eq!(b.best_bid(), Some((101, 2)));
     assert_eq!(b.best_ask(), None);

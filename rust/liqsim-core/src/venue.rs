@@ -1,0 +1,609 @@
+//! Venue presets: tier table, fees, liquidation fee, funding rule, mark-price rule, liquidation
+//! policy and ADL ranking for a (venue, symbol) pair.
+//!
+//! Figures come from shared/REFERENCE.md; where it is silent the choice is stated next to the
+//! value. Presets exist for the BTC and ETH perpetuals ([`SymbolFamily`]); any other symbol needs a
+//! user-supplied tier table ([`VenuePreset::custom`]). Every field is public and the `with_*`
+//! methods override the common ones.
+
+use crate::error::Error;
+use crate::funding::{FundingRule, MarkRule, PremiumWeighting, HOUR, SECOND};
+use crate::margin::{hyperliquid_mmr, Rate, TierSpec, TierTable};
+use crate::types::{Money, Ts, MONEY_SCALE};
+
+/// A venue whose rules the simulator can follow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Venue {
+    /// Binance USDⓈ-M futures (the default).
+    #[default]
+    Binance,
+    /// Bybit USDT perpetuals.
+    Bybit,
+    /// Hyperliquid perpetuals.
+    Hyperliquid,
+    /// dYdX v4.
+    Dydx,
+}
+
+impl Venue {
+    pub const ALL: [Venue; 4] = [Venue::Binance, Venue::Bybit, Venue::Hyperliquid, Venue::Dydx];
+
+    /// The venue called `name` (`"binance"`, `"bybit"`, `"hyperliquid"`, `"dydx"`; case and
+    /// surrounding spaces ignored).
+    pub fn from_name(name: &str) -> Result<Venue, Error> {
+        let wanted = name.trim().to_ascii_lowercase();
+        Venue::ALL.into_iter().find(|v| v.name() == wanted).ok_or_else(|| Error::Config {
+            what: "venue",
+            message: format!("unknown venue {name:?} (expected one of binance, bybit, hyperliquid, dydx)"),
+        })
+    }
+
+    /// The lower-case name used at the Python edge.
+    pub fn name(self) -> &'static str {
+        match self {
+            Venue::Binance => "binance",
+            Venue::Bybit => "bybit",
+            Venue::Hyperliquid => "hyperliquid",
+            Venue::Dydx => "dydx",
+        }
+    }
+}
+
+/// The instruments with built-in tier tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SymbolFamily {
+    Btc,
+    Eth,
+}
+
+impl SymbolFamily {
+    /// Recognises each venue's spelling of the BTC and ETH perpetuals: `BTCUSDT`, `BTC-USD`, `BTC`,
+    /// `ETH-PERP`, `ethusdc`, … (base BTC or ETH, optional quote USDT/USDC/USD, optional `PERP`).
+    pub fn from_symbol(symbol: &str) -> Option<SymbolFamily> {
+        let mut s: String = symbol.trim().to_ascii_uppercase();
+        s.retain(|c| !matches!(c, '-' | '_' | '/' | ':'));
+        let s = s.strip_suffix("PERP").unwrap_or(&s);
+        let base = ["USDT", "USDC", "USD"].iter().find_map(|q| s.strip_suffix(q)).unwrap_or(s);
+        match base {
+            "BTC" => Some(SymbolFamily::Btc),
+            "ETH" => Some(SymbolFamily::Eth),
+            _ => None,
+        }
+    }
+}
+
+/// Trading fees as rates of the traded notional.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fees {
+    pub maker: Rate,
+    pub taker: Rate,
+}
+
+/// How much of a liquidated position each close-out order tries to close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseOut {
+    /// The whole position in one reduce-only IOC order.
+    Full,
+    /// Reduce the position to the cap of the next-lower tier, then re-check (Binance, Bybit); a
+    /// position in the first tier is closed in full.
+    TierStepDown,
+    /// Positions above `above_notional` (quote currency) are closed `fraction` at a time, `cooldown`
+    /// ns apart (Hyperliquid); smaller ones in full.
+    Slices { fraction: Rate, above_notional: Money, cooldown: Ts },
+}
+
+/// A fraction `num / den`, compared exactly (`a < b × num / den` as `a × den < b × num`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ratio {
+    pub num: i64,
+    pub den: i64,
+}
+
+/// Who takes what the book cannot absorb.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backstop {
+    /// The insurance fund takes the position over at bankruptcy price; ADL when it cannot.
+    InsuranceFund,
+    /// Hyperliquid: once margin balance is below `below_maintenance` × maintenance margin, the
+    /// liquidator vault takes the position over and keeps the remaining margin.
+    LiquidatorVault { below_maintenance: Ratio },
+}
+
+/// A venue's liquidation procedure (the fee is [`VenuePreset::liquidation_fee`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiquidationPolicy {
+    pub close_out: CloseOut,
+    pub backstop: Backstop,
+}
+
+/// How profitable opposite positions are ranked for auto-deleveraging (highest score first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdlRanking {
+    /// Binance: `PnL% × effective leverage`, or `PnL% / effective leverage` when PnL% < 0, with
+    /// `PnL% = unrealised PnL / |notional|` and `effective leverage = |notional| / margin balance`.
+    PnlTimesLeverage,
+    /// Hyperliquid: `(mark / entry) × (notional / account value)`; mirrored to `entry / mark` for a
+    /// short so that, as for a long, a profitable position ranks higher (REFERENCE gives the long form).
+    MarkOverEntryTimesLeverage,
+}
+
+impl AdlRanking {
+    /// The ranking score of a position (`size` signed base units, prices and `margin_balance` =
+    /// wallet + unrealised PnL in quote currency). `None` for an empty position, non-positive prices
+    /// or margin balance (such an account is itself being liquidated, not a counterparty).
+    pub fn score(self, size: f64, entry_price: f64, mark_price: f64, margin_balance: f64) -> Option<f64> {
+        let positive = |x: f64| x > 0.0; // false for NaN
+        if size == 0.0 || !positive(entry_price) || !positive(mark_price) || !positive(margin_balance) {
+            return None;
+        }
+        let notional = size.abs() * mark_price;
+        let leverage = notional / margin_balance;
+        let score = match self {
+            AdlRanking::PnlTimesLeverage => {
+                let pnl_fraction = size * (mark_price - entry_price) / notional;
+                if pnl_fraction >= 0.0 {
+                    pnl_fraction * leverage
+                } else {
+                    pnl_fraction / leverage
+                }
+            }
+            AdlRanking::MarkOverEntryTimesLeverage => {
+                let price_ratio = if size > 0.0 { mark_price / entry_price } else { entry_price / mark_price };
+                price_ratio * leverage
+            }
+        };
+        score.is_finite().then_some(score)
+    }
+}
+
+/// Everything the engine needs to follow one venue's rules for one instrument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenuePreset {
+    pub venue: Venue,
+    pub symbol: String,
+    /// Maintenance-margin tiers (notional in quote currency).
+    pub tiers: TierTable,
+    pub fees: Fees,
+    /// Fee on the liquidated notional, paid to the insurance fund out of what is left above
+    /// bankruptcy.
+    pub liquidation_fee: Rate,
+    pub funding: FundingRule,
+    pub mark_rule: MarkRule,
+    pub liquidation: LiquidationPolicy,
+    pub adl_ranking: AdlRanking,
+}
+
+fn usdt(x: i64) -> Money {
+    Money(i128::from(x) * MONEY_SCALE)
+}
+
+/// Builds a table from (floor, cap, MMR, max leverage, published cum) rows in whole USDT and
+/// parts per 10^8; the published cum is checked against the recursion.
+fn published_table(rows: &[(i64, i64, i64, u32, i64)]) -> Result<TierTable, Error> {
+    let specs: Vec<TierSpec> = rows
+        .iter()
+        .map(|&(floor, cap, mmr, max_leverage, cum)| TierSpec {
+            floor: usdt(floor),
+            cap: usdt(cap),
+            mmr: Rate(mmr),
+            max_leverage,
+            cum: Some(usdt(cum)),
+        })
+        .collect();
+    TierTable::new(&specs)
+}
+
+/// Binance BTCUSDT, snapshot 2024-10 (REFERENCE §1).
+const BINANCE_BTC: [(i64, i64, i64, u32, i64); 12] = [
+    (0, 50_000, 400_000, 125, 0),
+    (50_000, 600_000, 500_000, 100, 50),
+    (600_000, 3_000_000, 650_000, 75, 950),
+    (3_000_000, 12_000_000, 1_000_000, 50, 11_450),
+    (12_000_000, 70_000_000, 2_000_000, 25, 131_450),
+    (70_000_000, 100_000_000, 2_500_000, 20, 481_450),
+    (100_000_000, 230_000_000, 5_000_000, 10, 2_981_450),
+    (230_000_000, 480_000_000, 10_000_000, 5, 14_481_450),
+    (480_000_000, 600_000_000, 12_500_000, 4, 26_481_450),
+    (600_000_000, 800_000_000, 15_000_000, 3, 41_481_450),
+    (800_000_000, 1_200_000_000, 25_000_000, 2, 121_481_450),
+    (1_200_000_000, 1_800_000_000, 50_000_000, 1, 421_481_450),
+];
+
+/// Binance ETHUSDT, snapshot 2024-10 (REFERENCE §1).
+const BINANCE_ETH: [(i64, i64, i64, u32, i64); 12] = [
+    (0, 50_000, 400_000, 125, 0),
+    (50_000, 600_000, 500_000, 100, 50),
+    (600_000, 3_000_000, 650_000, 75, 950),
+    (3_000_000, 12_000_000, 1_000_000, 50, 11_450),
+    (12_000_000, 50_000_000, 2_000_000, 25, 131_450),
+    (50_000_000, 65_000_000, 2_500_000, 20, 381_450),
+    (65_000_000, 150_000_000, 5_000_000, 10, 2_006_450),
+    (150_000_000, 320_000_000, 10_000_000, 5, 9_506_450),
+    (320_000_000, 400_000_000, 12_500_000, 4, 17_506_450),
+    (400_000_000, 530_000_000, 15_000_000, 3, 27_506_450),
+    (530_000_000, 800_000_000, 25_000_000, 2, 80_506_450),
+    (800_000_000, 1_200_000_000, 50_000_000, 1, 280_506_450),
+];
+
+/// Bybit BTCUSDT risk limits (REFERENCE §2): cap = risk limit, deduction = cum. REFERENCE gives no
+/// Bybit ETH table; the BTC one is used for ETH too.
+const BYBIT_BTC: [(i64, i64, i64, u32, i64); 13] = [
+    (0, 2_000_000, 500_000, 100, 0),
+    (2_000_000, 2_600_000, 560_000, 90, 1_200),
+    (2_600_000, 3_200_000, 630_000, 80, 3_020),
+    (3_200_000, 3_800_000, 670_000, 75, 4_300),
+    (3_800_000, 4_400_000, 710_000, 70, 5_820),
+    (4_400_000, 5_000_000, 770_000, 65, 8_460),
+    (5_000_000, 5_600_000, 910_000, 55, 15_460),
+    (5_600_000, 8_500_000, 1_000_000, 50, 20_500),
+    (8_500_000, 10_000_000, 1_300_000, 45, 46_000),
+    (10_000_000, 14_000_000, 1_500_000, 40, 66_000),
+    (14_000_000, 20_000_000, 1_600_000, 35, 80_000),
+    (20_000_000, 28_000_000, 2_000_000, 30, 160_000),
+    (28_000_000, 38_000_000, 2_500_000, 25, 300_000),
+];
+
+/// Funding cap of the majors on Binance (and, by assumption, Bybit): 0.75 × the first tier's MMR
+/// (REFERENCE: "±0.75 × MMR … ±0.30 % for BTCUSDT"; 0.75 × 0.40 % = 0.30 % identifies the tier as
+/// the first one). Rounded down to 10^-8.
+fn major_funding_cap(tiers: &TierTable) -> Rate {
+    Rate(tiers.tiers()[0].mmr.0 * 3 / 4)
+}
+
+/// Binance's cap for symbols other than the majors: ±2 % (REFERENCE §1).
+const OTHER_FUNDING_CAP: Rate = Rate(2_000_000);
+
+/// dYdX funding cap per hourly payment: the 8 h clamp `600 % × (IMF − MMF)` (dYdX v4 funding-rate
+/// clamp factor; assumption, not in REFERENCE) divided by 8, from the first tier (IMF = 1 / max
+/// leverage). BTC/ETH: 6 × (5 % − 3 %) = 12 % per 8 h → 1.5 % per hour.
+fn dydx_funding_cap(tiers: &TierTable) -> Rate {
+    let first = tiers.tiers()[0];
+    let imf = crate::margin::RATE_SCALE / i64::from(first.max_leverage);
+    Rate((6 * (imf - first.mmr.0)).max(0) / 8)
+}
+
+impl VenuePreset {
+    /// The built-in preset for `symbol` on `venue`. Errors for a symbol outside the BTC and ETH
+    /// families: use [`VenuePreset::custom`] with its tier table.
+    pub fn new(venue: Venue, symbol: &str) -> Result<VenuePreset, Error> {
+        let Some(family) = SymbolFamily::from_symbol(symbol) else {
+            return Err(Error::Config {
+                what: "symbol",
+                message: format!(
+                    "no built-in {} tiers for {symbol:?} (only BTC and ETH); supply a tier table",
+                    venue.name()
+                ),
+            });
+        };
+        let tiers = match (venue, family) {
+            (Venue::Binance, SymbolFamily::Btc) => published_table(&BINANCE_BTC)?,
+            (Venue::Binance, SymbolFamily::Eth) => published_table(&BINANCE_ETH)?,
+            (Venue::Bybit, _) => published_table(&BYBIT_BTC)?,
+            // Hyperliquid: MMR = 1 / (2 × max leverage), BTC and ETH at 50x → 1 % (REFERENCE §3).
+            (Venue::Hyperliquid, _) => {
+                let mmr = hyperliquid_mmr(50).unwrap_or(Rate(1_000_000));
+                TierTable::single(mmr, 50)?
+            }
+            // dYdX v4: single tier, MMF 3 %, IMF 5 % (20x) for BTC and ETH. Assumption: the v4
+            // defaults for the large-cap markets; REFERENCE only gives the formula.
+            (Venue::Dydx, _) => TierTable::single(Rate(3_000_000), 20)?,
+        };
+        let mut preset = VenuePreset::custom(venue, symbol, tiers);
+        if matches!(venue, Venue::Binance | Venue::Bybit) {
+            preset.funding.cap = major_funding_cap(&preset.tiers);
+        }
+        Ok(preset)
+    }
+
+    /// [`VenuePreset::new`] from names, as the Python edge passes them.
+    pub fn from_names(venue: &str, symbol: &str) -> Result<VenuePreset, Error> {
+        VenuePreset::new(Venue::from_name(venue)?, symbol)
+    }
+
+    /// The venue's rules for any symbol, with the user's tier table. Funding is capped as for a
+    /// non-major on Binance/Bybit (±2 %); dYdX's cap follows the table's first tier.
+    pub fn custom(venue: Venue, symbol: &str, tiers: TierTable) -> VenuePreset {
+        // Fees: venue fee schedules, base tier (no VIP discount, no token rebate).
+        let fees = match venue {
+            Venue::Binance => Fees { maker: Rate(20_000), taker: Rate(50_000) }, // 0.02 % / 0.05 %
+            Venue::Bybit => Fees { maker: Rate(20_000), taker: Rate(55_000) },   // 0.02 % / 0.055 %
+            Venue::Hyperliquid => Fees { maker: Rate(15_000), taker: Rate(45_000) }, // 0.015 % / 0.045 %
+            Venue::Dydx => Fees { maker: Rate(10_000), taker: Rate(50_000) },    // 0.01 % / 0.05 %
+        };
+        let liquidation_fee = match venue {
+            // REFERENCE: "now per symbol; 1.25 % and 0.5 % seen". 1.25 % is the BTCUSDT/ETHUSDT
+            // figure; the conservative (larger) one for the fund.
+            Venue::Binance => Rate(1_250_000),
+            // Bybit publishes no separate figure here; assumed like Binance. Overridable.
+            Venue::Bybit => Rate(1_250_000),
+            // REFERENCE §3: no liquidation fee.
+            Venue::Hyperliquid => Rate::ZERO,
+            // dYdX v4 maximum liquidation fee 1.5 % (protocol parameter; assumption).
+            Venue::Dydx => Rate(1_500_000),
+        };
+        let funding = match venue {
+            // REFERENCE §1: sampled every 5 s, weights 1..n, I = 0.01 % per 8 h, clamp ±0.05 %, 8 h.
+            Venue::Binance => FundingRule {
+                interval: 8 * HOUR,
+                sample_every: 5 * SECOND,
+                weighting: PremiumWeighting::Linear,
+                interest: Rate(10_000),
+                interest_clamp: Some(Rate(50_000)),
+                payments_per_period: 1,
+                cap: OTHER_FUNDING_CAP,
+            },
+            // Bybit: same formula and 8 h interval as Binance; premium sampled every minute
+            // (assumption).
+            Venue::Bybit => FundingRule {
+                interval: 8 * HOUR,
+                sample_every: 60 * SECOND,
+                weighting: PremiumWeighting::Linear,
+                interest: Rate(10_000),
+                interest_clamp: Some(Rate(50_000)),
+                payments_per_period: 1,
+                cap: OTHER_FUNDING_CAP,
+            },
+            // REFERENCE §3: hourly, 1/8 of the 8 h rate (same clamp formula), capped at 4 % per
+            // hour. Samples every 5 s, plain mean (assumption).
+            Venue::Hyperliquid => FundingRule {
+                interval: HOUR,
+                sample_every: 5 * SECOND,
+                weighting: PremiumWeighting::Uniform,
+                interest: Rate(10_000),
+                interest_clamp: Some(Rate(50_000)),
+                payments_per_period: 8,
+                cap: Rate(4_000_000),
+            },
+            // dYdX (assumption): hourly payment of (premium + interest) / 8 with interest 0.01 %
+            // per 8 h and no clamp on I − P̄; premium sampled each minute, plain mean.
+            Venue::Dydx => FundingRule {
+                interval: HOUR,
+                sample_every: 60 * SECOND,
+                weighting: PremiumWeighting::Uniform,
+                interest: Rate(10_000),
+                interest_clamp: None,
+                payments_per_period: 8,
+                cap: dydx_funding_cap(&tiers),
+            },
+        };
+        let mark_rule = match venue {
+            Venue::Binance => MarkRule::BinanceMedian,
+            // Bybit's mark is the index plus a smoothed basis; the index alone is the closest
+            // built-in rule. dYdX v4 marks to the oracle (index) price.
+            Venue::Bybit | Venue::Dydx => MarkRule::Index,
+            // Hyperliquid marks to a median of oracle + smoothed basis, the book's median and other
+            // venues' prices; Binance's median of index-derived, basis-smoothed and last prices is
+            // the closest built-in rule.
+            Venue::Hyperliquid => MarkRule::BinanceMedian,
+        };
+        let liquidation = match venue {
+            Venue::Binance | Venue::Bybit => {
+                LiquidationPolicy { close_out: CloseOut::TierStepDown, backstop: Backstop::InsuranceFund }
+            }
+            // REFERENCE §3: 20 % slices above 100,000 USDC with a 30 s cooldown; the vault takes
+            // over below 2/3 of maintenance margin.
+            Venue::Hyperliquid => LiquidationPolicy {
+                close_out: CloseOut::Slices {
+                    fraction: Rate(20_000_000),
+                    above_notional: usdt(100_000),
+                    cooldown: 30 * SECOND,
+                },
+                backstop: Backstop::LiquidatorVault { below_maintenance: Ratio { num: 2, den: 3 } },
+            },
+            // REFERENCE §4: IOC at a price bounded by bankruptcy, insurance fund, then deleveraging.
+            Venue::Dydx => LiquidationPolicy { close_out: CloseOut::Full, backstop: Backstop::InsuranceFund },
+        };
+        let adl_ranking = match venue {
+            Venue::Hyperliquid => AdlRanking::MarkOverEntryTimesLeverage,
+            // Bybit ranks like Binance; dYdX publishes no ranking for its deleveraging, so the
+            // Binance rule is used (assumption).
+            Venue::Binance | Venue::Bybit | Venue::Dydx => AdlRanking::PnlTimesLeverage,
+        };
+        VenuePreset {
+            venue,
+            symbol: symbol.to_string(),
+            tiers,
+            fees,
+            liquidation_fee,
+            funding,
+            mark_rule,
+            liquidation,
+            adl_ranking,
+        }
+    }
+
+    /// Replaces the tier table (the funding cap is left as it is).
+    pub fn with_tiers(mut self, tiers: TierTable) -> VenuePreset {
+        self.tiers = tiers;
+        self
+    }
+
+    /// Replaces the maker/taker fees.
+    pub fn with_fees(mut self, fees: Fees) -> VenuePreset {
+        self.fees = fees;
+        self
+    }
+
+    /// Replaces the liquidation fee.
+    pub fn with_liquidation_fee(mut self, fee: Rate) -> VenuePreset {
+        self.liquidation_fee = fee;
+        self
+    }
+
+    /// Replaces the funding rule, after validating it.
+    pub fn with_funding(mut self, funding: FundingRule) -> Result<VenuePreset, Error> {
+        funding.validate()?;
+        self.funding = funding;
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::margin::TierTable;
+
+    #[test]
+    fn venue_names_round_trip() {
+        for v in Venue::ALL {
+            assert_eq!(Venue::from_name(v.name()), Ok(v));
+        }
+        assert_eq!(Venue::from_name(" Bybit "), Ok(Venue::Bybit));
+        assert_eq!(Venue::from_name("HYPERLIQUID"), Ok(Venue::Hyperliquid));
+        assert_eq!(Venue::default(), Venue::Binance);
+        let err = Venue::from_name("ftx").unwrap_err();
+        assert!(err.to_string().contains("\"ftx\""), "{err}");
+        assert!(Venue::from_name("").is_err());
+    }
+
+    #[test]
+    fn symbol_families() {
+        use SymbolFamily::*;
+        for (symbol, family) in [
+            ("BTCUSDT", Some(Btc)),
+            ("btcusdt", Some(Btc)),
+            ("BTC-USD", Some(Btc)),
+            ("BTC", Some(Btc)),
+            ("BTC-PERP", Some(Btc)),
+            ("BTCUSDT_PERP", Some(Btc)),
+            ("ETHUSDT", Some(Eth)),
+            ("ETH-USD", Some(Eth)),
+            ("ETH/USDC", Some(Eth)),
+            ("SOLUSDT", None),
+            ("BTCDOMUSDT", None),
+            ("ETHBTC", None),
+            ("", None),
+        ] {
+            assert_eq!(SymbolFamily::from_symbol(symbol), family, "{symbol}");
+        }
+    }
+
+    #[test]
+    fn every_builtin_preset_builds_and_validates() {
+        for venue in Venue::ALL {
+            for symbol in ["BTCUSDT", "ETHUSDT"] {
+                let p = VenuePreset::new(venue, symbol).unwrap();
+                p.funding.validate().unwrap();
+                assert_eq!(p.venue, venue);
+                assert_eq!(p.symbol, symbol);
+                assert!(p.fees.maker <= p.fees.taker);
+            }
+        }
+    }
+
+    #[test]
+    fn binance_presets() {
+        let btc = VenuePreset::from_names("binance", "BTCUSDT").unwrap();
+        assert_eq!(btc.tiers.tiers().len(), 12);
+        assert_eq!(btc.tiers.tiers()[11].cum, usdt(421_481_450));
+        // 600,000 × 0.65 % − 950 = 2,950.
+        assert_eq!(btc.tiers.maintenance_margin(usdt(600_000)), Some(usdt(2_950)));
+        assert_eq!(btc.fees, Fees { maker: Rate(20_000), taker: Rate(50_000) });
+        assert_eq!(btc.liquidation_fee, Rate(1_250_000));
+        // 0.75 × 0.40 % = 0.30 %.
+        assert_eq!(btc.funding.cap, Rate(300_000));
+        assert_eq!(btc.funding.interval, 8 * HOUR);
+        assert_eq!(btc.funding.rate(Rate(42_900)), Rate(10_000)); // REFERENCE example
+        assert_eq!(btc.mark_rule, MarkRule::BinanceMedian);
+        assert_eq!(btc.liquidation.close_out, CloseOut::TierStepDown);
+        assert_eq!(btc.adl_ranking, AdlRanking::PnlTimesLeverage);
+        let eth = VenuePreset::new(Venue::Binance, "ETHUSDT").unwrap();
+        assert_eq!(eth.tiers.tiers()[5].cum, usdt(381_450));
+        assert_eq!(eth.tiers.tiers()[11].cum, usdt(280_506_450));
+        assert_eq!(eth.funding.cap, Rate(300_000));
+    }
+
+    #[test]
+    fn bybit_presets() {
+        let btc = VenuePreset::new(Venue::Bybit, "BTCUSDT").unwrap();
+        let deductions: Vec<Money> = btc.tiers.tiers().iter().map(|t| t.cum).collect();
+        let want = [0, 1_200, 3_020, 4_300, 5_820, 8_460, 15_460, 20_500, 46_000, 66_000, 80_000, 160_000, 300_000];
+        assert_eq!(deductions, want.map(usdt));
+        assert_eq!(btc.tiers.tiers()[12].cap, usdt(38_000_000));
+        assert_eq!(btc.fees.taker, Rate(55_000));
+        assert_eq!(btc.funding.cap, Rate(375_000)); // 0.75 × 0.50 %
+        assert_eq!(btc.mark_rule, MarkRule::Index);
+        // ETH uses the BTC table.
+        assert_eq!(VenuePreset::new(Venue::Bybit, "ETHUSDT").unwrap().tiers, btc.tiers);
+    }
+
+    #[test]
+    fn hyperliquid_presets() {
+        let p = VenuePreset::new(Venue::Hyperliquid, "BTC").unwrap();
+        assert_eq!(p.tiers.tiers().len(), 1);
+        assert_eq!(p.tiers.tiers()[0].mmr, Rate(1_000_000)); // 1 / (2 × 50)
+        assert_eq!(p.tiers.tiers()[0].max_leverage, 50);
+        assert_eq!(p.fees, Fees { maker: Rate(15_000), taker: Rate(45_000) });
+        assert_eq!(p.liquidation_fee, Rate::ZERO);
+        assert_eq!(p.funding.interval, HOUR);
+        assert_eq!(p.funding.rate(Rate(1_000_000)), Rate(118_750)); // 0.95 % / 8
+        assert_eq!(
+            p.liquidation.close_out,
+            CloseOut::Slices { fraction: Rate(20_000_000), above_notional: usdt(100_000), cooldown: 30 * SECOND }
+        );
+        assert_eq!(p.liquidation.backstop, Backstop::LiquidatorVault { below_maintenance: Ratio { num: 2, den: 3 } });
+        assert_eq!(p.adl_ranking, AdlRanking::MarkOverEntryTimesLeverage);
+    }
+
+    #[test]
+    fn dydx_presets() {
+        let p = VenuePreset::new(Venue::Dydx, "ETH-USD").unwrap();
+        assert_eq!(p.tiers.tiers()[0].mmr, Rate(3_000_000));
+        assert_eq!(p.tiers.tiers()[0].max_leverage, 20);
+        assert_eq!(p.fees, Fees { maker: Rate(10_000), taker: Rate(50_000) });
+        // 6 × (5 % − 3 %) / 8 = 1.5 % per hour.
+        assert_eq!(p.funding.cap, Rate(1_500_000));
+        // No clamp: (P̄ + I) / 8 = (0.03 % + 0.01 %) / 8 = 0.005 %.
+        assert_eq!(p.funding.rate(Rate(30_000)), Rate(5_000));
+        assert_eq!(p.mark_rule, MarkRule::Index);
+        assert_eq!(p.liquidation.close_out, CloseOut::Full);
+    }
+
+    #[test]
+    fn unknown_symbols_need_tiers() {
+        let err = VenuePreset::new(Venue::Binance, "SOLUSDT").unwrap_err();
+        assert!(err.to_string().contains("SOLUSDT"), "{err}");
+        assert!(VenuePreset::from_names("okx", "BTCUSDT").is_err());
+        let tiers = TierTable::from_f64_rows(&[(0.0, 10_000.0, 0.005, 75), (10_000.0, 100_000.0, 0.0065, 50)]).unwrap();
+        let sol = VenuePreset::custom(Venue::Binance, "SOLUSDT", tiers.clone());
+        assert_eq!(sol.tiers.tiers()[1].cum, usdt(15)); // 10,000 × 0.15 %
+        assert_eq!(sol.funding.cap, Rate(2_000_000));
+        assert_eq!(sol.fees.taker, Rate(50_000));
+    }
+
+    #[test]
+    fn overrides() {
+        let tiers = TierTable::single(Rate(500_000), 100).unwrap();
+        let p = VenuePreset::new(Venue::Binance, "BTCUSDT")
+            .unwrap()
+            .with_tiers(tiers.clone())
+            .with_fees(Fees { maker: Rate(-5_000), taker: Rate(30_000) })
+            .with_liquidation_fee(Rate(500_000));
+        assert_eq!(p.tiers, tiers);
+        assert_eq!(p.fees.maker, Rate(-5_000));
+        assert_eq!(p.liquidation_fee, Rate(500_000));
+        let bad = FundingRule { interval: 0, ..p.funding };
+        assert!(p.clone().with_funding(bad).is_err());
+        let hourly = FundingRule { interval: HOUR, ..p.funding };
+        assert_eq!(p.with_funding(hourly).unwrap().funding.interval, HOUR);
+    }
+
+    #[test]
+    fn adl_scores() {
+        let binance = AdlRanking::PnlTimesLeverage;
+        // Long 1 @ 100, mark 110, margin balance 22: notional 110, PnL% = 10/110, leverage 110/22 = 5
+        // → score 10/110 × 5 = 0.4545…
+        let s = binance.score(1.0, 100.0, 110.0, 22.0).unwrap();
+        assert!((s - 50.0 / 110.0).abs() < 1e-12);
+        // Losing short at the same prices: PnL% = −10/110, divided by leverage → −0.01818…
+        let s = binance.score(-1.0, 100.0, 110.0, 22.0).unwrap();
+        assert!((s + 10.0 / 110.0 / 5.0).abs() < 1e-12);
+        // Hyperliquid: (110 / 100) × (110 / 22) = 5.5; short mirrored: (100 / 110) × 5.
+        let hl = AdlRanking::MarkOverEntryTimesLeverage;
+        assert!((hl.score(1.0, 100.0, 110.0, 22.0).unwrap() - 5.5).abs() < 1e-12);
+        assert!((hl.score(-1.0, 100.0, 110.0, 22.0).unwrap() - 500.0 / 110.0).abs() < 1e-12);
+        assert_eq!(binance.score(1.0, 100.0, 110.0, 0.0), None);
+        assert_eq!(binance.score(0.0, 100.0, 110.0, 10.0), None);
+        assert_eq!(hl.score(1.0, f64::NAN, 110.0, 10.0), None);
+    }
+}
