@@ -715,7 +715,7 @@ impl OrderBook {
             return Err(RejectReason::QtyTooLarge);
         }
         match order.order_type {
-            OrderType::Limit if !order.price.is_some_and(|p| p > 0) => return Err(RejectReason::InvalidPrice),
+            OrderType::Limit if order.price.is_none_or(|p| p <= 0) => return Err(RejectReason::InvalidPrice),
             OrderType::Market if order.price.is_some_and(|p| p <= 0) => return Err(RejectReason::InvalidPrice),
             OrderType::Market if order.tif == TimeInForce::PostOnly => return Err(RejectReason::InvalidTimeInForce),
             _ => {}

@@ -70,6 +70,12 @@ impl Grid {
 
     #[inline]
     pub fn to_f64(&self, steps: i64) -> f64 {
+        self.wide_to_f64(steps as i128)
+    }
+
+    /// [`to_f64`](Self::to_f64) for sums that may exceed `i64` (depth over many levels).
+    #[inline]
+    pub fn wide_to_f64(&self, steps: i128) -> f64 {
         match self.per_unit {
             Some(k) => steps as f64 / k,
             None => steps as f64 * self.step,

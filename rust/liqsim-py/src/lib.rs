@@ -251,9 +251,9 @@ impl PyOrderBook {
         let Some(depth) = self.book.depth_within(fraction) else { return Ok(None) };
         let money = self.tick.step() * self.lot.step();
         let d = PyDict::new(py);
-        d.set_item("bid_qty", self.lot.to_f64(depth.bid_qty))?;
+        d.set_item("bid_qty", self.lot.wide_to_f64(depth.bid_qty))?;
         d.set_item("bid_notional", depth.bid_notional as f64 * money)?;
-        d.set_item("ask_qty", self.lot.to_f64(depth.ask_qty))?;
+        d.set_item("ask_qty", self.lot.wide_to_f64(depth.ask_qty))?;
         d.set_item("ask_notional", depth.ask_notional as f64 * money)?;
         Ok(Some(d))
     }
