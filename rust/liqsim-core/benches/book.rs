@@ -1,6 +1,6 @@
 //! Matching-engine throughput on a generated, realistic message mix.
 //!
-//! Workload (1 M messages, seeded): the mid price follows a random walk; new orders land at a
+//! Workload (1 M messages, seeded): new orders land around the book's own mid at a
 //! power-law distance from the touch (most within a few ticks, a tail hundreds of ticks out);
 //! most messages are cancels of live orders, as on real venues; some modifies (down in place, or
 //! re-priced), and IOC orders that sweep one to a few levels. The generator drives a scratch book
@@ -80,8 +80,12 @@ fn generate(n: usize, seed: u64) -> Vec<Msg> {
     let mut mid: i64 = 385_000;
     let mut next_id: i64 = 1;
     while msgs.len() < n {
-        if rng.below(64) == 0 {
-            mid += if rng.below(2) == 0 { 1 } else { -1 };
+        // Quote around the book's real touch (the price moves when IOC flow eats a level); the
+        // reference mid drifts only while a side is empty.
+        match (book.best_bid(), book.best_ask()) {
+            (Some((b, _)), Some((a, _))) => mid = (b + a) / 2,
+            _ if rng.below(64) == 0 => mid += if rng.below(2) == 0 { 1 } else { -1 },
+            _ => {}
         }
         let r = rng.below(100);
         // Below the target size, a third of the would-be cancels become adds.
