@@ -452,6 +452,12 @@ impl OrderBook {
         self.side_levels(side).iter().rev()
     }
 
+    /// Whether the book has ever used this id (open now, or filled, cancelled, expired or refused
+    /// after it was assigned).
+    pub fn has_seen(&self, id: OrderId) -> bool {
+        self.ids.get(id) != ID_NEVER_SEEN
+    }
+
     /// A resting order by id.
     pub fn order(&self, id: OrderId) -> Option<OrderView> {
         let slot = self.ids.get(id);

@@ -4,10 +4,13 @@
 //! and bankruptcy prices) → [`funding`] (mark price and funding) → liquidation and simulation (later).
 //! Nothing here knows about Python; `liqsim-py` is a thin binding over this crate.
 
+pub mod account;
 pub mod batch;
 pub mod book;
 pub mod error;
+pub mod exchange;
 pub mod funding;
+pub mod liquidation;
 pub mod margin;
 pub mod types;
 pub mod units;

@@ -1,0 +1,414 @@
+//! Accounts and positions: exact bookkeeping of wallets, one-way positions and their margin.
+//!
+//! A position keeps its signed size in lots and its *cost basis* in money (the entry notional of
+//! what is still open). Average entry = cost / size. Reducing releases cost pro rata, rounded down,
+//! and the rounding remainder stays in the cost basis: the basis released over a position's life is
+//! exactly what was paid in, so Σ (realised + unrealised PnL) over all accounts is exactly zero at
+//! any common mark. That is what makes money conservation hold to the last unit.
+
+use crate::margin::{NotionalScale, TierTable};
+use crate::types::{Money, Price, Qty, TraderId};
+
+/// Cross: the whole wallet backs the position. Isolated: only the margin put aside for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MarginMode {
+    Cross = 0,
+    Isolated = 1,
+}
+
+/// A one-way position in one instrument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Position {
+    /// Signed size in lots: > 0 long, < 0 short.
+    pub lots: Qty,
+    /// Entry notional of the open size, in money (≥ 0; 0 when flat).
+    pub cost: Money,
+}
+
+impl Position {
+    pub fn is_flat(&self) -> bool {
+        self.lots == 0
+    }
+
+    /// +1 long, −1 short, 0 flat.
+    pub fn sign(&self) -> i64 {
+        self.lots.signum()
+    }
+
+    /// Average entry price in ticks (fractional), NaN when flat.
+    pub fn entry_ticks(&self, scale: NotionalScale) -> f64 {
+        if self.lots == 0 {
+            return f64::NAN;
+        }
+        self.cost.0 as f64 / (self.lots.unsigned_abs() as f64 * scale.money_per_tick_lot() as f64)
+    }
+
+    /// Notional at `price` ticks, in money (≥ 0).
+    pub fn notional(&self, price: Price, scale: NotionalScale) -> Money {
+        Money(self.lots.unsigned_abs() as i128 * price as i128 * scale.money_per_tick_lot())
+    }
+
+    /// Unrealised PnL at `price` ticks.
+    pub fn unrealized(&self, price: Price, scale: NotionalScale) -> Money {
+        let value = self.notional(price, scale);
+        Money(self.sign() as i128 * (value.0 - self.cost.0))
+    }
+
+    /// Apply a fill of `signed_lots` (+ buy, − sell) at `price` ticks; returns the realised PnL.
+    pub fn fill(&mut self, signed_lots: Qty, price: Price, scale: NotionalScale) -> Money {
+        let value = |lots: i64| Money(lots.unsigned_abs() as i128 * price as i128 * scale.money_per_tick_lot());
+        if self.lots == 0 || self.lots.signum() == signed_lots.signum() {
+            self.lots += signed_lots;
+            self.cost += value(signed_lots);
+            return Money::ZERO;
+        }
+        let open = self.lots.unsigned_abs() as i128;
+        let closing = signed_lots.unsigned_abs().min(self.lots.unsigned_abs()) as i64;
+        // Pro-rata release of the basis, rounded down; when closing everything it is exact.
+        let released = Money(self.cost.0 * closing as i128 / open);
+        let realized = Money(self.sign() as i128 * (value(closing).0 - released.0));
+        self.cost -= released;
+        self.lots -= self.sign() * closing;
+        let rest = signed_lots.abs() - closing;
+        if rest > 0 {
+            debug_assert_eq!(self.cost, Money::ZERO);
+            self.lots = signed_lots.signum() * rest;
+            self.cost = value(rest);
+        }
+        realized
+    }
+}
+
+/// A trader's account in one instrument (the multi-instrument cross margin of the design extends
+/// `position` to a list; v1 has one instrument).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: TraderId,
+    /// Cross: the wallet backing the position. Isolated: the wallet *outside* the isolated margin.
+    pub wallet: Money,
+    /// Isolated mode: margin put aside for the position (PnL, fees and funding settle here while the
+    /// position is open; it returns to the wallet when the position is closed).
+    pub isolated_margin: Money,
+    pub mode: MarginMode,
+    pub position: Position,
+    /// Leverage setting for new orders (initial margin = notional / leverage).
+    pub leverage: u32,
+    /// Where the account sits in the liquidation trigger index (kept here, next to the state it
+    /// is computed from).
+    pub trigger: Option<crate::liquidation::Trigger>,
+    pub realized_pnl: Money,
+    /// Liquidated at least once.
+    pub liquidated: bool,
+    /// Never margin-checked, liquidated or deleveraged: background liquidity and the backstop.
+    pub exempt: bool,
+}
+
+impl Account {
+    pub fn new(id: TraderId, wallet: Money, mode: MarginMode, leverage: u32) -> Account {
+        Account {
+            id,
+            wallet,
+            isolated_margin: Money::ZERO,
+            mode,
+            position: Position::default(),
+            leverage,
+            trigger: None,
+            realized_pnl: Money::ZERO,
+            liquidated: false,
+            exempt: false,
+        }
+    }
+
+    /// The money that backs the position: the wallet (cross) or the isolated margin.
+    pub fn collateral(&self) -> Money {
+        match self.mode {
+            MarginMode::Cross => self.wallet,
+            MarginMode::Isolated => self.isolated_margin,
+        }
+    }
+
+    /// Add (or, negative, take) money where the position's PnL settles.
+    pub fn credit(&mut self, amount: Money) {
+        match self.mode {
+            MarginMode::Cross => self.wallet += amount,
+            MarginMode::Isolated => self.isolated_margin += amount,
+        }
+    }
+
+    /// Everything the account holds: wallet plus isolated margin.
+    pub fn total_balance(&self) -> Money {
+        self.wallet + self.isolated_margin
+    }
+
+    /// Margin balance at `mark`: collateral + unrealised PnL.
+    pub fn margin_balance(&self, mark: Price, scale: NotionalScale) -> Money {
+        self.collateral() + self.position.unrealized(mark, scale)
+    }
+
+    /// Maintenance margin at `mark` (tier of the notional at that price).
+    pub fn maintenance_margin(&self, mark: Price, scale: NotionalScale, tiers: &TierTable) -> Money {
+        if self.position.is_flat() {
+            return Money::ZERO;
+        }
+        tiers.maintenance_margin(self.position.notional(mark, scale)).unwrap_or(Money(i128::MAX))
+    }
+
+    /// Liquidatable at `mark`: a position whose margin balance is at or below maintenance.
+    pub fn liquidatable(&self, mark: Price, scale: NotionalScale, tiers: &TierTable) -> bool {
+        !self.exempt
+            && !self.position.is_flat()
+            && self.margin_balance(mark, scale) <= self.maintenance_margin(mark, scale, tiers)
+    }
+
+    /// When the isolated position is flat again its margin goes back to the wallet.
+    pub fn release_isolated_if_flat(&mut self) {
+        if self.mode == MarginMode::Isolated && self.position.is_flat() {
+            self.wallet += self.isolated_margin;
+            self.isolated_margin = Money::ZERO;
+        }
+    }
+}
+
+/// The mark price (ticks) at which an account becomes liquidatable: for a long, the highest price
+/// at or below which it is liquidatable; for a short, the lowest at or above which it is.
+/// `None`: flat, exempt, or no such price (a long that survives a price of one tick; a short whose
+/// threshold lies beyond `i64`).
+///
+/// A float estimate from the closed form (tier iterated) is corrected by exact evaluation of the
+/// condition, so the result agrees with [`Account::liquidatable`] to the tick.
+pub fn trigger_price(account: &Account, scale: NotionalScale, tiers: &TierTable) -> Option<Price> {
+    if account.exempt || account.position.is_flat() {
+        return None;
+    }
+    let long = account.position.lots > 0;
+    let liq = |p: Price| account.liquidatable(p, scale, tiers);
+    let estimate = (trigger_estimate(account, scale, tiers).clamp(1.0, PRICE_CEILING as f64)) as Price;
+    if long {
+        // Largest p with liq(p); liq is monotone (true at and below the threshold).
+        if !liq(1) {
+            return None;
+        }
+        if liq(PRICE_CEILING) {
+            return Some(PRICE_CEILING);
+        }
+        Some(boundary(estimate, liq))
+    } else {
+        // Smallest p with liq(p); liq is true at and above the threshold.
+        if liq(1) {
+            return Some(1);
+        }
+        if !liq(PRICE_CEILING) {
+            return None;
+        }
+        Some(boundary(estimate, |p| !liq(p)) + 1)
+    }
+}
+
+/// Highest price (ticks) the threshold search considers: far above any real market, low enough
+/// that notional × rate stays inside `i128` for any allowed position.
+pub const PRICE_CEILING: Price = 1 << 50;
+
+/// The largest `p` in `[1, PRICE_CEILING)` with `pred(p)`, for a `pred` true up to some point and
+/// false above it, with `pred(1)` true and `pred(PRICE_CEILING)` false. Starts at `guess`, gallops
+/// out to bracket the boundary, then bisects: a handful of evaluations when the guess is close.
+fn boundary(guess: Price, pred: impl Fn(Price) -> bool) -> Price {
+    let (mut lo, mut hi); // pred(lo) true, pred(hi) false
+    let mut step = 1;
+    if pred(guess) {
+        lo = guess;
+        loop {
+            let next = (lo + step).min(PRICE_CEILING);
+            if !pred(next) {
+                hi = next;
+                break;
+            }
+            lo = next;
+            step *= 2;
+        }
+    } else {
+        hi = guess;
+        loop {
+            let next = (hi - step).max(1);
+            if pred(next) {
+                lo = next;
+                break;
+            }
+            hi = next;
+            step *= 2;
+        }
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Closed-form threshold in ticks (float): collateral + upnl(P) = MMR·notional(P) − cum, with the
+/// tier of the notional at the solution (iterated a few times).
+fn trigger_estimate(account: &Account, scale: NotionalScale, tiers: &TierTable) -> f64 {
+    let m = scale.money_per_tick_lot() as f64;
+    let lots = account.position.lots.unsigned_abs() as f64;
+    let cost = account.position.cost.0 as f64;
+    let collateral = account.collateral().0 as f64;
+    let long = account.position.lots > 0;
+    let mut tier = tiers.tier_for(Money(account.position.cost.0));
+    let mut p = 0.0;
+    for _ in 0..8 {
+        let mmr = tier.mmr.to_f64();
+        let cum = tier.cum.0 as f64;
+        p = if long {
+            (cost - collateral - cum) / (lots * m * (1.0 - mmr))
+        } else {
+            (collateral + cost + cum) / (lots * m * (1.0 + mmr))
+        };
+        let next = tiers.tier_for(Money((p.max(0.0) * lots * m).min(1e38) as i128));
+        if next == tier {
+            break;
+        }
+        tier = next;
+    }
+    if p.is_finite() {
+        p
+    } else {
+        1.0
+    }
+}
+
+/// Bankruptcy price in ticks: where the margin balance reaches zero, rounded toward the price at
+/// which the account still has a little left (up for a long, down for a short), so a close at this
+/// price never leaves a negative balance by rounding. `None` when flat or when no positive price
+/// bankrupts a long.
+pub fn bankruptcy_price(account: &Account, scale: NotionalScale) -> Option<Price> {
+    let pos = account.position;
+    if pos.is_flat() {
+        return None;
+    }
+    let per_tick = pos.lots.unsigned_abs() as i128 * scale.money_per_tick_lot();
+    let collateral = account.collateral().0;
+    let price = if pos.lots > 0 {
+        // cost − collateral = lots·m·P  →  P = ceil((cost − collateral) / (lots·m))
+        let num = pos.cost.0 - collateral;
+        if num <= 0 {
+            return None;
+        }
+        (num + per_tick - 1) / per_tick
+    } else {
+        // collateral + cost = lots·m·P  →  P = floor(...)
+        (collateral + pos.cost.0).max(0) / per_tick
+    };
+    i64::try_from(price).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::margin::{Rate, TierSpec};
+    use crate::MONEY_SCALE;
+
+    /// 0.01 tick × 0.001 lot: 10^7 money units per tick·lot.
+    fn scale() -> NotionalScale {
+        NotionalScale::from_sizes(0.01, 0.001).unwrap()
+    }
+
+    fn usdt(x: f64) -> Money {
+        Money::from_f64(x)
+    }
+
+    /// One tier: MMR 1%, cum 0, max 100x.
+    fn flat_tiers() -> TierTable {
+        TierTable::single(Rate(1_000_000), 100).unwrap()
+    }
+
+    #[test]
+    fn fills_track_entry_and_realise_pnl_exactly() {
+        let s = scale();
+        let mut p = Position::default();
+        // Buy 2 ETH (2000 lots) at 3,000.00, then 1 ETH at 3,030.00: entry 3,010.00.
+        assert_eq!(p.fill(2000, 300_000, s), Money::ZERO);
+        assert_eq!(p.fill(1000, 303_000, s), Money::ZERO);
+        assert_eq!(p.cost, usdt(9_030.0));
+        assert_eq!(p.entry_ticks(s), 301_000.0);
+        // Sell 1.5 ETH at 3,100.00: realised (3,100 − 3,010) × 1.5 = 135.
+        assert_eq!(p.fill(-1500, 310_000, s), usdt(135.0));
+        assert_eq!((p.lots, p.cost), (1500, usdt(4_515.0)));
+        // Sell 2.5 ETH at 2,990.00: closes 1.5 (realised −30) and opens 1 ETH short at 2,990.
+        assert_eq!(p.fill(-2500, 299_000, s), usdt(-30.0));
+        assert_eq!((p.lots, p.cost), (-1000, usdt(2_990.0)));
+        // Short unrealised at 2,900.00: +90.
+        assert_eq!(p.unrealized(290_000, s), usdt(90.0));
+    }
+
+    #[test]
+    fn rounding_remainder_stays_in_the_basis() {
+        let s = scale();
+        let mut p = Position::default();
+        // 3 lots with a basis that does not divide by 3: entries 100.00, 100.00, 100.01.
+        p.fill(2, 10_000, s);
+        p.fill(1, 10_001, s);
+        let total_cost = p.cost;
+        let mut released_sum = Money::ZERO;
+        for _ in 0..3 {
+            let before = p.cost;
+            p.fill(-1, 10_000, s);
+            released_sum += before - p.cost;
+        }
+        // Released basis adds up to exactly what was paid, whatever the rounding on the way.
+        assert_eq!(released_sum, total_cost);
+        assert_eq!(p, Position::default());
+    }
+
+    #[test]
+    fn liquidation_threshold_matches_the_condition_to_the_tick() {
+        let s = scale();
+        let tiers = flat_tiers();
+        // Short 1 ETH at 3,000 with 60 USDT (50x). Liquidatable when 60 + 3000 − P ≤ 0.01·P,
+        // P ≥ 3060 / 1.01 = 3,029.7029… → first tick 3,029.71.
+        let mut a = Account::new(TraderId(1), usdt(60.0), MarginMode::Cross, 50);
+        a.position.fill(-1000, 300_000, s);
+        assert_eq!(trigger_price(&a, s, &tiers), Some(302_971));
+        assert!(a.liquidatable(302_971, s, &tiers));
+        assert!(!a.liquidatable(302_970, s, &tiers));
+        // Bankruptcy: 60 + 3000 − P = 0 → 3,060.00.
+        assert_eq!(bankruptcy_price(&a, s), Some(306_000));
+        // Long 1 ETH at 3,000 with 60: 60 + P − 3000 ≤ 0.01 P → P ≤ 2940/0.99 = 2,969.6969… → 2,969.69.
+        let mut b = Account::new(TraderId(2), usdt(60.0), MarginMode::Cross, 50);
+        b.position.fill(1000, 300_000, s);
+        assert_eq!(trigger_price(&b, s, &tiers), Some(296_969));
+        assert_eq!(bankruptcy_price(&b, s), Some(294_000));
+        // Isolated: only the isolated margin counts.
+        let mut c = Account::new(TraderId(3), usdt(1_000_000.0), MarginMode::Isolated, 50);
+        c.isolated_margin = usdt(60.0);
+        c.position.fill(-1000, 300_000, s);
+        assert_eq!(trigger_price(&c, s, &tiers), Some(302_971));
+        // Fully collateralised long (1x): never liquidatable at any positive price.
+        let mut d = Account::new(TraderId(4), usdt(3_000.0), MarginMode::Cross, 1);
+        d.position.fill(1000, 300_000, s);
+        assert_eq!(trigger_price(&d, s, &tiers), None);
+        assert_eq!(bankruptcy_price(&d, s), None);
+    }
+
+    #[test]
+    fn threshold_uses_the_tier_at_the_liquidation_price() {
+        // BTC-like tiers: 0–50k 0.4%, 50k–600k 0.5% cum 50. A short of 1 BTC (1000 lots of 0.001 at
+        // tick 0.1) entered at 49,000 with 1,500 USDT: at the threshold the notional is above 50k.
+        let s = NotionalScale::from_sizes(0.1, 0.001).unwrap();
+        let tiers = TierTable::new(&[
+            TierSpec { floor: Money::ZERO, cap: usdt(50_000.0), mmr: Rate(400_000), max_leverage: 125, cum: None },
+            TierSpec { floor: usdt(50_000.0), cap: usdt(600_000.0), mmr: Rate(500_000), max_leverage: 100, cum: None },
+        ])
+        .unwrap();
+        let mut a = Account::new(TraderId(1), usdt(1_500.0), MarginMode::Cross, 50);
+        a.position.fill(-1000, 490_000, s);
+        // Tier 2: 1500 + 49000 − P = 0.005·P − 50 → P = 50550 / 1.005 = 50,298.507… → 50,298.6
+        let t = trigger_price(&a, s, &tiers).unwrap();
+        assert_eq!(t, 502_986);
+        assert!(a.liquidatable(t, s, &tiers) && !a.liquidatable(t - 1, s, &tiers));
+        assert_eq!(a.maintenance_margin(t, s, &tiers).0, 50_298_600 * MONEY_SCALE / 1000 * 5 / 1000 - 50 * MONEY_SCALE);
+    }
+}

@@ -1,0 +1,248 @@
+//! Hand-worked exchange scenarios. ETH-like instrument: tick 0.01, lot 0.001; one margin tier
+//! (MMR 1%, max 100x), no trading fees unless a test sets them, so the arithmetic stays checkable.
+
+use super::*;
+use crate::margin::TierTable;
+use crate::venue::{Fees, Venue};
+
+const ETH: i64 = 1000; // lots per ETH
+
+fn usdt(x: f64) -> Money {
+    Money::from_f64(x)
+}
+
+/// Price in ticks from USDT with two decimals.
+fn px(x: f64) -> Price {
+    (x * 100.0).round() as Price
+}
+
+fn config(liquidation_fee: f64, insurance: f64) -> ExchangeConfig {
+    let tiers = TierTable::single(Rate(1_000_000), 100).unwrap();
+    let preset = VenuePreset::custom(Venue::Binance, "TESTUSDT", tiers)
+        .with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO })
+        .with_liquidation_fee(Rate::from_f64(liquidation_fee).unwrap());
+    let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(0.01, 0.001).unwrap());
+    cfg.mark_rule = MarkRule::Last;
+    cfg.insurance_fund = usdt(insurance);
+    cfg
+}
+
+fn short(id: i64, balance: f64, entry: f64) -> AccountRow {
+    AccountRow {
+        id: TraderId(id),
+        balance: usdt(balance),
+        mode: MarginMode::Cross,
+        lots: -ETH,
+        entry_money_per_lot: usdt(entry / 1000.0),
+        leverage: 50,
+        isolated_margin: None,
+    }
+}
+
+fn trader(id: i64, balance: f64) -> AccountRow {
+    AccountRow {
+        id: TraderId(id),
+        balance: usdt(balance),
+        mode: MarginMode::Cross,
+        lots: 0,
+        entry_money_per_lot: Money::ZERO,
+        leverage: 10,
+        isolated_margin: None,
+    }
+}
+
+/// Background liquidity: one ETH at each ask price, plenty of bids far below.
+fn exchange(cfg: ExchangeConfig, accounts: &[AccountRow], asks: &[f64]) -> Exchange {
+    let mut ex = Exchange::new(cfg).unwrap();
+    ex.add_accounts(accounts).unwrap();
+    let mut book: Vec<(Side, Price, Qty, Option<TraderId>)> =
+        asks.iter().map(|&p| (Side::Sell, px(p), ETH, None)).collect();
+    book.push((Side::Buy, px(2990.0), 10 * ETH, None));
+    ex.add_resting_orders(&book).unwrap();
+    ex.set_index(px(3000.0));
+    ex.check_invariants().unwrap();
+    ex
+}
+
+fn market_buy(ex: &mut Exchange, id: i64, lots: Qty) -> SubmitResult {
+    let req = OrderRequest { side: Side::Buy, qty: lots, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+    let out = ex.submit(TraderId(id), req);
+    ex.check_invariants().unwrap();
+    out
+}
+
+#[test]
+fn loading_mirrors_positions_and_computes_triggers() {
+    let ex = exchange(config(0.0, 0.0), &[short(10, 60.0, 3000.0)], &[3030.0]);
+    // Short 1 ETH at 3,000 with 60: 60 + 3000 − P = 0.01 P → P = 3,029.7029… → first tick 3,029.71.
+    let a = ex.account(TraderId(10)).unwrap();
+    assert_eq!(a.trigger, Some(Trigger { side: TriggerSide::Short, price: px(3029.71) }));
+    assert_eq!(ex.accounts()[LIQUIDITY as usize].position, Position { lots: ETH, cost: usdt(3000.0) });
+    assert_eq!(ex.open_interest(), ETH);
+    assert_eq!(ex.mark(), Some(px(3000.0)));
+}
+
+#[test]
+fn a_buy_through_the_trigger_liquidates_and_the_surplus_goes_to_the_fund() {
+    let mut ex =
+        exchange(config(0.0, 0.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0, 3040.0, 3100.0]);
+    let out = market_buy(&mut ex, 20, ETH);
+    assert_eq!(out.outcome.filled, ETH);
+    // B lifts 3,030 → mark 3,030 ≥ 3,029.71 → the short is closed by a market buy at 3,040:
+    // realised 3000 − 3040 = −40, collateral 60 − 40 = 20 left → to the fund.
+    let liq = ex.tape().liquidations.clone();
+    assert_eq!(liq.len(), 1);
+    let l = liq[0];
+    assert_eq!((l.trader, l.side, l.qty, l.mark, l.round), (TraderId(10), Side::Sell, ETH, px(3030.0), 1));
+    assert_eq!(l.avg_fill_ticks, px(3040.0) as f64);
+    assert_eq!(l.bankruptcy_price, px(3060.0));
+    assert_eq!(l.kind, LiquidationKind::Full);
+    assert_eq!(l.insurance_delta, usdt(20.0));
+    assert_eq!(ex.insurance_fund(), usdt(20.0));
+    let kinds: Vec<TradeKind> = ex.tape().trades.iter().map(|t| t.kind).collect();
+    assert_eq!(kinds, vec![TradeKind::Normal, TradeKind::Liquidation]);
+    let s = ex.account(TraderId(10)).unwrap();
+    assert!(s.liquidated && s.position.is_flat() && s.wallet == Money::ZERO);
+    assert_eq!(ex.mark(), Some(px(3040.0)));
+    // B: long 1 at 3,030, +10 at the 3,040 mark; deposits 10,060 all accounted for.
+    assert_eq!(ex.account(TraderId(20)).unwrap().position.unrealized(px(3040.0), ex.config().scale), usdt(10.0));
+    assert_eq!(ex.money_total(), usdt(10_060.0));
+}
+
+#[test]
+fn the_liquidation_fee_is_capped_by_what_is_left() {
+    // 1.25% of 3,040 = 38 > the 20 left: the fund gets 20 as fee and nothing as surplus.
+    let mut ex = exchange(config(0.0125, 0.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0, 3040.0]);
+    market_buy(&mut ex, 20, ETH);
+    let ins = &ex.tape().insurance;
+    assert_eq!(ins.len(), 1);
+    assert_eq!(
+        (ins[0].reason, ins[0].delta, ins[0].trader),
+        (InsuranceReason::LiquidationFee, usdt(20.0), TraderId(10))
+    );
+    assert_eq!(ex.tape().liquidations[0].insurance_delta, usdt(20.0));
+}
+
+#[test]
+fn a_fill_worse_than_bankruptcy_is_a_shortfall_the_fund_pays() {
+    let mut ex = exchange(config(0.0, 1000.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0, 3100.0]);
+    market_buy(&mut ex, 20, ETH);
+    // Closed at 3,100: −100 against 60 of collateral → −40, covered by the fund.
+    let l = ex.tape().liquidations[0];
+    assert_eq!(l.insurance_delta, usdt(-40.0));
+    assert_eq!(ex.insurance_fund(), usdt(960.0));
+    assert_eq!(ex.tape().insurance[0].reason, InsuranceReason::Shortfall);
+    assert_eq!(ex.account(TraderId(10)).unwrap().wallet, Money::ZERO);
+}
+
+#[test]
+fn what_the_book_cannot_take_the_fund_takes_over_at_bankruptcy() {
+    let mut ex = exchange(config(0.0, 1000.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0]);
+    market_buy(&mut ex, 20, ETH);
+    let l = ex.tape().liquidations[0];
+    assert_eq!(l.kind, LiquidationKind::Backstop);
+    assert!(l.avg_fill_ticks.is_nan());
+    // Closed at bankruptcy 3,060: −60 uses the 60 exactly; the fund now holds the short.
+    let fund = &ex.accounts()[BACKSTOP as usize];
+    assert_eq!(fund.position, Position { lots: -ETH, cost: usdt(3060.0) });
+    assert_eq!(fund.wallet, usdt(1000.0));
+    let t = ex.tape().trades.last().unwrap();
+    assert_eq!((t.kind, t.price, t.taker, t.maker), (TradeKind::Backstop, px(3060.0), TraderId(10), BACKSTOP_ID));
+}
+
+#[test]
+fn with_an_empty_fund_profitable_opposite_positions_are_deleveraged() {
+    let mut ex = exchange(config(0.0, 0.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0]);
+    market_buy(&mut ex, 20, ETH);
+    // The only non-exempt long is B (1 ETH at 3,030): closed against the short at 3,060.
+    let adl = ex.tape().adl.clone();
+    assert_eq!(adl.len(), 1);
+    assert_eq!(
+        (adl[0].trader, adl[0].liquidated, adl[0].qty, adl[0].price),
+        (TraderId(20), TraderId(10), ETH, px(3060.0))
+    );
+    assert_eq!(ex.tape().liquidations[0].kind, LiquidationKind::Adl);
+    let b = ex.account(TraderId(20)).unwrap();
+    assert!(b.position.is_flat());
+    assert_eq!(b.realized_pnl, usdt(30.0));
+    assert_eq!(ex.insurance_fund(), Money::ZERO);
+}
+
+#[test]
+fn a_cascade_runs_round_by_round() {
+    // Triggers: 60 → 3,029.71; 70 → 3,070/1.01 = 3,039.60…→ 3,039.61; 100 → 3,100/1.01 → 3,069.31.
+    let accounts = [short(10, 60.0, 3000.0), short(11, 70.0, 3000.0), short(12, 100.0, 3000.0), trader(20, 10_000.0)];
+    let mut ex = exchange(config(0.0, 1000.0), &accounts, &[3030.0, 3040.0, 3070.0, 3120.0, 3200.0]);
+    market_buy(&mut ex, 20, ETH);
+    let rounds: Vec<(i64, u32, f64)> =
+        ex.tape().liquidations.iter().map(|l| (l.trader.0, l.round, l.avg_fill_ticks / 100.0)).collect();
+    assert_eq!(rounds, vec![(10, 1, 3040.0), (11, 2, 3070.0), (12, 3, 3120.0)]);
+    // Fund: +20 (60 − 40), 0 (70 − 70), −20 (100 − 120).
+    let deltas: Vec<Money> = ex.tape().liquidations.iter().map(|l| l.insurance_delta).collect();
+    assert_eq!(deltas, vec![usdt(20.0), Money::ZERO, usdt(-20.0)]);
+    assert_eq!(ex.cascade_rounds(), (3, 3));
+    assert_eq!(ex.mark(), Some(px(3120.0)));
+}
+
+#[test]
+fn when_closeouts_do_not_move_the_mark_the_cascade_stops_after_one_round() {
+    let accounts = [short(10, 60.0, 3000.0), short(11, 70.0, 3000.0), trader(20, 10_000.0)];
+    let mut cfg = config(0.0, 1000.0);
+    cfg.closeouts_move_mark = false;
+    let mut ex = exchange(cfg, &accounts, &[3030.0, 3040.0, 3070.0]);
+    market_buy(&mut ex, 20, ETH);
+    assert_eq!(ex.tape().liquidations.len(), 1);
+    assert_eq!(ex.mark(), Some(px(3030.0)));
+    assert_eq!(ex.last(), Some(px(3040.0)));
+}
+
+#[test]
+fn orders_are_margin_checked_and_reduce_only_never_increases() {
+    let mut ex = exchange(config(0.0, 0.0), &[trader(20, 100.0), short(10, 1000.0, 3000.0)], &[3030.0, 3040.0]);
+    // 100 USDT at 10x buys at most 1,000 USDT of notional: 1 ETH (≈ 3,030) is refused.
+    let big =
+        OrderRequest { side: Side::Buy, qty: ETH, price: Some(px(3030.0)), tif: TimeInForce::Gtc, reduce_only: false };
+    assert_eq!(ex.submit(TraderId(20), big).reject, Some(OrderReject::InsufficientMargin));
+    let small = OrderRequest { qty: 300, ..big };
+    assert_eq!(ex.submit(TraderId(20), small).outcome.status, Status::Filled);
+    // Reduce-only buy on a long would increase it: refused. A reduce-only sell is trimmed to 300.
+    let ro_buy = OrderRequest { reduce_only: true, ..small };
+    assert_eq!(ex.submit(TraderId(20), ro_buy).reject, Some(OrderReject::ReduceOnlyWouldIncrease));
+    let ro_sell = OrderRequest { side: Side::Sell, qty: ETH, price: None, tif: TimeInForce::Ioc, reduce_only: true };
+    let out = ex.submit(TraderId(20), ro_sell);
+    assert_eq!((out.sent_qty, out.outcome.filled), (300, 300));
+    assert!(ex.account(TraderId(20)).unwrap().position.is_flat());
+    assert_eq!(ex.submit(TraderId(99), small).reject, Some(OrderReject::UnknownTrader));
+    ex.check_invariants().unwrap();
+}
+
+#[test]
+fn funding_is_settled_at_the_interval_and_is_zero_sum() {
+    let mut cfg = config(0.0, 0.0);
+    cfg.mark_rule = MarkRule::Index;
+    let mut ex = exchange(cfg, &[short(10, 1000.0, 3000.0)], &[3001.0]);
+    let before = ex.account(TraderId(10)).unwrap().wallet;
+    ex.advance_to(8 * crate::funding::HOUR);
+    let f = ex.tape().funding.clone();
+    assert_eq!(f.len(), 1);
+    // The book's impact prices straddle the index, premium 0 → rate = interest 0.01%; longs pay
+    // shorts 3,000 × 1 × 0.0001 = 0.30 USDT.
+    assert_eq!(f[0].rate, Rate(10_000));
+    assert_eq!(f[0].paid_by_longs, usdt(0.30));
+    assert_eq!(ex.account(TraderId(10)).unwrap().wallet - before, usdt(0.30));
+    ex.check_invariants().unwrap();
+}
+
+#[test]
+fn bad_rows_name_their_column_and_row() {
+    let mut ex = Exchange::new(config(0.0, 0.0)).unwrap();
+    let err = ex.add_accounts(&[trader(1, 10.0), trader(1, 10.0)]).unwrap_err();
+    assert!(matches!(err, Error::BadInput { column: "trader_id", row: 1, .. }), "{err:?}");
+    let too_much = AccountRow { leverage: 125, ..short(5, 100.0, 3000.0) };
+    let err = ex.add_accounts(&[trader(1, 10.0), too_much]).unwrap_err();
+    assert!(matches!(err, Error::BadInput { column: "leverage", row: 1, .. }), "{err:?}");
+    assert_eq!(ex.accounts().len(), 2, "nothing added on error");
+    let err =
+        ex.add_resting_orders(&[(Side::Sell, px(3000.0), ETH, None), (Side::Buy, px(3000.0), ETH, None)]).unwrap_err();
+    assert!(matches!(err, Error::BadInput { column: "price", row: 1, .. }), "{err:?}");
+}

@@ -1,0 +1,126 @@
+//! Finding who must be liquidated without scanning every account.
+//!
+//! Each account with a position has a trigger price (see [`crate::account::trigger_price`]): a long
+//! is liquidatable at or below it, a short at or above it. The index keeps longs and shorts in two
+//! ordered sets keyed by (trigger price, account), so the accounts a mark price crosses are one
+//! range query: O(k + log n) for k accounts crossed, whatever the number that did not cross. The
+//! caller updates an account's key whenever its position, balance or funding changes.
+
+use std::collections::BTreeSet;
+
+use crate::types::Price;
+
+/// Which set an account's trigger lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TriggerSide {
+    /// Liquidatable when the mark is at or below the price.
+    Long,
+    /// Liquidatable when the mark is at or above the price.
+    Short,
+}
+
+/// A stored trigger: the key under which an account sits in the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Trigger {
+    pub side: TriggerSide,
+    pub price: Price,
+}
+
+/// Accounts (by dense index) ordered by trigger price, per side.
+#[derive(Clone, Debug, Default)]
+pub struct TriggerIndex {
+    longs: BTreeSet<(Price, u32)>,
+    shorts: BTreeSet<(Price, u32)>,
+}
+
+impl TriggerIndex {
+    pub fn new() -> TriggerIndex {
+        TriggerIndex::default()
+    }
+
+    /// Number of accounts indexed.
+    pub fn len(&self) -> usize {
+        self.longs.len() + self.shorts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Move `account` from its `old` key to its `new` one (either may be `None`).
+    pub fn update(&mut self, account: u32, old: Option<Trigger>, new: Option<Trigger>) {
+        if old == new {
+            return;
+        }
+        if let Some(t) = old {
+            let removed = self.set_mut(t.side).remove(&(t.price, account));
+            debug_assert!(removed, "account {account} was not indexed under {t:?}");
+        }
+        if let Some(t) = new {
+            self.set_mut(t.side).insert((t.price, account));
+        }
+    }
+
+    fn set_mut(&mut self, side: TriggerSide) -> &mut BTreeSet<(Price, u32)> {
+        match side {
+            TriggerSide::Long => &mut self.longs,
+            TriggerSide::Short => &mut self.shorts,
+        }
+    }
+
+    /// Append every account liquidatable at `mark` (longs with trigger ≥ mark, shorts with
+    /// trigger ≤ mark) to `out`, longs first, each side in trigger order.
+    pub fn crossed(&self, mark: Price, out: &mut Vec<u32>) {
+        out.extend(self.longs.range((mark, 0)..).map(|&(_, a)| a));
+        out.extend(self.shorts.range(..=(mark, u32::MAX)).map(|&(_, a)| a));
+    }
+
+    /// The lowest short trigger and the highest long trigger: the mark range that liquidates no one.
+    pub fn nearest(&self) -> (Option<Price>, Option<Price>) {
+        (self.longs.last().map(|&(p, _)| p), self.shorts.first().map(|&(p, _)| p))
+    }
+
+    /// All (side, price, account) entries, for tests and diagnostics.
+    pub fn entries(&self) -> impl Iterator<Item = (TriggerSide, Price, u32)> + '_ {
+        let longs = self.longs.iter().map(|&(p, a)| (TriggerSide::Long, p, a));
+        let shorts = self.shorts.iter().map(|&(p, a)| (TriggerSide::Short, p, a));
+        longs.chain(shorts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(side: TriggerSide, price: Price) -> Option<Trigger> {
+        Some(Trigger { side, price })
+    }
+
+    #[test]
+    fn crossed_returns_exactly_the_accounts_past_the_mark() {
+        let mut ix = TriggerIndex::new();
+        ix.update(1, None, t(TriggerSide::Short, 105));
+        ix.update(2, None, t(TriggerSide::Short, 110));
+        ix.update(3, None, t(TriggerSide::Long, 95));
+        ix.update(4, None, t(TriggerSide::Long, 90));
+        let mut out = Vec::new();
+        ix.crossed(100, &mut out);
+        assert!(out.is_empty());
+        ix.crossed(105, &mut out); // boundary included
+        assert_eq!(out, vec![1]);
+        out.clear();
+        ix.crossed(120, &mut out);
+        assert_eq!(out, vec![1, 2]);
+        out.clear();
+        ix.crossed(90, &mut out);
+        assert_eq!(out, vec![4, 3]);
+        assert_eq!(ix.nearest(), (Some(95), Some(105)));
+        // Moving and removing keys.
+        ix.update(1, t(TriggerSide::Short, 105), t(TriggerSide::Short, 130));
+        ix.update(4, t(TriggerSide::Long, 90), None);
+        out.clear();
+        ix.crossed(120, &mut out);
+        assert_eq!(out, vec![2]);
+        assert_eq!(ix.len(), 3);
+    }
+}
