@@ -823,7 +823,7 @@ impl Exchange {
     }
 
     /// Move money between an account's collateral and the insurance fund (positive: to the fund).
-    fn to_fund(&mut self, a: u32, amount: Money, reason: InsuranceReason) {
+    fn pay_fund(&mut self, a: u32, amount: Money, reason: InsuranceReason) {
         if amount == Money::ZERO {
             return;
         }
@@ -962,7 +962,7 @@ impl Exchange {
                     .unwrap_or(Money::ZERO);
                 let left = self.accounts[a as usize].collateral();
                 let fee = Money(fee_due.0.min(left.0.max(0)));
-                self.to_fund(a, fee, InsuranceReason::LiquidationFee);
+                self.pay_fund(a, fee, InsuranceReason::LiquidationFee);
                 let unfilled = step - filled;
                 if unfilled > 0 {
                     kind = self.backstop(a, unfilled, bankruptcy, round);
@@ -987,7 +987,7 @@ impl Exchange {
         if self.accounts[a as usize].position.is_flat() {
             let left = self.accounts[a as usize].collateral();
             let reason = if left.0 >= 0 { InsuranceReason::Surplus } else { InsuranceReason::Shortfall };
-            self.to_fund(a, left, reason);
+            self.pay_fund(a, left, reason);
             self.accounts[a as usize].release_isolated_if_flat();
             self.cooldown_until.remove(&a);
         }
