@@ -254,6 +254,36 @@ def test_int8_coded_side_with_nulls():
     assert_tape(new_book().process(t))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=pa.ArrowInvalid,
+    reason="BUG: an all-null order_id/owner column has Arrow type null (what pyarrow infers from a "
+    "list of None, or pandas object column of None); int_column calls pc.fill_null on it, which raises "
+    "a raw pyarrow ArrowInvalid 'Invalid null value' instead of using the default (assign id / owner 0)",
+)
+@pytest.mark.parametrize("column", ["order_id", "owner"])
+def test_all_null_optional_int_column_means_not_given(column):
+    rows = {"action": ["limit", "market"], "side": ["sell", "buy"], "price": [1.0, None], "qty": [1.0, 1.0],
+            column: [None, None]}
+    out = new_book().process(rows)
+    assert out["orders"]["status"].tolist() == ["open", "filled"]
+    assert out["trades"]["maker_owner"].tolist() == [0]
+    assert out["orders"]["order_id"].tolist() == [0, 1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pa.ArrowInvalid,
+    reason="BUG: a uint64 order_id above the int64 range raises a raw pyarrow ArrowInvalid from the "
+    "cast instead of a ScenarioError naming column and row",
+)
+def test_uint64_order_id_out_of_range_is_a_scenario_error():
+    t = pa.table({"action": ["cancel", "cancel"], "order_id": pa.array([1, 2**63], pa.uint64())})
+    with pytest.raises(ScenarioError) as e:
+        new_book().process(t)
+    assert (e.value.column, e.value.row) == ("order_id", 1)
+
+
 def test_integer_code_out_of_range_is_a_scenario_error():
     t = as_integer_codes().set_column(2, "side", pa.array([1, 1, 0, 2, None, None, 1, None], pa.int64()))
     with pytest.raises(ScenarioError) as e:

@@ -73,7 +73,7 @@ TYPES = {
 
 
 def to_table(rows: list[dict]) -> pa.Table:
-    return pa.table({k: pa.array([r[k] for r in rows], t) for k, t in TYPES.items()}, )
+    return pa.table({k: pa.array([r[k] for r in rows], t) for k, t in TYPES.items()})
 
 
 def apply_one(book: OrderBook, r: dict) -> dict:
@@ -156,7 +156,7 @@ def test_process_equals_one_at_a_time(rows, stp):
             np.testing.assert_array_equal(a[col], b[col])
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=100)
 @given(rows=action_rows(), stp=st.sampled_from(STP_MODES))
 def test_never_crossed_after_any_prefix_of_process(rows, stp):
     """(b) also through `process`, one row per call, with depth agreeing with the order list."""

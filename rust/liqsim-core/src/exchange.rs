@@ -1207,5 +1207,8 @@ impl Exchange {
     }
 }
 
+mod columns;
+pub use columns::{account_rows, book_rows, AccountColumns};
+
 #[cfg(test)]
 mod tests;

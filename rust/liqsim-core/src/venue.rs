@@ -8,7 +8,10 @@
 
 use crate::error::Error;
 use crate::funding::{FundingRule, MarkRule, PremiumWeighting, HOUR, SECOND};
-use crate::margin::{hyperliquid_mmr, Rate, TierSpec, TierTable};
+use crate::margin::{
+    binance_bankruptcy_price, binance_liq_price_tiered, dydx_liq_price, hyperliquid_liq_price, hyperliquid_mmr,
+    BinanceAccount, Rate, TierSpec, TierTable,
+};
 use crate::types::{Money, Ts, MONEY_SCALE};
 
 /// A venue whose rules the simulator can follow.
@@ -424,6 +427,27 @@ impl VenuePreset {
         self
     }
 
+    /// Liquidation price (quote currency) of a single position of signed `size` (base units)
+    /// entered at `entry_price` and backed by `balance`: the isolated margin, or the wallet of a
+    /// cross account holding nothing else. Each venue's own formula: Binance and Bybit solve
+    /// `balance + PnL = MM` with the tier at the liquidation price; Hyperliquid and dYdX use their
+    /// closed forms with the first tier's rate. `None`: no such price (e.g. a fully backed long).
+    pub fn liquidation_price(&self, size: f64, entry_price: f64, balance: f64) -> Option<f64> {
+        let first_rate = self.tiers.tiers()[0].mmr.to_f64();
+        match self.venue {
+            Venue::Binance | Venue::Bybit => {
+                binance_liq_price_tiered(&BinanceAccount::isolated(balance), size, entry_price, &self.tiers)
+            }
+            Venue::Hyperliquid => hyperliquid_liq_price(size, entry_price, balance, first_rate),
+            Venue::Dydx => dydx_liq_price(size, entry_price, balance, first_rate),
+        }
+    }
+
+    /// Bankruptcy price: where `balance + PnL = 0` (the same on every venue).
+    pub fn bankruptcy_price(&self, size: f64, entry_price: f64, balance: f64) -> Option<f64> {
+        binance_bankruptcy_price(&BinanceAccount::isolated(balance), size, entry_price)
+    }
+
     /// Replaces the liquidation fee.
     pub fn with_liquidation_fee(mut self, fee: Rate) -> VenuePreset {
         self.liquidation_fee = fee;
@@ -605,5 +629,25 @@ mod tests {
         assert_eq!(binance.score(1.0, 100.0, 110.0, 0.0), None);
         assert_eq!(binance.score(0.0, 100.0, 110.0, 10.0), None);
         assert_eq!(hl.score(1.0, f64::NAN, 110.0, 10.0), None);
+    }
+
+    #[test]
+    fn venue_liquidation_price_dispatches_to_each_formula() {
+        // REFERENCE §4 Binance isolated: short lev 5, Q 1, E 10 with MMR 1% cum 0.01 is a custom
+        // table; here the presets: Hyperliquid BTC long 0.00077 @ 62,739 with 24.137992 → 31,708.04.
+        let hl = VenuePreset::from_names("hyperliquid", "BTC").unwrap();
+        let lp = hl.liquidation_price(0.00077, 62_739.0, 24.137992).unwrap();
+        assert!((lp - 31_708.04).abs() < 0.01, "{lp}");
+        // dYdX: e 1,000, s −3, p 3,000 with MMF 5% → 3,174.60 (preset MMF differs: use a custom table).
+        let dydx = VenuePreset::custom(Venue::Dydx, "ETH-USD", TierTable::single(Rate(5_000_000), 10).unwrap());
+        let lp = dydx.liquidation_price(-3.0, 3_000.0, 1_000.0).unwrap();
+        assert!((lp - 3_174.60).abs() < 0.01, "{lp}");
+        // Bankruptcy: short 1 @ 3,000 with 60 → 3,060; long → 2,940.
+        let bn = VenuePreset::from_names("binance", "ETHUSDT").unwrap();
+        assert!((bn.bankruptcy_price(-1.0, 3_000.0, 60.0).unwrap() - 3_060.0).abs() < 1e-9);
+        assert!((bn.bankruptcy_price(1.0, 3_000.0, 60.0).unwrap() - 2_940.0).abs() < 1e-9);
+        // Binance short 1 ETH @ 3,000 with 60 (first tier 0.4%): 3060 / 1.004 = 3,047.81.
+        let lp = bn.liquidation_price(-1.0, 3_000.0, 60.0).unwrap();
+        assert!((lp - 3_060.0 / 1.004).abs() < 1e-6, "{lp}");
     }
 }
