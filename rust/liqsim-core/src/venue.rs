@@ -434,18 +434,20 @@ impl VenuePreset {
     /// closed forms with the first tier's rate. `None`: no such price (e.g. a fully backed long).
     pub fn liquidation_price(&self, size: f64, entry_price: f64, balance: f64) -> Option<f64> {
         let first_rate = self.tiers.tiers()[0].mmr.to_f64();
-        match self.venue {
+        // A price at or below zero (including −0.0 for a fully backed long) means "never".
+        let price = match self.venue {
             Venue::Binance | Venue::Bybit => {
                 binance_liq_price_tiered(&BinanceAccount::isolated(balance), size, entry_price, &self.tiers)
             }
             Venue::Hyperliquid => hyperliquid_liq_price(size, entry_price, balance, first_rate),
             Venue::Dydx => dydx_liq_price(size, entry_price, balance, first_rate),
-        }
+        };
+        price.filter(|p| *p > 0.0)
     }
 
     /// Bankruptcy price: where `balance + PnL = 0` (the same on every venue).
     pub fn bankruptcy_price(&self, size: f64, entry_price: f64, balance: f64) -> Option<f64> {
-        binance_bankruptcy_price(&BinanceAccount::isolated(balance), size, entry_price)
+        binance_bankruptcy_price(&BinanceAccount::isolated(balance), size, entry_price).filter(|p| *p > 0.0)
     }
 
     /// Replaces the liquidation fee.
@@ -649,5 +651,8 @@ mod tests {
         // Binance short 1 ETH @ 3,000 with 60 (first tier 0.4%): 3060 / 1.004 = 3,047.81.
         let lp = bn.liquidation_price(-1.0, 3_000.0, 60.0).unwrap();
         assert!((lp - 3_060.0 / 1.004).abs() < 1e-6, "{lp}");
+        // A fully backed long (1x) has no liquidation or bankruptcy price (the formula gives −0.0).
+        assert_eq!(bn.liquidation_price(1.0, 3_000.0, 3_000.0), None);
+        assert_eq!(bn.bankruptcy_price(1.0, 3_000.0, 3_000.0), None);
     }
 }
