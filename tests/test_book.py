@@ -533,12 +533,6 @@ def test_prices_round_trip_exactly(price):
     assert out["avg_price"] == pytest.approx(price, rel=1e-15)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: avg_price is computed as tick_size * (notional / filled), not through the grid's exact "
-    "division path, so a fill at a single price p reports avg_price 1 ulp off p for ~14% of 0.01-tick "
-    "prices (4.35 -> 4.3500000000000005)",
-)
 @pytest.mark.parametrize("price", [4.35, 1.13, 0.35])
 def test_avg_price_of_a_fill_at_one_price_is_that_price(price):
     b = book()

@@ -211,23 +211,11 @@ def test_hand_worked_table_in_every_form(make):
     b.check_invariants()
 
 
-POLARS_STRING_VIEW = pytest.mark.xfail(
-    strict=True,
-    raises=(ScenarioError, pa.ArrowNotImplementedError),
-    reason="BUG: polars exports strings as Arrow string_view (Utf8View); code_column accepts only "
-    "string/large_string, so polars string columns raise ScenarioError 'must be text ... got "
-    "string_view', and dictionary<string_view> (polars Categorical/Enum) raises a raw "
-    "ArrowNotImplementedError from dictionary_decode",
-)
-
-
-@POLARS_STRING_VIEW
 def test_polars_dataframe():
     pl = pytest.importorskip("polars")
     assert_tape(new_book().process(pl.DataFrame(as_list_dict(), strict=False)))
 
 
-@POLARS_STRING_VIEW
 @pytest.mark.parametrize("dictionary", [False, True], ids=["plain", "dictionary"])
 def test_string_view_columns(dictionary):
     # What polars hands over through the Arrow C stream interface, built with pyarrow alone.
@@ -240,13 +228,6 @@ def test_string_view_columns(dictionary):
     assert_tape(new_book().process(t))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pa.ArrowInvalid,
-    reason="BUG: code_column fills nulls of an integer-coded column with 255 in the column's own type; "
-    "for int8 (e.g. pandas Int8 codes) pc.fill_null raises a raw pyarrow ArrowInvalid "
-    "'Value 255 too large to fit in C integer type' instead of treating null as 'not given'",
-)
 def test_int8_coded_side_with_nulls():
     t = as_integer_codes()
     t = t.set_column(t.column_names.index("side"), "side", t.column("side").cast(pa.int8()))
@@ -254,13 +235,6 @@ def test_int8_coded_side_with_nulls():
     assert_tape(new_book().process(t))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pa.ArrowInvalid,
-    reason="BUG: an all-null order_id/owner column has Arrow type null (what pyarrow infers from a "
-    "list of None, or pandas object column of None); int_column calls pc.fill_null on it, which raises "
-    "a raw pyarrow ArrowInvalid 'Invalid null value' instead of using the default (assign id / owner 0)",
-)
 @pytest.mark.parametrize("column", ["order_id", "owner"])
 def test_all_null_optional_int_column_means_not_given(column):
     rows = {"action": ["limit", "market"], "side": ["sell", "buy"], "price": [1.0, None], "qty": [1.0, 1.0],
@@ -271,12 +245,6 @@ def test_all_null_optional_int_column_means_not_given(column):
     assert out["orders"]["order_id"].tolist() == [0, 1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pa.ArrowInvalid,
-    reason="BUG: a uint64 order_id above the int64 range raises a raw pyarrow ArrowInvalid from the "
-    "cast instead of a ScenarioError naming column and row",
-)
 def test_uint64_order_id_out_of_range_is_a_scenario_error():
     t = pa.table({"action": ["cancel", "cancel"], "order_id": pa.array([1, 2**63], pa.uint64())})
     with pytest.raises(ScenarioError) as e:

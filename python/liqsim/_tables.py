@@ -82,27 +82,43 @@ def float_column(t: pa.Table, table: str, name: str, required: bool = False) -> 
 
 
 def int_column(t: pa.Table, table: str, name: str, default: int | None = None, required: bool = False) -> np.ndarray | None:
-    """int64 column; nulls become ``default`` (or are an error when there is none)."""
+    """int64 column; nulls (and NaN in a float column) become ``default``, or are an error when
+    there is none."""
     arr = _column(t, table, name, required)
     if arr is None:
         return None
+    return _int_values(arr, table, name, default)
+
+
+def _int_values(arr: pa.Array, table: str, name: str, default: int | None) -> np.ndarray:
+    n = len(arr)
+    if pa.types.is_null(arr.type):  # every value missing (e.g. a column of None)
+        if default is None:
+            raise scenario_error(table, name, 0 if n else None, "missing value")
+        return np.full(n, default, dtype=np.int64)
     if pa.types.is_floating(arr.type):
-        values = arr.to_numpy(zero_copy_only=False)
-        bad = np.flatnonzero(np.isfinite(values) & (values != np.round(values)))
+        values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+        missing = np.isnan(values)
+        bad = np.flatnonzero(~missing & (~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0**63)))
         if len(bad):
             raise scenario_error(table, name, int(bad[0]), f"must be a whole number, got {values[bad[0]]}")
-    elif not (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
+        if missing.any():
+            if default is None:
+                raise scenario_error(table, name, int(np.flatnonzero(missing)[0]), "missing value")
+            values[missing] = default
+        return values.astype(np.int64)
+    if not pa.types.is_integer(arr.type):
         raise scenario_error(table, name, None, f"must be integer, got {arr.type}")
+    if pa.types.is_uint64(arr.type):
+        too_big = np.flatnonzero(np.asarray(pc.fill_null(pc.greater(arr, pa.scalar(2**63 - 1, pa.uint64())), False)))
+        if len(too_big):
+            raise scenario_error(table, name, int(too_big[0]), f"{arr[int(too_big[0])].as_py()} is out of range")
+    arr = pc.cast(arr, pa.int64())  # widen first, so the default always fits
     if arr.null_count:
         if default is None:
             raise scenario_error(table, name, _first_null(arr), "missing value")
         arr = pc.fill_null(arr, default)
-    if pa.types.is_floating(arr.type):
-        values = arr.to_numpy(zero_copy_only=False)
-        if not np.isfinite(values).all():
-            raise scenario_error(table, name, int(np.flatnonzero(~np.isfinite(values))[0]), "missing value")
-        return values.astype(np.int64)
-    return np.ascontiguousarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.ascontiguousarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def time_column(t: pa.Table, table: str, name: str) -> np.ndarray | None:
@@ -114,7 +130,7 @@ def time_column(t: pa.Table, table: str, name: str) -> np.ndarray | None:
         if arr.null_count:
             raise scenario_error(table, name, _first_null(arr), "missing timestamp")
         arr = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64())
-    return int_column(pa.table({name: arr}), table, name)
+    return _int_values(arr, table, name, None)
 
 
 #: Code for "no value" in a categorical column; the core reports it only if a row needs the value.
@@ -135,24 +151,46 @@ def code_column(
         raise scenario_error(table, name, _first_null(arr), "missing value")
     fill = MISSING_CODE if default is None else default
     if pa.types.is_integer(arr.type):
-        values = int_column(pa.table({name: arr}), table, name, default=fill)
+        values = _int_values(arr, table, name, fill)
         bad = np.flatnonzero((values != fill) & ((values < 0) | (values >= n_codes)))
         if len(bad):
             raise scenario_error(table, name, int(bad[0]), f"code {values[bad[0]]} is not one of 0..{n_codes - 1}")
         return values.astype(np.uint8)
     if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type)):
-        raise scenario_error(table, name, None, f"must be text (one of {sorted(codes)}), got {arr.type}")
+        # Look the (few) dictionary values up once, then index: the fast path for big tables, and
+        # the only one for dictionary<string_view> (polars Categorical), which pyarrow cannot decode.
+        value_codes, unknown = _lookup(arr.dictionary, table, name, codes, fill)
+        indices = arr.indices
+        if unknown is not None:
+            hits = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(indices, unknown), False)))
+            if len(hits):
+                row = int(hits[0])
+                raise scenario_error(table, name, row, f"{arr.dictionary[unknown].as_py()!r} is not one of {sorted(codes)}")
+        lut = np.append(value_codes, np.uint8(fill))
+        return lut[pc.fill_null(indices, len(value_codes)).to_numpy(zero_copy_only=False)]
+    value_codes, unknown = _lookup(arr, table, name, codes, fill)
+    if unknown is not None:
+        raise scenario_error(table, name, unknown, f"{arr[unknown].as_py()!r} is not one of {sorted(codes)}")
+    return value_codes
+
+
+def _lookup(values: pa.Array, table: str, name: str, codes: Mapping[str, int], fill: int) -> tuple[np.ndarray, int | None]:
+    """uint8 codes of string values (nulls → ``fill``) and the index of the first unknown value."""
+    if not (
+        pa.types.is_string(values.type)
+        or pa.types.is_large_string(values.type)
+        or pa.types.is_string_view(values.type)
+        or pa.types.is_null(values.type)
+    ):
+        raise scenario_error(table, name, None, f"must be text (one of {sorted(codes)}), got {values.type}")
     keys = list(codes)
-    index = pc.index_in(pc.utf8_lower(pc.cast(arr, pa.string())), value_set=pa.array(keys))
-    unknown = pc.and_(pc.is_null(index), pc.is_valid(arr))
-    if pc.any(unknown).as_py():
-        row = int(np.flatnonzero(np.asarray(unknown))[0])
-        raise scenario_error(table, name, row, f"{arr[row].as_py()!r} is not one of {sorted(codes)}")
+    text = pc.utf8_lower(pc.cast(values, pa.string()))
+    index = pc.index_in(text, value_set=pa.array(keys))
+    unknown = pc.and_(pc.is_null(index), pc.is_valid(values))
+    first_unknown = int(np.flatnonzero(np.asarray(unknown))[0]) if pc.any(unknown).as_py() else None
     # Nulls (no value) point one past the real keys, at `fill`.
     lut = np.array([codes[k] for k in keys] + [fill], dtype=np.uint8)
-    return lut[pc.fill_null(index, len(keys)).to_numpy(zero_copy_only=False)]
+    return lut[pc.fill_null(index, len(keys)).to_numpy(zero_copy_only=False)], first_unknown
 
 
 def decode(codes: np.ndarray, names: Sequence[str]) -> np.ndarray:

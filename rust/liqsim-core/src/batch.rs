@@ -239,7 +239,7 @@ pub fn process(book: &mut OrderBook, tick: &Grid, lot: &Grid, cols: &ActionColum
         orders.reason.push(outcome.reject.map_or(0, |r| r as u8));
         orders.filled_qty.push(lot.to_f64(outcome.filled));
         orders.avg_price.push(if outcome.filled > 0 {
-            tick.step() * (outcome.notional as f64 / outcome.filled as f64)
+            tick.average(outcome.notional, outcome.filled)
         } else {
             f64::NAN
         });

@@ -76,10 +76,23 @@ impl Grid {
     /// [`to_f64`](Self::to_f64) for sums that may exceed `i64` (depth over many levels).
     #[inline]
     pub fn wide_to_f64(&self, steps: i128) -> f64 {
+        self.fraction_to_f64(steps as f64)
+    }
+
+    /// A fractional number of steps (an average price in ticks) in the caller's units, with the
+    /// same exact division as [`to_f64`](Self::to_f64): an average of fills all at 4.35 is 4.35.
+    #[inline]
+    pub fn fraction_to_f64(&self, steps: f64) -> f64 {
         match self.per_unit {
-            Some(k) => steps as f64 / k,
-            None => steps as f64 * self.step,
+            Some(k) => steps / k,
+            None => steps * self.step,
         }
+    }
+
+    /// The average price of `notional` (ticks × lots) over `lots`, in the caller's units.
+    #[inline]
+    pub fn average(&self, notional: i128, lots: i64) -> f64 {
+        self.fraction_to_f64(notional as f64 / lots as f64)
     }
 }
 
@@ -120,6 +133,14 @@ mod tests {
         assert_eq!(g.to_steps(10.0), Ok(4));
         assert_eq!(g.to_steps(11.0), Err(GridError::OffGrid));
         assert_eq!(g.to_f64(4), 10.0);
+    }
+
+    #[test]
+    fn averages_use_the_exact_division() {
+        let tick = Grid::new("tick_size", 0.01).unwrap();
+        // 3 lots all at 4.35: 1305 / 3 = 435 ticks → 4.35 exactly (435 × 0.01 would be 4.3500000000000005).
+        assert_eq!(tick.average(1305, 3), 4.35);
+        assert_eq!(tick.fraction_to_f64(113.0), 1.13);
     }
 
     #[test]

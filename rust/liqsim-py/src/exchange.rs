@@ -174,7 +174,7 @@ impl PyExchange {
         d.set_item("reason", reason)?;
         d.set_item("filled", self.qty(out.outcome.filled))?;
         let avg = (out.outcome.filled > 0)
-            .then(|| self.tick.step() * (out.outcome.notional as f64 / out.outcome.filled as f64));
+            .then(|| self.tick.average(out.outcome.notional, out.outcome.filled));
         d.set_item("avg_price", avg)?;
         d.set_item("sent_qty", self.qty(out.sent_qty))?;
         d.set_item("liquidations", self.ex.tape().liquidations.len() - liquidations_before)?;
@@ -311,7 +311,7 @@ impl PyExchange {
             balance.push(a.total_balance().to_f64());
             mode.push(a.mode as u8);
             position.push(self.qty(a.position.lots));
-            entry.push(a.position.entry_ticks(scale) * self.tick.step());
+            entry.push(self.tick.fraction_to_f64(a.position.entry_ticks(scale)));
             realized.push(a.realized_pnl.to_f64());
             let (u, mb, m) = match mark {
                 Some(p) => (
@@ -357,14 +357,13 @@ impl PyExchange {
 
     fn liquidations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let l = &self.ex.tape().liquidations;
-        let step = self.tick.step();
         let d = PyDict::new(py);
         d.set_item("ts", l.iter().map(|r| r.ts).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("trader_id", l.iter().map(|r| r.trader.0).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("side", l.iter().map(|r| r.side as u8).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("qty", l.iter().map(|r| self.qty(r.qty)).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("mark", l.iter().map(|r| self.price(r.mark)).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("avg_fill_price", l.iter().map(|r| r.avg_fill_ticks * step).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("avg_fill_price", l.iter().map(|r| self.tick.fraction_to_f64(r.avg_fill_ticks)).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item(
             "bankruptcy_price",
             l.iter().map(|r| self.price(r.bankruptcy_price)).collect::<Vec<_>>().into_pyarray(py),

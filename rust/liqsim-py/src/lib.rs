@@ -107,7 +107,7 @@ impl PyOrderBook {
         d.set_item("status", outcome.status.name())?;
         d.set_item("reason", outcome.reject.map(|r| r.name()))?;
         d.set_item("filled", self.lot.to_f64(outcome.filled))?;
-        let avg = (outcome.filled > 0).then(|| self.tick.step() * (outcome.notional as f64 / outcome.filled as f64));
+        let avg = (outcome.filled > 0).then(|| self.tick.average(outcome.notional, outcome.filled));
         d.set_item("avg_price", avg)?;
         let trades = PyList::empty(py);
         for event in &self.events {
@@ -268,7 +268,7 @@ impl PyOrderBook {
             return Err(order_error(py, format!("qty must be > 0, got {qty}"), RejectReason::NonPositiveQty.name()));
         }
         let s = self.book.sweep(side, lots);
-        Ok((s.filled == lots).then(|| self.tick.step() * (s.notional as f64 / lots as f64)))
+        Ok((s.filled == lots).then(|| self.tick.average(s.notional, lots)))
     }
 
     /// Resting orders of one side in priority order, as numpy arrays.
