@@ -308,6 +308,81 @@ fn step_strategy(with_loads: bool) -> BoxedStrategy<Step> {
     }
 }
 
+/// A market built for deep cascades: a rich flat trader (account 0), a ladder of same-side
+/// positions whose triggers are spread beyond the mid, a book on the ladder's side thin enough
+/// that each round's close-outs reach the next triggers; the mark follows the last trade and
+/// close-outs move it. Steps mostly push the price into the ladder.
+fn cascade_case_strategy() -> impl Strategy<Value = Case> {
+    (
+        preset_strategy(),
+        any::<bool>(),
+        25u32..=100,
+        (10usize..60, 1i64..3_000, 0u32..10),
+        (prop::collection::vec((10i64..300, 1i64..3_000), 5..60), prop::collection::vec((10i64..300, 1i64..3_000), 5..60)),
+        prop_oneof![1 => Just(0u64), 1 => 1u64..1_000_000],
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        prop::collection::vec(
+            prop_oneof![
+                4 => (1i64..20_000).prop_map(|lots| (0u8, lots)),
+                1 => (-300i64..300).prop_map(|bp| (1u8, bp)),
+                1 => (any::<u8>(), 1i64..5_000).prop_map(|(who, lots)| (2u8 + who % 2, lots)),
+            ],
+            1..12,
+        ),
+    )
+        .prop_map(|(preset, long, leverage, (n, lots, step_pct), (bids, asks), insurance, (adl, bankruptcy_limit, isolated), pushes)| {
+            let rich = AcctSpec {
+                side: 0,
+                lots: 0,
+                entry_bp: 0,
+                entry_frac: 0,
+                leverage: 10,
+                isolated: false,
+                iso_default: false,
+                collateral: Collateral::Tiny(0),
+                cash_exp: 7,
+                cash_mantissa: 99,
+            };
+            let mut accounts = vec![rich];
+            accounts.extend((0..n).map(|k| AcctSpec {
+                side: if long { 1 } else { -1 },
+                lots: lots + (k as i64 * 13) % 500,
+                entry_bp: 0,
+                entry_frac: 0,
+                leverage,
+                isolated,
+                iso_default: false,
+                collateral: Collateral::OfMargin(100 + (1 + step_pct) * k as u32),
+                cash_exp: 1,
+                cash_mantissa: 10,
+            }));
+            // The rich trader pushes towards the ladder (buys into shorts, sells into longs).
+            let steps = pushes
+                .into_iter()
+                .map(|(kind, x)| match kind {
+                    0 => Step::Market { who: 0, buy: !long, lots: x, reduce_only: false },
+                    1 => Step::Index { bp: x },
+                    2 => Step::Market { who: (x % 256) as u8, buy: x % 3 == 0, lots: x, reduce_only: x % 5 == 0 },
+                    _ => Step::Limit { who: 0, buy: long, off_bp: x % 200, lots: x, tif: 0, reduce_only: false },
+                })
+                .collect();
+            let market = Market {
+                preset,
+                mid: 3_000,
+                bids,
+                asks,
+                accounts,
+                insurance_usdt: insurance,
+                closeouts_move_mark: true,
+                adl,
+                bankruptcy_limit,
+                mark_rule: 1,
+                stp: 0,
+            };
+            Case { market, steps }
+        })
+}
+
 fn case_strategy(max_steps: usize, with_loads: bool) -> impl Strategy<Value = Case> {
     (market_strategy(), prop::collection::vec(step_strategy(with_loads), 0..max_steps))
         .prop_map(|(market, steps)| Case { market, steps })
@@ -765,6 +840,28 @@ proptest! {
         run_checked(&case)?;
     }
 
+    /// Deep cascades (many rounds through a ladder of triggers): invariants after every step, and
+    /// the rounds of one cascade are recorded in order 1, 2, 3, … without gaps.
+    #[test]
+    fn cascades_keep_invariants(case in cascade_case_strategy()) {
+        let mut run = build(&case.market);
+        check(&run.ex, run.money_offset).map_err(|e| TestCaseError::fail(format!("after load: {e}")))?;
+        for (i, step) in case.steps.iter().enumerate() {
+            let before = run.ex.tape().liquidations.len();
+            run.apply(step);
+            check(&run.ex, run.money_offset).map_err(|e| TestCaseError::fail(format!("step {i} {step:?}: {e}")))?;
+            let rounds: Vec<u32> = run.ex.tape().liquidations[before..].iter().map(|l| l.round).collect();
+            let mut expected = 1;
+            for &r in &rounds {
+                prop_assert!(r == expected || r == expected + 1, "rounds {:?}", rounds);
+                expected = r;
+            }
+            if let Some(&last) = rounds.last() {
+                prop_assert!(run.ex.cascade_rounds().0 >= last, "cascade_rounds {:?} < {}", run.ex.cascade_rounds(), last);
+            }
+        }
+    }
+
     /// Same case twice → identical tape, accounts and book; a clone taken half way and continued
     /// ends identical to the original.
     #[test]
@@ -838,24 +935,17 @@ fn scratch_stats() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
-    let strat = case_strategy(60, false);
-    let mut st = std::collections::BTreeMap::<String, usize>::new();
+    let strat = cascade_case_strategy();
     let t0 = std::time::Instant::now();
-    for _ in 0..300 {
+    let mut hist = std::collections::BTreeMap::<u32, usize>::new();
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..200 {
         let case = strat.new_tree(&mut runner).unwrap().current();
         let mut run = build(&case.market);
         for s in &case.steps { run.apply(s); }
         let t = run.ex.tape();
-        *st.entry("cases".into()).or_default() += 1;
-        if !t.liquidations.is_empty() { *st.entry("cases_with_liq".into()).or_default() += 1; }
-        for l in &t.liquidations { *st.entry(format!("liq_{:?}", l.kind)).or_default() += 1; if l.round > 1 { *st.entry("liq_round>1".into()).or_default() += 1; } }
-        if !t.adl.is_empty() { *st.entry("cases_with_adl".into()).or_default() += 1; }
-        if !t.funding.is_empty() { *st.entry("cases_with_funding".into()).or_default() += 1; }
-        for tr in &t.trades { *st.entry(format!("trade_{:?}", tr.kind)).or_default() += 1; }
-        let (_, maxr) = run.ex.cascade_rounds();
-        let ladder = case.market.accounts.iter().filter(|a| a.entry_bp == 0 && a.entry_frac == 0 && matches!(a.collateral, Collateral::OfMargin(p) if p >= 110 && (p - 110) % 10 == 0)).count();
-        if ladder > 3 && case.market.mark_rule == 1 && case.market.closeouts_move_mark { eprintln!("ladder {ladder} liq {} maxr {maxr} steps {}", t.liquidations.len(), case.steps.len()); }
-        if maxr > 2 { *st.entry("cases_rounds>2".into()).or_default() += 1; }
+        *hist.entry(run.ex.cascade_rounds().1).or_default() += 1;
+        for l in &t.liquidations { *kinds.entry(format!("{:?}", l.kind)).or_default() += 1; }
     }
-    eprintln!("{st:#?} {:?}", t0.elapsed());
+    eprintln!("{hist:?} {kinds:?} {:?}", t0.elapsed());
 }
