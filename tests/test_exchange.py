@@ -194,3 +194,14 @@ def test_the_built_in_market_cascades():
     ex.submit(scenarios.eth_short_squeeze()["params"]["whale_id"], "buy", 1500.0)
     assert ex.liquidations()["round"].max() >= 5
     ex.check_invariants()
+
+
+def test_user_supplied_tiers_and_fees():
+    # One tier at 1% MMR (max 100x), no fees: short 1 @ 3,000 with 60 → 3060 / 1.01 = 3,029.70… → 3,029.71.
+    ex = liqsim.Exchange(venue="binance", symbol="ANYUSDT", tiers={"floor": [0.0], "cap": [1e12], "mmr": [0.01],
+                         "max_leverage": [100]}, fees=(0.0, 0.0), liquidation_fee=0.0, mark_rule="last")
+    ex.load_accounts({"trader_id": [1], "balance": [60.0], "side": ["short"], "qty": [1.0], "entry_price": [3000.0],
+                      "leverage": [50]})
+    assert ex.accounts()["liquidation_price"][-1] == 3029.71
+    with pytest.raises(liqsim.LiqsimError):
+        liqsim.Exchange(tiers={"floor": [0.0, 10.0], "cap": [5.0, 20.0], "mmr": [0.01, 0.02], "max_leverage": [100, 50]})

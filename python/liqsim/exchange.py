@@ -47,6 +47,14 @@ class Exchange:
         the fund is empty) or as IOC limits at the bankruptcy price.
     stp : str
         Self-trade prevention of the book.
+    tiers : table or None
+        Your own maintenance-margin tiers (columns ``floor``, ``cap``, ``mmr``, ``max_leverage``;
+        notional in quote currency, MMR as a fraction; ``cum`` is derived so MM is continuous).
+        With tiers, any symbol is accepted; the venue still gives fees, funding and policies.
+    fees : (maker, taker) or None
+        Trading fee rates overriding the preset's (e.g. ``(0.0002, 0.0005)``).
+    liquidation_fee : float or None
+        Liquidation fee rate overriding the preset's.
     """
 
     def __init__(
@@ -61,9 +69,22 @@ class Exchange:
         adl: bool = True,
         liquidation_limit: str = "market",
         stp: str = "none",
+        tiers: object | None = None,
+        fees: tuple[float, float] | None = None,
+        liquidation_fee: float | None = None,
     ) -> None:
+        tier_columns = None
+        if tiers is not None:
+            t = as_table(tiers, "tiers")
+            tier_columns = (
+                float_column(t, "tiers", "floor", required=True).tolist(),
+                float_column(t, "tiers", "cap", required=True).tolist(),
+                float_column(t, "tiers", "mmr", required=True).tolist(),
+                int_column(t, "tiers", "max_leverage", required=True).tolist(),
+            )
         self._ex = _core.Exchange(
-            venue, symbol, tick_size, lot_size, insurance_fund, mark_rule, closeouts_move_mark, adl, liquidation_limit, stp
+            venue, symbol, tick_size, lot_size, insurance_fund, mark_rule, closeouts_move_mark, adl, liquidation_limit,
+            stp, tier_columns, fees, liquidation_fee,
         )
 
     def __repr__(self) -> str:

@@ -318,7 +318,10 @@ fn cascade_case_strategy() -> impl Strategy<Value = Case> {
         any::<bool>(),
         25u32..=100,
         (10usize..60, 1i64..3_000, 0u32..10),
-        (prop::collection::vec((10i64..300, 1i64..3_000), 5..60), prop::collection::vec((10i64..300, 1i64..3_000), 5..60)),
+        (
+            prop::collection::vec((10i64..300, 1i64..3_000), 5..60),
+            prop::collection::vec((10i64..300, 1i64..3_000), 5..60),
+        ),
         prop_oneof![1 => Just(0u64), 1 => 1u64..1_000_000],
         (any::<bool>(), any::<bool>(), any::<bool>()),
         prop::collection::vec(
@@ -330,57 +333,68 @@ fn cascade_case_strategy() -> impl Strategy<Value = Case> {
             1..12,
         ),
     )
-        .prop_map(|(preset, long, leverage, (n, lots, step_pct), (bids, asks), insurance, (adl, bankruptcy_limit, isolated), pushes)| {
-            let rich = AcctSpec {
-                side: 0,
-                lots: 0,
-                entry_bp: 0,
-                entry_frac: 0,
-                leverage: 10,
-                isolated: false,
-                iso_default: false,
-                collateral: Collateral::Tiny(0),
-                cash_exp: 7,
-                cash_mantissa: 99,
-            };
-            let mut accounts = vec![rich];
-            accounts.extend((0..n).map(|k| AcctSpec {
-                side: if long { 1 } else { -1 },
-                lots: lots + (k as i64 * 13) % 500,
-                entry_bp: 0,
-                entry_frac: 0,
-                leverage,
-                isolated,
-                iso_default: false,
-                collateral: Collateral::OfMargin(100 + (1 + step_pct) * k as u32),
-                cash_exp: 1,
-                cash_mantissa: 10,
-            }));
-            // The rich trader pushes towards the ladder (buys into shorts, sells into longs).
-            let steps = pushes
-                .into_iter()
-                .map(|(kind, x)| match kind {
-                    0 => Step::Market { who: 0, buy: !long, lots: x, reduce_only: false },
-                    1 => Step::Index { bp: x },
-                    2 => Step::Market { who: (x % 256) as u8, buy: x % 3 == 0, lots: x, reduce_only: x % 5 == 0 },
-                    _ => Step::Limit { who: 0, buy: long, off_bp: x % 200, lots: x, tif: 0, reduce_only: false },
-                })
-                .collect();
-            let market = Market {
+        .prop_map(
+            |(
                 preset,
-                mid: 3_000,
-                bids,
-                asks,
-                accounts,
-                insurance_usdt: insurance,
-                closeouts_move_mark: true,
-                adl,
-                bankruptcy_limit,
-                mark_rule: 1,
-                stp: 0,
-            };
-            Case { market, steps }
-        })
+                long,
+                leverage,
+                (n, lots, step_pct),
+                (bids, asks),
+                insurance,
+                (adl, bankruptcy_limit, isolated),
+                pushes,
+            )| {
+                let rich = AcctSpec {
+                    side: 0,
+                    lots: 0,
+                    entry_bp: 0,
+                    entry_frac: 0,
+                    leverage: 10,
+                    isolated: false,
+                    iso_default: false,
+                    collateral: Collateral::Tiny(0),
+                    cash_exp: 7,
+                    cash_mantissa: 99,
+                };
+                let mut accounts = vec![rich];
+                accounts.extend((0..n).map(|k| AcctSpec {
+                    side: if long { 1 } else { -1 },
+                    lots: lots + (k as i64 * 13) % 500,
+                    entry_bp: 0,
+                    entry_frac: 0,
+                    leverage,
+                    isolated,
+                    iso_default: false,
+                    collateral: Collateral::OfMargin(100 + (1 + step_pct) * k as u32),
+                    cash_exp: 1,
+                    cash_mantissa: 10,
+                }));
+                // The rich trader pushes towards the ladder (buys into shorts, sells into longs).
+                let steps = pushes
+                    .into_iter()
+                    .map(|(kind, x)| match kind {
+                        0 => Step::Market { who: 0, buy: !long, lots: x, reduce_only: false },
+                        1 => Step::Index { bp: x },
+                        2 => Step::Market { who: (x % 256) as u8, buy: x % 3 == 0, lots: x, reduce_only: x % 5 == 0 },
+                        _ => Step::Limit { who: 0, buy: long, off_bp: x % 200, lots: x, tif: 0, reduce_only: false },
+                    })
+                    .collect();
+                let market = Market {
+                    preset,
+                    mid: 3_000,
+                    bids,
+                    asks,
+                    accounts,
+                    insurance_usdt: insurance,
+                    closeouts_move_mark: true,
+                    adl,
+                    bankruptcy_limit,
+                    mark_rule: 1,
+                    stp: 0,
+                };
+                Case { market, steps }
+            },
+        )
 }
 
 fn case_strategy(max_steps: usize, with_loads: bool) -> impl Strategy<Value = Case> {
@@ -769,9 +783,12 @@ fn recheck(ex: &Exchange, money_offset: i128) -> Result<(), String> {
         if let Some(mark) = ex.mark() {
             if a.liquidatable(mark, scale, tiers) {
                 let cooling = cooldown.is_some_and(|c| {
-                    ex.tape().liquidations.iter().rev().find(|l| l.trader == a.id).is_some_and(|l| {
-                        l.kind == LiquidationKind::Partial && l.ts + c > ex.ts()
-                    })
+                    ex.tape()
+                        .liquidations
+                        .iter()
+                        .rev()
+                        .find(|l| l.trader == a.id)
+                        .is_some_and(|l| l.kind == LiquidationKind::Partial && l.ts + c > ex.ts())
                 });
                 if !cooling {
                     return Err(format!("trader {} is liquidatable at mark {mark}", a.id.0));
@@ -942,10 +959,14 @@ fn scratch_stats() {
     for _ in 0..200 {
         let case = strat.new_tree(&mut runner).unwrap().current();
         let mut run = build(&case.market);
-        for s in &case.steps { run.apply(s); }
+        for s in &case.steps {
+            run.apply(s);
+        }
         let t = run.ex.tape();
         *hist.entry(run.ex.cascade_rounds().1).or_default() += 1;
-        for l in &t.liquidations { *kinds.entry(format!("{:?}", l.kind)).or_default() += 1; }
+        for l in &t.liquidations {
+            *kinds.entry(format!("{:?}", l.kind)).or_default() += 1;
+        }
     }
     eprintln!("{hist:?} {kinds:?} {:?}", t0.elapsed());
 }

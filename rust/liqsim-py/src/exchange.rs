@@ -6,9 +6,9 @@ use liqsim_core::exchange::{
     LiquidationLimit, OrderReject, OrderRequest, TradeKind,
 };
 use liqsim_core::funding::MarkRule;
-use liqsim_core::margin::NotionalScale;
+use liqsim_core::margin::{NotionalScale, Rate, TierTable};
 use liqsim_core::units::Grid;
-use liqsim_core::venue::VenuePreset;
+use liqsim_core::venue::{Fees, Venue, VenuePreset};
 use liqsim_core::{Money, OrderId, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
@@ -46,7 +46,8 @@ impl PyExchange {
 #[pymethods]
 impl PyExchange {
     #[new]
-    #[pyo3(signature = (venue, symbol, tick_size, lot_size, insurance_fund, mark_rule, closeouts_move_mark, adl, liquidation_limit, stp))]
+    #[pyo3(signature = (venue, symbol, tick_size, lot_size, insurance_fund, mark_rule, closeouts_move_mark, adl,
+                        liquidation_limit, stp, tiers=None, fees=None, liquidation_fee=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -60,8 +61,35 @@ impl PyExchange {
         adl: bool,
         liquidation_limit: &str,
         stp: &str,
+        tiers: Option<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<u32>)>,
+        fees: Option<(f64, f64)>,
+        liquidation_fee: Option<f64>,
     ) -> PyResult<Self> {
-        let preset = preset(py, venue, symbol)?;
+        let mut preset = match tiers {
+            None => preset(py, venue, symbol)?,
+            Some((floor, cap, mmr, max_leverage)) => {
+                let rows: Vec<(f64, f64, f64, u32)> = floor
+                    .iter()
+                    .zip(&cap)
+                    .zip(&mmr)
+                    .zip(&max_leverage)
+                    .map(|(((&f, &c), &m), &l)| (f, c, m, l))
+                    .collect();
+                let table = TierTable::from_f64_rows(&rows).map_err(|e| config_error(py, e))?;
+                let venue = Venue::from_name(venue).map_err(|e| config_error(py, e))?;
+                VenuePreset::custom(venue, symbol, table)
+            }
+        };
+        let rate = |what: &str, x: f64| {
+            Rate::from_f64(x)
+                .ok_or_else(|| liqsim_error(py, "LiqsimError", format!("{what} must be a number, got {x}"), &[]))
+        };
+        if let Some((maker, taker)) = fees {
+            preset = preset.with_fees(Fees { maker: rate("maker fee", maker)?, taker: rate("taker fee", taker)? });
+        }
+        if let Some(fee) = liquidation_fee {
+            preset = preset.with_liquidation_fee(rate("liquidation fee", fee)?);
+        }
         let tick = Grid::new("tick_size", tick_size).map_err(|e| config_error(py, e))?;
         let lot = Grid::new("lot_size", lot_size).map_err(|e| config_error(py, e))?;
         let scale = NotionalScale::from_sizes(tick_size, lot_size).map_err(|e| config_error(py, e))?;
@@ -173,8 +201,7 @@ impl PyExchange {
         let reason = out.reject.map(|r| OrderReject::NAMES[r as usize]).or(out.outcome.reject.map(|r| r.name()));
         d.set_item("reason", reason)?;
         d.set_item("filled", self.qty(out.outcome.filled))?;
-        let avg = (out.outcome.filled > 0)
-            .then(|| self.tick.average(out.outcome.notional, out.outcome.filled));
+        let avg = (out.outcome.filled > 0).then(|| self.tick.average(out.outcome.notional, out.outcome.filled));
         d.set_item("avg_price", avg)?;
         d.set_item("sent_qty", self.qty(out.sent_qty))?;
         d.set_item("liquidations", self.ex.tape().liquidations.len() - liquidations_before)?;
@@ -363,7 +390,10 @@ impl PyExchange {
         d.set_item("side", l.iter().map(|r| r.side as u8).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("qty", l.iter().map(|r| self.qty(r.qty)).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("mark", l.iter().map(|r| self.price(r.mark)).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("avg_fill_price", l.iter().map(|r| self.tick.fraction_to_f64(r.avg_fill_ticks)).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item(
+            "avg_fill_price",
+            l.iter().map(|r| self.tick.fraction_to_f64(r.avg_fill_ticks)).collect::<Vec<_>>().into_pyarray(py),
+        )?;
         d.set_item(
             "bankruptcy_price",
             l.iter().map(|r| self.price(r.bankruptcy_price)).collect::<Vec<_>>().into_pyarray(py),
