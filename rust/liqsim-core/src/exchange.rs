@@ -235,6 +235,9 @@ pub struct SubmitResult {
     pub sent_qty: Qty,
 }
 
+/// A resting order to load: side, price (ticks), quantity (lots), owner (`None`: background liquidity).
+pub type RestingOrder = (Side, Price, Qty, Option<TraderId>);
+
 /// One row of the accounts table to load.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AccountRow {
@@ -455,7 +458,7 @@ impl Exchange {
 
     /// Load resting orders (`owner` `None`: background liquidity). A row that would trade against
     /// the book already loaded is an error: a loaded book must not be crossed.
-    pub fn add_resting_orders(&mut self, rows: &[(Side, Price, Qty, Option<TraderId>)]) -> Result<(), Error> {
+    pub fn add_resting_orders(&mut self, rows: &[RestingOrder]) -> Result<(), Error> {
         let bad = |column: &'static str, row: usize, message: String| Error::BadInput { column, row, message };
         for (r, &(side, price, qty, owner)) in rows.iter().enumerate() {
             let acct = match owner {

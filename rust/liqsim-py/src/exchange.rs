@@ -20,6 +20,9 @@ fn preset(py: Python<'_>, venue: &str, symbol: &str) -> PyResult<VenuePreset> {
     VenuePreset::from_names(venue, symbol).map_err(|e| config_error(py, e))
 }
 
+/// A tier table from Python: floor, cap, MMR, max leverage.
+type TierColumns = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<u32>);
+
 /// The Rust exchange behind `liqsim.Exchange`.
 #[pyclass(module = "liqsim._core", name = "Exchange")]
 pub struct PyExchange {
@@ -61,7 +64,7 @@ impl PyExchange {
         adl: bool,
         liquidation_limit: &str,
         stp: &str,
-        tiers: Option<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<u32>)>,
+        tiers: Option<TierColumns>,
         fees: Option<(f64, f64)>,
         liquidation_fee: Option<f64>,
     ) -> PyResult<Self> {

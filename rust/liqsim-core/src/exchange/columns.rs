@@ -2,10 +2,10 @@
 //! errors that name the column and the row. Strict: a price off the tick grid or a size off the lot
 //! grid is an error here (a scenario is data, not an order a venue could refuse).
 
-use super::AccountRow;
+use super::{AccountRow, RestingOrder};
 use crate::account::MarginMode;
 use crate::error::Error;
-use crate::types::{Money, Price, Qty, Side, TraderId, MONEY_SCALE};
+use crate::types::{Money, Side, TraderId, MONEY_SCALE};
 use crate::units::{Grid, GridError};
 
 fn bad(column: &'static str, row: usize, message: String) -> Error {
@@ -111,7 +111,7 @@ pub fn book_rows(
     owner: Option<&[i64]>,
     tick: &Grid,
     lot: &Grid,
-) -> Result<Vec<(Side, Price, Qty, Option<TraderId>)>, Error> {
+) -> Result<Vec<RestingOrder>, Error> {
     let n = side.len();
     for (name, len) in [("price", price.len()), ("qty", qty.len()), ("owner", owner.map_or(n, <[i64]>::len))] {
         if len != n {
