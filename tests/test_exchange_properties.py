@@ -11,6 +11,7 @@ to its start plus its recorded changes, and a trade tape that explains every pos
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -33,6 +34,8 @@ SYMBOLS = {
 FAMILIES = {"ETH": (300_000, 0.01, 0.001, 2), "BTC": (600_000, 0.1, 0.001, 1)}
 SECOND = 10**9
 HL_COOLDOWN = 30 * SECOND  # Hyperliquid slice cooldown (venue preset)
+ANCHOR = 1_000_000  # trader id of the work-around account of BUG 1
+WHALE = 999_999
 TABLES = ("trades", "liquidations", "accounts", "insurance", "adl", "funding")
 
 
@@ -49,45 +52,53 @@ def qx(lots: int) -> float:
 @st.composite
 def accounts_rows(draw, mid: int, n_max: int = 60):
     n = draw(st.integers(1, n_max))
+    # Half the markets are crowded on one side with leveraged positions whose balances follow from
+    # their initial margin: stacked triggers, the ground for cascades of several rounds.
+    crowd = draw(st.sampled_from([None, None, "long", "short"]))
+    sides = ["long", "short", "flat"] if crowd is None else [crowd] * 6 + ["long", "short", "flat"]
+    leverages = st.sampled_from([1, 2, 3, 5, 10, 20, 25, 50, 75, 100, 125]) | st.integers(1, 125)
+    if crowd is not None:
+        leverages = st.sampled_from([10, 20, 25, 50, 75, 100])
     rows = []
     for i in range(n):
-        side = draw(st.sampled_from(["long", "short", "flat"]))
+        side = draw(st.sampled_from(sides))
         mode = draw(st.sampled_from(["cross", "isolated"]))
-        lots = 0 if side == "flat" else draw(st.one_of(st.integers(1, 2_000), st.integers(1, 200_000)))
-        entry = mid + draw(st.integers(-mid // 10, mid // 10))  # ±10% of mid, in ticks
-        leverage = draw(st.sampled_from([1, 2, 3, 5, 10, 20, 25, 50, 75, 100, 125]) | st.integers(1, 125))
-        # Balance: tiny, large, or near the initial margin of the position (so triggers sit near mid).
-        balance_cents = draw(st.one_of(
-            st.integers(0, 100),
-            st.integers(0, 10**11),
-            st.just(-1),  # marker: derive from the position
-        ))
+        lots = 0 if side == "flat" else draw(st.one_of(st.integers(1, 5_000), st.integers(1, 200_000)))
+        # entry within ±0.5% (most) or ±10% of mid, in ticks
+        entry = mid + draw(st.integers(-mid // 200, mid // 200) | st.integers(-mid // 10, mid // 10))
+        leverage = draw(leverages)
+        # Balance: tiny, anything up to 10^9, or 100–400% of the position's initial margin (so that
+        # triggers sit around the price: some accounts go at once, others in later steps).
+        balance_cents = -1
+        if crowd is None:
+            balance_cents = draw(st.sampled_from([-1, -1, -1, 0, 1]) | st.integers(0, 100) | st.integers(0, 10**11))
         rows.append(dict(trader_id=i, side=side, mode=mode, lots=lots, entry=entry, leverage=leverage,
-                         balance_cents=balance_cents,
-                         margin_factor=draw(st.integers(50, 300)),
+                         balance_cents=balance_cents,  # -1: derived from the position
+                         margin_factor=draw(st.integers(100, 400)),
                          isolated_cents=draw(st.none() | st.integers(0, 10**9))))
     return rows
 
 
 @st.composite
 def book_levels(draw, mid: int):
-    span = mid * 35 // 100  # levels out to ±35%, so that ±30% index shocks still find a book
-    n_bid = draw(st.integers(1, 25))
-    n_ask = draw(st.integers(1, 25))
-    bids = draw(st.lists(st.integers(1, span), min_size=n_bid, max_size=n_bid, unique=True))
-    asks = draw(st.lists(st.integers(1, span), min_size=n_ask, max_size=n_ask, unique=True))
-    qty = st.integers(1, 50_000)
+    # levels mostly within 2% of mid, some out to ±35% (so that ±30% index shocks still find a book)
+    dist = st.integers(1, mid // 50) | st.integers(1, mid * 35 // 100)
+    qty = st.integers(1, 2_000) | st.integers(1, 50_000)
+    bids = draw(st.lists(dist, min_size=1, max_size=30, unique=True))
+    asks = draw(st.lists(dist, min_size=1, max_size=30, unique=True))
     return dict(bids=[(mid - d, draw(qty)) for d in bids], asks=[(mid + d, draw(qty)) for d in asks])
 
 
+who = st.just(-1) | st.integers(0, 59)  # -1: the whale (a flat account with a large balance)
+order_qty = st.integers(1, 5_000) | st.integers(1, 100_000) | st.integers(50_000, 500_000)
+reduce_only = st.sampled_from([False, False, True])
 step = st.one_of(
-    st.tuples(st.just("market"), st.integers(0, 59), st.sampled_from(["buy", "sell"]), st.integers(1, 100_000),
-              st.booleans()),
-    st.tuples(st.just("limit"), st.integers(0, 59), st.sampled_from(["buy", "sell"]), st.integers(1, 100_000),
-              st.booleans(), st.integers(-3500, 3500), st.sampled_from(["gtc", "gtc", "ioc"])),
-    st.tuples(st.just("cancel"), st.integers(0, 59), st.integers(0, 1000), st.booleans()),
-    st.tuples(st.just("index"), st.integers(-3000, 3000)),  # basis points
-    st.tuples(st.just("advance"), st.one_of(st.integers(0, 120), st.integers(0, 2 * 8 * 3600))),
+    st.tuples(st.just("market"), who, st.sampled_from(["buy", "sell"]), order_qty, reduce_only),
+    st.tuples(st.just("limit"), who, st.sampled_from(["buy", "sell"]), order_qty, reduce_only,
+              st.integers(-300, 300) | st.integers(-3500, 3500), st.sampled_from(["gtc", "gtc", "ioc"])),
+    st.tuples(st.just("cancel"), who, st.integers(0, 1000), st.booleans()),
+    st.tuples(st.just("index"), st.integers(-300, 300) | st.integers(-3000, 3000)),  # basis points
+    st.tuples(st.just("advance"), st.integers(0, 120) | st.integers(0, 2 * 8 * 3600)),  # seconds
 )
 
 
@@ -100,8 +111,8 @@ def cases(draw, n_accounts_max: int = 60, n_steps_max: int = 25):
         venue=venue,
         family=family,
         insurance_fund=draw(st.sampled_from([0.0, 0.0, 100.0, 1e6])),
-        mark_rule=draw(st.sampled_from([None, "last", "index", "median"])),
-        closeouts_move_mark=draw(st.booleans()),
+        mark_rule=draw(st.sampled_from([None, "last", "last", "index", "median"])),
+        closeouts_move_mark=draw(st.sampled_from([True, True, False])),
         adl=draw(st.booleans()),
         liquidation_limit=draw(st.sampled_from(["market", "bankruptcy"])),
         book=draw(book_levels(mid)),
@@ -152,6 +163,14 @@ def build(case):
                          closeouts_move_mark=case["closeouts_move_mark"], adl=case["adl"],
                          liquidation_limit=case["liquidation_limit"])
     ids = load_accounts_skipping_bad_leverage(ex, case["accounts"], tick, dec)
+    ex.load_accounts({"trader_id": [WHALE], "balance": [1e9], "leverage": [10]})
+    acc = ex.accounts()
+    if acc["position"][acc["trader_id"] == -2][0] == 0 and acc["position"].any():
+        # Work around BUG 1 (see test_loaded_positions_that_net_to_zero_conserve_money): loaded
+        # positions that net to zero leave the liquidity mirror flat with no basis to absorb their
+        # entry differences. One more loaded long (fully backed) gives the mirror a position again.
+        ex.load_accounts({"trader_id": [ANCHOR], "balance": [1e9], "side": ["long"], "qty": [0.001],
+                          "entry_price": [px(mid, tick, dec)], "leverage": [1]})
     b = case["book"]
     ex.load_book({"side": ["bid"] * len(b["bids"]) + ["ask"] * len(b["asks"]),
                   "price": [px(p, tick, dec) for p, _ in b["bids"] + b["asks"]],
@@ -169,14 +188,27 @@ class Checker:
         self.before = dict(zip(acc["trader_id"].tolist(), acc["position"].tolist()))
 
     def __call__(self, ex, what):
-        ex.check_invariants()
+        try:
+            ex.check_invariants()
+        except liqsim.LiqsimError as e:
+            # BUG 3 (see test_adl_never_leaves_a_counterparty_flat_and_negative): ADL closes a
+            # counterparty at the liquidated account's bankruptcy price even when that bankrupts it.
+            # Tolerated only in exactly that form (the check stops there, so the remaining accounts'
+            # trigger-index checks are skipped this step; the checks below still run).
+            m = re.fullmatch(r"trader (\d+) is flat with a negative balance", str(e))
+            if not (m and int(m.group(1)) in ex.adl()["trader_id"]):
+                raise
         deposits, total = ex.money()
         assert total == deposits, (what, deposits, total)
         acc = ex.accounts()
         assert abs(acc["position"].sum()) < 1e-9, what
         self.nobody_left_liquidatable(ex, acc, what)
         ins = ex.insurance()
-        assert ex.insurance_fund == pytest.approx(self.fund0 + ins["delta"].sum(), abs=1e-6), what
+        # BUG 2 (see test_insurance_log_records_the_funds_pnl_on_positions_it_took_over): the log
+        # misses the fund's realised PnL when a later backstop transfer reduces a position it took
+        # over; add it back (the backstop account −1's realized_pnl) so the rest is still checked.
+        fund_pnl = acc["realized_pnl"][acc["trader_id"] == -1][0]
+        assert ex.insurance_fund == pytest.approx(self.fund0 + ins["delta"].sum() + fund_pnl, abs=1e-6), what
         liq = ex.liquidations()
         assert ex.insurance_fund == pytest.approx(self.fund0 + liq["insurance_delta"].sum()
                                                   + ins["delta"][ins["reason"] == "funding"].sum(), abs=1e-6), what
@@ -229,7 +261,7 @@ def run_case(case, check=True):
     for k, s in enumerate(case["steps"]):
         kind = s[0]
         if kind in ("market", "limit"):
-            who = ids[s[1] % len(ids)]
+            who = WHALE if s[1] < 0 else ids[s[1] % len(ids)]
             price = None
             tif = "gtc"
             if kind == "limit":
@@ -243,7 +275,7 @@ def run_case(case, check=True):
                 continue
             owner, oid = orders[s[2] % len(orders)]
             # mostly the owner; sometimes another account (must be refused, change nothing)
-            who = owner if s[3] else ids[s[1] % len(ids)]
+            who = owner if s[3] else WHALE if s[1] < 0 else ids[s[1] % len(ids)]
             out = ex.cancel(who, oid)
             if who != owner:
                 assert out["status"] == "rejected", out
@@ -318,3 +350,57 @@ def test_vectorised_liquidation_price_matches_the_exchange(venue, family, side, 
         assert math.isnan(other) or other < 2 * tick, (exact, formula)
         return
     assert abs(exact - formula) <= 2 * tick + 1e-9 * formula, (exact, formula)
+
+
+# --- bugs found by the properties above, as minimal deterministic examples ------------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG 1: load_accounts leaves the liquidity mirror (−2) flat with zero basis when loaded positions "
+    "net to zero lots at different entry prices; their unrealised PnL no longer nets to zero, so money "
+    "is created (here 100 USDT) and check_invariants fails"))
+def test_loaded_positions_that_net_to_zero_conserve_money():
+    ex = liqsim.Exchange(venue="binance", symbol="ETHUSDT")
+    ex.load_accounts({"trader_id": [1, 2], "balance": [100.0, 100.0], "side": ["long", "short"],
+                      "qty": [1.0, 1.0], "entry_price": [3000.0, 3100.0], "leverage": [1, 1]})
+    deposits, total = ex.money()
+    assert (deposits, total) == (200.0, 200.0)  # actual: (200.0, 300.0)
+    ex.check_invariants()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG 2: when a backstop transfer reduces a position the insurance fund took over earlier, the fund's "
+    "realised PnL lands in its balance without a row in ex.insurance(); fund != start + Σ delta "
+    "(0.00999 vs 0.00499) and the log's balance column jumps"))
+def test_insurance_log_records_the_funds_pnl_on_positions_it_took_over():
+    ex = liqsim.Exchange(venue="binance", symbol="ETHUSDT", insurance_fund=0.0, adl=False)
+    # Both insolvent-ish at 3,000: the long's close-out finds no bid above its bankruptcy price (3,000)
+    # so the fund takes it over at 3,000; the short buys 0.001 in the book and the fund sells it the
+    # other 0.001 at the short's bankruptcy price 3,005, realising +0.005 on the long it holds.
+    ex.load_accounts({"trader_id": [1, 2], "balance": [0.0, 0.01], "side": ["long", "short"],
+                      "qty": [0.001, 0.002], "entry_price": [3000.0, 3000.0], "leverage": [1, 1]})
+    ex.load_book({"side": ["bid", "ask"], "price": [2999.99, 3000.01], "qty": [0.001, 0.001]})
+    ex.set_index(3000.0)
+    ex.check_invariants()
+    ins = ex.insurance()
+    assert ex.insurance_fund == pytest.approx(ins["delta"].sum(), abs=1e-9)  # 0.00999 vs 0.00499
+    assert ins["balance"][-1] == pytest.approx(ins["delta"].sum(), abs=1e-9)
+
+
+@pytest.mark.xfail(strict=True, raises=liqsim.LiqsimError, reason=(
+    "BUG 3: ADL closes a counterparty at the liquidated account's bankruptcy price without regard to "
+    "the counterparty's own solvency (here a short that is losing at the mark and itself liquidatable); "
+    "it is left flat with balance −0.00018 and check_invariants reports 'trader 2 is flat with a "
+    "negative balance'"))
+def test_adl_never_leaves_a_counterparty_flat_and_negative():
+    ex = liqsim.Exchange(venue="binance", symbol="ETHUSDT", insurance_fund=0.0, adl=True)
+    # Long 0.002 @ 3,000.30 with nothing: bankruptcy 3,000.30, above the mark (3,000); the book has no
+    # bid that high and the fund is empty, so it goes to ADL. The only short: 0.001 @ 2,999.82 with
+    # 0.0003 (bankruptcy 2,999.92), deleveraged at 3,000.30.
+    ex.load_accounts({"trader_id": [1, 2], "balance": [0.0, 0.0003], "side": ["long", "short"],
+                      "qty": [0.002, 0.001], "entry_price": [3000.30, 2999.82], "leverage": [1, 1]})
+    ex.load_book({"side": ["bid", "ask"], "price": [2999.99, 3000.01], "qty": [0.001, 0.001]})
+    ex.set_index(3000.0)
+    assert list(ex.adl()["trader_id"]) == [2]
+    ex.check_invariants()
+    acc = ex.accounts()
+    assert acc["balance"][acc["trader_id"] == 2][0] >= 0.0  # actual −0.00018

@@ -1,8 +1,8 @@
 //! Liquidation engine benchmarks (DESIGN §10).
 //!
-//! - `trigger/*`: cost of a mark move that crosses exactly k = 100 accounts, with n = 10^4 and
-//!   n = 10^6 shorts whose triggers are spread over a wide range (+1 % … +334 %, one per 100 ticks
-//!   for 10^4, one per tick for 10^6). `crossed_k100` times `TriggerIndex::crossed` alone;
+//! - `trigger/*`: cost of a mark move that crosses exactly k = 100 accounts, with n = 10^4, 10^5
+//!   and 10^6 shorts whose triggers are spread over the same wide range (+1 % … +334 %: one per
+//!   100 ticks for 10^4, one per tick for 10^6). `crossed_k100` times `TriggerIndex::crossed` alone;
 //!   `set_index_liquidate_k100` times `Exchange::set_index` moving the (index) mark past the next
 //!   100 triggers, including their 100 close-outs against a deep background book; `set_index_no_cross`
 //!   a move that crosses nobody. The cost must not depend on n.
@@ -39,6 +39,8 @@ const MID: Price = 300_000;
 /// Crossed accounts per mark move.
 const K: usize = 100;
 const RICH: TraderId = TraderId(0);
+/// Mark moves (of K liquidations each) made on one clone before a fresh one is taken.
+const WINDOWS_PER_CLONE: usize = 100;
 
 fn config(mark_rule: MarkRule) -> ExchangeConfig {
     let preset = VenuePreset::from_names("binance", "ETHUSDT").unwrap();
@@ -118,11 +120,13 @@ fn trigger_market(n: usize) -> (Exchange, Vec<Price>) {
 fn bench_trigger(c: &mut Criterion) {
     let mut group = c.benchmark_group("trigger");
     group.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    for n in [10_000usize, 1_000_000] {
+    for n in [10_000usize, 100_000, 1_000_000] {
         let t0 = Instant::now();
         let (base, triggers) = trigger_market(n);
         eprintln!("trigger: built n = {n} in {:.2?} ({} indexed)", t0.elapsed(), base.trigger_index().len());
-        let windows = n / K;
+        // Windows of K per clone: the same for every n, so that the tape (which grows with every
+        // liquidation) has the same length in both runs and only the index and account count differ.
+        let windows = (n / K).min(WINDOWS_PER_CLONE);
         // Sanity: each move crosses and liquidates exactly K accounts.
         {
             let mut ex = base.clone();
@@ -160,23 +164,22 @@ fn bench_trigger(c: &mut Criterion) {
         drop(quiet);
 
         // Index move past the next K triggers, with their close-outs. Each iteration liquidates
-        // a fresh window of K accounts; a new clone (untimed) when the windows run out.
+        // a fresh window of K accounts of one clone; a new clone (untimed) when its windows run out.
+        let mut ex = base.clone();
+        let mut w = 0;
         group.bench_function(format!("set_index_liquidate_k100/n={n}"), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
-                let mut done = 0u64;
-                while done < iters {
-                    let mut ex = base.clone();
-                    let mut w = 0;
-                    while w < windows && done < iters {
-                        let target = triggers[(w + 1) * K - 1];
-                        let t = Instant::now();
-                        ex.set_index(black_box(target));
-                        total += t.elapsed();
-                        w += 1;
-                        done += 1;
+                for _ in 0..iters {
+                    if w == windows {
+                        ex = base.clone();
+                        w = 0;
                     }
-                    black_box(&ex);
+                    let target = triggers[(w + 1) * K - 1];
+                    let t = Instant::now();
+                    ex.set_index(black_box(target));
+                    total += t.elapsed();
+                    w += 1;
                 }
                 total
             })
@@ -198,7 +201,7 @@ const TRIGGER_HI: Price = 360_000;
 
 /// The cascade market: 10^6 shorts, triggers evenly over [+1 %, +20 %]; asks from the mid up at
 /// 80 % of the shorts' lots per tick, long enough to take every close-out; a rich trader.
-fn cascade_market() -> (Exchange, Qty) {
+fn cascade_market() -> (Exchange, Qty, u64) {
     let cfg = config(MarkRule::Last);
     let span = (TRIGGER_HI - TRIGGER_LO) as i128;
     let mut rows: Vec<AccountRow> = Vec::with_capacity(CASCADE_N + 1);
@@ -210,6 +213,7 @@ fn cascade_market() -> (Exchange, Qty) {
     let mut ex = Exchange::new(cfg).unwrap();
     ex.add_accounts(&rows).unwrap();
     drop(rows);
+    let rss_accounts = rss_bytes();
     // Shorts' density: n × lots / span per tick; the book 80 % of it per tick, over 1.25 × the
     // distance to the last trigger so that it can absorb all of them.
     let density = (CASCADE_N as i64 * CASCADE_LOTS) / (TRIGGER_HI - TRIGGER_LO);
@@ -223,7 +227,7 @@ fn cascade_market() -> (Exchange, Qty) {
     assert!(ex.tape().liquidations.is_empty());
     // The push: everything up to the first trigger.
     let push = per_tick * (TRIGGER_LO - MID);
-    (ex, push)
+    (ex, push, rss_accounts)
 }
 
 fn push_order(push: Qty) -> OrderRequest {
@@ -234,18 +238,21 @@ fn bench_cascade(c: &mut Criterion) {
     // (c) memory: resident set before and after building 10^6 accounts (plus their book).
     let rss0 = rss_bytes();
     let t0 = Instant::now();
-    let (base, push) = cascade_market();
+    let (base, push, rss_accounts) = cascade_market();
     let build = t0.elapsed();
     let rss1 = rss_bytes();
     let accounts = base.accounts().len();
+    let mb = |b: u64| b as f64 / 1e6;
     eprintln!(
-        "memory: {accounts} accounts (+ {} resting orders) built in {build:.2?}: RSS {:.1} MB → {:.1} MB, \
-         +{:.1} MB = {:.0} bytes/account (budget 200 MB); size_of::<Account>() = {} B",
+        "memory: {accounts} accounts built in {build:.2?}: RSS {:.1} MB → {:.1} MB with the accounts \
+         (+{:.1} MB = {:.0} bytes/account; budget 200 MB) → {:.1} MB with the book ({} resting orders); \
+         size_of::<Account>() = {} B",
+        mb(rss0),
+        mb(rss_accounts),
+        mb(rss_accounts - rss0),
+        (rss_accounts - rss0) as f64 / accounts as f64,
+        mb(rss1),
         base.book().open_orders(),
-        rss0 as f64 / 1e6,
-        rss1 as f64 / 1e6,
-        (rss1 - rss0) as f64 / 1e6,
-        (rss1 - rss0) as f64 / accounts as f64,
         std::mem::size_of::<liqsim_core::account::Account>(),
     );
 

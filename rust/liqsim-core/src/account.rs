@@ -57,24 +57,36 @@ impl Position {
 
     /// Apply a fill of `signed_lots` (+ buy, − sell) at `price` ticks; returns the realised PnL.
     pub fn fill(&mut self, signed_lots: Qty, price: Price, scale: NotionalScale) -> Money {
-        let value = |lots: i64| Money(lots.unsigned_abs() as i128 * price as i128 * scale.money_per_tick_lot());
+        let value = Money(signed_lots.unsigned_abs() as i128 * price as i128 * scale.money_per_tick_lot());
+        self.fill_value(signed_lots, value)
+    }
+
+    /// Apply a fill of `signed_lots` worth `value` in total (its notional: any amount, not only
+    /// a whole number of ticks — loaded positions enter at arbitrary average prices); returns the
+    /// realised PnL. Splitting `value` between the part that closes and the part that opens rounds
+    /// down on the closing part and gives the remainder to the opening part, so value is never lost.
+    pub fn fill_value(&mut self, signed_lots: Qty, value: Money) -> Money {
+        if signed_lots == 0 {
+            return Money::ZERO;
+        }
         if self.lots == 0 || self.lots.signum() == signed_lots.signum() {
             self.lots += signed_lots;
-            self.cost += value(signed_lots);
+            self.cost += value;
             return Money::ZERO;
         }
         let open = self.lots.unsigned_abs() as i128;
-        let closing = signed_lots.unsigned_abs().min(self.lots.unsigned_abs()) as i64;
+        let size = signed_lots.unsigned_abs() as i128;
+        let closing = size.min(open);
         // Pro-rata release of the basis, rounded down; when closing everything it is exact.
-        let released = Money(self.cost.0 * closing as i128 / open);
-        let realized = Money(self.sign() as i128 * (value(closing).0 - released.0));
+        let released = Money(self.cost.0 * closing / open);
+        let closing_value = Money(value.0 * closing / size);
+        let realized = Money(self.sign() as i128 * (closing_value.0 - released.0));
         self.cost -= released;
-        self.lots -= self.sign() * closing;
-        let rest = signed_lots.abs() - closing;
-        if rest > 0 {
+        self.lots -= self.sign() * closing as i64;
+        if size > closing {
             debug_assert_eq!(self.cost, Money::ZERO);
-            self.lots = signed_lots.signum() * rest;
-            self.cost = value(rest);
+            self.lots = signed_lots.signum() * (size - closing) as i64;
+            self.cost = value - closing_value;
         }
         realized
     }
@@ -128,11 +140,12 @@ impl Account {
         }
     }
 
-    /// Add (or, negative, take) money where the position's PnL settles.
+    /// Add (or, negative, take) money where the position's PnL settles: the isolated margin while
+    /// an isolated position is open, the wallet otherwise.
     pub fn credit(&mut self, amount: Money) {
         match self.mode {
-            MarginMode::Cross => self.wallet += amount,
-            MarginMode::Isolated => self.isolated_margin += amount,
+            MarginMode::Isolated if !self.position.is_flat() => self.isolated_margin += amount,
+            _ => self.wallet += amount,
         }
     }
 
@@ -282,8 +295,8 @@ fn trigger_estimate(account: &Account, scale: NotionalScale, tiers: &TierTable) 
 
 /// Bankruptcy price in ticks: where the margin balance reaches zero, rounded toward the price at
 /// which the account still has a little left (up for a long, down for a short), so a close at this
-/// price never leaves a negative balance by rounding. `None` when flat or when no positive price
-/// bankrupts a long.
+/// price never leaves a negative balance by rounding. `None` when flat, when no positive price
+/// bankrupts a long, or when a short is bankrupt at every price.
 pub fn bankruptcy_price(account: &Account, scale: NotionalScale) -> Option<Price> {
     let pos = account.position;
     if pos.is_flat() {
@@ -299,10 +312,11 @@ pub fn bankruptcy_price(account: &Account, scale: NotionalScale) -> Option<Price
         }
         (num + per_tick - 1) / per_tick
     } else {
-        // collateral + cost = lots·m·P  →  P = floor(...)
-        (collateral + pos.cost.0).max(0) / per_tick
+        // collateral + cost = lots·m·P  →  P = floor(...); at or below zero the short is bankrupt
+        // at every price (its collateral went below −cost): there is no bankruptcy price.
+        (collateral + pos.cost.0).div_euclid(per_tick)
     };
-    i64::try_from(price).ok()
+    i64::try_from(price).ok().filter(|&p| p > 0)
 }
 
 #[cfg(test)]

@@ -288,6 +288,8 @@ pub struct Exchange {
     max_round: u32,
     /// ADL ranking cache: (round, side of the candidates, ranked accounts, next position).
     adl_queue: Option<(u32, i64, Vec<u32>, usize)>,
+    /// The account inside `liquidate` (its fills do not settle a flat position on their own).
+    liquidating: Option<u32>,
 }
 
 fn lots_sign(side: Side) -> i64 {
@@ -329,6 +331,7 @@ impl Exchange {
             rounds_in_last_cascade: 0,
             max_round: 0,
             adl_queue: None,
+            liquidating: None,
             cfg,
         })
     }
@@ -438,17 +441,16 @@ impl Exchange {
                 acct.isolated_margin = a.isolated_margin.unwrap_or(Money(cost.0 / a.leverage as i128));
             }
             self.deposits += acct.total_balance();
-            // The mirror: background liquidity holds the other side (its basis is set below).
-            self.accounts[LIQUIDITY as usize].position.lots -= a.lots;
+            // The mirror: background liquidity takes the other side at the same value, as one
+            // exact fill (it may realise PnL against positions it already holds).
+            let lp = &mut self.accounts[LIQUIDITY as usize];
+            let realized = lp.position.fill_value(-a.lots, acct.position.cost);
+            lp.realized_pnl += realized;
+            lp.credit(realized);
             let idx = self.accounts.len() as u32;
             self.accounts.push(acct);
             self.by_id.push((a.id.0, idx));
         }
-        // Recompute the mirror's basis from scratch: sign·cost must be −Σ sign·cost of the others.
-        let signed_cost: i128 =
-            self.accounts[2..].iter().map(|a| a.position.sign() as i128 * a.position.cost.0).sum::<i128>();
-        let lp = &mut self.accounts[LIQUIDITY as usize].position;
-        lp.cost = Money(if lp.lots == 0 { 0 } else { -(lp.lots.signum() as i128) * signed_cost });
         self.by_id.sort_unstable();
         for i in 2..self.accounts.len() as u32 {
             self.refresh_trigger(i);
@@ -775,11 +777,31 @@ impl Exchange {
         let fee = fee_rate.apply(notional, Rounding::Up).unwrap_or(Money::ZERO);
         acct.credit(-fee);
         self.fees += fee;
-        acct.release_isolated_if_flat();
-        if acct.position.lots.signum() != before.signum() || acct.position.is_flat() {
+        // The account being liquidated settles once, when its liquidation ends.
+        if self.liquidating != Some(a) {
+            self.settle_if_flat(a);
+        }
+        if self.accounts[a as usize].position.lots.signum() != before.signum()
+            || self.accounts[a as usize].position.is_flat()
+        {
             self.enforce_reduce_only(a);
         }
         self.refresh_trigger(a);
+    }
+
+    /// A flat account: its isolated margin returns to the wallet, and if a fill past bankruptcy
+    /// (its own order into a thin book, or a liquidation) left it owing money, the insurance fund
+    /// covers that, on the record.
+    fn settle_if_flat(&mut self, a: u32) {
+        let acct = &mut self.accounts[a as usize];
+        if !acct.position.is_flat() {
+            return;
+        }
+        acct.release_isolated_if_flat();
+        if !acct.exempt && acct.wallet < Money::ZERO {
+            let owed = acct.wallet;
+            self.pay_fund(a, owed, InsuranceReason::Shortfall);
+        }
     }
 
     /// Resting reduce-only orders may not outgrow the position they reduce.
@@ -919,8 +941,11 @@ impl Exchange {
         let start = self.accounts[a as usize].position;
         let trader = self.accounts[a as usize].id;
         self.accounts[a as usize].liquidated = true;
+        self.liquidating = Some(a);
         self.cancel_all(a);
-        let bankruptcy = bankruptcy_price(&self.accounts[a as usize], scale).unwrap_or(1);
+        // Closing at the bankruptcy price leaves the account at exactly zero; an account bankrupt
+        // at every price has none, and is closed at the mark (the fund covers the rest).
+        let bankruptcy = bankruptcy_price(&self.accounts[a as usize], scale).unwrap_or(mark);
         let policy = self.cfg.preset.liquidation;
         let (mut book_filled, mut book_notional) = (0i64, 0i128);
         let mut kind = LiquidationKind::Full;
@@ -986,12 +1011,15 @@ impl Exchange {
                 }
             }
         }
-        // A fully closed account: what is left goes to the fund, a hole is covered by it.
+        // A fully closed account: what is left of the position's collateral goes to the fund, a
+        // hole is covered by it (for an isolated position: its isolated margin only).
+        self.liquidating = None;
         if self.accounts[a as usize].position.is_flat() {
             let left = self.accounts[a as usize].collateral();
+            self.accounts[a as usize].release_isolated_if_flat();
             let reason = if left.0 >= 0 { InsuranceReason::Surplus } else { InsuranceReason::Shortfall };
             self.pay_fund(a, left, reason);
-            self.accounts[a as usize].release_isolated_if_flat();
+            self.settle_if_flat(a);
             self.cooldown_until.remove(&a);
         }
         self.refresh_trigger(a);
@@ -1062,7 +1090,7 @@ impl Exchange {
         let mut remaining = lots;
         let counter_sign = -pos.signum(); // counterparties hold the opposite position
         while remaining > 0 {
-            let Some(c) = self.next_adl_counterparty(counter_sign, round, a) else { break };
+            let Some(c) = self.next_adl_counterparty(counter_sign, round, a, bankruptcy) else { break };
             let their = self.accounts[c as usize].position.lots.abs();
             let q = remaining.min(their);
             self.transfer(a, c, -pos.signum() * q, bankruptcy, TradeKind::Adl);
@@ -1085,8 +1113,9 @@ impl Exchange {
         LiquidationKind::Adl
     }
 
-    /// The best-ranked account still holding a position of `sign`, ranking once per round.
-    fn next_adl_counterparty(&mut self, sign: i64, round: u32, liquidated: u32) -> Option<u32> {
+    /// The best-ranked account still holding a position of `sign` that is in profit at the ADL
+    /// `price` (so being closed there never costs it money), ranking once per round.
+    fn next_adl_counterparty(&mut self, sign: i64, round: u32, liquidated: u32, price: Price) -> Option<u32> {
         let stale = !matches!(&self.adl_queue, Some((r, s, _, _)) if *r == round && *s == sign);
         if stale {
             let mark = self.mark?;
@@ -1109,16 +1138,17 @@ impl Exchange {
             ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
             self.adl_queue = Some((round, sign, ranked.into_iter().map(|t| t.2).collect(), 0));
         }
+        let scale = self.cfg.scale;
         let (_, _, queue, next) = self.adl_queue.as_mut()?;
-        while *next < queue.len() {
-            let c = queue[*next];
-            let acct = &self.accounts[c as usize];
-            if c != liquidated && acct.position.lots.signum() == sign {
-                return Some(c);
-            }
+        // Entries no longer holding the side are skipped for good; ones merely not in profit at
+        // this price stay queued (another bankruptcy price this round may suit them).
+        while *next < queue.len() && self.accounts[queue[*next] as usize].position.lots.signum() != sign {
             *next += 1;
         }
-        None
+        queue[*next..].iter().copied().find(|&c| {
+            let pos = self.accounts[c as usize].position;
+            c != liquidated && pos.lots.signum() == sign && pos.unrealized(price, scale) > Money::ZERO
+        })
     }
 
     /// An off-book trade: `a` trades `signed` lots at `price` with `b` (who takes the other side).
@@ -1202,7 +1232,7 @@ impl Exchange {
                     return Err(format!("trader {} is liquidatable after the cascade", a.id.0));
                 }
             }
-            if !a.exempt && a.position.is_flat() && a.collateral() < Money::ZERO {
+            if !a.exempt && a.position.is_flat() && a.total_balance() < Money::ZERO {
                 return Err(format!("trader {} is flat with a negative balance", a.id.0));
             }
         }
