@@ -445,6 +445,21 @@ impl PyExchange {
     }
 }
 
+/// A per-position price formula of a preset over numpy columns (NaN where the formula has none).
+fn per_position<'py>(
+    py: Python<'py>,
+    (size, entry_price, balance): (PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, f64>),
+    venue: &str,
+    symbol: &str,
+    formula: fn(&VenuePreset, f64, f64, f64) -> Option<f64>,
+) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
+    let p = preset(py, venue, symbol)?;
+    let (s, e, b) = (size.as_slice()?, entry_price.as_slice()?, balance.as_slice()?);
+    let out: Vec<f64> =
+        py.detach(|| s.iter().zip(e).zip(b).map(|((&s, &e), &b)| formula(&p, s, e, b).unwrap_or(f64::NAN)).collect());
+    Ok(out.into_pyarray(py))
+}
+
 /// Liquidation prices of single positions (signed `size` in base units), NaN where none.
 #[pyfunction]
 pub fn liquidation_prices<'py>(
@@ -455,12 +470,7 @@ pub fn liquidation_prices<'py>(
     venue: &str,
     symbol: &str,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
-    let p = preset(py, venue, symbol)?;
-    let (s, e, b) = (size.as_slice()?, entry_price.as_slice()?, balance.as_slice()?);
-    let out: Vec<f64> = py.detach(|| {
-        s.iter().zip(e).zip(b).map(|((&s, &e), &b)| p.liquidation_price(s, e, b).unwrap_or(f64::NAN)).collect()
-    });
-    Ok(out.into_pyarray(py))
+    per_position(py, (size, entry_price, balance), venue, symbol, VenuePreset::liquidation_price)
 }
 
 /// Bankruptcy prices of single positions, NaN where none.
@@ -473,12 +483,7 @@ pub fn bankruptcy_prices<'py>(
     venue: &str,
     symbol: &str,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
-    let p = preset(py, venue, symbol)?;
-    let (s, e, b) = (size.as_slice()?, entry_price.as_slice()?, balance.as_slice()?);
-    let out: Vec<f64> = py.detach(|| {
-        s.iter().zip(e).zip(b).map(|((&s, &e), &b)| p.bankruptcy_price(s, e, b).unwrap_or(f64::NAN)).collect()
-    });
-    Ok(out.into_pyarray(py))
+    per_position(py, (size, entry_price, balance), venue, symbol, VenuePreset::bankruptcy_price)
 }
 
 /// Maintenance margin of notionals (quote currency) with the venue's tiers.
