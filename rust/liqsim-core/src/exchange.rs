@@ -120,10 +120,12 @@ pub enum InsuranceReason {
     Shortfall = 2,
     /// Funding paid or received on positions the backstop holds.
     Funding = 3,
+    /// Realised PnL when a position the backstop took over is reduced.
+    PositionPnl = 4,
 }
 
 impl InsuranceReason {
-    pub const NAMES: [&'static str; 4] = ["liquidation_fee", "surplus", "shortfall", "funding"];
+    pub const NAMES: [&'static str; 5] = ["liquidation_fee", "surplus", "shortfall", "funding", "position_pnl"];
 }
 
 /// Exchange-level refusals of an order (the book's own are in [`Outcome`]).
@@ -559,11 +561,21 @@ impl Exchange {
                 }
             }
         }
+        let pos = acct.position.lots;
+        // Room left to close: the position less the account's other orders already closing it.
+        let closable = match side {
+            Side::Sell => (pos - sells).max(0),
+            Side::Buy => (-pos - buys).max(0),
+        };
+        if qty <= closable {
+            // An order that only closes needs no new margin: closing must stay possible when the
+            // account is short of margin.
+            return None;
+        }
         match side {
             Side::Buy => buys += qty,
             Side::Sell => sells += qty,
         }
-        let pos = acct.position.lots;
         let exposure = (pos + buys).abs().max((pos - sells).abs());
         let reference = price
             .or_else(|| self.book.sweep(side, qty).worst_price)
@@ -759,6 +771,11 @@ impl Exchange {
         let realized = acct.position.fill(signed, price, scale);
         acct.realized_pnl += realized;
         acct.credit(realized);
+        if a == BACKSTOP && realized != Money::ZERO {
+            // The fund's balance moves: on the record like every other change of the fund.
+            self.record_insurance(realized, InsuranceReason::PositionPnl, BACKSTOP_ID);
+        }
+        let acct = &mut self.accounts[a as usize];
         let notional = Position { lots: signed, cost: Money::ZERO }.notional(price, scale);
         // Isolated: opening or adding moves initial margin from the wallet to the position.
         let grew =

@@ -217,6 +217,48 @@ fn orders_are_margin_checked_and_reduce_only_never_increases() {
 }
 
 #[test]
+fn closing_orders_need_no_new_margin() {
+    // Long 1 ETH at 3,000 with 40 at 100x: margin balance 40 is above MM (30) but below the 1x-like
+    // initial margin a 3,000 notional would need at 10x. A plain sell that only closes is accepted.
+    let long = AccountRow { lots: ETH, entry_money_per_lot: usdt(3.0), leverage: 10, ..trader(20, 40.0) };
+    let mut ex = exchange(config(0.0, 0.0), &[long], &[3010.0]);
+    let close = OrderRequest { side: Side::Sell, qty: ETH, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+    let out = ex.submit(TraderId(20), close);
+    assert_eq!((out.reject, out.outcome.filled), (None, ETH));
+    // Selling twice the position would open a short: that part needs margin, and there is none.
+    let mut ex = exchange(config(0.0, 0.0), &[long], &[3010.0]);
+    let flip = OrderRequest { qty: 2 * ETH, ..close };
+    assert_eq!(ex.submit(TraderId(20), flip).reject, Some(OrderReject::InsufficientMargin));
+}
+
+#[test]
+fn the_funds_pnl_on_positions_it_took_over_is_logged() {
+    // Mark = index, fund 1,000, no asks. Short 10 (1 ETH @ 3,000 with 60: trigger 3,029.71,
+    // bankruptcy 3,060); long 30 (1 ETH @ 3,000 with 100: trigger 2,900 / 0.99 = 2,929.29…,
+    // bankruptcy 2,900); trader 20 with cash.
+    let mut cfg = config(0.0, 1000.0);
+    cfg.mark_rule = MarkRule::Index;
+    let long = AccountRow { lots: ETH, entry_money_per_lot: usdt(3.0), leverage: 50, ..trader(30, 100.0) };
+    let mut ex = exchange(cfg, &[short(10, 60.0, 3000.0), trader(20, 10_000.0), long], &[]);
+    // Index 3,030: the short is liquidated, no asks: the fund takes it over at 3,060.
+    ex.set_index(px(3030.0));
+    assert_eq!(ex.accounts()[BACKSTOP as usize].position, Position { lots: -ETH, cost: usdt(3060.0) });
+    // Trader 20 sells the whole bid side (10 ETH at 2,990); then index 2,920 liquidates the long,
+    // there are no bids, and the fund takes the long over at 2,900 — which closes its short:
+    // realised 3,060 − 2,900 = +160, logged as position PnL.
+    let sell = OrderRequest { side: Side::Sell, qty: 10 * ETH, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+    assert_eq!(ex.submit(TraderId(20), sell).outcome.filled, 10 * ETH);
+    ex.set_index(px(2920.0));
+    let last = *ex.tape().insurance.last().unwrap();
+    assert_eq!((last.reason, last.delta, last.trader), (InsuranceReason::PositionPnl, usdt(160.0), BACKSTOP_ID));
+    let logged: Money = ex.tape().insurance.iter().map(|r| r.delta).sum();
+    assert_eq!(ex.insurance_fund(), usdt(1000.0) + logged);
+    assert_eq!(ex.insurance_fund(), usdt(1160.0));
+    assert!(ex.accounts()[BACKSTOP as usize].position.is_flat());
+    ex.check_invariants().unwrap();
+}
+
+#[test]
 fn funding_is_settled_at_the_interval_and_is_zero_sum() {
     let mut cfg = config(0.0, 0.0);
     cfg.mark_rule = MarkRule::Index;
