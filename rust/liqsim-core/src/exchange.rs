@@ -778,15 +778,12 @@ impl Exchange {
         let acct = &mut self.accounts[a as usize];
         let notional = Position { lots: signed, cost: Money::ZERO }.notional(price, scale);
         // Isolated: opening or adding moves initial margin from the wallet to the position.
-        let grew =
-            acct.position.lots.unsigned_abs() > before.unsigned_abs() || before.signum() != acct.position.lots.signum();
-        if acct.mode == MarginMode::Isolated && grew && !acct.position.is_flat() {
-            let added = acct.position.lots.unsigned_abs().min(if before.signum() == acct.position.lots.signum() {
-                acct.position.lots.unsigned_abs() - before.unsigned_abs()
-            } else {
-                acct.position.lots.unsigned_abs()
-            });
-            let im = Money(added as i128 * price as i128 * scale.money_per_tick_lot() / acct.leverage as i128);
+        // Isolated: lots newly opened (added to the position, or the new side after a flip) take
+        // their initial margin from the wallet into the position's margin.
+        let now = acct.position.lots;
+        let opened = if now.signum() == before.signum() { now.abs().saturating_sub(before.abs()) } else { now.abs() };
+        if acct.mode == MarginMode::Isolated && opened > 0 {
+            let im = Money(opened as i128 * price as i128 * scale.money_per_tick_lot() / acct.leverage as i128);
             let moved = Money(im.0.min(acct.wallet.0.max(0)));
             acct.wallet -= moved;
             acct.isolated_margin += moved;
