@@ -14,7 +14,7 @@ use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::{config_error, liqsim_error, on_grid, order_error, parse_side, parse_tif, scenario_error};
+use crate::{config_error, liqsim_error, on_grid, order_error, parse_side, parse_stp, parse_tif, scenario_error};
 
 fn preset(py: Python<'_>, venue: &str, symbol: &str) -> PyResult<VenuePreset> {
     VenuePreset::from_names(venue, symbol).map_err(|e| config_error(py, e))
@@ -119,14 +119,7 @@ impl PyExchange {
                 return Err(liqsim_error(py, "LiqsimError", msg, &[]));
             }
         };
-        cfg.stp = SelfTradePrevention::from_name(stp).ok_or_else(|| {
-            liqsim_error(
-                py,
-                "LiqsimError",
-                format!("stp must be one of {:?}, got {stp:?}", SelfTradePrevention::NAMES),
-                &[],
-            )
-        })?;
+        cfg.stp = parse_stp(py, stp)?;
         let ex = Exchange::new(cfg).map_err(|e| config_error(py, e))?;
         Ok(PyExchange { ex, tick, lot })
     }

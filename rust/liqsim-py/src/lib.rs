@@ -69,6 +69,13 @@ fn parse_side(py: Python<'_>, side: &str) -> PyResult<Side> {
     }
 }
 
+fn parse_stp(py: Python<'_>, stp: &str) -> PyResult<SelfTradePrevention> {
+    SelfTradePrevention::from_name(stp).ok_or_else(|| {
+        let message = format!("stp must be one of {:?}, got {stp:?}", SelfTradePrevention::NAMES);
+        liqsim_error(py, "LiqsimError", message, &[])
+    })
+}
+
 fn parse_tif(py: Python<'_>, tif: &str) -> PyResult<TimeInForce> {
     TimeInForce::NAMES.iter().position(|n| *n == tif).and_then(|i| TimeInForce::from_code(i as u8)).ok_or_else(|| {
         order_error(py, format!("tif must be one of {:?}, got {tif:?}", TimeInForce::NAMES), "invalid_tif")
@@ -132,14 +139,7 @@ impl PyOrderBook {
     fn new(py: Python<'_>, tick_size: f64, lot_size: f64, stp: &str) -> PyResult<Self> {
         let tick = Grid::new("tick_size", tick_size).map_err(|e| config_error(py, e))?;
         let lot = Grid::new("lot_size", lot_size).map_err(|e| config_error(py, e))?;
-        let stp = SelfTradePrevention::from_name(stp).ok_or_else(|| {
-            liqsim_error(
-                py,
-                "LiqsimError",
-                format!("stp must be one of {:?}, got {stp:?}", SelfTradePrevention::NAMES),
-                &[],
-            )
-        })?;
+        let stp = parse_stp(py, stp)?;
         Ok(PyOrderBook { book: CoreBook::new(stp), tick, lot, events: Vec::new() })
     }
 
