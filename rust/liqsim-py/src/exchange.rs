@@ -1,6 +1,6 @@
 //! Binding of `liqsim_core::exchange::Exchange` and the vectorised margin formulas.
 
-use liqsim_core::book::{SelfTradePrevention, Status};
+use liqsim_core::book::Status;
 use liqsim_core::exchange::{
     account_rows, book_rows, AccountColumns, Exchange, ExchangeConfig, InsuranceReason, LiquidationKind,
     LiquidationLimit, OrderReject, OrderRequest, TradeKind,
