@@ -200,10 +200,17 @@ pub struct TierSpec {
 /// A validated tier table: first floor 0, each floor the previous cap (contiguous), caps above
 /// floors, MMR non-decreasing and below 100 %, cum from the recursion
 /// `cum_n = floor_n × (MMR_n − MMR_{n−1}) + cum_{n−1}`, which keeps MM continuous at every boundary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TierTable {
     tiers: Vec<Tier>,
+    /// Floors in quote currency as floats, and each tier's (MMR, cum) as floats, for the
+    /// closed-form (f64) formulas: converting the `i128` figures on every use made the vectorised
+    /// functions several times slower.
+    floors_f64: Vec<f64>,
+    rates_f64: Vec<(f64, f64)>,
 }
+
+impl Eq for TierTable {}
 
 impl TierTable {
     /// Validates `specs` and fills in each `cum`.
@@ -272,7 +279,9 @@ impl TierTable {
             };
             tiers.push(Tier { floor: spec.floor, cap: spec.cap, mmr: spec.mmr, max_leverage: spec.max_leverage, cum });
         }
-        Ok(TierTable { tiers })
+        let floors_f64 = tiers.iter().map(|t| t.floor.to_f64()).collect();
+        let rates_f64 = tiers.iter().map(|t| (t.mmr.to_f64(), t.cum.to_f64())).collect();
+        Ok(TierTable { tiers, floors_f64, rates_f64 })
     }
 
     /// Rows of (floor, cap, MMR, max leverage) in quote currency and fractions, cum computed: the
@@ -318,7 +327,7 @@ impl TierTable {
 
     /// [`TierTable::tier_index`] for a float notional in quote currency (closed-form formulas).
     pub fn tier_index_f64(&self, notional: f64) -> usize {
-        self.tiers.partition_point(|t| t.floor.to_f64() <= notional).saturating_sub(1)
+        self.floors_f64.partition_point(|&floor| floor <= notional).saturating_sub(1)
     }
 
     /// Exact maintenance margin of a notional: `ceil(notional × MMR) − cum` with the tier of the
@@ -330,10 +339,15 @@ impl TierTable {
         Some(tier.mmr.apply(notional, Rounding::Up)? - tier.cum)
     }
 
+    /// (MMR, cum in quote currency) of tier `index` as floats, for the closed-form formulas.
+    pub fn rates_f64(&self, index: usize) -> (f64, f64) {
+        self.rates_f64[index]
+    }
+
     /// Maintenance margin of a float notional (quote currency), for the closed-form formulas.
     pub fn maintenance_margin_f64(&self, notional: f64) -> f64 {
-        let tier = &self.tiers[self.tier_index_f64(notional)];
-        notional * tier.mmr.to_f64() - tier.cum.to_f64()
+        let (mmr, cum) = self.rates_f64[self.tier_index_f64(notional)];
+        notional * mmr - cum
     }
 }
 
@@ -427,8 +441,8 @@ pub fn binance_liq_price_tiered(
     let q = size.abs();
     let long = size > 0.0;
     let lp_with = |index: usize| {
-        let tier = &tiers.tiers()[index];
-        binance_formula(account, size, entry_price, tier.mmr.to_f64(), tier.cum.to_f64())
+        let (mmr, cum) = tiers.rates_f64(index);
+        binance_formula(account, size, entry_price, mmr, cum)
     };
     let mut index = tiers.tier_index_f64(q * entry_price);
     let mut price = lp_with(index);
