@@ -7,18 +7,17 @@ import numpy as np
 from . import _core
 from .errors import ScenarioError
 
-_SIGN = {"long": 1.0, "buy": 1.0, "short": -1.0, "sell": -1.0}
-
-
 def _signed_size(side: object, qty: object) -> np.ndarray:
+    """qty with the sign of side: "long"/"buy" +, "short"/"sell" − (or a numeric sign)."""
     sides = np.asarray(side)
     if sides.dtype.kind in "iuf":
         sign = np.sign(sides.astype(np.float64))
     else:
-        try:
-            sign = np.vectorize(lambda s: _SIGN[str(s).lower()], otypes=[np.float64])(sides)
-        except KeyError as exc:
-            raise ScenarioError(f"side must be 'long' or 'short', got {exc.args[0]!r}") from None
+        text = np.char.lower(sides.astype(str))
+        sign = np.where(np.isin(text, ["long", "buy"]), 1.0, np.where(np.isin(text, ["short", "sell"]), -1.0, np.nan))
+        if np.isnan(sign).any():
+            bad = text.ravel()[np.flatnonzero(np.isnan(sign.ravel()))[0]]
+            raise ScenarioError(f"side must be 'long' or 'short', got {bad!r}")
     return sign * np.asarray(qty, dtype=np.float64)
 
 
