@@ -13,7 +13,7 @@ def _signed_size(side: object, qty: object) -> np.ndarray:
     if sides.dtype.kind in "iuf":
         sign = np.sign(sides.astype(np.float64))
     else:
-        text = np.char.lower(sides.astype(str))
+        text = getattr(np, "strings", np.char).lower(sides.astype(str))  # numpy 2: a real ufunc
         sign = np.where(np.isin(text, ["long", "buy"]), 1.0, np.where(np.isin(text, ["short", "sell"]), -1.0, np.nan))
         if np.isnan(sign).any():
             bad = text.ravel()[np.flatnonzero(np.isnan(sign.ravel()))[0]]
