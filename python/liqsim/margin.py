@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from . import _core
-from .errors import ScenarioError
+from ._tables import code_column
+
+_SIDE_CODES = {"long": 0, "buy": 0, "short": 1, "sell": 1}
 
 def _signed_size(side: object, qty: object) -> np.ndarray:
     """qty with the sign of side: "long"/"buy" +, "short"/"sell" − (or a numeric sign)."""
@@ -13,11 +16,9 @@ def _signed_size(side: object, qty: object) -> np.ndarray:
     if sides.dtype.kind in "iuf":
         sign = np.sign(sides.astype(np.float64))
     else:
-        text = getattr(np, "strings", np.char).lower(sides.astype(str))  # numpy 2: a real ufunc
-        sign = np.where(np.isin(text, ["long", "buy"]), 1.0, np.where(np.isin(text, ["short", "sell"]), -1.0, np.nan))
-        if np.isnan(sign).any():
-            bad = text.ravel()[np.flatnonzero(np.isnan(sign.ravel()))[0]]
-            raise ScenarioError(f"side must be 'long' or 'short', got {bad!r}")
+        # The same lookup as every categorical column of a table (errors name the row).
+        codes = code_column(pa.table({"side": sides.ravel()}), "positions", "side", _SIDE_CODES, required=True)
+        sign = np.array([1.0, -1.0])[codes].reshape(sides.shape)
     return sign * np.asarray(qty, dtype=np.float64)
 
 
