@@ -294,10 +294,6 @@ pub struct Exchange {
     liquidating: Option<u32>,
 }
 
-fn lots_sign(side: Side) -> i64 {
-    side.sign()
-}
-
 impl Exchange {
     pub fn new(cfg: ExchangeConfig) -> Result<Exchange, Error> {
         cfg.preset.funding.validate()?;
@@ -516,7 +512,7 @@ impl Exchange {
         let acct = &self.accounts[a as usize];
         if req.reduce_only {
             let pos = acct.position.lots;
-            if pos == 0 || pos.signum() == lots_sign(req.side) {
+            if pos == 0 || pos.signum() == req.side.sign() {
                 return rejected(OrderReject::ReduceOnlyWouldIncrease, 0);
             }
             qty = qty.min(pos.abs());
@@ -718,7 +714,7 @@ impl Exchange {
                     let maker = t.maker_owner.0 as u32;
                     let fees = self.cfg.preset.fees;
                     let taker_fee = if liquidated == Some(taker) { Rate::ZERO } else { fees.taker };
-                    let signed = lots_sign(t.aggressor) * t.qty;
+                    let signed = t.aggressor.sign() * t.qty;
                     self.apply_fill(taker, signed, t.price, taker_fee);
                     self.apply_fill(maker, -signed, t.price, fees.maker);
                     filled += t.qty;
@@ -831,7 +827,7 @@ impl Exchange {
         let pos = self.accounts[a as usize].position.lots;
         for id in ids {
             let Some(o) = self.book.order(id) else { continue };
-            let reduces = pos != 0 && pos.signum() != lots_sign(o.side);
+            let reduces = pos != 0 && pos.signum() != o.side.sign();
             let mut scratch = Vec::new();
             if !reduces {
                 self.book.cancel(id, &mut scratch);
