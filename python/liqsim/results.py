@@ -1,0 +1,145 @@
+"""`liqsim.Table`: the one result type of every table liqsim returns.
+
+A read-only mapping of column name → numpy array (so ``res["price"]`` stays numpy) that also
+speaks Arrow: ``to_arrow()``, ``to_pandas()``, ``to_polars()`` and ``__arrow_c_stream__`` (so
+``pa.table(res)``, ``pl.DataFrame(res)`` and duckdb read it directly).
+
+Typed columns:
+- timestamps (int64 ns since the Unix epoch) become ``timestamp[ns, UTC]`` in Arrow;
+- durations (int64 ns) become ``duration[ns]``;
+- categories are kept as the core's small integer codes plus their names: the numpy string array
+  is built only when a user indexes that column (then cached), and the Arrow, pandas and polars
+  conversions use dictionary / categorical types without building strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+
+class Table(Mapping[str, np.ndarray]):
+    """A table of equal-length numpy columns with Arrow, pandas and polars conversions.
+
+    Parameters
+    ----------
+    columns : mapping of str to array
+        The columns, in order. A categorical column holds integer codes (negative = null).
+    categories : mapping of column name to the names of its codes, optional
+    timestamps : names of int64 columns holding ns since the Unix epoch (UTC)
+    durations : names of int64 columns holding ns durations
+    name : what the table is (shown in ``repr``)
+
+    Example
+    -------
+    >>> t = Table({"ts": np.array([0, 1_000_000_000]), "side": np.array([0, 1], dtype=np.int8)},
+    ...           categories={"side": ["buy", "sell"]}, timestamps=["ts"], name="trades")
+    >>> list(t["side"])
+    ['buy', 'sell']
+    """
+
+    def __init__(
+        self,
+        columns: Mapping[str, Any],
+        *,
+        categories: Mapping[str, Sequence[str]] | None = None,
+        timestamps: Iterable[str] = (),
+        durations: Iterable[str] = (),
+        name: str = "table",
+    ) -> None:
+        self._columns: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in columns.items()}
+        lengths = {len(v) for v in self._columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"{name}: columns differ in length: {sorted(lengths)}")
+        self._len = lengths.pop() if lengths else 0
+        self._categories = {k: list(v) for k, v in (categories or {}).items()}
+        self._timestamps = set(timestamps)
+        self._durations = set(durations)
+        self._decoded: dict[str, np.ndarray] = {}
+        self.name = name
+        for k in (*self._categories, *self._timestamps, *self._durations):
+            if k not in self._columns:
+                raise ValueError(f"{name}: typed column {k!r} is not a column")
+
+    # -- Mapping ---------------------------------------------------------------------------
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key in self._categories:
+            out = self._decoded.get(key)
+            if out is None:
+                names = np.array([*self._categories[key], ""])  # code -1 (null) decodes to ""
+                codes = self._columns[key].astype(np.int64)
+                out = names[np.where(codes < 0, len(names) - 1, codes)]
+                self._decoded[key] = out
+            return out
+        return self._columns[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        """Number of rows (not columns): ``len(table)`` is the table's length."""
+        return self._len
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names, in order."""
+        return list(self._columns)
+
+    @property
+    def num_rows(self) -> int:
+        return self._len
+
+    def codes(self, key: str) -> np.ndarray:
+        """The integer codes of a categorical column (no strings built)."""
+        return self._columns[key]
+
+    def categories(self, key: str) -> list[str]:
+        """The names of a categorical column's codes."""
+        return list(self._categories[key])
+
+    # -- Arrow -----------------------------------------------------------------------------
+    def _arrow_column(self, key: str) -> pa.Array:
+        col = self._columns[key]
+        if key in self._categories:
+            codes = col.astype(np.int32)
+            mask = codes < 0
+            indices = pa.array(np.where(mask, 0, codes), mask=mask if mask.any() else None)
+            return pa.DictionaryArray.from_arrays(indices, pa.array(self._categories[key], pa.string()))
+        if key in self._timestamps:
+            return pa.array(col.astype(np.int64), pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
+        if key in self._durations:
+            return pa.array(col.astype(np.int64), pa.int64()).cast(pa.duration("ns"))
+        if col.dtype.kind == "f":
+            return pa.array(col)  # NaN stays NaN (a value, not a null), as numpy has it
+        return pa.array(col)
+
+    def to_arrow(self) -> pa.Table:
+        """A ``pyarrow.Table``: timestamps as ``timestamp[ns, UTC]``, durations as
+        ``duration[ns]``, categories as dictionary arrays."""
+        return pa.table({k: self._arrow_column(k) for k in self._columns})
+
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame`` (categories as ``category`` dtype, timestamps tz-aware UTC)."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        """A ``polars.DataFrame`` (categories as ``Categorical``, timestamps ``Datetime('ns', 'UTC')``)."""
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
+
+    # -- display ---------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        cols = ", ".join(self._columns)
+        return f"<liqsim.Table {self.name}: {self._len} rows × {len(self._columns)} columns ({cols})>"
+
+    def _repr_html_(self) -> str:
+        head = self.to_arrow().slice(0, 20).to_pandas()
+        more = f"<p>{self._len} rows</p>" if self._len > 20 else ""
+        return f"<b>{self.name}</b>" + head.to_html(index=False) + more
