@@ -5,6 +5,7 @@
 //! Nothing here knows about Python; `liqsim-py` is a thin binding over this crate.
 
 pub mod account;
+pub mod analysis;
 pub mod batch;
 pub mod book;
 pub mod error;
