@@ -296,7 +296,6 @@ pub struct Heatmap {
 /// proportional decrease is one multiplication per bucket, not one per level.
 #[derive(Clone, Copy, Debug)]
 struct Level {
-    price: f64,
     bucket: Option<usize>,
     stored: f64,
     born: usize,
@@ -350,7 +349,7 @@ impl Book {
 
     fn add(&mut self, price: f64, bucket: Option<usize>, notional: f64, bar: usize) {
         let idx = self.levels.len();
-        self.levels.push(Level { price, bucket, stored: notional / self.scale, born: bar, alive: true });
+        self.levels.push(Level { bucket, stored: notional / self.scale, born: bar, alive: true });
         self.heap.push(ByPrice(if self.long { price } else { -price }, idx));
         if let Some(b) = bucket {
             self.buckets[b] += notional;

@@ -14,6 +14,7 @@ use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+mod analysis;
 mod exchange;
 
 /// Raise `liqsim.errors.<name>(message)` with extra attributes (table, column, row, reason, …).
@@ -362,6 +363,7 @@ impl PyOrderBook {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOrderBook>()?;
     exchange::register(m)?;
+    analysis::register(m)?;
     // Code → name tables, defined once in the core; Python decodes result columns with them.
     m.add("ACTION_NAMES", ActionKind::NAMES.to_vec())?;
     m.add("SIDE_NAMES", vec![Side::Buy.name(), Side::Sell.name()])?;

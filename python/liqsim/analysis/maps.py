@@ -1,0 +1,283 @@
+"""Exact liquidation maps: every known position's liquidation price, summed per price bucket."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .._tables import as_table, code_column, float_column, int_column, scenario_error
+from ..results import Table
+
+_MARGIN_MODE_CODES = {"cross": 0, "isolated": 1}
+_POSITION_SIDE_CODES = {"long": 0, "short": 1, "flat": 2, "buy": 0, "sell": 1}
+_SIGN = np.array([1.0, -1.0, 0.0])
+
+#: Map columns, in order (see :class:`LiquidationMap`).
+MAP_COLUMNS = (
+    "price_low", "price_high", "price",
+    "long_notional", "short_notional", "long_qty", "short_qty", "long_count", "short_count",
+    "cum_long_notional", "cum_short_notional",
+)
+
+
+class LiquidationMap(Table):
+    """A liquidation map: one row per price bucket ``[price_low, price_high)``.
+
+    Columns (notional in quote currency, valued at the liquidation price; qty in base units):
+
+    - ``price_low``, ``price_high``, ``price`` (bucket centre)
+    - ``long_notional``, ``short_notional``: liquidated if the mark reaches the bucket
+    - ``long_qty``, ``short_qty``, ``long_count``, ``short_count`` (exact maps; the estimate has
+      no positions, so there these are NaN / 0)
+    - ``cum_long_notional``: longs liquidated if price falls to ``price_low`` (every long whose
+      liquidation price is at or above it, including those above the grid)
+    - ``cum_short_notional``: shorts liquidated if price rises to ``price_high`` (including those
+      below the grid)
+
+    Attributes: ``mark`` (float or None), ``venue``, ``symbol``, and ``outside``: notional whose
+    liquidation price is below / above the grid, and of positions with no liquidation price, per
+    side (``{"long": {"below": ..., "above": ..., "never": ...}, "short": {...}}``).
+    """
+
+    mark: float | None
+    venue: str
+    symbol: str
+    outside: dict[str, dict[str, float]]
+
+    @property
+    def edges(self) -> np.ndarray:
+        """Bucket edges (len(map) + 1)."""
+        return np.append(self["price_low"], self["price_high"][-1:])
+
+
+def build_map(
+    edges: np.ndarray,
+    long_notional: np.ndarray,
+    short_notional: np.ndarray,
+    *,
+    long_qty: np.ndarray | None = None,
+    short_qty: np.ndarray | None = None,
+    long_count: np.ndarray | None = None,
+    short_count: np.ndarray | None = None,
+    outside: Mapping[str, Mapping[str, float]] | None = None,
+    mark: float | None = None,
+    venue: str = "",
+    symbol: str = "",
+    name: str = "liquidation_map",
+) -> LiquidationMap:
+    """A :class:`LiquidationMap` from per-bucket sums (shared by the exact map and the estimate)."""
+    n = len(edges) - 1
+    nan = np.full(n, np.nan)
+    zero = np.zeros(n, dtype=np.uint64)
+    out = {k: dict(v) for k, v in (outside or {}).items()}
+    for side in ("long", "short"):
+        out.setdefault(side, {})
+        for k in ("below", "above", "never"):
+            out[side].setdefault(k, 0.0)
+    cum_long = np.cumsum(long_notional[::-1])[::-1] + out["long"]["above"]
+    cum_short = np.cumsum(short_notional) + out["short"]["below"]
+    columns = {
+        "price_low": edges[:-1].copy(),
+        "price_high": edges[1:].copy(),
+        "price": (edges[:-1] + edges[1:]) / 2,
+        "long_notional": long_notional,
+        "short_notional": short_notional,
+        "long_qty": nan if long_qty is None else long_qty,
+        "short_qty": nan if short_qty is None else short_qty,
+        "long_count": zero if long_count is None else long_count,
+        "short_count": zero if short_count is None else short_count,
+        "cum_long_notional": cum_long,
+        "cum_short_notional": cum_short,
+    }
+    m = LiquidationMap(columns, name=name)
+    m.mark, m.venue, m.symbol, m.outside = mark, venue, symbol, out
+    return m
+
+
+def grid_edges(price_grid: object, lo: float, hi: float, default_buckets: int = 200) -> np.ndarray:
+    """Bucket edges from ``price_grid``: an array of edges, a number of buckets over ``[lo, hi]``,
+    or None (``default_buckets`` over ``[lo, hi]``)."""
+    if price_grid is None or isinstance(price_grid, (int, np.integer)):
+        buckets = default_buckets if price_grid is None else int(price_grid)
+        if buckets < 1:
+            raise ValueError(f"price_grid: need at least 1 bucket, got {buckets}")
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            lo, hi = (lo - 1.0, lo + 1.0) if np.isfinite(lo) else (0.0, 1.0)
+        return np.linspace(lo, hi, buckets + 1)
+    edges = np.asarray(price_grid, dtype=np.float64).ravel()
+    if len(edges) < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        raise ValueError("price_grid: edges must be at least 2 finite, strictly increasing prices")
+    return edges
+
+
+def _tier_columns(tiers: object | None) -> tuple[list, list, list, list] | None:
+    if tiers is None:
+        return None
+    t = as_table(tiers, "tiers")
+    return (
+        float_column(t, "tiers", "floor", required=True).tolist(),
+        float_column(t, "tiers", "cap", required=True).tolist(),
+        float_column(t, "tiers", "mmr", required=True).tolist(),
+        int_column(t, "tiers", "max_leverage", required=True).tolist(),
+    )
+
+
+def _positions(accounts: object, symbol: str) -> dict[str, Any]:
+    """Signed sizes and the columns the venue formula needs, from an accounts table."""
+    table = "accounts"
+    t = as_table(accounts, table)
+    n = t.num_rows
+    keep = None
+    mode = code_column(t, table, "margin_mode", _MARGIN_MODE_CODES, default=0)
+    cross = np.ones(n, bool) if mode is None else mode == 0
+    if "symbol" in t.column_names:
+        sym = np.asarray(t.column("symbol").to_numpy(zero_copy_only=False)).astype(str)
+        keep = (sym == symbol) | (sym == "None") | (sym == "")
+        if "trader_id" in t.column_names:
+            ids = int_column(t, table, "trader_id", required=True)
+            hit = np.flatnonzero(keep & cross & np.isin(ids, ids[~keep & cross]))
+            if len(hit):
+                raise scenario_error(
+                    table, "symbol", int(hit[0]),
+                    "a cross account with positions in several symbols: its other positions move this "
+                    "liquidation price, which liquidation_map does not model (one symbol per cross account)",
+                )
+    qty = float_column(t, table, "qty", required=True)
+    side = code_column(t, table, "side", _POSITION_SIDE_CODES)
+    if side is None:
+        size = qty.copy()
+    else:
+        bad = np.flatnonzero((side == 255) & (np.nan_to_num(qty) != 0))
+        if len(bad):
+            raise scenario_error(table, "side", int(bad[0]), "missing side for a non-zero qty")
+        neg = np.flatnonzero(qty < 0)
+        if len(neg):
+            raise scenario_error(table, "qty", int(neg[0]), "must be ≥ 0 when a side column gives the direction")
+        size = _SIGN[np.where(side == 255, 2, side)] * qty
+    flat = np.zeros(n, bool) if side is None else side == 2
+    nan_qty = np.flatnonzero(np.isnan(size) & ~flat)
+    if len(nan_qty):
+        raise scenario_error(table, "qty", int(nan_qty[0]), "missing value")
+    size = np.nan_to_num(size)
+    entry = float_column(t, table, "entry_price")
+    leverage = float_column(t, table, "leverage")
+    cols = {
+        "size": size,
+        "entry_price": np.full(n, np.nan) if entry is None else entry,
+        "balance": float_column(t, table, "balance", required=True),
+        "isolated": np.zeros(n, bool) if mode is None else mode == 1,
+        "leverage": np.full(n, 10.0) if leverage is None else np.where(np.isnan(leverage), 10.0, leverage),
+        "isolated_margin": float_column(t, table, "isolated_margin"),
+    }
+    if keep is not None:
+        cols = {k: (v[keep] if v is not None else None) for k, v in cols.items()}
+        # Rows of other symbols are not this map's; a flat size skips them in the core.
+    return {k: (np.ascontiguousarray(v) if v is not None else None) for k, v in cols.items()}
+
+
+def liquidation_prices(
+    accounts: object, *, venue: str = "binance", symbol: str = "BTCUSDT", tiers: object | None = None
+) -> np.ndarray:
+    """Liquidation price (quote currency) of every row of an accounts table, NaN where there is
+    none (flat, or a position no price move liquidates).
+
+    A cross row is backed by its ``balance`` (the account holds nothing else); an isolated row by
+    its ``isolated_margin`` (default ``qty × entry_price / leverage``, as :meth:`Exchange.load_accounts`
+    applies). The venue's formula and tiers do the rest (:func:`liqsim.liquidation_price`).
+    Rows of other symbols (a ``symbol`` column) are NaN.
+
+    Example
+    -------
+    >>> liquidation_prices({"balance": [10.0], "side": ["long"], "qty": [1.0], "entry_price": [100.0]},
+    ...                    venue="binance", symbol="BTCUSDT").round(4)
+    array([90.3614])
+    """
+    t = as_table(accounts, "accounts")
+    cols = _positions(t, symbol)
+    lp = _core.account_liq_prices(
+        cols["size"], cols["entry_price"], cols["balance"], cols["isolated"], cols["leverage"],
+        cols["isolated_margin"], venue, symbol, _tier_columns(tiers),
+    )
+    if "symbol" in t.column_names and len(lp) != t.num_rows:
+        sym = np.asarray(t.column("symbol").to_numpy(zero_copy_only=False)).astype(str)
+        full = np.full(t.num_rows, np.nan)
+        full[(sym == symbol) | (sym == "None") | (sym == "")] = lp
+        return full
+    return lp
+
+
+def liquidation_map(
+    accounts: object,
+    price_grid: object = None,
+    *,
+    venue: str = "binance",
+    symbol: str = "BTCUSDT",
+    mark: float | None = None,
+    tiers: object | None = None,
+    span: float = 0.2,
+) -> LiquidationMap:
+    """Exact liquidation map: notional liquidated per price bucket, longs and shorts.
+
+    Parameters
+    ----------
+    accounts : table or :class:`liqsim.Exchange`
+        An accounts table (columns as :meth:`liqsim.Exchange.load_accounts`: ``balance``,
+        ``margin_mode``, ``side``, ``qty``, ``entry_price``, ``leverage``, ``isolated_margin``,
+        optionally ``symbol`` and ``trader_id``), or an Exchange: then its accounts, its venue,
+        symbol and mark, and the engine's own trigger prices (exact to the tick) are used; the
+        insurance fund and background liquidity (ids < 0) are left out.
+    price_grid : array of edges, int, or None
+        Bucket edges in quote currency (increasing), or a number of buckets; None: 200 buckets
+        over ``mark × (1 ± span)`` (without a mark: over the range of the liquidation prices).
+    venue, symbol, tiers : the venue formula and tier table (as :func:`liqsim.liquidation_price`).
+    mark : float, optional
+        Current price, kept on the map for clusters, plots and the cascade ratio.
+
+    Returns a :class:`LiquidationMap` (a :class:`liqsim.Table`): per bucket the notional
+    ``qty × liquidation price`` (quote currency) by side, sizes, counts and the cumulative curves
+    "$X of shorts liquidated if price reaches P".
+
+    Example
+    -------
+    >>> accts = {"balance": [10.0, 10.0], "side": ["long", "short"], "qty": [1.0, 1.0],
+    ...          "entry_price": [100.0, 100.0]}
+    >>> m = liquidation_map(accts, [80.0, 90.0, 100.0, 110.0, 120.0], symbol="BTCUSDT")
+    >>> m["long_notional"].round(2).tolist(), m["short_notional"].round(2).tolist()
+    ([0.0, 90.36, 0.0, 0.0], [0.0, 0.0, 109.56, 0.0])
+    """
+    if hasattr(accounts, "accounts") and hasattr(accounts, "mark"):
+        ex = accounts
+        a = ex.accounts()
+        people = a["trader_id"] >= 0
+        size = np.ascontiguousarray(a["position"][people])
+        lp = np.ascontiguousarray(a["liquidation_price"][people])
+        entry = np.ascontiguousarray(a["entry_price"][people])
+        venue, symbol = ex.venue, ex.symbol
+        mark = ex.mark if mark is None else mark
+    else:
+        cols = _positions(accounts, symbol)
+        size, entry = cols["size"], cols["entry_price"]
+        lp = _core.account_liq_prices(
+            size, entry, cols["balance"], cols["isolated"], cols["leverage"], cols["isolated_margin"],
+            venue, symbol, _tier_columns(tiers),
+        )
+    if mark is not None:
+        lo, hi = mark * (1 - span), mark * (1 + span)
+    else:
+        finite = lp[np.isfinite(lp)]
+        lo, hi = (float(finite.min()), float(np.nextafter(finite.max(), np.inf))) if len(finite) else (np.nan, np.nan)
+    edges = grid_edges(price_grid, lo, hi)
+    raw = _core.bucket_liquidation_map(edges.tolist(), lp, size, np.nan_to_num(entry))
+    outside = {s: {k: raw[s][k] for k in ("below", "above", "never")} for s in ("long", "short")}
+    return build_map(
+        edges, raw["long"]["notional"], raw["short"]["notional"],
+        long_qty=raw["long"]["qty"], short_qty=raw["short"]["qty"],
+        long_count=raw["long"]["count"], short_count=raw["short"]["count"],
+        outside=outside, mark=mark, venue=venue, symbol=symbol,
+    )
+
+
+__all__: Sequence[str] = ["LiquidationMap", "liquidation_map", "liquidation_prices", "build_map"]
