@@ -9,6 +9,10 @@ from .book import OrderBook
 from .errors import LiqsimError, OrderError, ScenarioError
 from .exchange import Exchange
 from .margin import bankruptcy_price, liquidation_price, maintenance_margin
+from . import analysis
+from .analysis import liquidation_map
+from .analysis import estimate_liquidation_map
+from . import plot
 
 __all__ = [
     "Exchange",
@@ -19,5 +23,9 @@ __all__ = [
     "bankruptcy_price",
     "liquidation_price",
     "maintenance_margin",
+    "analysis",
+    "liquidation_map",
+    "estimate_liquidation_map",
+    "plot",
     "__version__",
 ]

@@ -9,6 +9,8 @@
 //!
 //! Prices and notionals are `f64` in quote currency: these are reports, they never move money.
 
+use rayon::prelude::*;
+
 use crate::error::Error;
 use crate::venue::VenuePreset;
 
@@ -140,42 +142,57 @@ pub fn account_liquidation_prices(preset: &VenuePreset, cols: &PositionColumns) 
             return Err(bad(name, len.min(n), format!("column has {len} rows, qty has {n}")));
         }
     }
-    let mut out = Vec::with_capacity(n);
-    for r in 0..n {
-        let size = cols.size[r];
-        if !size.is_finite() {
-            return Err(bad("qty", r, format!("{size} is not a finite number")));
-        }
-        if size == 0.0 {
-            out.push(f64::NAN);
-            continue;
-        }
-        let entry = cols.entry_price[r];
-        if !(entry.is_finite() && entry > 0.0) {
-            return Err(bad("entry_price", r, format!("{entry} must be > 0 for an open position")));
-        }
-        let backing = if cols.isolated[r] {
-            match cols.isolated_margin.map(|c| c[r]) {
-                Some(m) if m.is_finite() && m >= 0.0 => m,
-                Some(m) if !m.is_nan() => return Err(bad("isolated_margin", r, format!("{m} must be ≥ 0"))),
-                _ => {
-                    let leverage = cols.leverage[r];
-                    if !(leverage.is_finite() && leverage >= 1.0) {
-                        return Err(bad("leverage", r, format!("{leverage} must be ≥ 1")));
-                    }
-                    size.abs() * entry / leverage
-                }
+    // Rows are independent: compute them in parallel, in fixed chunks, and report the error of
+    // the lowest chunk (its first bad row is the table's first bad row). Values do not depend on
+    // the thread count.
+    const CHUNK: usize = 8_192;
+    let mut out = vec![f64::NAN; n];
+    let results: Vec<Result<(), Error>> = out
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(c, chunk)| {
+            for (i, slot) in chunk.iter_mut().enumerate() {
+                *slot = row_liquidation_price(preset, cols, c * CHUNK + i)?;
             }
-        } else {
-            let balance = cols.balance[r];
-            if !(balance.is_finite() && balance >= 0.0) {
-                return Err(bad("balance", r, format!("{balance} must be a number ≥ 0")));
-            }
-            balance
-        };
-        out.push(preset.liquidation_price(size, entry, backing).unwrap_or(f64::NAN));
-    }
+            Ok(())
+        })
+        .collect();
+    results.into_iter().collect::<Result<(), Error>>()?;
     Ok(out)
+}
+
+fn row_liquidation_price(preset: &VenuePreset, cols: &PositionColumns, r: usize) -> Result<f64, Error> {
+    let size = cols.size[r];
+    if !size.is_finite() {
+        return Err(bad("qty", r, format!("{size} is not a finite number")));
+    }
+    if size == 0.0 {
+        return Ok(f64::NAN);
+    }
+    let entry = cols.entry_price[r];
+    if !(entry.is_finite() && entry > 0.0) {
+        return Err(bad("entry_price", r, format!("{entry} must be > 0 for an open position")));
+    }
+    let backing = if cols.isolated[r] {
+        match cols.isolated_margin.map(|c| c[r]) {
+            Some(m) if m.is_finite() && m >= 0.0 => m,
+            Some(m) if !m.is_nan() => return Err(bad("isolated_margin", r, format!("{m} must be ≥ 0"))),
+            _ => {
+                let leverage = cols.leverage[r];
+                if !(leverage.is_finite() && leverage >= 1.0) {
+                    return Err(bad("leverage", r, format!("{leverage} must be ≥ 1")));
+                }
+                size.abs() * entry / leverage
+            }
+        }
+    } else {
+        let balance = cols.balance[r];
+        if !(balance.is_finite() && balance >= 0.0) {
+            return Err(bad("balance", r, format!("{balance} must be a number ≥ 0")));
+        }
+        balance
+    };
+    Ok(preset.liquidation_price(size, entry, backing).unwrap_or(f64::NAN))
 }
 
 /// One side of a map: per bucket, the notional liquidated there (`|size| × liquidation price`,
@@ -227,7 +244,8 @@ pub fn bucket_liquidations(
         let q = s.abs();
         let p = liq_price[r];
         if p.is_nan() {
-            side.never += q * entry_price[r];
+            let entry = entry_price[r];
+            side.never += if entry.is_finite() { q * entry } else { 0.0 };
             continue;
         }
         match grid.locate(p) {

@@ -1,0 +1,174 @@
+"""Pictures of liquidation maps, heatmaps and indicators (matplotlib, the optional ``plot`` extra).
+
+matplotlib is imported only when a function here is called; without it the call raises an
+ImportError saying how to install it. Every function returns the matplotlib ``Figure`` (save it
+with ``fig.savefig("out.png")``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .analysis.clusters import find_clusters
+from .analysis.estimate import Heatmap
+from .analysis.maps import LiquidationMap
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - exercised only without matplotlib
+        raise ImportError(
+            "liqsim.plot needs matplotlib: pip install 'liqsim[plot]' (or pip install matplotlib)"
+        ) from exc
+    return plt
+
+
+def liquidation_map(
+    liq_map: LiquidationMap, *, mark: float | None = None, span: float | None = None, clusters: bool = True,
+    ax: Any = None, **cluster_args: Any,
+) -> Any:
+    """Bars of liquidation notional per bucket (longs below the price in one colour, shorts above
+    in another) with the cumulative curves on a second axis, the mark as a vertical line and
+    clusters (:func:`liqsim.analysis.find_clusters`) shaded.
+
+    ``span`` (a fraction) limits the x axis to ``mark × (1 ± span)``. Returns the Figure.
+
+    Example
+    -------
+    >>> import liqsim, liqsim.plot
+    >>> m = liqsim.liquidation_map({"balance": [10.0], "side": ["long"], "qty": [1.0], "entry_price": [100.0]},
+    ...                           mark=100.0)
+    >>> fig = liqsim.plot.liquidation_map(m)
+    """
+    plt = _pyplot()
+    fig, ax = (plt.subplots(figsize=(10, 5)) if ax is None else (ax.figure, ax))
+    mark = liq_map.mark if mark is None else mark
+    x = liq_map["price"]
+    width = liq_map["price_high"] - liq_map["price_low"]
+    ax.bar(x, liq_map["long_notional"], width=width, color="tab:red", alpha=0.75, label="longs liquidated")
+    ax.bar(x, liq_map["short_notional"], width=width, color="tab:green", alpha=0.75, label="shorts liquidated")
+    ax.set_xlabel("price")
+    ax.set_ylabel("liquidation notional per bucket")
+    cum = ax.twinx()
+    if mark is not None:
+        below, above = x <= mark, x >= mark
+        cum.plot(x[below], liq_map["cum_long_notional"][below], color="darkred", lw=1.5, label="cumulative longs")
+        cum.plot(x[above], liq_map["cum_short_notional"][above], color="darkgreen", lw=1.5, label="cumulative shorts")
+        ax.axvline(mark, color="black", lw=1, ls="--", label=f"mark {mark:,.2f}")
+        if span is not None:
+            ax.set_xlim(mark * (1 - span), mark * (1 + span))
+    else:
+        cum.plot(x, liq_map["cum_long_notional"], color="darkred", lw=1.5, label="cumulative longs")
+        cum.plot(x, liq_map["cum_short_notional"], color="darkgreen", lw=1.5, label="cumulative shorts")
+    cum.set_ylabel("cumulative if price reaches")
+    if clusters and len(liq_map):
+        c = find_clusters(liq_map, mark=mark, **cluster_args)
+        for lo, hi in zip(c["price_low"], c["price_high"]):
+            ax.axvspan(lo, hi, color="gold", alpha=0.2, lw=0)
+    lines, labels = ax.get_legend_handles_labels()
+    lines2, labels2 = cum.get_legend_handles_labels()
+    ax.legend(lines + lines2, labels + labels2, loc="upper left", fontsize="small")
+    ax.set_title(f"Liquidation map {liq_map.symbol} ({liq_map.venue})".replace(" ()", ""))
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(hm: Heatmap, *, side: str = "both", ax: Any = None, log: bool = False) -> Any:
+    """Time × price picture of a :class:`liqsim.analysis.Heatmap` (estimated liquidation notional
+    per bucket after each bar; ``side`` ``"long"``, ``"short"`` or ``"both"``) with the bars'
+    close, high and low drawn over it. ``log=True`` colours by log(1 + notional). Returns the
+    Figure.
+    """
+    plt = _pyplot()
+    fig, ax = (plt.subplots(figsize=(11, 5)) if ax is None else (ax.figure, ax))
+    if side == "both":
+        grid = hm.long + hm.short
+    elif side in ("long", "short"):
+        grid = getattr(hm, side)
+    else:
+        raise ValueError(f"side must be 'long', 'short' or 'both', got {side!r}")
+    values = np.log1p(grid) if log else grid
+    n = len(hm.ts)
+    x_edges = np.arange(n + 1) - 0.5
+    mesh = ax.pcolormesh(x_edges, hm.edges, values.T, cmap="magma", shading="flat")
+    fig.colorbar(mesh, ax=ax, label=("log(1 + notional)" if log else "estimated notional per bucket"))
+    xs = np.arange(n)
+    ax.plot(xs, hm.close, color="cyan", lw=1.0, label="close")
+    ax.fill_between(xs, hm.low, hm.high, color="cyan", alpha=0.2, lw=0)
+    ax.set_ylim(hm.edges[0], hm.edges[-1])
+    ax.set_xlabel("bar")
+    ax.set_ylabel("price")
+    ax.set_title(f"Estimated liquidation heatmap ({side})")
+    ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def indicators(
+    series: Any, *, price: str = "close", cvd: Any = None, funding: Any = None, basis_bp: Any = None,
+    depth: Any = None,
+) -> Any:
+    """Stacked panels over one time axis: price with open interest (when the table has
+    ``open_interest``), funding (annualised, % p.a.) and/or basis (bp), CVD, and book depth
+    (``bid_depth``/``ask_depth`` columns or ``depth=(bid, ask)``). Panels without data are left
+    out. ``series`` is a bar or series table (mapping of arrays or anything Arrow-like);
+    ``cvd``, ``funding``, ``basis_bp`` override what would be read from it. Returns the Figure.
+    """
+    from ._tables import as_table
+
+    plt = _pyplot()
+    t = as_table(series, "series")
+    col = lambda name: np.asarray(t.column(name).to_numpy(zero_copy_only=False), dtype=np.float64) if name in t.column_names else None  # noqa: E731
+    p = col(price)
+    if p is None:
+        raise ValueError(f"series: no {price!r} column (columns: {t.column_names})")
+    x = np.arange(len(p))
+    oi = col("open_interest")
+    if cvd is None:
+        cvd = col("cvd")
+    if funding is None:
+        funding = col("funding_annualized")
+    if basis_bp is None:
+        basis_bp = col("basis_bp")
+    if depth is None and col("bid_depth") is not None and col("ask_depth") is not None:
+        depth = (col("bid_depth"), col("ask_depth"))
+    panels = ["price"] + [k for k, v in (("carry", funding if funding is not None else basis_bp), ("cvd", cvd),
+                                         ("depth", depth)) if v is not None]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.4 * len(panels)), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    for ax, panel in zip(axes, panels):
+        if panel == "price":
+            ax.plot(x, p, color="black", lw=1, label=price)
+            ax.set_ylabel("price")
+            if oi is not None:
+                ax2 = ax.twinx()
+                ax2.plot(x, oi, color="tab:blue", lw=1, label="open interest")
+                ax2.set_ylabel("open interest", color="tab:blue")
+        elif panel == "carry":
+            if funding is not None:
+                ax.plot(x, np.asarray(funding) * 100, color="tab:purple", lw=1, label="funding % p.a.")
+                ax.set_ylabel("funding % p.a.")
+            if basis_bp is not None:
+                target = ax.twinx() if funding is not None else ax
+                target.plot(x, np.asarray(basis_bp), color="tab:orange", lw=1, label="basis bp")
+                target.set_ylabel("basis (bp)")
+            ax.axhline(0, color="grey", lw=0.5)
+        elif panel == "cvd":
+            ax.plot(x, np.asarray(cvd), color="tab:green", lw=1)
+            ax.axhline(0, color="grey", lw=0.5)
+            ax.set_ylabel("CVD")
+        elif panel == "depth":
+            bid, ask = depth
+            ax.plot(x, np.asarray(bid), color="tab:green", lw=1, label="bid depth")
+            ax.plot(x, np.asarray(ask), color="tab:red", lw=1, label="ask depth")
+            ax.set_ylabel("depth")
+            ax.legend(loc="upper left", fontsize="small")
+    axes[-1].set_xlabel("row")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["liquidation_map", "heatmap", "indicators"]
