@@ -346,8 +346,13 @@ struct Book {
     buckets: Vec<f64>,
     counts: Vec<u32>,
     live: usize,
+    /// Σ stored over live levels (current live notional = this × scale), kept as levels come and
+    /// go so a fall in open interest costs O(buckets), not O(levels).
+    stored_sum: f64,
     /// Every level before this index has expired (levels are created in time order).
     expired_before: usize,
+    /// Every level before this index is dead: where "oldest first" starts looking.
+    front: usize,
     long: bool,
 }
 
@@ -360,7 +365,9 @@ impl Book {
             buckets: vec![0.0; buckets],
             counts: vec![0; buckets],
             live: 0,
+            stored_sum: 0.0,
             expired_before: 0,
+            front: 0,
             long,
         }
     }
@@ -374,6 +381,7 @@ impl Book {
             self.counts[b] += 1;
         }
         self.live += 1;
+        self.stored_sum += notional / self.scale;
     }
 
     fn kill(&mut self, idx: usize) {
@@ -383,6 +391,8 @@ impl Book {
         }
         level.alive = false;
         self.live -= 1;
+        // Exactly zero when nothing is left, whatever rounding the subtractions left.
+        self.stored_sum = if self.live == 0 { 0.0 } else { (self.stored_sum - level.stored).max(0.0) };
         if let Some(b) = level.bucket {
             self.counts[b] -= 1;
             // An empty bucket is exactly empty, whatever rounding the subtractions left.
@@ -412,7 +422,7 @@ impl Book {
 
     /// Live notional, including levels outside the grid.
     fn total(&self) -> f64 {
-        self.levels[self.expired_before..].iter().filter(|l| l.alive).map(|l| l.stored).sum::<f64>() * self.scale
+        self.stored_sum * self.scale
     }
 
     /// Multiplies every live level by `factor` in `[0, 1)`.
@@ -434,13 +444,17 @@ impl Book {
             for level in &mut self.levels[self.expired_before..] {
                 level.stored *= self.scale;
             }
+            self.stored_sum *= self.scale;
             self.scale = 1.0;
         }
     }
 
     /// Removes `amount` of notional from the oldest live levels (the last one partly).
     fn remove_oldest(&mut self, mut amount: f64) {
-        let mut idx = self.expired_before;
+        while self.front < self.levels.len() && !self.levels[self.front].alive {
+            self.front += 1;
+        }
+        let mut idx = self.front.max(self.expired_before);
         while amount > 0.0 && idx < self.levels.len() {
             let level = self.levels[idx];
             if level.alive {
@@ -450,6 +464,7 @@ impl Book {
                     self.kill(idx);
                 } else {
                     self.levels[idx].stored -= amount / self.scale;
+                    self.stored_sum = (self.stored_sum - amount / self.scale).max(0.0);
                     if let Some(b) = level.bucket {
                         self.buckets[b] = (self.buckets[b] - amount).max(0.0);
                     }
