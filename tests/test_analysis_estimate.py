@@ -21,14 +21,14 @@ def three_bars():
     # Bar 0 is the baseline. Bar 1: green candle, OI +10 coins at close 100 → +1,000 long at
     # 90.452. Bar 2: red candle, OI +20 coins at close 100 → +2,000 short at 109.453; its low 95
     # does not reach the long level. Bar 3: low 90 trades through the long level (90.452 ≥ 90);
-    # then OI −15 coins at close 100 removes 1,500 of the 2,000 still live: the short keeps 500.
+    # then OI falls 80 → 20 coins: three quarters of every position closes, the short keeps 500.
     return {
         "ts": np.array([0, 3600, 7200, 10800]) * 1_000_000_000,
         "open": [100.0, 99.0, 101.0, 100.0],
         "high": [101.0, 101.0, 102.0, 100.0],
         "low": [99.0, 99.0, 95.0, 90.0],
         "close": [100.0, 100.0, 100.0, 100.0],
-        "open_interest": [50.0, 60.0, 80.0, 65.0],
+        "open_interest": [50.0, 60.0, 80.0, 20.0],
     }
 
 
@@ -56,12 +56,14 @@ def test_three_bar_example_by_hand():
 
 
 def test_oldest_first_decrease():
-    # Same bars; FIFO removal: at bar 3 only the short is live, so it loses 1,500 either way.
-    hm = estimate(oi_decrease="oldest")
+    # OI 80 → 65 coins at 100: 1,500 comes off. At bar 3 only the short is live: it keeps 500.
+    oi = {"open_interest": [50.0, 60.0, 80.0, 65.0]}
+    hm = estimate_liquidation_map(three_bars() | oi, GRID, leverage=[10], weights=[1.0], symbol="X", tiers=TIERS,
+                                  oi_decrease="oldest")
     assert hm.short_total[-1] == pytest.approx(500.0)
     # Without the trade-through, the 3,000 live split 1,000 long / 2,000 short loses 1,500 in
     # proportion (500 long, 1,000 short), oldest level first on each side.
-    bars = three_bars() | {"low": [99.0, 99.0, 95.0, 95.0]}
+    bars = three_bars() | oi | {"low": [99.0, 99.0, 95.0, 95.0]}
     hm = estimate_liquidation_map(bars, GRID, leverage=[10], weights=[1.0], symbol="X", tiers=TIERS,
                                   oi_decrease="oldest")
     assert (hm.long_total[-1], hm.short_total[-1]) == pytest.approx((500.0, 1_000.0))

@@ -32,7 +32,7 @@ def liquidation_map(
 ) -> Any:
     """Bars of liquidation notional per bucket (longs below the price in one colour, shorts above
     in another) with the cumulative curves on a second axis, the mark as a vertical line and
-    clusters (:func:`liqsim.analysis.find_clusters`) shaded.
+    clusters (:func:`liqsim.analysis.find_clusters`, each side against its own largest bucket) shaded.
 
     ``span`` (a fraction) limits the x axis to ``mark × (1 ± span)``. Returns the Figure.
 
@@ -66,8 +66,8 @@ def liquidation_map(
     cum.set_ylabel("cumulative if price reaches")
     if clusters and len(liq_map):
         c = find_clusters(liq_map, mark=mark, **cluster_args)
-        for lo, hi in zip(c["price_low"], c["price_high"]):
-            ax.axvspan(lo, hi, color="gold", alpha=0.2, lw=0)
+        for side, lo, hi in zip(c["side"], c["price_low"], c["price_high"]):
+            ax.axvspan(lo, hi, color="salmon" if side == "long" else "palegreen", alpha=0.25, lw=0)
     lines, labels = ax.get_legend_handles_labels()
     lines2, labels2 = cum.get_legend_handles_labels()
     ax.legend(lines + lines2, labels + labels2, loc="upper left", fontsize="small")

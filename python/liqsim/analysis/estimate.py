@@ -163,7 +163,12 @@ def estimate_liquidation_map(
     oi_unit : ``"base"`` (default: open interest in contracts/coins, converted at the bar's open
         price) or ``"quote"`` (already in quote currency).
     oi_decrease : ``"proportional"`` (default; MODELS §6: "remove |ΔOI| proportionally from live
-        levels") or ``"oldest"`` (first in, first out, each side in proportion to what it holds).
+        levels"): every live level shrinks by the share of open interest that closed, |ΔOI| / OI
+        of the previous bar — closes hit every position alike, including those opened before the
+        first bar, which the estimate never saw (removing |ΔOI| in dollars from the levels alone
+        would wipe them out whenever the tracked part is smaller than a day's drop); or
+        ``"oldest"``: |ΔOI| in quote currency comes off the oldest levels first (first in, first
+        out), each side in proportion to what it holds.
     lookback : keep levels this many bars (None, the default: until removed otherwise).
     venue, symbol, tiers : whose liquidation formula and tiers (as :func:`liqsim.liquidation_price`).
 
@@ -192,9 +197,9 @@ def estimate_liquidation_map(
     elif len(ts) > 1 and np.any(np.diff(ts) <= 0):
         row = int(np.flatnonzero(np.diff(ts) <= 0)[0]) + 1
         raise scenario_error(table, "ts", row, "timestamps must be strictly increasing")
-    bad = np.flatnonzero(~np.isfinite(oi))
+    bad = np.flatnonzero(~(np.isfinite(oi) & (oi >= 0)))
     if len(bad):
-        raise scenario_error(table, "open_interest", int(bad[0]), "missing or not finite")
+        raise scenario_error(table, "open_interest", int(bad[0]), f"{oi[bad[0]]} must be a number ≥ 0")
     if open_at == "close":
         price = close
     elif open_at == "typical":
@@ -206,6 +211,8 @@ def estimate_liquidation_map(
     if oi_unit not in ("base", "quote"):
         raise ValueError(f"oi_unit must be 'base' or 'quote', got {oi_unit!r}")
     change = np.diff(oi, prepend=oi[:1]) if len(oi) else oi
+    previous = np.r_[oi[:1], oi[:-1]]
+    closed = np.divide(-change, previous, out=np.zeros(len(oi)), where=(change < 0) & (previous > 0))
     if oi_unit == "base":
         change = change * price
     share = _long_share(t, split, open_, close)
@@ -219,7 +226,7 @@ def estimate_liquidation_map(
     edges = grid_edges(price_grid, lo * max(1 - reach, 0.05), hi * (1 + reach), default_buckets=250)
     out = _core.estimate_liquidation_heatmap(
         edges.tolist(), np.ascontiguousarray(high), np.ascontiguousarray(low), np.ascontiguousarray(price),
-        np.ascontiguousarray(change, dtype=np.float64), np.ascontiguousarray(share), lev,
+        np.ascontiguousarray(change, dtype=np.float64), np.ascontiguousarray(closed), np.ascontiguousarray(share), lev,
         [float(w) for w in weights], float(position_notional), oi_decrease, lookback, venue, symbol,
         _tier_columns(tiers),
     )

@@ -268,7 +268,9 @@ pub fn bucket_liquidations(
 /// What happens to live levels when open interest falls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OiDecrease {
-    /// Every live level shrinks by the same fraction.
+    /// Every live level shrinks by the fraction of open interest that closed over the bar
+    /// (`BarColumns::oi_closed_fraction`): closes are taken to hit every position alike, including
+    /// those opened before the first bar, which the estimate never saw.
     Proportional,
     /// The oldest levels go first (first in, first out).
     Oldest,
@@ -297,6 +299,8 @@ pub struct BarColumns<'a> {
     pub open_price: &'a [f64],
     /// Change of open interest over the bar in quote currency (first bar: 0).
     pub oi_change: &'a [f64],
+    /// Share of the previous bar's open interest that closed over this bar (0 when it rose).
+    pub oi_closed_fraction: &'a [f64],
     pub long_share: &'a [f64],
 }
 
@@ -506,6 +510,7 @@ pub fn estimate_heatmap(
         ("open_price", bars.open_price.len()),
         ("open_interest", bars.oi_change.len()),
         ("long_share", bars.long_share.len()),
+        ("open_interest", bars.oi_closed_fraction.len()),
     ] {
         if len != n {
             return Err(bad(name, len.min(n), format!("column has {len} rows, high has {n}")));
@@ -534,6 +539,9 @@ pub fn estimate_heatmap(
         }
         if !bars.oi_change[r].is_finite() {
             return Err(bad("open_interest", r, "must be finite (no missing values)".into()));
+        }
+        if !(0.0..=1.0).contains(&bars.oi_closed_fraction[r]) {
+            return Err(bad("open_interest", r, "the closed share of open interest must be in [0, 1]".into()));
         }
         let share = bars.long_share[r];
         if !(0.0..=1.0).contains(&share) {
@@ -565,12 +573,9 @@ pub fn estimate_heatmap(
         if change < 0.0 {
             match params.oi_decrease {
                 OiDecrease::Proportional => {
-                    let live = longs.total() + shorts.total();
-                    if live > 0.0 {
-                        let factor = (1.0 - (-change) / live).max(0.0);
-                        longs.shrink(factor);
-                        shorts.shrink(factor);
-                    }
+                    let factor = 1.0 - bars.oi_closed_fraction[r];
+                    longs.shrink(factor);
+                    shorts.shrink(factor);
                 }
                 OiDecrease::Oldest => {
                     // Both sides lose in proportion to what they hold, oldest levels first.
@@ -703,14 +708,14 @@ mod tests {
         };
         // Bar 0: baseline. Bar 1: +1,000 opened at 100, all long (green candle): a long level at
         // 90.4523. Bar 2: closes at 110 opening +2,000 short at 110 → LP 120.398, low 95 does not
-        // reach the long level. Bar 3: OI −1,500 of 3,000 live → both shrink by half; low 90 trades
-        // through the long level (90.45 ≥ 90) first, so the cut applies to the short alone:
-        // 2,000 × (1 − 1,500 / 2,000) = 500.
+        // reach the long level. Bar 3: low 90 trades through the long level (90.45 ≥ 90); then
+        // three quarters of open interest closes: the short keeps 2,000 × (1 − 0.75) = 500.
         let bars = BarColumns {
             high: &[101.0, 101.0, 111.0, 100.0],
             low: &[99.0, 99.0, 95.0, 90.0],
             open_price: &[100.0, 100.0, 110.0, 92.0],
-            oi_change: &[0.0, 1_000.0, 2_000.0, -1_500.0],
+            oi_change: &[0.0, 1_000.0, 2_000.0, -6_000.0],
+            oi_closed_fraction: &[0.0, 0.0, 0.0, 0.75],
             long_share: &[0.5, 1.0, 0.0, 0.0],
         };
         let out = estimate_heatmap(&preset, &grid, &bars, &params).unwrap();

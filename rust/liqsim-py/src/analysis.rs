@@ -88,7 +88,7 @@ pub fn bucket_liquidation_map<'py>(
 
 /// The heatmap estimate over bar columns; see `liqsim.estimate_liquidation_map`.
 #[pyfunction]
-#[pyo3(signature = (edges, high, low, open_price, oi_change, long_share, leverage, weights, position_notional,
+#[pyo3(signature = (edges, high, low, open_price, oi_change, oi_closed_fraction, long_share, leverage, weights, position_notional,
                     oi_decrease, lookback, venue, symbol, tiers=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn estimate_liquidation_heatmap<'py>(
@@ -98,6 +98,7 @@ pub fn estimate_liquidation_heatmap<'py>(
     low: PyReadonlyArray1<'py, f64>,
     open_price: PyReadonlyArray1<'py, f64>,
     oi_change: PyReadonlyArray1<'py, f64>,
+    oi_closed_fraction: PyReadonlyArray1<'py, f64>,
     long_share: PyReadonlyArray1<'py, f64>,
     leverage: Vec<f64>,
     weights: Vec<f64>,
@@ -124,6 +125,7 @@ pub fn estimate_liquidation_heatmap<'py>(
         low: low.as_slice()?,
         open_price: open_price.as_slice()?,
         oi_change: oi_change.as_slice()?,
+        oi_closed_fraction: oi_closed_fraction.as_slice()?,
         long_share: long_share.as_slice()?,
     };
     let out = py.detach(|| estimate_heatmap(&preset, &grid, &bars, &params)).map_err(|e| scenario_error(py, "bars", e))?;
