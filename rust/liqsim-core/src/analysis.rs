@@ -45,7 +45,12 @@ impl PriceGrid {
             if !(pair[0].is_finite() && pair[1].is_finite() && pair[1] > pair[0]) {
                 return Err(config(
                     "price grid",
-                    format!("edges must be finite and strictly increasing; edge {i} = {}, edge {} = {}", pair[0], i + 1, pair[1]),
+                    format!(
+                        "edges must be finite and strictly increasing; edge {i} = {}, edge {} = {}",
+                        pair[0],
+                        i + 1,
+                        pair[1]
+                    ),
                 ));
             }
         }
@@ -400,7 +405,8 @@ impl Book {
         if let Some(b) = level.bucket {
             self.counts[b] -= 1;
             // An empty bucket is exactly empty, whatever rounding the subtractions left.
-            self.buckets[b] = if self.counts[b] == 0 { 0.0 } else { (self.buckets[b] - level.stored * self.scale).max(0.0) };
+            self.buckets[b] =
+                if self.counts[b] == 0 { 0.0 } else { (self.buckets[b] - level.stored * self.scale).max(0.0) };
         }
     }
 
@@ -597,8 +603,7 @@ pub fn estimate_heatmap(
                     if notional * share <= 0.0 {
                         continue;
                     }
-                    if let Some(lp) =
-                        assumed_liquidation_price(preset, price, leverage, params.position_notional, long)
+                    if let Some(lp) = assumed_liquidation_price(preset, price, leverage, params.position_notional, long)
                     {
                         book.add(lp, bucket_of(lp), notional * share, r);
                     }

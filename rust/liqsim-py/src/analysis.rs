@@ -64,7 +64,8 @@ pub fn account_liq_prices<'py>(
         isolated_margin: isolated_margin.as_ref().map(|a| a.as_slice()).transpose()?,
         leverage: leverage.as_slice()?,
     };
-    let out = py.detach(|| account_liquidation_prices(&preset, &cols)).map_err(|e| scenario_error(py, "accounts", e))?;
+    let out =
+        py.detach(|| account_liquidation_prices(&preset, &cols)).map_err(|e| scenario_error(py, "accounts", e))?;
     Ok(out.into_pyarray(py))
 }
 
@@ -128,7 +129,8 @@ pub fn estimate_liquidation_heatmap<'py>(
         oi_closed_fraction: oi_closed_fraction.as_slice()?,
         long_share: long_share.as_slice()?,
     };
-    let out = py.detach(|| estimate_heatmap(&preset, &grid, &bars, &params)).map_err(|e| scenario_error(py, "bars", e))?;
+    let out =
+        py.detach(|| estimate_heatmap(&preset, &grid, &bars, &params)).map_err(|e| scenario_error(py, "bars", e))?;
     let d = PyDict::new(py);
     d.set_item("long", out.long.into_pyarray(py))?;
     d.set_item("short", out.short.into_pyarray(py))?;
