@@ -66,14 +66,16 @@ def cascade_ratio(liq_map: LiquidationMap, book: object, mark: float | None = No
         rows["liquidation_notional"].append(float(long[(centre <= mark) & (centre >= p)].sum()))
         rows["depth_notional"].append(float((bp * bq)[(bp <= mark) & (bp >= p)].sum()))
     cols = {k: np.asarray(v, dtype=np.int8 if k == "direction" else np.float64) for k, v in rows.items()}
-    liq, depth = cols["liquidation_notional"], cols["depth_notional"]
+    liq = np.asarray(rows["liquidation_notional"], dtype=np.float64)
+    depth = np.asarray(rows["depth_notional"], dtype=np.float64)
+    price = np.asarray(rows["price"], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         n = np.where(depth > 0, liq / depth, np.where(liq > 0, np.inf, 0.0))
         amp = np.where(n < 1, 1.0 / (1.0 - n), np.inf)
     out = {
         "direction": cols["direction"],
-        "price": cols["price"],
-        "distance": cols["price"] / mark - 1,
+        "price": price,
+        "distance": price / mark - 1,
         "liquidation_notional": liq,
         "depth_notional": depth,
         "n": n,

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._tables import as_table, code_column, float_column
 from ..book import SIDE_CODES
+from ._columns import required_codes, required_float
 
 
 def book_levels(book: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -18,9 +19,9 @@ def book_levels(book: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         d = book.depth(1 << 30)
         return d["bid_price"], d["bid_qty"], d["ask_price"], d["ask_qty"]
     t = as_table(book, "book")
-    side = code_column(t, "book", "side", SIDE_CODES, required=True)
-    price = float_column(t, "book", "price", required=True)
-    qty = float_column(t, "book", "qty", required=True)
+    side = required_codes(t, "book", "side", SIDE_CODES)
+    price = required_float(t, "book", "price")
+    qty = required_float(t, "book", "qty")
     out = []
     for code, descending in ((0, True), (1, False)):
         p, q = price[side == code], qty[side == code]

@@ -11,6 +11,7 @@ import pyarrow as pa
 from .. import _core
 from .._tables import as_table, float_column, scenario_error, time_column
 from ..results import Table
+from ._columns import required_float
 from .maps import LiquidationMap, _tier_columns, build_map, grid_edges
 
 #: Leverage buckets and their shares of new open interest: the "one common default" of public
@@ -38,7 +39,21 @@ class Heatmap:
     out) as a :class:`liqsim.Table`; ``to_arrow()`` the same as a ``pyarrow.Table``.
     """
 
-    def __init__(self, ts, edges, long, short, long_total, short_total, high, low, close, params, venue, symbol):
+    def __init__(
+        self,
+        ts: np.ndarray,
+        edges: np.ndarray,
+        long: np.ndarray,
+        short: np.ndarray,
+        long_total: np.ndarray,
+        short_total: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        params: dict[str, Any],
+        venue: str,
+        symbol: str,
+    ) -> None:
         self.ts, self.edges = ts, edges
         self.long, self.short = long, short
         self.long_total, self.short_total = long_total, short_total
@@ -91,10 +106,10 @@ def _long_share(t: pa.Table, split: object, open_, close) -> np.ndarray:
     if split == "candle":
         return np.where(close > open_, 1.0, np.where(close < open_, 0.0, 0.5))
     if split == "taker":
-        buy = float_column(t, table, "taker_buy_volume", required=True)
+        buy = required_float(t, table, "taker_buy_volume")
         sell = float_column(t, table, "taker_sell_volume")
         if sell is None:
-            total = float_column(t, table, "volume", required=True)
+            total = required_float(t, table, "volume")
             sell = total - buy
         total = buy + sell
         bad = np.flatnonzero(~np.isfinite(total) | (buy < 0) | (sell < 0))
@@ -103,7 +118,7 @@ def _long_share(t: pa.Table, split: object, open_, close) -> np.ndarray:
         return np.divide(buy, total, out=np.full(n, 0.5), where=total > 0)
     if split == "funding":
         col = "funding_rate" if "funding_rate" in t.column_names else "funding"
-        rate = float_column(t, table, col, required=True)
+        rate = required_float(t, table, col)
         rate = np.nan_to_num(rate)
         # Positive funding: longs pay, so longs are the crowded side that opened.
         return np.where(rate > 0, 1.0, np.where(rate < 0, 0.0, 0.5))
@@ -185,11 +200,11 @@ def estimate_liquidation_map(
     """
     table = "bars"
     t = as_table(bars, table)
-    high = float_column(t, table, "high", required=True)
-    low = float_column(t, table, "low", required=True)
-    close = float_column(t, table, "close", required=True)
-    open_ = float_column(t, table, "open", required=True)
-    oi = float_column(t, table, "open_interest", required=True)
+    high = required_float(t, table, "high")
+    low = required_float(t, table, "low")
+    close = required_float(t, table, "close")
+    open_ = required_float(t, table, "open")
+    oi = required_float(t, table, "open_interest")
     ts = time_column(t, table, "ts")
     has_ts = ts is not None
     if ts is None:
@@ -205,7 +220,7 @@ def estimate_liquidation_map(
     elif open_at == "typical":
         price = (high + low + close) / 3
     elif open_at == "vwap":
-        price = float_column(t, table, "vwap", required=True)
+        price = required_float(t, table, "vwap")
     else:
         raise ValueError(f"open_at must be 'close', 'typical' or 'vwap', got {open_at!r}")
     if oi_unit not in ("base", "quote"):

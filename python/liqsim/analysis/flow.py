@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from .._tables import as_table, code_column, float_column, scenario_error, time_column
 from ..results import Table
+from ._columns import required_codes, required_float
 
 _AGGRESSOR_CODES = {"buy": 0, "sell": 1, "bid": 0, "ask": 1, "b": 0, "s": 1}
 
@@ -31,14 +32,14 @@ def cvd(data: object, *, table: str = "trades") -> Table:
     t = as_table(data, table)
     names = t.column_names
     if "taker_buy_volume" in names:
-        buy = float_column(t, table, "taker_buy_volume", required=True)
+        buy = required_float(t, table, "taker_buy_volume")
         sell = float_column(t, table, "taker_sell_volume")
         if sell is None:
-            sell = float_column(t, table, "volume", required=True) - buy
+            sell = required_float(t, table, "volume") - buy
         delta = buy - sell
         price = float_column(t, table, "close")
     else:
-        qty = float_column(t, table, "qty", required=True)
+        qty = required_float(t, table, "qty")
         maker_flag = next((c for c in ("is_buyer_maker", "m") if c in names), None)
         if maker_flag is not None:
             col = t.column(maker_flag).combine_chunks()
@@ -47,7 +48,7 @@ def cvd(data: object, *, table: str = "trades") -> Table:
             sign = np.where(np.asarray(col.to_numpy(zero_copy_only=False)), -1.0, 1.0)
         else:
             side_col = "aggressor" if "aggressor" in names else "side"
-            codes = code_column(t, table, side_col, _AGGRESSOR_CODES, required=True)
+            codes = required_codes(t, table, side_col, _AGGRESSOR_CODES)
             sign = np.where(codes == 0, 1.0, -1.0)
         delta = sign * qty
         price = float_column(t, table, "price")
@@ -108,8 +109,8 @@ def oi_regime(
     ['flat', 'new_longs', 'new_shorts', 'unwind']
     """
     t = as_table(data, table)
-    p = float_column(t, table, price, required=True)
-    oi = float_column(t, table, "open_interest", required=True)
+    p = required_float(t, table, price)
+    oi = required_float(t, table, "open_interest")
     if window < 1:
         raise ValueError(f"window must be ≥ 1 rows, got {window}")
     n = len(p)

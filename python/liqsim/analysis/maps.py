@@ -10,6 +10,7 @@ import numpy as np
 from .. import _core
 from .._tables import as_table, code_column, float_column, int_column, scenario_error
 from ..results import Table
+from ._columns import required_float, required_int
 
 _MARGIN_MODE_CODES = {"cross": 0, "isolated": 1}
 _POSITION_SIDE_CODES = {"long": 0, "short": 1, "flat": 2, "buy": 0, "sell": 1}
@@ -118,10 +119,10 @@ def _tier_columns(tiers: object | None) -> tuple[list, list, list, list] | None:
         return None
     t = as_table(tiers, "tiers")
     return (
-        float_column(t, "tiers", "floor", required=True).tolist(),
-        float_column(t, "tiers", "cap", required=True).tolist(),
-        float_column(t, "tiers", "mmr", required=True).tolist(),
-        int_column(t, "tiers", "max_leverage", required=True).tolist(),
+        required_float(t, "tiers", "floor").tolist(),
+        required_float(t, "tiers", "cap").tolist(),
+        required_float(t, "tiers", "mmr").tolist(),
+        required_int(t, "tiers", "max_leverage").tolist(),
     )
 
 
@@ -137,7 +138,7 @@ def _positions(accounts: object, symbol: str) -> dict[str, Any]:
         sym = np.asarray(t.column("symbol").to_numpy(zero_copy_only=False)).astype(str)
         keep = (sym == symbol) | (sym == "None") | (sym == "")
         if "trader_id" in t.column_names:
-            ids = int_column(t, table, "trader_id", required=True)
+            ids = required_int(t, table, "trader_id")
             hit = np.flatnonzero(keep & cross & np.isin(ids, ids[~keep & cross]))
             if len(hit):
                 raise scenario_error(
@@ -145,7 +146,7 @@ def _positions(accounts: object, symbol: str) -> dict[str, Any]:
                     "a cross account with positions in several symbols: its other positions move this "
                     "liquidation price, which liquidation_map does not model (one symbol per cross account)",
                 )
-    qty = float_column(t, table, "qty", required=True)
+    qty = required_float(t, table, "qty")
     side = code_column(t, table, "side", _POSITION_SIDE_CODES)
     if side is None:
         size = qty.copy()
@@ -167,7 +168,7 @@ def _positions(accounts: object, symbol: str) -> dict[str, Any]:
     cols = {
         "size": size,
         "entry_price": np.full(n, np.nan) if entry is None else entry,
-        "balance": float_column(t, table, "balance", required=True),
+        "balance": required_float(t, table, "balance"),
         "isolated": np.zeros(n, bool) if mode is None else mode == 1,
         "leverage": np.full(n, 10.0) if leverage is None else np.where(np.isnan(leverage), 10.0, leverage),
         "isolated_margin": float_column(t, table, "isolated_margin"),
@@ -249,7 +250,7 @@ def liquidation_map(
     ([0.0, 90.36, 0.0, 0.0], [0.0, 0.0, 109.56, 0.0])
     """
     if hasattr(accounts, "accounts") and hasattr(accounts, "mark"):
-        ex = accounts
+        ex: Any = accounts
         a = ex.accounts()
         people = a["trader_id"] >= 0
         size = np.ascontiguousarray(a["position"][people])
