@@ -742,7 +742,73 @@ mod tests {
         assert!(close(out.short_total[3], 500.0));
     }
 
+    /// FIFO decrease: the oldest level goes first, the next one partly.
+    #[test]
+    fn oldest_first_decrease() {
+        let preset = simple_preset();
+        let grid = PriceGrid::new((0..=50).map(|i| 80.0 + i as f64).collect()).unwrap();
+        let params = EstimateParams {
+            leverage: vec![10.0],
+            weights: vec![1.0],
+            position_notional: 1_000.0,
+            oi_decrease: OiDecrease::Oldest,
+            lookback: None,
+        };
+        // Two longs (1,000 at 100 → 90.45, then 1,000 at 105 → 94.97), then −1,500: the first
+        // goes whole, the second keeps 500.
+        let bars = BarColumns {
+            high: &[101.0, 101.0, 106.0, 106.0],
+            low: &[99.0, 99.0, 104.0, 104.0],
+            open_price: &[100.0, 100.0, 105.0, 105.0],
+            oi_change: &[0.0, 1_000.0, 1_000.0, -1_500.0],
+            oi_closed_fraction: &[0.0, 0.0, 0.0, 0.75],
+            long_share: &[1.0, 1.0, 1.0, 1.0],
+        };
+        let out = estimate_heatmap(&preset, &grid, &bars, &params).unwrap();
+        let m = grid.len();
+        assert!(close(out.long_total[3], 500.0));
+        assert_eq!(out.long[3 * m + 10], 0.0);
+        assert!(close(out.long[3 * m + 14], 500.0)); // 94.97 in [94, 95)
+    }
+
     proptest! {
+        /// On any bars: buckets are never negative, never hold more than the live total, and the
+        /// live total never exceeds the notional ever opened.
+        #[test]
+        fn estimate_stays_within_what_was_opened(
+            bars in prop::collection::vec((90.0f64..110.0, 0.0f64..0.05, -500.0f64..1_000.0, 0.0f64..=1.0), 1..80),
+            oldest in any::<bool>(), lookback in prop::option::of(1usize..20),
+        ) {
+            let preset = simple_preset();
+            let grid = PriceGrid::new((0..=80).map(|i| 60.0 + i as f64).collect()).unwrap();
+            let open: Vec<f64> = bars.iter().map(|b| b.0).collect();
+            let high: Vec<f64> = bars.iter().map(|b| b.0 * (1.0 + b.1)).collect();
+            let low: Vec<f64> = bars.iter().map(|b| b.0 * (1.0 - b.1)).collect();
+            let change: Vec<f64> = bars.iter().map(|b| b.2).collect();
+            let closed: Vec<f64> = change.iter().map(|&c| if c < 0.0 { 0.3 } else { 0.0 }).collect();
+            let share: Vec<f64> = bars.iter().map(|b| b.3).collect();
+            let params = EstimateParams {
+                leverage: vec![5.0, 25.0, 100.0],
+                weights: vec![0.5, 0.3, 0.2],
+                position_notional: 10_000.0,
+                oi_decrease: if oldest { OiDecrease::Oldest } else { OiDecrease::Proportional },
+                lookback,
+            };
+            let cols = BarColumns { high: &high, low: &low, open_price: &open, oi_change: &change,
+                                    oi_closed_fraction: &closed, long_share: &share };
+            let out = estimate_heatmap(&preset, &grid, &cols, &params).unwrap();
+            let m = grid.len();
+            let mut opened = 0.0;
+            for r in 0..bars.len() {
+                opened += change[r].max(0.0);
+                let (l, s) = (&out.long[r * m..(r + 1) * m], &out.short[r * m..(r + 1) * m]);
+                prop_assert!(l.iter().chain(s).all(|&x| x >= 0.0));
+                prop_assert!(l.iter().sum::<f64>() <= out.long_total[r] * (1.0 + 1e-9) + 1e-9);
+                prop_assert!(s.iter().sum::<f64>() <= out.short_total[r] * (1.0 + 1e-9) + 1e-9);
+                prop_assert!(out.long_total[r] + out.short_total[r] <= opened * (1.0 + 1e-9) + 1e-9);
+            }
+        }
+
         /// The bucket sums equal a plain scan: every position counted once, in the bucket whose
         /// edges hold its liquidation price, or in below / above / never.
         #[test]
