@@ -92,14 +92,23 @@ def heatmap(hm: Heatmap, *, side: str = "both", ax: Any = None, log: bool = Fals
         raise ValueError(f"side must be 'long', 'short' or 'both', got {side!r}")
     values = np.log1p(grid) if log else grid
     n = len(hm.ts)
-    x_edges = np.arange(n + 1) - 0.5
+    if hm.params.get("has_ts") and n > 1:
+        # Bars as time: each cell spans half-way to its neighbours.
+        t = hm.ts.astype(np.float64)
+        mids = (t[1:] + t[:-1]) / 2
+        edges_ns = np.concatenate([[t[0] - (mids[0] - t[0])], mids, [t[-1] + (t[-1] - mids[-1])]])
+        x_edges = edges_ns.astype(np.int64).astype("datetime64[ns]")
+        xs = hm.ts.astype("datetime64[ns]")
+        ax.set_xlabel("time (UTC)")
+    else:
+        x_edges = np.arange(n + 1) - 0.5
+        xs = np.arange(n)
+        ax.set_xlabel("bar")
     mesh = ax.pcolormesh(x_edges, hm.edges, values.T, cmap="magma", shading="flat")
     fig.colorbar(mesh, ax=ax, label=("log(1 + notional)" if log else "estimated notional per bucket"))
-    xs = np.arange(n)
     ax.plot(xs, hm.close, color="cyan", lw=1.0, label="close")
     ax.fill_between(xs, hm.low, hm.high, color="cyan", alpha=0.2, lw=0)
     ax.set_ylim(hm.edges[0], hm.edges[-1])
-    ax.set_xlabel("bar")
     ax.set_ylabel("price")
     ax.set_title(f"Estimated liquidation heatmap ({side})")
     ax.legend(loc="upper left", fontsize="small")
