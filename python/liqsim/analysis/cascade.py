@@ -49,22 +49,32 @@ def cascade_ratio(liq_map: LiquidationMap, book: object, mark: float | None = No
         if len(bp) == 0 or len(ap) == 0:
             raise ValueError("no mark on the map and an empty book side: pass mark=")
         mark = float((bp[0] + ap[0]) / 2)
-    centre = liq_map["price"]
+    centre = liq_map["price"]  # increasing
     edges = liq_map.edges
-    rows: dict[str, list] = {k: [] for k in ("direction", "price", "liquidation_notional", "depth_notional")}
-    # Up: shorts above the mark against asks.
-    short = liq_map["short_notional"]
-    for p in edges[edges > mark]:
-        rows["direction"].append(0)
-        rows["price"].append(p)
-        rows["liquidation_notional"].append(float(short[(centre >= mark) & (centre <= p)].sum()))
-        rows["depth_notional"].append(float((ap * aq)[(ap >= mark) & (ap <= p)].sum()))
-    long = liq_map["long_notional"]
-    for p in edges[edges < mark][::-1]:
-        rows["direction"].append(1)
-        rows["price"].append(p)
-        rows["liquidation_notional"].append(float(long[(centre <= mark) & (centre >= p)].sum()))
-        rows["depth_notional"].append(float((bp * bq)[(bp <= mark) & (bp >= p)].sum()))
+
+    def within(prices: np.ndarray, values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Σ values whose price lies in [lo, hi], for each pair (prices sorted ascending):
+        cumulative sums and binary search, so the cost does not grow with edges × levels."""
+        cum = np.concatenate([[0.0], np.cumsum(values)])
+        return cum[np.searchsorted(prices, hi, side="right")] - cum[np.searchsorted(prices, lo, side="left")]
+
+    up_to = edges[edges > mark]
+    down_to = edges[edges < mark][::-1]
+    asks = np.argsort(ap, kind="stable")
+    bids = np.argsort(bp, kind="stable")
+    rows = {
+        "direction": [0] * len(up_to) + [1] * len(down_to),
+        "price": np.concatenate([up_to, down_to]),
+        # Up: shorts above the mark against asks; down: longs below it against bids.
+        "liquidation_notional": np.concatenate([
+            within(centre, liq_map["short_notional"], np.full(len(up_to), mark), up_to),
+            within(centre, liq_map["long_notional"], down_to, np.full(len(down_to), mark)),
+        ]),
+        "depth_notional": np.concatenate([
+            within(ap[asks], (ap * aq)[asks], np.full(len(up_to), mark), up_to),
+            within(bp[bids], (bp * bq)[bids], down_to, np.full(len(down_to), mark)),
+        ]),
+    }
     cols = {k: np.asarray(v, dtype=np.int8 if k == "direction" else np.float64) for k, v in rows.items()}
     liq = np.asarray(rows["liquidation_notional"], dtype=np.float64)
     depth = np.asarray(rows["depth_notional"], dtype=np.float64)
