@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import liqsim
 from liqsim.analysis import (
@@ -13,6 +15,7 @@ from liqsim.analysis import (
     cascade_ratio_at,
     cvd,
     depth_within,
+    find_clusters,
     funding_annualized,
     liquidation_distance,
     oi_regime,
@@ -121,3 +124,45 @@ def test_cascade_ratio_curve_by_hand():
     # n ≥ 1: runs away.
     thin = {"side": ["bid", "ask"], "price": [99.5, 100.5], "qty": [0.1, 0.1]}
     assert np.isinf(cascade_ratio(m, thin)["amplification"][0])
+
+
+_amounts = st.lists(st.floats(0, 1e6), min_size=2, max_size=30)
+
+
+@settings(max_examples=80, deadline=None)
+@given(longs=_amounts, shorts=_amounts, book=st.lists(st.tuples(st.booleans(), st.floats(90, 110), st.floats(0.01, 50)),
+                                                       min_size=1, max_size=30))
+def test_cascade_ratio_equals_brute_force(longs, shorts, book):
+    k = min(len(longs), len(shorts))
+    edges = np.linspace(90.0, 110.0, k + 1)
+    m = build_map(edges, np.array(longs[:k]), np.array(shorts[:k]), mark=100.0)
+    side = np.array(["bid" if b else "ask" for b, _, _ in book])
+    price = np.array([p for _, p, _ in book])
+    qty = np.array([q for _, _, q in book])
+    c = cascade_ratio(m, {"side": side, "price": price, "qty": qty})
+    centre = (edges[:-1] + edges[1:]) / 2
+    for direction, p, liq, depth in zip(c["direction"], c["price"], c["liquidation_notional"], c["depth_notional"]):
+        if direction == "up":
+            want_liq = sum(s for s, x in zip(shorts[:k], centre) if 100.0 <= x <= p)
+            want_depth = sum(pp * q for sd, pp, q in zip(side, price, qty) if sd == "ask" and 100.0 <= pp <= p)
+        else:
+            want_liq = sum(lg for lg, x in zip(longs[:k], centre) if p <= x <= 100.0)
+            want_depth = sum(pp * q for sd, pp, q in zip(side, price, qty) if sd == "bid" and p <= pp <= 100.0)
+        assert liq == pytest.approx(want_liq, rel=1e-9, abs=1e-6)
+        assert depth == pytest.approx(want_depth, rel=1e-9, abs=1e-6)
+
+
+@settings(max_examples=80, deadline=None)
+@given(shorts=st.lists(st.floats(0, 1e6), min_size=1, max_size=60), share=st.floats(0.05, 1.0),
+       merge=st.floats(0.0, 0.05))
+def test_clusters_cover_every_strong_bucket_once(shorts, share, merge):
+    n = len(shorts)
+    m = build_map(np.linspace(100.0, 160.0, n + 1), np.zeros(n), np.array(shorts), mark=100.0)
+    c = find_clusters(m, min_share=share, merge_within=merge)
+    top = max(shorts)
+    strong = [i for i, x in enumerate(shorts) if top > 0 and x >= share * top]
+    centres = m["price"]
+    covered = [sum(lo <= centres[i] <= hi for lo, hi in zip(c["price_low"], c["price_high"])) for i in strong]
+    assert all(k == 1 for k in covered)                     # each strong bucket in exactly one cluster
+    assert c["notional"].sum() <= sum(shorts) * (1 + 1e-12) + 1e-9
+    assert np.all(c["price_low"][1:] >= c["price_high"][:-1])   # disjoint, in price order
