@@ -78,9 +78,10 @@ impl PriceGrid {
     }
 
     /// Where a price falls: below the grid, in bucket `i`, or above (at or past the last edge).
+    /// Callers pass real prices; a NaN would count as below rather than land in a bucket.
     pub fn locate(&self, price: f64) -> Located {
         let n = self.len();
-        if price < self.edges[0] {
+        if price.is_nan() || price < self.edges[0] {
             return Located::Below;
         }
         if price >= self.edges[n] {
@@ -643,6 +644,8 @@ mod tests {
         assert_eq!(grid.locate(101.0), Located::In(1));
         assert_eq!(grid.locate(102.5), Located::In(2));
         assert_eq!(grid.locate(103.0), Located::Above);
+        assert_eq!(grid.locate(f64::NAN), Located::Below);
+        assert_eq!(grid.locate(f64::INFINITY), Located::Above);
         // Uneven grids use the binary search.
         let uneven = PriceGrid::new(vec![1.0, 2.0, 10.0]).unwrap();
         assert_eq!(uneven.locate(9.99), Located::In(1));
@@ -799,8 +802,8 @@ mod tests {
             let out = estimate_heatmap(&preset, &grid, &cols, &params).unwrap();
             let m = grid.len();
             let mut opened = 0.0;
-            for r in 0..bars.len() {
-                opened += change[r].max(0.0);
+            for (r, &c) in change.iter().enumerate() {
+                opened += c.max(0.0);
                 let (l, s) = (&out.long[r * m..(r + 1) * m], &out.short[r * m..(r + 1) * m]);
                 prop_assert!(l.iter().chain(s).all(|&x| x >= 0.0));
                 prop_assert!(l.iter().sum::<f64>() <= out.long_total[r] * (1.0 + 1e-9) + 1e-9);
