@@ -130,7 +130,12 @@ def indicators(
 
     plt = _pyplot()
     t = as_table(series, "series")
-    col = lambda name: np.asarray(t.column(name).to_numpy(zero_copy_only=False), dtype=np.float64) if name in t.column_names else None  # noqa: E731
+
+    def col(name: str) -> np.ndarray | None:
+        if name not in t.column_names:
+            return None
+        return np.asarray(t.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+
     p = col(price)
     if p is None:
         raise ValueError(f"series: no {price!r} column (columns: {t.column_names})")

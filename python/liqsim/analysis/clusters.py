@@ -66,7 +66,9 @@ def find_clusters(
             rows["centre"].append(float((centre[a:b] * part).sum() / total))
             rows["peak"].append(float(centre[a + int(np.argmax(part))]))
             rows["notional"].append(total)
-    cols: dict[str, np.ndarray] = {k: np.asarray(v, dtype=np.int8 if k == "side" else np.float64) for k, v in rows.items()}
+    cols: dict[str, np.ndarray] = {
+        k: np.asarray(v, dtype=np.int8 if k == "side" else np.float64) for k, v in rows.items()
+    }
     cols["distance"] = cols["centre"] / mark - 1 if mark else np.full(len(cols["centre"]), np.nan)
     return Table(cols, categories={"side": list(_SIDES)}, name="clusters")
 
@@ -87,7 +89,10 @@ def notional_within(liq_map: LiquidationMap, band: float, mark: float | None = N
     c = liq_map["price"]
     below = (c <= mark) & (c >= mark * (1 - band))
     above = (c >= mark) & (c <= mark * (1 + band))
-    return {"long": float(liq_map["long_notional"][below].sum()), "short": float(liq_map["short_notional"][above].sum())}
+    return {
+        "long": float(liq_map["long_notional"][below].sum()),
+        "short": float(liq_map["short_notional"][above].sum()),
+    }
 
 
 def _need_mark(liq_map: LiquidationMap, mark: float | None) -> float:

@@ -151,18 +151,24 @@ def _positions(accounts: object, symbol: str) -> dict[str, Any]:
     if side is None:
         size = qty.copy()
     else:
-        bad = np.flatnonzero((side == 255) & (np.nan_to_num(qty) != 0))
-        if len(bad):
-            raise scenario_error(table, "side", int(bad[0]), "missing side for a non-zero qty")
+        missing = side == 255
+        if missing.any():
+            bad = np.flatnonzero(missing & (qty != 0) & ~np.isnan(qty))
+            if len(bad):
+                raise scenario_error(table, "side", int(bad[0]), "missing side for a non-zero qty")
+            side = np.where(missing, 2, side)
         neg = np.flatnonzero(qty < 0)
         if len(neg):
             raise scenario_error(table, "qty", int(neg[0]), "must be ≥ 0 when a side column gives the direction")
-        size = _SIGN[np.where(side == 255, 2, side)] * qty
-    flat = np.zeros(n, bool) if side is None else side == 2
-    nan_qty = np.flatnonzero(np.isnan(size) & ~flat)
-    if len(nan_qty):
-        raise scenario_error(table, "qty", int(nan_qty[0]), "missing value")
-    size = np.nan_to_num(size)
+        size = _SIGN[side] * qty
+    # A flat row may leave qty empty (NaN); any other row may not.
+    nan_rows = np.isnan(size)
+    if nan_rows.any():
+        flat = np.zeros(n, bool) if side is None else side == 2
+        bad = np.flatnonzero(nan_rows & ~flat)
+        if len(bad):
+            raise scenario_error(table, "qty", int(bad[0]), "missing value")
+        size = np.where(nan_rows, 0.0, size)
     entry = float_column(t, table, "entry_price")
     leverage = float_column(t, table, "leverage")
     cols = {
@@ -170,6 +176,7 @@ def _positions(accounts: object, symbol: str) -> dict[str, Any]:
         "entry_price": np.full(n, np.nan) if entry is None else entry,
         "balance": required_float(t, table, "balance"),
         "isolated": np.zeros(n, bool) if mode is None else mode == 1,
+        # Leverage only sizes a default isolated margin; 10 when absent, as Exchange.load_accounts.
         "leverage": np.full(n, 10.0) if leverage is None else np.where(np.isnan(leverage), 10.0, leverage),
         "isolated_margin": float_column(t, table, "isolated_margin"),
     }
@@ -271,7 +278,7 @@ def liquidation_map(
         finite = lp[np.isfinite(lp)]
         lo, hi = (float(finite.min()), float(np.nextafter(finite.max(), np.inf))) if len(finite) else (np.nan, np.nan)
     edges = grid_edges(price_grid, lo, hi)
-    raw = _core.bucket_liquidation_map(edges.tolist(), lp, size, np.nan_to_num(entry))
+    raw = _core.bucket_liquidation_map(edges.tolist(), lp, size, entry)  # NaN entry: valued at 0 if never liquidated
     outside = {s: {k: raw[s][k] for k in ("below", "above", "never")} for s in ("long", "short")}
     return build_map(
         edges, raw["long"]["notional"], raw["short"]["notional"],
