@@ -69,6 +69,18 @@ def test_oldest_first_decrease():
     assert (hm.long_total[-1], hm.short_total[-1]) == pytest.approx((500.0, 1_000.0))
 
 
+def test_nearest_first_decrease():
+    # Bar 1: 2,000 split evenly at 100 → long 1,000 at 90.45, short 1,000 at 109.45. Bar 2 at 102:
+    # the short (7.45 away) is nearer than the long (11.55): −15 coins × 102 = 1,530 takes the
+    # short whole and 530 of the long.
+    bars = {"open": [100.0, 100.0, 102.0], "high": [101.0, 101.0, 102.5], "low": [99.0, 99.0, 101.5],
+            "close": [100.0, 100.0, 102.0], "open_interest": [0.0, 20.0, 5.0]}
+    hm = estimate_liquidation_map(bars, GRID, split="even", leverage=[10], weights=[1.0], symbol="X", tiers=TIERS,
+                                  oi_decrease="nearest")
+    assert hm.short_total[-1] == 0.0
+    assert hm.long_total[-1] == pytest.approx(470.0)
+
+
 def test_lookback_expires_levels():
     hm = estimate(lookback=1)  # each level lives only in the bar that opened it
     assert hm.long_total.tolist() == pytest.approx([0, 1_000, 0, 0])

@@ -183,7 +183,8 @@ def estimate_liquidation_map(
         first bar, which the estimate never saw (removing |ΔOI| in dollars from the levels alone
         would wipe them out whenever the tracked part is smaller than a day's drop); or
         ``"oldest"``: |ΔOI| in quote currency comes off the oldest levels first (first in, first
-        out), each side in proportion to what it holds.
+        out), each side in proportion to what it holds; or ``"nearest"``: |ΔOI| comes off the
+        levels nearest the bar's price first, either side (the three choices MODELS §6 lists).
     lookback : keep levels this many bars (None, the default: until removed otherwise).
     venue, symbol, tiers : whose liquidation formula and tiers (as :func:`liqsim.liquidation_price`).
 

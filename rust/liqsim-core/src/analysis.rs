@@ -280,6 +280,8 @@ pub enum OiDecrease {
     Proportional,
     /// The oldest levels go first (first in, first out).
     Oldest,
+    /// The levels nearest the bar's price go first, whichever side they are on.
+    Nearest,
 }
 
 /// The assumptions of the estimate, each a parameter (defaults and their sources: the Python
@@ -422,6 +424,33 @@ impl Book {
             self.heap.pop();
             self.kill(idx);
         }
+    }
+
+    /// The live level a price move reaches first (index, price), dropping dead heap entries.
+    fn nearest_live(&mut self) -> Option<(usize, f64)> {
+        while let Some(&ByPrice(key, idx)) = self.heap.peek() {
+            if self.levels[idx].alive {
+                return Some((idx, if self.long { key } else { -key }));
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Takes up to `amount` of notional from level `idx`; returns what is left to take.
+    fn take(&mut self, idx: usize, amount: f64) -> f64 {
+        let level = self.levels[idx];
+        let current = level.stored * self.scale;
+        if current <= amount {
+            self.kill(idx);
+            return amount - current;
+        }
+        self.levels[idx].stored -= amount / self.scale;
+        self.stored_sum = (self.stored_sum - amount / self.scale).max(0.0);
+        if let Some(b) = level.bucket {
+            self.buckets[b] = (self.buckets[b] - amount).max(0.0);
+        }
+        0.0
     }
 
     fn expire(&mut self, oldest_kept: usize) {
@@ -591,6 +620,22 @@ pub fn estimate_heatmap(
                         let removed = (-change).min(lt + st);
                         longs.remove_oldest(removed * lt / (lt + st));
                         shorts.remove_oldest(removed * st / (lt + st));
+                    }
+                }
+                OiDecrease::Nearest => {
+                    let price = bars.open_price[r];
+                    let mut amount = -change;
+                    while amount > 0.0 {
+                        let long_side = match (longs.nearest_live(), shorts.nearest_live()) {
+                            (None, None) => break,
+                            (Some(_), None) => true,
+                            (None, Some(_)) => false,
+                            (Some((_, lp)), Some((_, sp))) => (price - lp).abs() <= (sp - price).abs(),
+                        };
+                        let book = if long_side { &mut longs } else { &mut shorts };
+                        if let Some((idx, _)) = book.nearest_live() {
+                            amount = book.take(idx, amount);
+                        }
                     }
                 }
             }
@@ -774,13 +819,40 @@ mod tests {
         assert!(close(out.long[3 * m + 14], 500.0)); // 94.97 in [94, 95)
     }
 
+    /// Nearest-first decrease: the level closest to the bar's price goes first, either side.
+    #[test]
+    fn nearest_first_decrease() {
+        let preset = simple_preset();
+        let grid = PriceGrid::new((0..=50).map(|i| 80.0 + i as f64).collect()).unwrap();
+        let params = EstimateParams {
+            leverage: vec![10.0],
+            weights: vec![1.0],
+            position_notional: 1_000.0,
+            oi_decrease: OiDecrease::Nearest,
+            lookback: None,
+        };
+        // Bar 1 opens 1,000 long at 100 (90.45) and 1,000 short (109.45); bar 2 closes at 102:
+        // the short is 7.45 away, the long 11.55. −1,500 takes the short whole and 500 of the long.
+        let bars = BarColumns {
+            high: &[101.0, 101.0, 102.5],
+            low: &[99.0, 99.0, 101.5],
+            open_price: &[100.0, 100.0, 102.0],
+            oi_change: &[0.0, 2_000.0, -1_500.0],
+            oi_closed_fraction: &[0.0, 0.0, 0.75],
+            long_share: &[0.5, 0.5, 0.5],
+        };
+        let out = estimate_heatmap(&preset, &grid, &bars, &params).unwrap();
+        assert!(close(out.long_total[2], 500.0));
+        assert_eq!(out.short_total[2], 0.0);
+    }
+
     proptest! {
         /// On any bars: buckets are never negative, never hold more than the live total, and the
         /// live total never exceeds the notional ever opened.
         #[test]
         fn estimate_stays_within_what_was_opened(
             bars in prop::collection::vec((90.0f64..110.0, 0.0f64..0.05, -500.0f64..1_000.0, 0.0f64..=1.0), 1..80),
-            oldest in any::<bool>(), lookback in prop::option::of(1usize..20),
+            mode in 0usize..3, lookback in prop::option::of(1usize..20),
         ) {
             let preset = simple_preset();
             let grid = PriceGrid::new((0..=80).map(|i| 60.0 + i as f64).collect()).unwrap();
@@ -794,7 +866,7 @@ mod tests {
                 leverage: vec![5.0, 25.0, 100.0],
                 weights: vec![0.5, 0.3, 0.2],
                 position_notional: 10_000.0,
-                oi_decrease: if oldest { OiDecrease::Oldest } else { OiDecrease::Proportional },
+                oi_decrease: [OiDecrease::Proportional, OiDecrease::Oldest, OiDecrease::Nearest][mode],
                 lookback,
             };
             let cols = BarColumns { high: &high, low: &low, open_price: &open, oi_change: &change,

@@ -115,8 +115,9 @@ pub fn estimate_liquidation_heatmap<'py>(
     let oi_decrease = match oi_decrease {
         "proportional" => OiDecrease::Proportional,
         "oldest" => OiDecrease::Oldest,
+        "nearest" => OiDecrease::Nearest,
         other => {
-            let msg = format!("oi_decrease must be 'proportional' or 'oldest', got {other:?}");
+            let msg = format!("oi_decrease must be 'proportional', 'oldest' or 'nearest', got {other:?}");
             return Err(liqsim_error(py, "LiqsimError", msg, &[]));
         }
     };
