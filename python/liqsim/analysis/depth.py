@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._tables import as_table, code_column, float_column
+from .._tables import as_table
 from ..book import SIDE_CODES
 from ._columns import required_codes, required_float
 

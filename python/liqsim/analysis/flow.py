@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .._tables import as_table, code_column, float_column, scenario_error, time_column
+from .._tables import as_table, float_column, scenario_error, time_column
 from ..results import Table
 from ._columns import required_codes, required_float
 

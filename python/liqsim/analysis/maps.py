@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._tables import as_table, code_column, float_column, int_column, scenario_error
+from .._tables import as_table, code_column, float_column, scenario_error
 from ..results import Table
 from ._columns import required_float, required_int
 
