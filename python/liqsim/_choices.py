@@ -23,8 +23,33 @@ MARGIN_MODE = {"cross": 0, "isolated": 1}
 EXTRA_COLUMNS = {"raise": 0, "ignore": 1}
 
 
+#: Names users bring from other tools, and what liqsim calls them.
+SYNONYMS = {
+    "size": "qty",
+    "quantity": "qty",
+    "amount": "qty",
+    "volume": "qty",
+    "lev": "leverage",
+    "px": "price",
+    "entry": "entry_price",
+    "id": "trader_id",
+    "trader": "trader_id",
+    "account": "trader_id",
+    "wallet": "balance",
+    "mode": "margin_mode",
+    "time": "ts",
+    "timestamp": "ts",
+    "type": "action",
+}
+
+
 def closest(word: str, candidates: Iterable[str]) -> str | None:
-    """The accepted name closest to a misspelt one (None when nothing is close)."""
+    """The accepted name closest to a misspelt one (None when nothing is close): a known synonym
+    first (``size`` → ``qty``), then the nearest spelling."""
+    candidates = list(candidates)
+    synonym = SYNONYMS.get(word.lower())
+    if synonym in candidates:
+        return synonym
     found = difflib.get_close_matches(word.lower(), [c.lower() for c in candidates], n=1, cutoff=0.5)
     if not found:
         return None

@@ -39,6 +39,11 @@ def _checked(argument: str, value: object, ns: int) -> int:
 
 def duration_ns(argument: str, value: object) -> int:
     """A duration in integer nanoseconds (``float`` = seconds, ``int`` = nanoseconds)."""
+    # numpy's timedelta64 is a numpy integer subclass: convert it by its unit first.
+    if isinstance(value, np.timedelta64):
+        if np.isnat(value):
+            raise _error(argument, value, "a duration, not NaT")
+        return _checked(argument, value, int(value.astype("timedelta64[ns]").astype(np.int64)))
     if isinstance(value, (bool, np.bool_)):
         raise _error(argument, value, "a duration")
     if isinstance(value, (int, np.integer)):
@@ -53,10 +58,6 @@ def duration_ns(argument: str, value: object) -> int:
     if isinstance(value, _dt.timedelta):
         micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
         return _checked(argument, value, micros * 1000)
-    if isinstance(value, np.timedelta64):
-        if np.isnat(value):
-            raise _error(argument, value, "a duration, not NaT")
-        return _checked(argument, value, int(value.astype("timedelta64[ns]").astype(np.int64)))
     raise _error(
         argument, value, "a duration: int nanoseconds, float seconds, timedelta, numpy timedelta64 or pandas Timedelta"
     )
@@ -64,6 +65,10 @@ def duration_ns(argument: str, value: object) -> int:
 
 def time_ns(argument: str, value: object) -> int:
     """A point in time in integer nanoseconds since the Unix epoch (``int`` = nanoseconds)."""
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise _error(argument, value, "a time, not NaT")
+        return _checked(argument, value, int(value.astype("datetime64[ns]").astype(np.int64)))
     if isinstance(value, (bool, np.bool_)):
         raise _error(argument, value, "a time")
     if isinstance(value, (int, np.integer)):
@@ -76,10 +81,6 @@ def time_ns(argument: str, value: object) -> int:
         delta = aware - _EPOCH
         micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
         return _checked(argument, value, micros * 1000)
-    if isinstance(value, np.datetime64):
-        if np.isnat(value):
-            raise _error(argument, value, "a time, not NaT")
-        return _checked(argument, value, int(value.astype("datetime64[ns]").astype(np.int64)))
     if isinstance(value, (float, np.floating)):
         raise _error(
             argument, value,

@@ -79,10 +79,16 @@ class Table(Mapping[str, np.ndarray]):
         return col
 
     def _null_to(self, key: str, fill: int) -> np.ndarray:
-        """The codes of a categorical column with every null code (negative, or past the last
-        name, like the core's 255 "none") replaced by ``fill``."""
+        """The codes of a categorical column with every null code replaced by ``fill``: negative
+        codes, codes past the last name (the core's 255), and codes whose name is "" (the core's
+        "no reason")."""
         codes = self._columns[key].astype(np.int64)
-        return np.where((codes < 0) | (codes >= len(self._categories[key])), fill, codes)
+        names = self._categories[key]
+        null = (codes < 0) | (codes >= len(names))
+        for i, name in enumerate(names):
+            if name == "":
+                null |= codes == i
+        return np.where(null, fill, codes)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._columns)

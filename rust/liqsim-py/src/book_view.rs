@@ -64,13 +64,21 @@ pub fn sweep_price(py: Python<'_>, book: &CoreBook, tick: &Grid, lot: &Grid, sid
     Ok((s.filled == lots).then(|| tick.average(s.notional, lots)))
 }
 
-/// Resting orders of one side in priority order: `order_id`, `owner`, `price`, `qty`.
-pub fn orders<'py>(py: Python<'py>, book: &CoreBook, tick: &Grid, lot: &Grid, side: &str) -> PyResult<Bound<'py, PyDict>> {
+/// Resting orders of one side in priority order: `order_id`, `owner`, `price`, `qty`. `owner_id`
+/// turns the book's owner into the id the user knows (the exchange's book holds account indices).
+pub fn orders<'py>(
+    py: Python<'py>,
+    book: &CoreBook,
+    tick: &Grid,
+    lot: &Grid,
+    side: &str,
+    owner_id: impl Fn(i64) -> i64,
+) -> PyResult<Bound<'py, PyDict>> {
     let side = parse_side(py, side)?;
     let (mut id, mut owner, mut price, mut qty) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for o in book.orders(side) {
         id.push(o.id.0);
-        owner.push(o.owner.0);
+        owner.push(owner_id(o.owner.0));
         price.push(tick.to_f64(o.price));
         qty.push(lot.to_f64(o.qty));
     }

@@ -268,7 +268,10 @@ impl PyExchange {
     }
 
     fn orders<'py>(&self, py: Python<'py>, side: &str) -> PyResult<Bound<'py, PyDict>> {
-        book_view::orders(py, self.ex.book(), &self.tick, &self.lot, side)
+        // Orders in the exchange's book are owned by account indices; show trader ids.
+        let accounts = self.ex.accounts();
+        let trader_id = |index: i64| usize::try_from(index).ok().and_then(|i| accounts.get(i)).map_or(index, |a| a.id.0);
+        book_view::orders(py, self.ex.book(), &self.tick, &self.lot, side, trader_id)
     }
 
     #[getter]

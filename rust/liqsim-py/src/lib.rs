@@ -95,7 +95,8 @@ fn on_grid(py: Python<'_>, grid: &Grid, what: &str, x: f64) -> PyResult<i64> {
             GridError::OffGrid => {
                 (format!("{what} {x} is not a multiple of the {step_name} {}", grid.step()), RejectReason::OffLotQty.name())
             }
-            GridError::NotFinite => (format!("{what} must be a finite number, got {x}"), "invalid_number"),
+            // Python spells them nan and inf.
+            GridError::NotFinite => (format!("{what} must be a finite number, got {}", format!("{x}").to_lowercase()), "invalid_number"),
             GridError::OutOfRange => (format!("{what} {x} is out of range"), "invalid_number"),
         };
         order_error(py, message, reason)
@@ -247,7 +248,7 @@ impl PyOrderBook {
     }
 
     fn orders<'py>(&self, py: Python<'py>, side: &str) -> PyResult<Bound<'py, PyDict>> {
-        book_view::orders(py, &self.book, &self.tick, &self.lot, side)
+        book_view::orders(py, &self.book, &self.tick, &self.lot, side, |owner| owner)
     }
 
     /// An independent deep copy (the core book is cloned).
