@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
+from typing import Literal, cast
 
+from ._types import LiquidationLimit, MarkRule, SelfTradePrevention, TimeInForce, Venue
 from .errors import ConfigError, OrderError
 
 SIDE = {"buy": 0, "sell": 1, "bid": 0, "ask": 1, "b": 0, "s": 1}
@@ -93,3 +95,31 @@ def parse(argument: str, value: object, codes: Mapping[str, int], *, order_reaso
     config_err = ConfigError(message)
     config_err.parameter = argument
     raise config_err
+
+
+# Typed front doors: the canonical name as the core's Literal type.
+
+
+def side(value: object) -> Literal["buy", "sell"]:
+    """``buy``/``sell`` from any accepted spelling (``Buy``, ``bid``, ``ask``, …) of an order's side."""
+    return "buy" if parse("side", value, SIDE, order_reason="invalid_side") == "buy" else "sell"
+
+
+def tif(value: object) -> TimeInForce:
+    return cast(TimeInForce, parse("tif", value, TIF, order_reason="invalid_tif"))
+
+
+def stp(value: object) -> SelfTradePrevention:
+    return cast(SelfTradePrevention, parse("stp", value, STP))
+
+
+def venue(value: object) -> Venue:
+    return cast(Venue, parse("venue", value, VENUE))
+
+
+def mark_rule(value: object) -> MarkRule:
+    return cast(MarkRule, parse("mark_rule", value, MARK_RULE))
+
+
+def liquidation_limit(value: object) -> LiquidationLimit:
+    return cast(LiquidationLimit, parse("liquidation_limit", value, LIQUIDATION_LIMIT))

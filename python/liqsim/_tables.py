@@ -9,6 +9,7 @@ duckdb), a pyarrow Table/RecordBatch, or a mapping of column name -> array-like.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal, overload
 
 import numpy as np
 import pyarrow as pa
@@ -92,6 +93,10 @@ def _first_null(arr: pa.Array) -> int | None:
     return int(np.flatnonzero(~np.asarray(arr.is_valid()))[0])
 
 
+@overload
+def float_column(t: pa.Table, table: str, name: str, required: Literal[True]) -> np.ndarray: ...
+@overload
+def float_column(t: pa.Table, table: str, name: str, required: bool = False) -> np.ndarray | None: ...
 def float_column(t: pa.Table, table: str, name: str, required: bool = False) -> np.ndarray | None:
     """float64 column; nulls become NaN (the core's "no value")."""
     arr = _column(t, table, name, required)
@@ -103,6 +108,10 @@ def float_column(t: pa.Table, table: str, name: str, required: bool = False) -> 
     return np.ascontiguousarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
+@overload
+def int_column(t: pa.Table, table: str, name: str, default: int | None = None, *, required: Literal[True]) -> np.ndarray: ...
+@overload
+def int_column(t: pa.Table, table: str, name: str, default: int | None = None, required: bool = False) -> np.ndarray | None: ...
 def int_column(t: pa.Table, table: str, name: str, default: int | None = None, required: bool = False) -> np.ndarray | None:
     """int64 column; nulls (and NaN in a float column) become ``default``, or are an error when
     there is none."""
@@ -119,7 +128,7 @@ def _int_values(arr: pa.Array, table: str, name: str, default: int | None) -> np
             raise scenario_error(table, name, 0 if n else None, "missing value")
         return np.full(n, default, dtype=np.int64)
     if pa.types.is_floating(arr.type):
-        values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+        values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
         missing = np.isnan(values)
         bad = np.flatnonzero(~missing & (~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0**63)))
         if len(bad):
@@ -159,6 +168,14 @@ def time_column(t: pa.Table, table: str, name: str) -> np.ndarray | None:
 MISSING_CODE = 255
 
 
+@overload
+def code_column(
+    t: pa.Table, table: str, name: str, codes: Mapping[str, int], default: int | None = None, *, required: Literal[True]
+) -> np.ndarray: ...
+@overload
+def code_column(
+    t: pa.Table, table: str, name: str, codes: Mapping[str, int], default: int | None = None, required: bool = False
+) -> np.ndarray | None: ...
 def code_column(
     t: pa.Table, table: str, name: str, codes: Mapping[str, int], default: int | None = None, required: bool = False
 ) -> np.ndarray | None:
@@ -189,7 +206,7 @@ def code_column(
                 row = int(hits[0])
                 raise scenario_error(table, name, row, f"{arr.dictionary[unknown].as_py()!r} is not one of {sorted(codes)}")
         lut = np.append(value_codes, np.uint8(fill))
-        return lut[pc.fill_null(indices, len(value_codes)).to_numpy(zero_copy_only=False)]
+        return np.asarray(lut[pc.fill_null(indices, len(value_codes)).to_numpy(zero_copy_only=False)])
     value_codes, unknown = _lookup(arr, table, name, codes, fill)
     if unknown is not None:
         raise scenario_error(table, name, unknown, f"{arr[unknown].as_py()!r} is not one of {sorted(codes)}")
@@ -212,10 +229,5 @@ def _lookup(values: pa.Array, table: str, name: str, codes: Mapping[str, int], f
     first_unknown = int(np.flatnonzero(np.asarray(unknown))[0]) if pc.any(unknown).as_py() else None
     # Nulls (no value) point one past the real keys, at `fill`.
     lut = np.array([codes[k] for k in keys] + [fill], dtype=np.uint8)
-    return lut[pc.fill_null(index, len(keys)).to_numpy(zero_copy_only=False)], first_unknown
+    return np.asarray(lut[pc.fill_null(index, len(keys)).to_numpy(zero_copy_only=False)]), first_unknown
 
-
-def decode(codes: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """Small integer codes as a numpy string array (255 and other unused codes → '')."""
-    lut = np.array(list(names) + [""] * (256 - len(names)))
-    return lut[codes]

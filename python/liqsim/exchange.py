@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from . import _choices, _core
 from ._tables import as_table, check_columns, code_column, float_column, int_column, scenario_error
 from ._time import DurationLike, TimeLike, duration_ns, time_ns
-from .book import SIDE_CODES, ExtraColumns, SelfTradePrevention, Side, TimeInForce, depth_table, orders_table, parse_side
+from ._types import (
+    CancelResult,
+    DepthWithin,
+    ExchangeOrderResult,
+    ExtraColumns,
+    LiquidationLimit,
+    MarkRule,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    Venue,
+)
+from .book import SIDE_CODES, depth_table, orders_table
 from .errors import ConfigError
 from .results import Table
 
@@ -19,10 +31,6 @@ POSITION_SIDE_CODES = _choices.POSITION_SIDE
 BOOK_COLUMNS = ("side", "price", "qty", "owner")
 ACCOUNT_COLUMNS = ("trader_id", "balance", "margin_mode", "side", "qty", "entry_price", "leverage", "isolated_margin")
 TIER_COLUMNS = ("floor", "cap", "mmr", "max_leverage")
-
-Venue = Literal["binance", "bybit", "hyperliquid", "dydx"]
-MarkRule = Literal["last", "index", "median"]
-LiquidationLimit = Literal["market", "bankruptcy"]
 
 
 def _rate(argument: str, value: object) -> float:
@@ -44,13 +52,12 @@ def _fees(fees: object) -> tuple[float, float] | None:
         )
         err.parameter = "fees"
         raise err
-    try:
-        maker, taker = fees  # type: ignore[misc]
-    except (TypeError, ValueError):
+    pair = tuple(fees) if isinstance(fees, (tuple, list)) else ()
+    if len(pair) != 2:
         err = ConfigError(f"fees must be a (maker, taker) pair of rates such as (0.0002, 0.0005), got {fees!r}")
         err.parameter = "fees"
-        raise err from None
-    return _rate("fees (maker)", maker), _rate("fees (taker)", taker)
+        raise err
+    return _rate("fees (maker)", pair[0]), _rate("fees (taker)", pair[1])
 _POSITION_SIGN = np.array([1, -1, 0], dtype=np.int8)
 POSITION_SIDE_NAMES = ["long", "short"]  # by the core's side code of a position: 0 buy = long
 
@@ -123,16 +130,16 @@ class Exchange:
                 int_column(t, "tiers", "max_leverage", required=True).tolist(),
             )
         self._ex = _core.Exchange(
-            _choices.parse("venue", venue, _choices.VENUE),
+            _choices.venue(venue),
             symbol,
             tick_size,
             lot_size,
             insurance_fund,
-            None if mark_rule is None else _choices.parse("mark_rule", mark_rule, _choices.MARK_RULE),
+            None if mark_rule is None else _choices.mark_rule(mark_rule),
             closeouts_move_mark,
             adl,
-            _choices.parse("liquidation_limit", liquidation_limit, _choices.LIQUIDATION_LIMIT),
-            _choices.parse("stp", stp, _choices.STP),
+            _choices.liquidation_limit(liquidation_limit),
+            _choices.stp(stp),
             tier_columns,
             _fees(fees),
             None if liquidation_fee is None else _rate("liquidation_fee", liquidation_fee),
@@ -247,16 +254,15 @@ class Exchange:
         price: float | None = None,
         tif: TimeInForce = "gtc",
         reduce_only: bool = False,
-    ) -> dict[str, Any]:
+    ) -> ExchangeOrderResult:
         """Place an order for a loaded account (``price`` None: market order), then run the
         cascade. Returns ``order_id``, ``status``, ``reason`` (e.g. ``insufficient_margin``,
         ``leverage_exceeds_tier``, ``reduce_only_would_increase``, or a book reason),
         ``filled``, ``avg_price``, ``sent_qty`` (reduce-only orders are trimmed to the position)
         and ``liquidations`` (how many the cascade after it recorded)."""
-        tif_name = _choices.parse("tif", tif, _choices.TIF, order_reason="invalid_tif")
-        return self._ex.submit(trader_id, parse_side(side), qty, price, tif_name, reduce_only)
+        return self._ex.submit(trader_id, _choices.side(side), qty, price, _choices.tif(tif), reduce_only)
 
-    def cancel(self, trader_id: int, order_id: int) -> dict[str, Any]:
+    def cancel(self, trader_id: int, order_id: int) -> CancelResult:
         """Cancel one of the account's resting orders."""
         return self._ex.cancel(trader_id, order_id)
 
@@ -301,7 +307,7 @@ class Exchange:
         :meth:`liqsim.OrderBook.depth`)."""
         return depth_table(self._ex.depth(levels))
 
-    def depth_within(self, fraction: float) -> dict[str, float] | None:
+    def depth_within(self, fraction: float) -> DepthWithin | None:
         """Resting quantity and notional within ``fraction`` of mid (see
         :meth:`liqsim.OrderBook.depth_within`)."""
         return self._ex.depth_within(fraction)
@@ -309,12 +315,12 @@ class Exchange:
     def sweep_price(self, side: Side, qty: float) -> float | None:
         """Average price a market order of ``qty`` on ``side`` would get now; None if the book
         cannot fill it."""
-        return self._ex.sweep_price(parse_side(side), qty)
+        return self._ex.sweep_price(_choices.side(side), qty)
 
     def orders(self, side: Side) -> Table:
         """Resting orders of one side in priority order: ``order_id``, ``owner`` (trader id;
         −2 for background liquidity), ``price``, ``qty``."""
-        return orders_table(self._ex.orders(parse_side(side)))
+        return orders_table(self._ex.orders(_choices.side(side)))
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -172,4 +172,5 @@ class Table(Mapping[str, np.ndarray]):
     def _repr_html_(self) -> str:
         head = self.to_arrow().slice(0, 20).to_pandas()
         more = f"<p>{self._len} rows</p>" if self._len > 20 else ""
-        return f"<b>{self.name}</b>" + head.to_html(index=False) + more
+        html: str = head.to_html(index=False)
+        return f"<b>{self.name}</b>{html}{more}"
