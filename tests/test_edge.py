@@ -271,3 +271,16 @@ def test_pandas_constructor_refuses_instead_of_silently_using_column_names():
 def test_table_key_error_lists_the_columns():
     with pytest.raises(KeyError, match="columns: \\['side', 'level', 'price', 'qty', 'orders'\\]"):
         liqsim.OrderBook(0.01, 0.001).depth()["ask_price"]
+
+
+def test_a_crossing_book_row_is_reported_at_the_users_price():
+    with pytest.raises(ScenarioError, match=r"^table 'book', column 'price', row 1: buy at 100.5 crosses"):
+        liqsim.Exchange().load_book({"side": ["ask", "bid"], "price": [100.0, 100.5], "qty": [1.0, 1.0]})
+
+
+def test_pickling_is_refused_clearly_until_snapshots_exist():
+    import pickle
+
+    for obj in (liqsim.Exchange(), liqsim.OrderBook(0.01, 0.001)):
+        with pytest.raises(TypeError, match=r"cannot be pickled yet; use .*\.copy\(\)"):
+            pickle.dumps(obj)

@@ -68,6 +68,13 @@ class OrderBook:
     def __deepcopy__(self, memo: dict[int, Any]) -> OrderBook:
         return self.copy()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Not yet: pickling needs a versioned snapshot of the core's state (planned). Refuse
+        # clearly rather than let pickle fail on the Rust object.
+        raise TypeError(
+            f"liqsim.OrderBook cannot be pickled yet; use book.copy() to branch a what-if in this process"
+        )
+
     def __repr__(self) -> str:
         return (
             f"OrderBook(tick_size={self.tick_size}, lot_size={self.lot_size}, stp={self.stp!r}, "

@@ -175,6 +175,13 @@ class Exchange:
     def __deepcopy__(self, memo: dict[int, Any]) -> Exchange:
         return self.copy()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Not yet: pickling needs a versioned snapshot of the core's state (planned). Refuse
+        # clearly rather than let pickle fail on the Rust object.
+        raise TypeError(
+            f"liqsim.Exchange cannot be pickled yet; use ex.copy() to branch a what-if in this process"
+        )
+
     # --- loading ---------------------------------------------------------------------------
 
     def load_book(self, book: object, extra_columns: ExtraColumns = "raise") -> None:
