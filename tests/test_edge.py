@@ -284,3 +284,11 @@ def test_pickling_is_refused_clearly_until_snapshots_exist():
     for obj in (liqsim.Exchange(), liqsim.OrderBook(0.01, 0.001)):
         with pytest.raises(TypeError, match=r"cannot be pickled yet; use .*\.copy\(\)"):
             pickle.dumps(obj)
+
+
+def test_bad_category_values_and_counts_name_what_is_accepted():
+    with pytest.raises(ScenarioError, match=r"'limt' is not one of \['cancel', 'limit', 'market', 'modify'\] \(did you mean 'limit'\?\)"):
+        liqsim.OrderBook(0.01, 0.001).process({"action": ["limt"], "side": ["buy"], "price": [1.0], "qty": [1.0]})
+    for levels in (-1, 1.5, "3"):
+        with pytest.raises(ConfigError, match="levels must be a whole number"):
+            market().depth(levels)  # type: ignore[arg-type]

@@ -11,6 +11,8 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Literal, cast
 
+import numpy as np
+
 from ._types import LiquidationLimit, MarkRule, SelfTradePrevention, TimeInForce, Venue
 from .errors import ConfigError, OrderError
 
@@ -95,6 +97,15 @@ def parse(argument: str, value: object, codes: Mapping[str, int], *, order_reaso
     config_err = ConfigError(message)
     config_err.parameter = argument
     raise config_err
+
+
+def count(argument: str, value: object) -> int:
+    """A whole number ≥ 0 (e.g. a number of levels), or a ConfigError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        err = ConfigError(f"{argument} must be a whole number ≥ 0, got {value!r}")
+        err.parameter = argument
+        raise err
+    return int(value)
 
 
 # Typed front doors: the canonical name as the core's Literal type.

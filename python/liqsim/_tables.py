@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._choices import EXTRA_COLUMNS, closest, parse
+from ._choices import EXTRA_COLUMNS, closest, did_you_mean, parse
 from .errors import ScenarioError
 
 
@@ -204,12 +204,14 @@ def code_column(
             hits = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(indices, unknown), False)))
             if len(hits):
                 row = int(hits[0])
-                raise scenario_error(table, name, row, f"{arr.dictionary[unknown].as_py()!r} is not one of {sorted(codes)}")
+                value = arr.dictionary[unknown].as_py()
+                raise scenario_error(table, name, row, f"{value!r} is not one of {sorted(codes)}{did_you_mean(value, codes)}")
         lut = np.append(value_codes, np.uint8(fill))
         return np.asarray(lut[pc.fill_null(indices, len(value_codes)).to_numpy(zero_copy_only=False)])
     value_codes, unknown = _lookup(arr, table, name, codes, fill)
     if unknown is not None:
-        raise scenario_error(table, name, unknown, f"{arr[unknown].as_py()!r} is not one of {sorted(codes)}")
+        value = arr[unknown].as_py()
+        raise scenario_error(table, name, unknown, f"{value!r} is not one of {sorted(codes)}{did_you_mean(value, codes)}")
     return value_codes
 
 

@@ -161,7 +161,7 @@ class OrderBook:
         >>> book.depth(5)["side"].tolist(), book.depth(5)["price"].tolist()
         (['bid'], [99.0])
         """
-        return depth_table(self._book.depth(levels))
+        return depth_table(self._book.depth(_choices.count("levels", levels)))
 
     def depth_within(self, fraction: float) -> DepthWithin | None:
         """Resting quantity (base units) and notional (quote units) on each side within

@@ -312,7 +312,7 @@ class Exchange:
     def depth(self, levels: int = 10) -> Table:
         """The exchange's book: top ``levels`` of each side as one table (see
         :meth:`liqsim.OrderBook.depth`)."""
-        return depth_table(self._ex.depth(levels))
+        return depth_table(self._ex.depth(_choices.count("levels", levels)))
 
     def depth_within(self, fraction: float) -> DepthWithin | None:
         """Resting quantity and notional within ``fraction`` of mid (see
