@@ -292,3 +292,8 @@ def test_bad_category_values_and_counts_name_what_is_accepted():
     for levels in (-1, 1.5, "3"):
         with pytest.raises(ConfigError, match="levels must be a whole number"):
             market().depth(levels)  # type: ignore[arg-type]
+
+
+def test_table_shows_in_notebooks():
+    html = market().depth()._repr_html_()
+    assert html.startswith("<b>depth</b>") and "<table" in html and "3001.0" in html

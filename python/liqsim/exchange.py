@@ -101,6 +101,23 @@ class Exchange:
         Trading fee rates overriding the preset's (e.g. ``(0.0002, 0.0005)``).
     liquidation_fee : float or None
         Liquidation fee rate overriding the preset's.
+
+    String arguments accept any case; a value not accepted raises :class:`liqsim.ConfigError`
+    naming the parameter (``venue="binanse"`` → did you mean 'binance'?).
+
+    Examples
+    --------
+    >>> ex = Exchange(venue="binance", symbol="ETHUSDT", insurance_fund=1e6, mark_rule="last")
+    >>> ex.load_accounts({"trader_id": [1, 2], "balance": [100.0, 1e6], "side": ["short", "flat"],
+    ...                   "qty": [1.0, 0.0], "entry_price": [3000.0, float("nan")], "leverage": [50, 5]})
+    >>> ex.load_book({"side": ["ask", "ask", "bid"], "price": [3001.0, 3100.0, 2999.0], "qty": [1.0, 5.0, 1.0]})
+    >>> ex.set_index(3000.0)
+    >>> ex.sweep_price("buy", 2.0)                  # 1 at 3,001 and 1 at 3,100
+    3050.5
+    >>> ex.submit(2, "buy", 2.0)["liquidations"]     # the 3,100 print liquidates the short
+    1
+    >>> ex.liquidations()["trader_id"].tolist(), ex.liquidations()["kind"].tolist()
+    ([1], ['full'])
     """
 
     def __init__(

@@ -4,6 +4,11 @@ A read-only mapping of column name → numpy array (so ``res["price"]`` stays nu
 speaks Arrow: ``to_arrow()``, ``to_pandas()``, ``to_polars()`` and ``__arrow_c_stream__`` (so
 ``pa.table(res)``, ``pl.DataFrame(res)`` and duckdb read it directly).
 
+Conversions: ``table.to_pandas()`` and ``table.to_polars()`` keep the types. ``pa.table(table)``
+and duckdb read the Arrow stream directly. ``pl.DataFrame(table)`` sees a Mapping and builds from
+the numpy columns (strings, int64 ``ts``); ``pd.DataFrame(table)`` is refused with a pointer to
+``to_pandas()``, since pandas would read a non-dict mapping's column names as rows.
+
 Typed columns:
 - timestamps (int64 ns since the Unix epoch) become ``timestamp[ns, UTC]`` in Arrow;
 - durations (int64 ns) become ``duration[ns]``;
@@ -37,7 +42,7 @@ class Table(Mapping[str, np.ndarray]):
     -------
     >>> t = Table({"ts": np.array([0, 1_000_000_000]), "side": np.array([0, 1], dtype=np.int8)},
     ...           categories={"side": ["buy", "sell"]}, timestamps=["ts"], name="trades")
-    >>> list(t["side"])
+    >>> t["side"].tolist()
     ['buy', 'sell']
     """
 
