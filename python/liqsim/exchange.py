@@ -170,7 +170,7 @@ class Exchange:
             f"<liqsim.Exchange {self.venue} {self.symbol}: mark {price(self.mark)}, last {price(self.last)}, "
             f"index {price(self.index)}; bid {price(self.best_bid)} / ask {price(self.best_ask)}; "
             f"{self._ex.account_count - 2:,} accounts, open interest {self.open_interest:,.3f}, "
-            f"insurance fund {self.insurance_fund:,.2f}, t={self.ts} ns>"
+            f"insurance fund {self.insurance_fund:,.2f}, time {np.datetime64(self.ts, 'ns')}Z>"
         )
 
     def copy(self) -> Exchange:
