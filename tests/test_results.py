@@ -65,3 +65,9 @@ def test_test_extra_has_the_interop_libraries_so_nothing_is_skipped():
     extra = " ".join(pyproject["project"]["optional-dependencies"]["test"])
     for name in ("pytest", "hypothesis", "pandas", "polars", "mypy"):
         assert name in extra
+
+
+def test_membership_does_not_build_strings():
+    t = Table({"side": np.zeros(3, dtype=np.uint8)}, categories={"side": ["buy", "sell"]})
+    assert "side" in t and "qty" not in t
+    assert t._decoded == {}  # nothing decoded by asking

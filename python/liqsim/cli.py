@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "--buy", type=_positive_amount, default=1500.0, help="size of the market buy, in ETH (default 1500)"
     )
     demo.add_argument(
-        "--mark", default="last", choices=["last", "median", "index"],
+        "--mark", default="last", type=str.lower, choices=["last", "median", "index"],
         help="mark price rule: last trade (default), Binance median rule, or index",
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the built-in market (default 7)")

@@ -95,6 +95,10 @@ class Table(Mapping[str, np.ndarray]):
                 null |= codes == i
         return np.where(null, fill, codes)
 
+    def __contains__(self, key: object) -> bool:
+        # Mapping's default would index the column (and build a category's strings) to find out.
+        return key in self._columns
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._columns)
 
