@@ -84,16 +84,25 @@ class Table(Mapping[str, np.ndarray]):
         return col
 
     def _null_to(self, key: str, fill: int) -> np.ndarray:
-        """The codes of a categorical column with every null code replaced by ``fill``: negative
-        codes, codes past the last name (the core's 255), and codes whose name is "" (the core's
-        "no reason")."""
-        codes = self._columns[key].astype(np.int64)
+        """The codes of a categorical column (as int32) with every null code replaced by
+        ``fill``: negative codes, codes past the last name (the core's 255), and codes whose name
+        is "" (the core's "no reason")."""
+        codes = self._columns[key]
         names = self._categories[key]
-        null = (codes < 0) | (codes >= len(names))
+        if codes.dtype.itemsize == 1 and codes.dtype.kind in "iu":
+            # The core's codes are one byte: one lookup in a 256-entry table does it all (an int8
+            # code viewed as uint8 is ≥ 128 when negative, so it lands on a null).
+            lut = np.full(256, fill, dtype=np.int32)
+            for i, name in enumerate(names[:256]):
+                if name != "":
+                    lut[i] = i
+            return lut[codes.view(np.uint8)]
+        wide = codes.astype(np.int64)
+        null = (wide < 0) | (wide >= len(names))
         for i, name in enumerate(names):
             if name == "":
-                null |= codes == i
-        return np.where(null, fill, codes)
+                null |= wide == i
+        return np.where(null, fill, wide).astype(np.int32)
 
     def __contains__(self, key: object) -> bool:
         # Mapping's default would index the column (and build a category's strings) to find out.
@@ -127,7 +136,7 @@ class Table(Mapping[str, np.ndarray]):
     def _arrow_column(self, key: str) -> pa.Array:
         col = self._columns[key]
         if key in self._categories:
-            codes = self._null_to(key, -1).astype(np.int32)
+            codes = self._null_to(key, -1)
             mask = codes < 0
             indices = pa.array(np.where(mask, 0, codes), mask=mask if mask.any() else None)
             return pa.DictionaryArray.from_arrays(indices, pa.array(self._categories[key], pa.string()))
