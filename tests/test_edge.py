@@ -11,6 +11,8 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import liqsim
 from liqsim import ConfigError, LiqsimError, OrderError, ScenarioError, Table
@@ -298,3 +300,16 @@ def test_bad_category_values_and_counts_name_what_is_accepted():
 def test_table_shows_in_notebooks():
     html = market().depth()._repr_html_()
     assert html.startswith("<b>depth</b>") and "<table" in html and "3001.0" in html
+
+
+@settings(max_examples=50, deadline=None)
+@given(name=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=14))
+def test_any_unknown_column_is_refused_and_ignore_lets_it_through(name):
+    assume(name not in liqsim.exchange.ACCOUNT_COLUMNS)
+    rows = dict(SHORT) | {name: [1.0]}
+    ex = liqsim.Exchange()
+    with pytest.raises(ScenarioError) as e:
+        ex.load_accounts(rows)
+    assert e.value.column == name and repr(name) in str(e.value)
+    ex.load_accounts(rows, extra_columns="ignore")
+    assert ex.accounts()["trader_id"].tolist() == [-1, -2, 1]
