@@ -313,3 +313,16 @@ def test_any_unknown_column_is_refused_and_ignore_lets_it_through(name):
     assert e.value.column == name and repr(name) in str(e.value)
     ex.load_accounts(rows, extra_columns="ignore")
     assert ex.accounts()["trader_id"].tolist() == [-1, -2, 1]
+
+
+@pytest.mark.parametrize("call,argument", [
+    (lambda ex: ex.submit(2, "buy", "1"), "qty"),
+    (lambda ex: ex.submit(2, "buy", 1.0, price="3000"), "price"),
+    (lambda ex: ex.submit(2, "buy", True), "qty"),
+    (lambda ex: ex.set_index("3000"), "index price"),
+    (lambda ex: ex.sweep_price("buy", None), "qty"),
+])
+def test_a_non_number_names_the_argument(call, argument):
+    with pytest.raises(OrderError, match=rf"^{argument} must be a number, got ") as e:
+        call(market())
+    assert e.value.reason == "invalid_number"

@@ -99,6 +99,22 @@ def parse(argument: str, value: object, codes: Mapping[str, int], *, order_reaso
     raise config_err
 
 
+def number(argument: str, value: object) -> float:
+    """A plain number for one order's price or quantity, or an OrderError naming the argument
+    (a string or a bool is refused, not converted)."""
+    if type(value) is float:  # the common case, first
+        return value
+    if isinstance(value, int | np.integer | np.floating) and not isinstance(value, bool | np.bool_):
+        return float(value)
+    err = OrderError(f"{argument} must be a number, got {value!r}")
+    err.reason = "invalid_number"
+    raise err
+
+
+def optional_number(argument: str, value: object) -> float | None:
+    return None if value is None else number(argument, value)
+
+
 def count(argument: str, value: object) -> int:
     """A whole number ≥ 0 (e.g. a number of levels), or a ConfigError naming the argument."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:

@@ -134,8 +134,9 @@ class OrderBook:
         off the tick grid, quantity off the lot grid) raises :class:`liqsim.OrderError`.
         """
         market = price is None
+        limit = _choices.optional_number("protection", protection) if market else _choices.number("price", price)
         return self._book.submit(
-            _choices.side(side), qty, protection if market else price, _choices.tif(tif), owner, order_id, market
+            _choices.side(side), _choices.number("qty", qty), limit, _choices.tif(tif), owner, order_id, market
         )
 
     def cancel(self, order_id: int) -> BookOrderResult:
@@ -149,7 +150,7 @@ class OrderBook:
         Lowering the quantity at the same price keeps the order's place in the queue; any other
         change sends it to the back of the queue at its new price, where it may trade at once.
         """
-        return self._book.modify(order_id, qty, price)
+        return self._book.modify(order_id, _choices.number("qty", qty), _choices.optional_number("price", price))
 
     def depth(self, levels: int = 10) -> Table:
         """Top ``levels`` price levels of each side as one table, bids then asks, best first:
@@ -171,7 +172,7 @@ class OrderBook:
     def sweep_price(self, side: Side, qty: float) -> float | None:
         """Average price a market order of ``qty`` on ``side`` would get now (a buy sweeps the
         asks); None when the book cannot fill it."""
-        return self._book.sweep_price(_choices.side(side), qty)
+        return self._book.sweep_price(_choices.side(side), _choices.number("qty", qty))
 
     def orders(self, side: Side) -> Table:
         """Resting orders of one side in priority order: ``order_id``, ``owner``, ``price``, ``qty``."""

@@ -284,7 +284,14 @@ class Exchange:
         ``leverage_exceeds_tier``, ``reduce_only_would_increase``, or a book reason),
         ``filled``, ``avg_price``, ``sent_qty`` (reduce-only orders are trimmed to the position)
         and ``liquidations`` (how many the cascade after it recorded)."""
-        return self._ex.submit(trader_id, _choices.side(side), qty, price, _choices.tif(tif), reduce_only)
+        return self._ex.submit(
+            trader_id,
+            _choices.side(side),
+            _choices.number("qty", qty),
+            _choices.optional_number("price", price),
+            _choices.tif(tif),
+            reduce_only,
+        )
 
     def cancel(self, trader_id: int, order_id: int) -> CancelResult:
         """Cancel one of the account's resting orders."""
@@ -292,7 +299,7 @@ class Exchange:
 
     def set_index(self, price: float) -> None:
         """Set the index (spot) price, quote currency, then run the cascade."""
-        self._ex.set_index(price)
+        self._ex.set_index(_choices.number("index price", price))
 
     def advance(self, dt: DurationLike) -> None:
         """Move the clock forward by ``dt``: a ``float`` is seconds, an ``int`` nanoseconds;
@@ -339,7 +346,7 @@ class Exchange:
     def sweep_price(self, side: Side, qty: float) -> float | None:
         """Average price a market order of ``qty`` on ``side`` would get now; None if the book
         cannot fill it."""
-        return self._ex.sweep_price(_choices.side(side), qty)
+        return self._ex.sweep_price(_choices.side(side), _choices.number("qty", qty))
 
     def orders(self, side: Side) -> Table:
         """Resting orders of one side in priority order: ``order_id``, ``owner`` (trader id;
