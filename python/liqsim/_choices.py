@@ -75,18 +75,34 @@ def canonical(codes: Mapping[str, int]) -> list[str]:
     return [names[c] for c in sorted(names)]
 
 
+#: Per choice table: every accepted spelling → its canonical name (built once per table).
+_SPELLINGS: dict[int, dict[str, str]] = {}
+
+
+def _spellings(codes: Mapping[str, int]) -> dict[str, str]:
+    table = _SPELLINGS.get(id(codes))
+    if table is None:
+        names = canonical(codes)
+        table = _SPELLINGS[id(codes)] = {spelling: names[code] for spelling, code in codes.items()}
+    return table
+
+
 def parse(argument: str, value: object, codes: Mapping[str, int], *, order_reason: str | None = None) -> str:
-    """The canonical name of ``value`` among ``codes`` (case-insensitive).
+    """The canonical name of ``value`` among ``codes`` (case-insensitive, surrounding spaces
+    ignored).
 
     A value not accepted raises :class:`ConfigError` naming the argument, the value and the
     accepted names, or, for an argument of a single order (``order_reason`` given),
     :class:`OrderError` with that reason.
     """
+    spellings = _spellings(codes)
     if isinstance(value, str):
-        key = value.strip().lower()
-        if key in codes:
-            return canonical(codes)[codes[key]]
-        hint = did_you_mean(key, codes)
+        name = spellings.get(value)  # the usual case: already a lower-case spelling
+        if name is None:
+            name = spellings.get(value.strip().lower())
+        if name is not None:
+            return name
+        hint = did_you_mean(value.strip().lower(), codes)
     else:
         hint = ""
     message = f"{argument} must be one of {canonical(codes)}, got {value!r}{hint}"
@@ -127,13 +143,21 @@ def count(argument: str, value: object) -> int:
 # Typed front doors: the canonical name as the core's Literal type.
 
 
-def side(value: object) -> Literal["buy", "sell"]:
+OrderSide = Literal["buy", "sell"]
+_SIDE_NAMES: dict[object, OrderSide] = {"buy": "buy", "sell": "sell"}
+_TIF_NAMES: dict[object, TimeInForce] = {"gtc": "gtc", "ioc": "ioc", "fok": "fok", "post_only": "post_only"}
+
+
+def side(value: object) -> OrderSide:
     """``buy``/``sell`` from any accepted spelling (``Buy``, ``bid``, ``ask``, …) of an order's side."""
-    return "buy" if parse("side", value, SIDE, order_reason="invalid_side") == "buy" else "sell"
+    # One dict lookup for the usual spelling: this runs on every order given one at a time.
+    name = _SIDE_NAMES.get(value) if isinstance(value, str) else None
+    return name if name is not None else cast(OrderSide, parse("side", value, SIDE, order_reason="invalid_side"))
 
 
 def tif(value: object) -> TimeInForce:
-    return cast(TimeInForce, parse("tif", value, TIF, order_reason="invalid_tif"))
+    name = _TIF_NAMES.get(value) if isinstance(value, str) else None
+    return name if name is not None else cast(TimeInForce, parse("tif", value, TIF, order_reason="invalid_tif"))
 
 
 def stp(value: object) -> SelfTradePrevention:
