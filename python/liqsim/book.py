@@ -72,7 +72,7 @@ class OrderBook:
         # Not yet: pickling needs a versioned snapshot of the core's state (planned). Refuse
         # clearly rather than let pickle fail on the Rust object.
         raise TypeError(
-            f"liqsim.OrderBook cannot be pickled yet; use book.copy() to branch a what-if in this process"
+            "liqsim.OrderBook cannot be pickled yet; use book.copy() to branch a what-if in this process"
         )
 
     def __repr__(self) -> str:

@@ -196,7 +196,7 @@ class Exchange:
         # Not yet: pickling needs a versioned snapshot of the core's state (planned). Refuse
         # clearly rather than let pickle fail on the Rust object.
         raise TypeError(
-            f"liqsim.Exchange cannot be pickled yet; use ex.copy() to branch a what-if in this process"
+            "liqsim.Exchange cannot be pickled yet; use ex.copy() to branch a what-if in this process"
         )
 
     # --- loading ---------------------------------------------------------------------------
