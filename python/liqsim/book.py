@@ -24,9 +24,8 @@ def depth_table(raw: dict[str, np.ndarray]) -> Table:
 
 
 def orders_table(raw: dict[str, np.ndarray]) -> Table:
+    """The core's resting-order columns as a table."""
     return Table(raw, name="orders")
-
-
 
 
 class OrderBook:
@@ -247,7 +246,8 @@ class OrderBook:
             tif=code_column(t, table, "tif", TIF_CODES, default=0),
             ts=time_column(t, table, "ts"),
         )
-        # Category columns stay the core's codes; names are built only when a user reads them.
+        # Category columns stay the core's codes; names are built only when a user reads them
+        # (decode_names=False: plain code columns, no names attached).
         names = decode_names
         return {
             "orders": Table(
