@@ -98,7 +98,8 @@ class Exchange:
         notional in quote currency, MMR as a fraction; ``cum`` is derived so MM is continuous).
         With tiers, any symbol is accepted; the venue still gives fees, funding and policies.
     fees : (maker, taker) or None
-        Trading fee rates overriding the preset's (e.g. ``(0.0002, 0.0005)``).
+        Trading fee rates overriding the preset's, as fractions (e.g. ``(0.0002, 0.0005)``: 0.02% maker,
+        0.05% taker). A single number is refused (which side would it be?): pass it twice.
     liquidation_fee : float or None
         Liquidation fee rate overriding the preset's.
 
