@@ -71,3 +71,17 @@ def test_membership_does_not_build_strings():
     t = Table({"side": np.zeros(3, dtype=np.uint8)}, categories={"side": ["buy", "sell"]})
     assert "side" in t and "qty" not in t
     assert t._decoded == {}  # nothing decoded by asking
+
+
+def test_out_of_range_or_odd_unit_times_are_refused_not_wrapped():
+    import pytest
+
+    from liqsim import ConfigError
+
+    for bad in (1e300, float("nan"), np.timedelta64(10**12, "D"), np.timedelta64(1, "Y"), 2**63):
+        with pytest.raises(ConfigError):
+            duration_ns("dt", bad)
+    with pytest.raises(ConfigError):
+        time_ns("t", np.datetime64(10**12, "D"))
+    assert time_ns("t", np.datetime64("1970-02")) == 31 * 86_400 * 10**9  # months: via days, exactly
+    assert duration_ns("dt", np.timedelta64(2, "W")) == 14 * 86_400 * 10**9
