@@ -326,3 +326,10 @@ def test_a_non_number_names_the_argument(call, argument):
     with pytest.raises(OrderError, match=rf"^{argument} must be a number, got ") as e:
         call(market())
     assert e.value.reason == "invalid_number"
+
+
+def test_a_ts_column_beyond_int64_nanoseconds_is_a_scenario_error():
+    ts = pa.array([10**12], pa.timestamp("s"))  # year ~33,658
+    with pytest.raises(ScenarioError, match="column 'ts'.*outside int64 nanoseconds"):
+        liqsim.OrderBook(0.01, 0.001).process(
+            pa.table({"action": ["limit"], "side": ["buy"], "price": [1.0], "qty": [1.0], "ts": ts}))

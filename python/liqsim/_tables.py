@@ -160,7 +160,10 @@ def time_column(t: pa.Table, table: str, name: str) -> np.ndarray | None:
     if pa.types.is_timestamp(arr.type):
         if arr.null_count:
             raise scenario_error(table, name, _first_null(arr), "missing timestamp")
-        arr = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64())
+        try:
+            arr = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64())  # a checked cast: no wrap
+        except pa.ArrowInvalid as exc:
+            raise scenario_error(table, name, None, f"a time outside int64 nanoseconds (±292 years of 1970): {exc}") from None
     return _int_values(arr, table, name, None)
 
 
