@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liqsim import Table
@@ -19,6 +19,7 @@ from liqsim._time import duration_ns, time_ns
 NAMES = ["", "buy", "sell", "partially_filled"]  # "" is the core's "no value" name
 
 
+@settings(deadline=None)  # pandas/polars conversions: slow first calls on a busy machine
 @given(codes=st.lists(st.integers(0, 255), max_size=50), ts=st.lists(st.integers(-(2**62), 2**62), min_size=50, max_size=50))
 def test_categories_decode_the_same_in_numpy_arrow_pandas_and_polars(codes, ts):
     n = len(codes)
@@ -35,6 +36,7 @@ def test_categories_decode_the_same_in_numpy_arrow_pandas_and_polars(codes, ts):
     assert len(t) == n and t.num_rows == n
 
 
+@settings(deadline=None)
 @given(us=st.integers(-(10**15), 10**15))
 def test_every_duration_type_gives_the_same_nanoseconds(us):
     ns = us * 1000
@@ -44,6 +46,7 @@ def test_every_duration_type_gives_the_same_nanoseconds(us):
     assert duration_ns("dt", pd.Timedelta(microseconds=us)) == ns
 
 
+@settings(deadline=None)
 @given(us=st.integers(-(10**15), 10**15))
 def test_every_time_type_gives_the_same_nanoseconds(us):
     ns = us * 1000
