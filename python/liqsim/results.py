@@ -75,7 +75,14 @@ class Table(Mapping[str, np.ndarray]):
             out = self._decoded.get(key)
             if out is None:
                 names = np.array([*self._categories[key], ""])  # null codes decode to ""
-                out = names[self._null_to(key, len(names) - 1)]
+                codes = self._columns[key]
+                # (an int8 code viewed as uint8 is >= 128 when negative: a null while names are few)
+                if codes.dtype.itemsize == 1 and (codes.dtype == np.uint8 or len(names) <= 128):
+                    # One-byte codes: one lookup in a 256-entry table of names ("" past the last).
+                    lut = np.concatenate([names, np.full(257 - len(names), "", dtype=names.dtype)])
+                    out = lut[codes.view(np.uint8)]
+                else:
+                    out = names[self._null_to(key, len(names) - 1)]
                 self._decoded[key] = out
             return out
         col = self._columns.get(key)
