@@ -2,6 +2,7 @@
 # built module by `python -m mypy.stubtest liqsim._core` in CI. Keep sections sorted; one name
 # per line, so several branches can add entries.
 
+from typing import Any
 from typing import Literal
 from typing import final
 
@@ -38,7 +39,10 @@ __all__ = [
     "TIF_NAMES",
     "TRADE_KIND_NAMES",
     "__version__",
+    "account_liq_prices",
     "bankruptcy_prices",
+    "bucket_liquidation_map",
+    "estimate_liquidation_heatmap",
     "liquidation_prices",
     "maintenance_margins",
 ]
@@ -194,3 +198,37 @@ class OrderBook:
 def bankruptcy_prices(size: _F64, entry_price: _F64, balance: _F64, venue: str, symbol: str) -> _F64: ...
 def liquidation_prices(size: _F64, entry_price: _F64, balance: _F64, venue: str, symbol: str) -> _F64: ...
 def maintenance_margins(notional: _F64, venue: str, symbol: str) -> _F64: ...
+
+# --- analysis (issue 11) -------------------------------------------------------------------------
+_TierColumns = tuple[list[float], list[float], list[float], list[int]]
+def account_liq_prices(
+    size: _F64,
+    entry_price: _F64,
+    balance: _F64,
+    isolated: NDArray[np.bool_],
+    leverage: _F64,
+    isolated_margin: _F64 | None,
+    venue: str,
+    symbol: str,
+    tiers: _TierColumns | None = None,
+) -> _F64: ...
+def bucket_liquidation_map(
+    edges: list[float], liq_price: _F64, size: _F64, entry_price: _F64
+) -> dict[str, dict[str, Any]]: ...
+def estimate_liquidation_heatmap(
+    edges: list[float],
+    high: _F64,
+    low: _F64,
+    open_price: _F64,
+    oi_change: _F64,
+    oi_closed_fraction: _F64,
+    long_share: _F64,
+    leverage: list[float],
+    weights: list[float],
+    position_notional: float,
+    oi_decrease: str,
+    lookback: int | None,
+    venue: str,
+    symbol: str,
+    tiers: _TierColumns | None = None,
+) -> dict[str, _F64]: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..results import Table
@@ -56,7 +58,7 @@ def cascade_ratio(liq_map: LiquidationMap, book: object, mark: float | None = No
         """Σ values whose price lies in [lo, hi], for each pair (prices sorted ascending):
         cumulative sums and binary search, so the cost does not grow with edges × levels."""
         cum = np.concatenate([[0.0], np.cumsum(values)])
-        return cum[np.searchsorted(prices, hi, side="right")] - cum[np.searchsorted(prices, lo, side="left")]
+        return np.asarray(cum[np.searchsorted(prices, hi, side="right")] - cum[np.searchsorted(prices, lo, side="left")])
 
     up_to = edges[edges > mark]
     down_to = edges[edges < mark][::-1]
@@ -94,7 +96,9 @@ def cascade_ratio(liq_map: LiquidationMap, book: object, mark: float | None = No
     return Table(out, categories={"direction": ["up", "down"]}, name="cascade_ratio")
 
 
-def cascade_ratio_at(liq_map: LiquidationMap, book: object, band: float = 0.01, mark: float | None = None) -> dict:
+def cascade_ratio_at(
+    liq_map: LiquidationMap, book: object, band: float = 0.01, mark: float | None = None
+) -> dict[str, Any]:
     """The cascade ratio n̂ within ``band`` of the mark (default 1 %, MODELS §7): liquidation
     notional within the band ÷ book depth within the band, each direction, with its
     amplification 1/(1 − n̂). Returns ``{"up": {"n": ..., "amplification": ...}, "down": {...}}``

@@ -16,8 +16,10 @@ def book_levels(book: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     bid/ask or buy/sell, ``price``, ``qty``; several rows at a price add up) or a
     :class:`liqsim.OrderBook`."""
     if hasattr(book, "depth") and hasattr(book, "best_bid"):
+        # An OrderBook or Exchange: its depth table has a row per level and side, best first.
         d = book.depth(1 << 30)
-        return d["bid_price"], d["bid_qty"], d["ask_price"], d["ask_qty"]
+        bid = d["side"] == "bid"
+        return d["price"][bid], d["qty"][bid], d["price"][~bid], d["qty"][~bid]
     t = as_table(book, "book")
     side = required_codes(t, "book", "side", SIDE_CODES)
     price = required_float(t, "book", "price")

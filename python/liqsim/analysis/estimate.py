@@ -94,7 +94,7 @@ class Heatmap:
         return self.to_table().to_arrow()
 
 
-def _long_share(t: pa.Table, split: object, open_, close) -> np.ndarray:
+def _long_share(t: pa.Table, split: object, open_: np.ndarray, close: np.ndarray) -> np.ndarray:
     table = "bars"
     n = len(close)
     if isinstance(split, (int, float)) and not isinstance(split, bool):
@@ -115,7 +115,7 @@ def _long_share(t: pa.Table, split: object, open_, close) -> np.ndarray:
         bad = np.flatnonzero(~np.isfinite(total) | (buy < 0) | (sell < 0))
         if len(bad):
             raise scenario_error(table, "taker_buy_volume", int(bad[0]), "taker volumes must be finite and ≥ 0")
-        return np.divide(buy, total, out=np.full(n, 0.5), where=total > 0)
+        return np.asarray(np.divide(buy, total, out=np.full(n, 0.5), where=total > 0))
     if split == "funding":
         col = "funding_rate" if "funding_rate" in t.column_names else "funding"
         rate = required_float(t, table, col)

@@ -114,7 +114,7 @@ def grid_edges(price_grid: object, lo: float, hi: float, default_buckets: int = 
     return edges
 
 
-def _tier_columns(tiers: object | None) -> tuple[list, list, list, list] | None:
+def _tier_columns(tiers: object | None) -> tuple[list[float], list[float], list[float], list[int]] | None:
     if tiers is None:
         return None
     t = as_table(tiers, "tiers")
@@ -214,7 +214,7 @@ def liquidation_prices(
         full = np.full(t.num_rows, np.nan)
         full[(sym == symbol) | (sym == "None") | (sym == "")] = lp
         return full
-    return lp
+    return np.asarray(lp)
 
 
 def liquidation_map(
