@@ -360,6 +360,10 @@ impl Exchange {
     pub fn index_price(&self) -> Option<Price> {
         self.index_price
     }
+    /// The funding rate the premiums sampled so far in this interval would give if settled now.
+    pub fn funding_rate_estimate(&self) -> Rate {
+        self.premiums.rate(&self.cfg.preset.funding)
+    }
     pub fn insurance_fund(&self) -> Money {
         self.accounts[BACKSTOP as usize].wallet
     }

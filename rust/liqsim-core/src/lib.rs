@@ -5,6 +5,7 @@
 //! Nothing here knows about Python; `liqsim-py` is a thin binding over this crate.
 
 pub mod account;
+pub mod agents;
 pub mod batch;
 pub mod book;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod exchange;
 pub mod funding;
 pub mod liquidation;
 pub mod margin;
+pub mod sim;
 pub mod types;
 pub mod units;
 pub mod venue;
