@@ -198,8 +198,18 @@ pub fn run(
 ) -> Result<RunOutput, Error> {
     validate(orders, index, specs, spec)?;
     let mut missing: Vec<AccountRow> = Vec::new();
-    for a in specs {
-        let id = a.trader();
+    for (k, a) in specs.iter().enumerate() {
+        let pool = a.own_accounts(spec.seed, k as u64 + 1)?;
+        for row in &pool {
+            if ex.account_index(row.id).is_some() {
+                return Err(Error::Config {
+                    what: "agents",
+                    message: format!("agent {k}'s account {} is already a loaded account", row.id.0),
+                });
+            }
+        }
+        missing.extend(pool);
+        let Some(id) = a.trader() else { continue };
         if id != LIQUIDITY_ID && ex.account_index(id).is_none() && !missing.iter().any(|m| m.id == id) {
             missing.push(AccountRow {
                 id,

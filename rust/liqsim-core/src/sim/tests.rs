@@ -3,7 +3,10 @@
 
 use super::*;
 use crate::account::MarginMode;
-use crate::agents::{MarketMakerSpec, MomentumTakerSpec, NoiseTakerSpec, Reference, SizeDist};
+use crate::agents::{
+    BasisArbSpec, IndexCouplingSpec, MarketMakerSpec, MomentumTakerSpec, NoiseTakerSpec, PositionOpenerSpec, Reference,
+    SizeDist,
+};
 use crate::exchange::{ExchangeConfig, LIQUIDITY_ID};
 use crate::funding::MarkRule;
 use crate::margin::{NotionalScale, TierTable};
@@ -245,4 +248,97 @@ fn validation_names_the_table_column_and_row() {
     assert!(err.contains("index table") && err.contains("ts, row 0"), "{err}");
     let err = run(&mut ex, &[], &[], &[], &RunSpec { end: 0, ..spec(0) }).unwrap_err().to_string();
     assert!(err.contains("end"), "{err}");
+}
+
+fn openers(long_share: f64, close_share: f64) -> AgentSpec {
+    AgentSpec::PositionOpeners(PositionOpenerSpec {
+        first_trader: TraderId(5_000_000),
+        accounts: 1000,
+        balance: 1_000.0,
+        leverage: vec![(3, 0.5), (10, 0.3), (50, 0.2)],
+        isolated_share: 0.3,
+        rate_per_s: 20.0,
+        long_share,
+        close_share,
+        momentum_window: 10 * S,
+        momentum_sensitivity: 0.0,
+        funding_sensitivity: 0.0,
+        size_fraction: 0.5,
+    })
+}
+
+#[test]
+fn position_openers_build_open_interest_and_lean_the_price() {
+    // 20 decisions a second for a minute into 1,000 flat accounts: ~1,200 decisions, so some
+    // 700 accounts open (1 − e^−1.2 of them). All long: price rises and OI grows by about
+    // Σ balance × leverage × ½ / price.
+    let mut ex = exchange(0);
+    let out = run(&mut ex, &[], &[], &[maker(false), openers(1.0, 0.0)], &spec(3)).unwrap();
+    let opened = (0..1000).filter(|k| ex.account(TraderId(5_000_000 + k)).unwrap().position.lots > 0).count();
+    assert!((600..=760).contains(&opened), "{opened} accounts opened");
+    let oi0 = out.series[0].open_interest;
+    let oi1 = out.series.last().unwrap().open_interest;
+    assert!(oi1 > oi0 + 300 * ETH, "OI {oi0} → {oi1}");
+    assert!(out.series.last().unwrap().last.unwrap() > px(3000.0));
+    ex.check_invariants().unwrap();
+}
+
+#[test]
+fn covering_makes_open_interest_fall_back() {
+    // Same pool, then mostly closing: by the end OI is below its peak.
+    let mut ex = exchange(0);
+    let out = run(&mut ex, &[], &[], &[maker(false), openers(0.5, 0.9)], &spec(4)).unwrap();
+    let peak = out.series.iter().map(|r| r.open_interest).max().unwrap();
+    let end = out.series.last().unwrap().open_interest;
+    assert!(end < peak, "end {end} peak {peak}");
+    let positioned = (0..1000).filter(|k| ex.account(TraderId(5_000_000 + k)).unwrap().position.lots != 0).count();
+    assert!(positioned < 400, "{positioned}");
+}
+
+#[test]
+fn openers_refuse_an_id_range_that_overlaps_loaded_accounts() {
+    let mut ex = exchange(10);
+    let mut spec_o = openers(0.5, 0.0);
+    if let AgentSpec::PositionOpeners(o) = &mut spec_o {
+        o.first_trader = TraderId(5);
+    }
+    let err = run(&mut ex, &[], &[], &[spec_o], &spec(0)).unwrap_err().to_string();
+    assert!(err.contains("already a loaded account"), "{err}");
+}
+
+#[test]
+fn basis_arbitrageur_pulls_the_perp_to_the_index() {
+    // The index jumps 1% at 5 s; the maker quotes around its own mid and would stay at 3,000.
+    // The arbitrageur buys the perp's asks below fair − 5 bp until the mid is within the band.
+    let mut ex = exchange(0);
+    let index = [IndexPoint { ts: 0, price: px(3000.0) }, IndexPoint { ts: 5 * S, price: px(3030.0) }];
+    let arb = AgentSpec::BasisArb(BasisArbSpec {
+        trader: TraderId(3_000_000),
+        check_every: S / 10,
+        target_basis: 0.0,
+        band_bp: 5.0,
+        clip: 20_000.0,
+        max_position: 5_000_000.0,
+    });
+    let out = run(&mut ex, &[], &index, &[maker(false), arb], &spec(0)).unwrap();
+    let end = out.series.last().unwrap();
+    let mid = (end.best_bid.unwrap() + end.best_ask.unwrap()) as f64 / 2.0;
+    assert!((mid / px(3030.0) as f64 - 1.0).abs() < 0.002, "mid {mid}");
+    assert!(ex.account(TraderId(3_000_000)).unwrap().position.lots > 0);
+}
+
+#[test]
+fn index_coupling_makes_the_index_follow_the_perp() {
+    // Elasticity 0.5 each second: a gap g left by a buy halves every second.
+    let mut ex = exchange(0);
+    let coupling = AgentSpec::IndexCoupling(IndexCouplingSpec { every: S, elasticity: 0.5 });
+    let orders = buys(S, 1, 60 * ETH);
+    let out = run(&mut ex, &orders, &[], &[maker(false), coupling], &spec(0)).unwrap();
+    let r = out.series[6];
+    let (last, index) = (r.last.unwrap(), r.index.unwrap());
+    assert!(index > px(3000.0), "index {index}");
+    let later = out.series[12];
+    let gap = |r: &SeriesRow| (r.last.unwrap() - r.index.unwrap()).abs();
+    assert!(gap(&later) <= gap(&r).max(2), "{} then {}", gap(&r), gap(&later));
+    let _ = last;
 }
