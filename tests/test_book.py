@@ -14,6 +14,11 @@ import liqsim
 from liqsim import LiqsimError, OrderError, OrderBook, ScenarioError
 
 
+
+def at(depth, side, column):
+    """One side's values of a depth table (bids or asks, best first)."""
+    return depth[column][depth["side"] == side]
+
 def book(stp: str = "none") -> OrderBook:
     return OrderBook(tick_size=0.01, lot_size=0.001, stp=stp)
 
@@ -263,8 +268,8 @@ def test_cancel_leaves_queue_order_of_the_others():
         b.submit("sell", 1.0, price=100.0, order_id=i)
     b.cancel(2)
     assert ids(b, "sell") == [1, 3]
-    assert b.depth(1)["ask_orders"].tolist() == [2]
-    assert b.depth(1)["ask_qty"].tolist() == [2.0]
+    assert at(b.depth(1), "ask", "orders").tolist() == [2]
+    assert at(b.depth(1), "ask", "qty").tolist() == [2.0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -296,7 +301,7 @@ def test_modify_grow_loses_priority():
     b = _three_asks()
     b.modify(1, 2.5)
     assert ids(b, "sell") == [2, 3, 1]
-    assert b.depth(1)["ask_qty"].tolist() == [6.5]
+    assert at(b.depth(1), "ask", "qty").tolist() == [6.5]
 
 
 def test_modify_price_loses_priority_even_when_shrinking():
@@ -451,17 +456,18 @@ def _ladder() -> OrderBook:
 
 def test_depth_arrays_best_first():
     d = _ladder().depth(levels=3)
-    assert set(d) == {"bid_price", "bid_qty", "bid_orders", "ask_price", "ask_qty", "ask_orders"}
-    assert d["bid_price"].tolist() == [99.99, 99.5, 99.0]
-    assert d["bid_qty"].tolist() == [1.0, 2.0, 0.5]
-    assert d["bid_orders"].tolist() == [1, 1, 2]
-    assert d["ask_price"].tolist() == [100.01, 101.0, 101.01]
-    assert d["ask_qty"].tolist() == [1.5, 2.0, 3.0]
-    assert d["ask_orders"].tolist() == [1, 1, 1]
-    assert d["bid_price"].dtype == np.float64 and d["bid_orders"].dtype == np.int64
+    assert list(d) == ["side", "level", "price", "qty", "orders"]
+    assert d["side"].tolist() == ["bid"] * 3 + ["ask"] * 3 and d["level"].tolist() == [0, 1, 2] * 2
+    assert at(d, "bid", "price").tolist() == [99.99, 99.5, 99.0]
+    assert at(d, "bid", "qty").tolist() == [1.0, 2.0, 0.5]
+    assert at(d, "bid", "orders").tolist() == [1, 1, 2]
+    assert at(d, "ask", "price").tolist() == [100.01, 101.0, 101.01]
+    assert at(d, "ask", "qty").tolist() == [1.5, 2.0, 3.0]
+    assert at(d, "ask", "orders").tolist() == [1, 1, 1]
+    assert at(d, "bid", "price").dtype == np.float64 and at(d, "bid", "orders").dtype == np.int64
     full = _ladder().depth(levels=10)
-    assert len(full["bid_price"]) == 4 and len(full["ask_price"]) == 3
-    assert len(_ladder().depth(levels=1)["ask_price"]) == 1
+    assert len(at(full, "bid", "price")) == 4 and len(at(full, "ask", "price")) == 3
+    assert len(at(_ladder().depth(levels=1), "ask", "price")) == 1
     empty = book().depth(5)
     assert all(len(v) == 0 for v in empty.values())
 
@@ -524,7 +530,7 @@ def test_prices_round_trip_exactly(price):
     b = book()
     b.submit("sell", 0.003, price=price, order_id=1)
     assert b.best_ask == price
-    assert b.depth(1)["ask_price"][0] == price
+    assert at(b.depth(1), "ask", "price")[0] == price
     assert b.orders("sell")["price"][0] == price
     out = b.submit("buy", 0.003, order_id=2)
     assert out["trades"][0]["price"] == price
@@ -575,7 +581,7 @@ def test_nan_and_inf_raise_order_error(kwargs):
     assert b.open_orders == 0
 
 
-@pytest.mark.parametrize("side,tif", [("up", "gtc"), ("BUY", "gtc"), ("", "gtc"), ("buy", "GTX"), ("buy", "day"), ("sell", "")])
+@pytest.mark.parametrize("side,tif", [("up", "gtc"), ("bye", "gtc"), ("", "gtc"), ("buy", "gtd"), ("buy", "day"), ("sell", "")])
 def test_bad_side_or_tif_strings_raise_order_error(side, tif):
     b = book()
     with pytest.raises(OrderError) as e:
@@ -583,6 +589,19 @@ def test_bad_side_or_tif_strings_raise_order_error(side, tif):
     assert e.value.reason in ("invalid_side", "invalid_tif")
     assert isinstance(e.value, ValueError) and isinstance(e.value, LiqsimError)
     assert b.open_orders == 0
+
+
+@pytest.mark.parametrize("side,tif", [("BUY", "gtc"), ("Buy", "IOC"), (" bid ", "Post_Only"), ("buy", "GTX")])
+def test_side_and_tif_strings_are_case_insensitive_as_in_tables(side, tif):
+    b = book()
+    b.submit("sell", 1.0, price=100.0)
+    out = b.submit(side, 1.0, price=100.0 if tif.lower() not in ("post_only", "gtx") else 99.0, tif=tif)
+    assert out["status"] in ("filled", "open")
+
+
+def test_bad_side_names_the_argument_and_the_closest_name():
+    with pytest.raises(OrderError, match=r"side must be one of \['buy', 'sell'\], got 'bye' \(did you mean 'buy'\?\)"):
+        book().submit("bye", 1.0, price=100.0)
 
 
 def test_order_error_does_not_touch_the_book():

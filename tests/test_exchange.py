@@ -127,7 +127,7 @@ def test_funding_settles_zero_sum_at_the_interval():
     assert total == deposits
     ex.check_invariants()
     with pytest.raises(liqsim.LiqsimError):
-        ex.advance(0)
+        ex.advance_to(0)
 
 
 def test_orders_are_margin_checked():

@@ -263,7 +263,7 @@ def run_case(case, check=True):
             ex.set_index(px(index, tick, dec))
         elif kind == "advance":
             ts += s[1] * SECOND
-            ex.advance(ts)
+            ex.advance_to(ts)
         if check:
             checker(ex, (k, s))
     return ex

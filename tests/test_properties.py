@@ -28,6 +28,11 @@ maybe_zero_qty = st.sampled_from(QTYS + [0.0])  # about 3% non-positive
 owners = st.integers(0, 2)
 
 
+
+def at(depth, side, column):
+    """One side's values of a depth table (bids or asks, best first)."""
+    return depth[column][depth["side"] == side]
+
 @st.composite
 def action_rows(draw, max_rows: int = 40):
     n = draw(st.integers(1, max_rows))
@@ -170,8 +175,8 @@ def test_never_crossed_after_any_prefix_of_process(rows, stp):
             o = book.orders(side)
             levels, start = np.unique(o["price"], return_index=True)
             per_level = {p: lots(o["qty"][o["price"] == p]).sum() for p in levels}
-            assert sorted(d[f"{prefix}_price"].tolist()) == sorted(per_level)
-            for p, q, n in zip(d[f"{prefix}_price"], d[f"{prefix}_qty"], d[f"{prefix}_orders"]):
+            assert sorted(at(d, prefix, "price").tolist()) == sorted(per_level)
+            for p, q, n in zip(at(d, prefix, "price"), at(d, prefix, "qty"), at(d, prefix, "orders")):
                 assert lots(q) == per_level[p]
                 assert n == int((o["price"] == p).sum())
 

@@ -49,6 +49,71 @@ def action_table(n: int, seed: int = 1) -> pa.Table:
     })
 
 
+def ack_heavy_table(n_orders: int, seed: int = 2) -> pa.Table:
+    """An ack-heavy market-making flow like the public matching-engine benchmark's: every order is
+    a GTC limit a few ticks from a slowly moving mid; 95% are cancelled later, 20% modified
+    (re-priced or shrunk) first; 2% of messages are IOCs that cross. ~2.2 messages per order."""
+    rng = np.random.default_rng(seed)
+    add_t = np.arange(n_orders, dtype=np.float64)
+    side = rng.integers(0, 2, size=n_orders)
+    mid = 385_000 + np.cumsum(rng.choice([-1, 0, 1], size=n_orders, p=[0.001, 0.998, 0.001]))
+    sign = np.where(side == 0, -1, 1)
+    ticks = mid + sign * (1 + rng.geometric(0.2, size=n_orders))
+    qty_lots = rng.integers(1, 100, size=n_orders)
+    oid = np.arange(n_orders, dtype=np.int64)
+    cancelled = rng.random(n_orders) < 0.95
+    modified = rng.random(n_orders) < 0.20
+    lag = rng.exponential(200.0, size=n_orders)
+    mod_t = add_t + lag * rng.random(n_orders)
+    can_t = add_t + lag
+    n_ioc = n_orders // 50
+    ioc_at = rng.integers(0, n_orders, size=n_ioc)
+    ioc_side = rng.integers(0, 2, size=n_ioc)
+    # kinds: 0 add, 1 modify, 2 cancel, 3 ioc
+    t = np.concatenate([add_t, mod_t[modified], can_t[cancelled], ioc_at + 0.5])
+    kind = np.concatenate([np.zeros(n_orders, np.int8), np.ones(modified.sum(), np.int8),
+                           np.full(cancelled.sum(), 2, np.int8), np.full(n_ioc, 3, np.int8)])
+    ref = np.concatenate([oid, oid[modified], oid[cancelled], np.full(n_ioc, -1)])
+    order = np.argsort(t, kind="stable")
+    kind, ref = kind[order], ref[order]
+    ioc_rows = kind == 3
+    row_side = np.where(ioc_rows, 0, side[np.maximum(ref, 0)])
+    row_side[ioc_rows] = ioc_side
+    mod_ticks = ticks[np.maximum(ref, 0)] + np.where(row_side == 0, -1, 1)  # step away from the mid
+    ioc_ticks = mid[np.clip(t[order].astype(np.int64), 0, n_orders - 1)] + np.where(row_side == 0, 3, -3)
+    price = np.select([kind == 0, kind == 1, kind == 3], [ticks[np.maximum(ref, 0)], mod_ticks, ioc_ticks], np.nan)
+    qty = np.where(kind == 2, np.nan, qty_lots[np.maximum(ref, 0)]) / 1000.0
+    return pa.table({
+        "action": pa.DictionaryArray.from_arrays(
+            pa.array(np.array([0, 2, 1, 0], np.int8)[kind]), pa.array(["limit", "cancel", "modify"])),
+        "side": pa.DictionaryArray.from_arrays(pa.array(row_side.astype(np.int8)), pa.array(["buy", "sell"])),
+        "price": price / 100.0,
+        "qty": qty,
+        "order_id": np.where(ioc_rows, -1, ref),
+        "tif": pa.DictionaryArray.from_arrays(pa.array(ioc_rows.astype(np.int8)), pa.array(["gtc", "ioc"])),
+    })
+
+
+class ProcessAckHeavy:
+    """The issue-7 budget: default ``OrderBook.process`` >= 6 M actions/s end to end on an
+    ack-heavy flow (1 M orders, ~2.2 M messages). Rate = rows / time."""
+
+    timeout = 300
+    number = 1
+    repeat = (3, 10, 60.0)
+
+    def setup_cache(self):
+        return ack_heavy_table(1_000_000)
+
+    def time_process_ack_heavy(self, table):
+        liqsim.OrderBook(tick_size=0.01, lot_size=0.001).process(table)
+
+    def time_process_ack_heavy_then_read_status(self, table):
+        # What a user typically does next: read the status names (built once, then cached).
+        out = liqsim.OrderBook(tick_size=0.01, lot_size=0.001).process(table)
+        out["orders"]["status"]
+
+
 class ProcessTable:
     timeout = 300
     number = 1

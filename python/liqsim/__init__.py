@@ -1,23 +1,33 @@
 """liqsim: order-level simulation of crypto perpetual-futures markets.
 
 A Rust core does the matching, margin and liquidation; this package loads data
-from Arrow-compatible tables, calls the core once per batch and returns numpy arrays.
+from Arrow-compatible tables, calls the core once per batch and returns every table as a
+:class:`liqsim.Table` (a mapping of numpy columns that converts to Arrow, pandas and polars).
 """
 
+# One name per line, sorted within each section: several branches add exports here.
 from ._core import __version__
 from .book import OrderBook
-from .errors import LiqsimError, OrderError, ScenarioError
+from .errors import ConfigError
+from .errors import LiqsimError
+from .errors import OrderError
+from .errors import ScenarioError
 from .exchange import Exchange
-from .margin import bankruptcy_price, liquidation_price, maintenance_margin
+from .margin import bankruptcy_price
+from .margin import liquidation_price
+from .margin import maintenance_margin
+from .results import Table
 
 __all__ = [
+    "ConfigError",
     "Exchange",
-    "OrderBook",
     "LiqsimError",
+    "OrderBook",
     "OrderError",
     "ScenarioError",
+    "Table",
+    "__version__",
     "bankruptcy_price",
     "liquidation_price",
     "maintenance_margin",
-    "__version__",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._choices import EXTRA_COLUMNS, closest, parse
 from .errors import ScenarioError
 
 
@@ -53,6 +54,27 @@ def as_table(data: object, table: str) -> pa.Table:
     raise scenario_error(
         table, None, None,
         f"expected an Arrow-compatible table (pyarrow, polars, pandas, duckdb) or a dict of arrays, got {type(data).__name__}",
+    )
+
+
+def check_columns(t: pa.Table, table: str, accepted: Sequence[str], extra_columns: str = "raise") -> None:
+    """Refuse columns liqsim would not read (a misspelt ``qty`` must not load as "no quantity").
+
+    ``extra_columns="ignore"`` lets a wider table through on purpose. The error names the unknown
+    columns, the accepted ones and the closest accepted name of each.
+    """
+    mode = parse("extra_columns", extra_columns, EXTRA_COLUMNS)
+    unknown = [c for c in t.column_names if c not in accepted]
+    if not unknown or mode == "ignore":
+        return
+    hints = []
+    for c in unknown:
+        match = closest(c, accepted)
+        hints.append(f"{c!r} (did you mean {match!r}?)" if match is not None else repr(c))
+    raise scenario_error(
+        table, unknown[0], None,
+        f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; accepted columns: {list(accepted)} "
+        "(pass extra_columns='ignore' to skip columns liqsim does not use)",
     )
 
 
@@ -184,7 +206,7 @@ def _lookup(values: pa.Array, table: str, name: str, codes: Mapping[str, int], f
     ):
         raise scenario_error(table, name, None, f"must be text (one of {sorted(codes)}), got {values.type}")
     keys = list(codes)
-    text = pc.utf8_lower(pc.cast(values, pa.string()))
+    text = pc.utf8_trim_whitespace(pc.utf8_lower(pc.cast(values, pa.string())))  # as _choices.parse
     index = pc.index_in(text, value_set=pa.array(keys))
     unknown = pc.and_(pc.is_null(index), pc.is_valid(values))
     first_unknown = int(np.flatnonzero(np.asarray(unknown))[0]) if pc.any(unknown).as_py() else None

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from . import _core
-from ._tables import as_table, code_column, decode, float_column, int_column, time_column
+from . import _choices, _core
+from ._tables import as_table, check_columns, code_column, float_column, int_column, time_column
+from .results import Table
 
-SIDE_CODES = {"buy": 0, "sell": 1, "bid": 0, "ask": 1, "b": 0, "s": 1}
+SIDE_CODES = _choices.SIDE
 ACTION_CODES = {name: i for i, name in enumerate(_core.ACTION_NAMES)}
-TIF_CODES = {name: i for i, name in enumerate(_core.TIF_NAMES)} | {"gtx": 3, "post-only": 3}
+TIF_CODES = _choices.TIF
+#: The columns ``OrderBook.process`` reads.
+ACTION_COLUMNS = ("action", "side", "price", "qty", "order_id", "owner", "tif", "ts")
+
+Side = Literal["buy", "sell", "bid", "ask"]
+TimeInForce = Literal["gtc", "ioc", "fok", "post_only"]
+SelfTradePrevention = Literal["none", "cancel_taker", "cancel_maker", "cancel_both"]
+ExtraColumns = Literal["raise", "ignore"]
+
+
+def depth_table(raw: dict[str, np.ndarray]) -> Table:
+    """The core's depth columns as one table with a ``side`` column (bids first)."""
+    return Table(raw, categories={"side": ["bid", "ask"]}, name="depth")
+
+
+def orders_table(raw: dict[str, np.ndarray]) -> Table:
+    return Table(raw, name="orders")
+
+
+def parse_side(side: object) -> str:
+    """``buy``/``sell`` from any accepted spelling (``Buy``, ``bid``, ``ask``, …)."""
+    return "buy" if _choices.parse("side", side, SIDE_CODES, order_reason="invalid_side") == "buy" else "sell"
 
 
 class OrderBook:
@@ -39,8 +61,19 @@ class OrderBook:
     3850.01
     """
 
-    def __init__(self, tick_size: float, lot_size: float, stp: str = "none") -> None:
-        self._book = _core.OrderBook(tick_size, lot_size, stp)
+    def __init__(self, tick_size: float, lot_size: float, stp: SelfTradePrevention = "none") -> None:
+        self._book = _core.OrderBook(tick_size, lot_size, _choices.parse("stp", stp, _choices.STP))
+
+    def copy(self) -> OrderBook:
+        """An independent deep copy of the book (resting orders, queue positions, id counter)."""
+        new = OrderBook.__new__(OrderBook)
+        new._book = self._book.copy()
+        return new
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OrderBook:
+        return self.copy()
 
     def __repr__(self) -> str:
         return (
@@ -77,10 +110,10 @@ class OrderBook:
 
     def submit(
         self,
-        side: str,
+        side: Side,
         qty: float,
         price: float | None = None,
-        tif: str = "gtc",
+        tif: TimeInForce = "gtc",
         owner: int = 0,
         order_id: int | None = None,
         protection: float | None = None,
@@ -101,7 +134,8 @@ class OrderBook:
         off the tick grid, quantity off the lot grid) raises :class:`liqsim.OrderError`.
         """
         market = price is None
-        return self._book.submit(side, qty, protection if market else price, tif, owner, order_id, market)
+        tif_name = _choices.parse("tif", tif, TIF_CODES, order_reason="invalid_tif")
+        return self._book.submit(parse_side(side), qty, protection if market else price, tif_name, owner, order_id, market)
 
     def cancel(self, order_id: int) -> dict[str, Any]:
         """Cancel a resting order. An unknown id is ``rejected`` with reason ``unknown_order``; one
@@ -116,30 +150,39 @@ class OrderBook:
         """
         return self._book.modify(order_id, qty, price)
 
-    def depth(self, levels: int = 10) -> dict[str, np.ndarray]:
-        """Top ``levels`` price levels of each side, best first: ``bid_price``, ``bid_qty``,
-        ``bid_orders``, ``ask_price``, ``ask_qty``, ``ask_orders``."""
-        return self._book.depth(levels)
+    def depth(self, levels: int = 10) -> Table:
+        """Top ``levels`` price levels of each side as one table, bids then asks, best first:
+        ``side`` (``bid``/``ask``), ``level`` (0 = best), ``price``, ``qty`` (base units),
+        ``orders`` (count).
+
+        >>> book = OrderBook(tick_size=0.01, lot_size=0.001)
+        >>> _ = book.submit("buy", 1.0, price=99.0)
+        >>> book.depth(5)["side"].tolist(), book.depth(5)["price"].tolist()
+        (['bid'], [99.0])
+        """
+        return depth_table(self._book.depth(levels))
 
     def depth_within(self, fraction: float) -> dict[str, float] | None:
         """Resting quantity (base units) and notional (quote units) on each side within
         ``fraction`` of the mid price (0.01 = 1%), band edges included. None if a side is empty."""
         return self._book.depth_within(fraction)
 
-    def sweep_price(self, side: str, qty: float) -> float | None:
+    def sweep_price(self, side: Side, qty: float) -> float | None:
         """Average price a market order of ``qty`` on ``side`` would get now (a buy sweeps the
         asks); None when the book cannot fill it."""
-        return self._book.sweep_price(side, qty)
+        return self._book.sweep_price(parse_side(side), qty)
 
-    def orders(self, side: str) -> dict[str, np.ndarray]:
+    def orders(self, side: Side) -> Table:
         """Resting orders of one side in priority order: ``order_id``, ``owner``, ``price``, ``qty``."""
-        return self._book.orders(side)
+        return orders_table(self._book.orders(parse_side(side)))
 
     def check_invariants(self) -> None:
         """Raise :class:`liqsim.LiqsimError` if the book's structure is inconsistent (never expected)."""
         self._book.check_invariants()
 
-    def process(self, actions: object, decode_names: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    def process(
+        self, actions: object, decode_names: bool = True, extra_columns: ExtraColumns = "raise"
+    ) -> dict[str, Table]:
         """Apply a whole table of actions in one call into the core.
 
         ``actions`` is any Arrow-compatible table or a dict of arrays with columns:
@@ -164,7 +207,10 @@ class OrderBook:
         NaN quantity, missing column a row needs) raises :class:`liqsim.ScenarioError` naming the
         column and row; rows before it have already been applied to this book.
 
-        Returns ``{"orders": ..., "trades": ..., "events": ...}``, each a dict of numpy arrays:
+        A column not listed above raises :class:`liqsim.ScenarioError` naming it and the closest
+        accepted name (``size`` → ``qty``); ``extra_columns="ignore"`` skips such columns.
+
+        Returns ``{"orders": ..., "trades": ..., "events": ...}``, each a :class:`liqsim.Table`:
 
         - ``orders``: one row per action: ``order_id``, ``status``, ``reason``, ``filled_qty``,
           ``avg_price`` (NaN when nothing filled);
@@ -173,11 +219,21 @@ class OrderBook:
         - ``events``: accepted / rejected / cancelled / expired / modified events with ``row``,
           ``ts``, ``kind``, ``order_id``, ``owner``, ``side``, ``price``, ``qty``, ``reason``.
 
-        With ``decode_names=False`` the categorical columns stay small integer codes (see
-        ``liqsim._core.*_NAMES``), which is faster and lighter for very large tables.
+        Categorical columns (status, reason, aggressor, kind, side) hold the core's small integer
+        codes; ``table["status"]`` builds the strings on first use, and ``to_arrow/to_pandas/
+        to_polars`` give dictionary/categorical columns without building strings. With
+        ``decode_names=False`` those columns are plain codes (see ``liqsim._core.*_NAMES``).
+        ``ts`` is a timestamp column (int64 ns since the epoch; ``timestamp[ns, UTC]`` in Arrow).
+
+        >>> book = OrderBook(tick_size=0.01, lot_size=0.001)
+        >>> out = book.process({"action": ["limit", "market"], "side": ["sell", "buy"],
+        ...                     "price": [100.0, None], "qty": [1.0, 0.4]})
+        >>> out["trades"]["price"].tolist(), out["orders"]["status"].tolist()
+        ([100.0], ['open', 'filled'])
         """
         table = "actions"
         t = as_table(actions, table)
+        check_columns(t, table, ACTION_COLUMNS, extra_columns)
         out = self._book.process_columns(
             table,
             action=code_column(t, table, "action", ACTION_CODES, required=True),
@@ -189,12 +245,24 @@ class OrderBook:
             tif=code_column(t, table, "tif", TIF_CODES, default=0),
             ts=time_column(t, table, "ts"),
         )
-        if decode_names:
-            orders, trades, events = out["orders"], out["trades"], out["events"]
-            orders["status"] = decode(orders["status"], _core.STATUS_NAMES)
-            orders["reason"] = decode(orders["reason"], _core.REASON_NAMES)
-            trades["aggressor"] = decode(trades["aggressor"], _core.SIDE_NAMES)
-            events["kind"] = decode(events["kind"], _core.EVENT_KIND_NAMES)
-            events["side"] = decode(events["side"], _core.SIDE_NAMES)
-            events["reason"] = decode(events["reason"], _core.REASON_NAMES)
-        return out
+        # Category columns stay the core's codes; names are built only when a user reads them.
+        names = decode_names
+        return {
+            "orders": Table(
+                out["orders"],
+                categories={"status": _core.STATUS_NAMES, "reason": _core.REASON_NAMES} if names else None,
+                name="orders",
+            ),
+            "trades": Table(
+                out["trades"], categories={"aggressor": _core.SIDE_NAMES} if names else None,
+                timestamps=["ts"], name="trades",
+            ),
+            "events": Table(
+                out["events"],
+                categories=(
+                    {"kind": _core.EVENT_KIND_NAMES, "side": _core.SIDE_NAMES, "reason": _core.REASON_NAMES}
+                    if names else None
+                ),
+                timestamps=["ts"], name="events",
+            ),
+        }

@@ -5,6 +5,13 @@ class LiqsimError(Exception):
     """Base class of every liqsim error."""
 
 
+class ConfigError(LiqsimError, ValueError):
+    """A configuration mistake (constructor or function argument): names the parameter, the value
+    given (in the user's units) and what is accepted."""
+
+    parameter: str | None = None
+
+
 class ScenarioError(LiqsimError, ValueError):
     """Bad input data: names the table, the column and the first bad row.
 

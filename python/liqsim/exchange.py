@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from . import _core
-from ._tables import as_table, code_column, decode, float_column, int_column, scenario_error
-from .book import SIDE_CODES
+from . import _choices, _core
+from ._tables import as_table, check_columns, code_column, float_column, int_column, scenario_error
+from ._time import DurationLike, TimeLike, duration_ns, time_ns
+from .book import SIDE_CODES, ExtraColumns, SelfTradePrevention, Side, TimeInForce, depth_table, orders_table, parse_side
+from .errors import ConfigError
+from .results import Table
 
-MARGIN_MODE_CODES = {"cross": 0, "isolated": 1}
-POSITION_SIDE_CODES = {"long": 0, "short": 1, "flat": 2, "buy": 0, "sell": 1}
+MARGIN_MODE_CODES = _choices.MARGIN_MODE
+POSITION_SIDE_CODES = _choices.POSITION_SIDE
+#: The columns each loader reads.
+BOOK_COLUMNS = ("side", "price", "qty", "owner")
+ACCOUNT_COLUMNS = ("trader_id", "balance", "margin_mode", "side", "qty", "entry_price", "leverage", "isolated_margin")
+TIER_COLUMNS = ("floor", "cap", "mmr", "max_leverage")
+
+Venue = Literal["binance", "bybit", "hyperliquid", "dydx"]
+MarkRule = Literal["last", "index", "median"]
+LiquidationLimit = Literal["market", "bankruptcy"]
+
+
+def _rate(argument: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        err = ConfigError(f"{argument} must be a number (a fraction, 0.0005 = 0.05%), got {value!r}")
+        err.parameter = argument
+        raise err
+    return float(value)
+
+
+def _fees(fees: object) -> tuple[float, float] | None:
+    """``(maker, taker)`` rates; a single number is refused, not guessed."""
+    if fees is None:
+        return None
+    if isinstance(fees, (int, float, np.integer, np.floating)) and not isinstance(fees, bool):
+        err = ConfigError(
+            f"fees must be a (maker, taker) pair of rates, e.g. fees=({fees!r}, {fees!r}) for the same "
+            f"rate on both sides; got the single number {fees!r}"
+        )
+        err.parameter = "fees"
+        raise err
+    try:
+        maker, taker = fees  # type: ignore[misc]
+    except (TypeError, ValueError):
+        err = ConfigError(f"fees must be a (maker, taker) pair of rates such as (0.0002, 0.0005), got {fees!r}")
+        err.parameter = "fees"
+        raise err from None
+    return _rate("fees (maker)", maker), _rate("fees (taker)", taker)
 _POSITION_SIGN = np.array([1, -1, 0], dtype=np.int8)
 POSITION_SIDE_NAMES = ["long", "short"]  # by the core's side code of a position: 0 buy = long
 
@@ -59,16 +98,16 @@ class Exchange:
 
     def __init__(
         self,
-        venue: str = "binance",
+        venue: Venue = "binance",
         symbol: str = "ETHUSDT",
         tick_size: float = 0.01,
         lot_size: float = 0.001,
         insurance_fund: float = 0.0,
-        mark_rule: str | None = None,
+        mark_rule: MarkRule | None = None,
         closeouts_move_mark: bool = True,
         adl: bool = True,
-        liquidation_limit: str = "market",
-        stp: str = "none",
+        liquidation_limit: LiquidationLimit = "market",
+        stp: SelfTradePrevention = "none",
         tiers: object | None = None,
         fees: tuple[float, float] | None = None,
         liquidation_fee: float | None = None,
@@ -76,6 +115,7 @@ class Exchange:
         tier_columns = None
         if tiers is not None:
             t = as_table(tiers, "tiers")
+            check_columns(t, "tiers", TIER_COLUMNS)
             tier_columns = (
                 float_column(t, "tiers", "floor", required=True).tolist(),
                 float_column(t, "tiers", "cap", required=True).tolist(),
@@ -83,24 +123,61 @@ class Exchange:
                 int_column(t, "tiers", "max_leverage", required=True).tolist(),
             )
         self._ex = _core.Exchange(
-            venue, symbol, tick_size, lot_size, insurance_fund, mark_rule, closeouts_move_mark, adl, liquidation_limit,
-            stp, tier_columns, fees, liquidation_fee,
+            _choices.parse("venue", venue, _choices.VENUE),
+            symbol,
+            tick_size,
+            lot_size,
+            insurance_fund,
+            None if mark_rule is None else _choices.parse("mark_rule", mark_rule, _choices.MARK_RULE),
+            closeouts_move_mark,
+            adl,
+            _choices.parse("liquidation_limit", liquidation_limit, _choices.LIQUIDATION_LIMIT),
+            _choices.parse("stp", stp, _choices.STP),
+            tier_columns,
+            _fees(fees),
+            None if liquidation_fee is None else _rate("liquidation_fee", liquidation_fee),
         )
 
     def __repr__(self) -> str:
+        def price(p: float | None) -> str:
+            return "None" if p is None else f"{p:,.2f}"
+
         return (
-            f"Exchange(venue={self.venue!r}, symbol={self.symbol!r}, mark={self.mark}, "
-            f"open_interest={self.open_interest}, insurance_fund={self.insurance_fund:,.2f})"
+            f"<liqsim.Exchange {self.venue} {self.symbol}: mark {price(self.mark)}, last {price(self.last)}, "
+            f"index {price(self.index)}; bid {price(self.best_bid)} / ask {price(self.best_ask)}; "
+            f"{self._ex.account_count - 2:,} accounts, open interest {self.open_interest:,.3f}, "
+            f"insurance fund {self.insurance_fund:,.2f}, t={self.ts} ns>"
         )
+
+    def copy(self) -> Exchange:
+        """An independent deep copy (book, accounts, tapes, clock): the cheap way to branch a
+        what-if. Acting on the copy leaves the original as it was.
+
+        >>> ex = Exchange()
+        >>> what_if = ex.copy()
+        >>> what_if.set_index(3000.0)
+        >>> ex.index is None, what_if.index
+        (True, 3000.0)
+        """
+        new = Exchange.__new__(Exchange)
+        new._ex = self._ex.copy()
+        return new
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Exchange:
+        return self.copy()
 
     # --- loading ---------------------------------------------------------------------------
 
-    def load_book(self, book: object) -> None:
+    def load_book(self, book: object, extra_columns: ExtraColumns = "raise") -> None:
         """Load resting orders in one call. Columns: ``side`` (bid/ask or buy/sell), ``price``,
         ``qty``, and optionally ``owner`` (a loaded trader id; default: background liquidity).
-        Raises :class:`liqsim.ScenarioError` for a bad row, or one that crosses the book."""
+        Raises :class:`liqsim.ScenarioError` for a bad row, one that crosses the book, or an
+        unknown column (unless ``extra_columns="ignore"``)."""
         table = "book"
         t = as_table(book, table)
+        check_columns(t, table, BOOK_COLUMNS, extra_columns)
         self._ex.load_book_columns(
             code_column(t, table, "side", SIDE_CODES, required=True),
             float_column(t, table, "price", required=True),
@@ -108,7 +185,7 @@ class Exchange:
             int_column(t, table, "owner"),
         )
 
-    def load_accounts(self, accounts: object) -> None:
+    def load_accounts(self, accounts: object, extra_columns: ExtraColumns = "raise") -> None:
         """Load traders in one call. Columns:
 
         ==============  ===============================================================
@@ -124,9 +201,13 @@ class Exchange:
 
         The other side of loaded positions is held by the background liquidity account
         (trader id −2) at the same entry prices, so positions sum to zero from the start.
+
+        Any other column raises :class:`liqsim.ScenarioError` naming it and the closest accepted
+        one (``size`` → ``qty``, ``lev`` → ``leverage``); ``extra_columns="ignore"`` skips them.
         """
         table = "accounts"
         t = as_table(accounts, table)
+        check_columns(t, table, ACCOUNT_COLUMNS, extra_columns)
         n = t.num_rows
         qty = float_column(t, table, "qty")
         qty = np.zeros(n) if qty is None else qty
@@ -161,10 +242,10 @@ class Exchange:
     def submit(
         self,
         trader_id: int,
-        side: str,
+        side: Side,
         qty: float,
         price: float | None = None,
-        tif: str = "gtc",
+        tif: TimeInForce = "gtc",
         reduce_only: bool = False,
     ) -> dict[str, Any]:
         """Place an order for a loaded account (``price`` None: market order), then run the
@@ -172,21 +253,68 @@ class Exchange:
         ``leverage_exceeds_tier``, ``reduce_only_would_increase``, or a book reason),
         ``filled``, ``avg_price``, ``sent_qty`` (reduce-only orders are trimmed to the position)
         and ``liquidations`` (how many the cascade after it recorded)."""
-        return self._ex.submit(trader_id, side, qty, price, tif, reduce_only)
+        tif_name = _choices.parse("tif", tif, _choices.TIF, order_reason="invalid_tif")
+        return self._ex.submit(trader_id, parse_side(side), qty, price, tif_name, reduce_only)
 
     def cancel(self, trader_id: int, order_id: int) -> dict[str, Any]:
         """Cancel one of the account's resting orders."""
         return self._ex.cancel(trader_id, order_id)
 
     def set_index(self, price: float) -> None:
-        """Set the index (spot) price, then run the cascade."""
+        """Set the index (spot) price, quote currency, then run the cascade."""
         self._ex.set_index(price)
 
-    def advance(self, ts: int) -> None:
-        """Move the clock to ``ts`` (integer nanoseconds): samples the mark basis each second,
-        the funding premium on the venue's schedule, settles funding at interval boundaries, and
-        runs the cascade at each step."""
-        self._ex.advance(int(ts))
+    def advance(self, dt: DurationLike) -> None:
+        """Move the clock forward by ``dt``: a ``float`` is seconds, an ``int`` nanoseconds;
+        ``timedelta``, numpy ``timedelta64`` and pandas ``Timedelta`` are taken as they are.
+
+        On the way it samples the mark basis each second, the funding premium on the venue's
+        schedule, settles funding at interval boundaries, and runs the cascade at each step.
+
+        >>> ex = Exchange()
+        >>> ex.advance(1.5)                       # seconds
+        >>> ex.ts
+        1500000000
+        """
+        step = duration_ns("dt", dt)
+        if step < 0:
+            err = ConfigError(f"dt must be ≥ 0 (time only moves forward), got {dt!r}")
+            err.parameter = "dt"
+            raise err
+        self.advance_to(self.ts + step)
+
+    def advance_to(self, t: TimeLike) -> None:
+        """Move the clock to time ``t``: an ``int`` is nanoseconds since the Unix epoch;
+        ``datetime`` (naive = UTC), numpy ``datetime64`` and pandas ``Timestamp`` are converted
+        exactly. A float is refused (use :meth:`advance` for a step in seconds)."""
+        target = time_ns("t", t)
+        if target < self.ts:
+            err = ConfigError(f"t must not be before the exchange's clock ({self.ts} ns), got {t!r} = {target} ns")
+            err.parameter = "t"
+            raise err
+        self._ex.advance(target)
+
+    # --- the book ---------------------------------------------------------------------------
+
+    def depth(self, levels: int = 10) -> Table:
+        """The exchange's book: top ``levels`` of each side as one table (see
+        :meth:`liqsim.OrderBook.depth`)."""
+        return depth_table(self._ex.depth(levels))
+
+    def depth_within(self, fraction: float) -> dict[str, float] | None:
+        """Resting quantity and notional within ``fraction`` of mid (see
+        :meth:`liqsim.OrderBook.depth_within`)."""
+        return self._ex.depth_within(fraction)
+
+    def sweep_price(self, side: Side, qty: float) -> float | None:
+        """Average price a market order of ``qty`` on ``side`` would get now; None if the book
+        cannot fill it."""
+        return self._ex.sweep_price(parse_side(side), qty)
+
+    def orders(self, side: Side) -> Table:
+        """Resting orders of one side in priority order: ``order_id``, ``owner`` (trader id;
+        −2 for background liquidity), ``price``, ``qty``."""
+        return orders_table(self._ex.orders(parse_side(side)))
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -251,45 +379,48 @@ class Exchange:
         positions sum to zero, exact money conservation, trigger index == brute force)."""
         self._ex.check_invariants()
 
-    def accounts(self) -> dict[str, np.ndarray]:
+    def accounts(self) -> Table:
         """All accounts, including the insurance fund (−1) and background liquidity (−2):
         trader_id, balance, margin_mode, position (signed, base units), entry_price,
         realized_pnl, unrealized_pnl, margin_balance, maintenance_margin (at the mark),
         liquidation_price (NaN when none) and liquidated."""
-        out = self._ex.accounts()
-        out["margin_mode"] = decode(out["margin_mode"], _core.MARGIN_MODE_NAMES)
-        return out
+        return Table(self._ex.accounts(), categories={"margin_mode": _core.MARGIN_MODE_NAMES}, name="accounts")
 
-    def trades(self) -> dict[str, np.ndarray]:
+    def trades(self) -> Table:
         """The trade tape: ts, price, qty, aggressor, taker, maker, kind (normal / liquidation /
         adl / backstop)."""
-        out = self._ex.trades()
-        out["aggressor"] = decode(out["aggressor"], _core.SIDE_NAMES)
-        out["kind"] = decode(out["kind"], _core.TRADE_KIND_NAMES)
-        return out
+        return Table(
+            self._ex.trades(),
+            categories={"aggressor": _core.SIDE_NAMES, "kind": _core.TRADE_KIND_NAMES},
+            timestamps=["ts"],
+            name="trades",
+        )
 
-    def liquidations(self) -> dict[str, np.ndarray]:
+    def liquidations(self) -> Table:
         """One row per liquidation: ts, trader_id, side (long/short), qty, mark (at trigger),
         avg_fill_price (NaN when the book filled nothing), bankruptcy_price, insurance_delta,
         kind (partial / full / backstop / adl), round (of the cascade)."""
-        out = self._ex.liquidations()
-        out["side"] = decode(out["side"], POSITION_SIDE_NAMES)
-        out["kind"] = decode(out["kind"], _core.LIQUIDATION_KIND_NAMES)
-        return out
+        return Table(
+            self._ex.liquidations(),
+            categories={"side": POSITION_SIDE_NAMES, "kind": _core.LIQUIDATION_KIND_NAMES},
+            timestamps=["ts"],
+            name="liquidations",
+        )
 
-    def adl(self) -> dict[str, np.ndarray]:
+    def adl(self) -> Table:
         """Auto-deleveraging: ts, trader_id (deleveraged), liquidated_trader_id, side, qty, price
         (the bankruptcy price), round."""
-        out = self._ex.adl()
-        out["side"] = decode(out["side"], POSITION_SIDE_NAMES)
-        return out
+        return Table(self._ex.adl(), categories={"side": POSITION_SIDE_NAMES}, timestamps=["ts"], name="adl")
 
-    def funding(self) -> dict[str, np.ndarray]:
+    def funding(self) -> Table:
         """Funding settlements: ts, rate, mark, paid_by_longs (quote; negative: shorts paid)."""
-        return self._ex.funding()
+        return Table(self._ex.funding(), timestamps=["ts"], name="funding")
 
-    def insurance(self) -> dict[str, np.ndarray]:
+    def insurance(self) -> Table:
         """Insurance fund changes: ts, delta, balance, reason, trader_id."""
-        out = self._ex.insurance()
-        out["reason"] = decode(out["reason"], _core.INSURANCE_REASON_NAMES)
-        return out
+        return Table(
+            self._ex.insurance(),
+            categories={"reason": _core.INSURANCE_REASON_NAMES},
+            timestamps=["ts"],
+            name="insurance",
+        )

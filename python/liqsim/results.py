@@ -69,12 +69,26 @@ class Table(Mapping[str, np.ndarray]):
         if key in self._categories:
             out = self._decoded.get(key)
             if out is None:
-                names = np.array([*self._categories[key], ""])  # code -1 (null) decodes to ""
-                codes = self._columns[key].astype(np.int64)
-                out = names[np.where(codes < 0, len(names) - 1, codes)]
+                names = np.array([*self._categories[key], ""])  # null codes decode to ""
+                out = names[self._null_to(key, len(names) - 1)]
                 self._decoded[key] = out
             return out
-        return self._columns[key]
+        col = self._columns.get(key)
+        if col is None:
+            raise KeyError(f"{key!r} is not a column of {self.name}; columns: {list(self._columns)}")
+        return col
+
+    def _null_to(self, key: str, fill: int) -> np.ndarray:
+        """The codes of a categorical column with every null code replaced by ``fill``: negative
+        codes, codes past the last name (the core's 255), and codes whose name is "" (the core's
+        "no reason")."""
+        codes = self._columns[key].astype(np.int64)
+        names = self._categories[key]
+        null = (codes < 0) | (codes >= len(names))
+        for i, name in enumerate(names):
+            if name == "":
+                null |= codes == i
+        return np.where(null, fill, codes)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._columns)
@@ -104,7 +118,7 @@ class Table(Mapping[str, np.ndarray]):
     def _arrow_column(self, key: str) -> pa.Array:
         col = self._columns[key]
         if key in self._categories:
-            codes = col.astype(np.int32)
+            codes = self._null_to(key, -1).astype(np.int32)
             mask = codes < 0
             indices = pa.array(np.where(mask, 0, codes), mask=mask if mask.any() else None)
             return pa.DictionaryArray.from_arrays(indices, pa.array(self._categories[key], pa.string()))
@@ -126,10 +140,26 @@ class Table(Mapping[str, np.ndarray]):
         return self.to_arrow().to_pandas()
 
     def to_polars(self) -> Any:
-        """A ``polars.DataFrame`` (categories as ``Categorical``, timestamps ``Datetime('ns', 'UTC')``)."""
+        """A ``polars.DataFrame`` (categories as ``Categorical``, timestamps ``Datetime('ns', 'UTC')``).
+
+        Use this (or ``pl.DataFrame(table.to_arrow())``): ``pl.DataFrame(table)`` sees a Mapping and
+        builds the frame from the numpy columns, so categories arrive as strings and timestamps
+        as int64.
+        """
         import polars as pl
 
-        return pl.from_arrow(self.to_arrow())
+        frame = pl.from_arrow(self.to_arrow())
+        assert isinstance(frame, pl.DataFrame)  # a Table (not an Array) gives a DataFrame
+        return frame
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        # pandas builds ``pd.DataFrame(obj)`` from a dict only; for any other mapping it takes
+        # the column *names* as the rows, silently. It asks for ``__array__`` first, so refusing
+        # here turns that into a clear error.
+        raise TypeError(
+            f"a liqsim.Table ({self.name}) is not one array: use table.to_pandas() (typed columns), "
+            "pd.DataFrame(dict(table)), or table[column] for one column"
+        )
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         return self.to_arrow().__arrow_c_stream__(requested_schema)

@@ -14,6 +14,7 @@ use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::book_view;
 use crate::{config_error, liqsim_error, on_grid, order_error, parse_side, parse_stp, parse_tif, scenario_error};
 
 fn preset(py: Python<'_>, venue: &str, symbol: &str) -> PyResult<VenuePreset> {
@@ -25,6 +26,7 @@ type TierColumns = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<u32>);
 
 /// The Rust exchange behind `liqsim.Exchange`.
 #[pyclass(module = "liqsim._core", name = "Exchange")]
+#[derive(Clone)]
 pub struct PyExchange {
     ex: Exchange,
     tick: Grid,
@@ -85,7 +87,7 @@ impl PyExchange {
         };
         let rate = |what: &str, x: f64| {
             Rate::from_f64(x)
-                .ok_or_else(|| liqsim_error(py, "LiqsimError", format!("{what} must be a number, got {x}"), &[]))
+                .ok_or_else(|| liqsim_error(py, "ConfigError", format!("{what} must be a number, got {x}"), &[]))
         };
         if let Some((maker, taker)) = fees {
             preset = preset.with_fees(Fees { maker: rate("maker fee", maker)?, taker: rate("taker fee", taker)? });
@@ -103,7 +105,7 @@ impl PyExchange {
         if !(insurance_fund.is_finite() && insurance_fund >= 0.0) {
             return Err(liqsim_error(
                 py,
-                "LiqsimError",
+                "ConfigError",
                 format!("insurance_fund must be ≥ 0, got {insurance_fund}"),
                 &[],
             ));
@@ -116,7 +118,7 @@ impl PyExchange {
             "bankruptcy" => LiquidationLimit::Bankruptcy,
             other => {
                 let msg = format!("liquidation_limit must be 'market' or 'bankruptcy', got {other:?}");
-                return Err(liqsim_error(py, "LiqsimError", msg, &[]));
+                return Err(liqsim_error(py, "ConfigError", msg, &[]));
             }
         };
         cfg.stp = parse_stp(py, stp)?;
@@ -222,7 +224,7 @@ impl PyExchange {
     }
 
     fn set_index(&mut self, py: Python<'_>, price: f64) -> PyResult<()> {
-        let ticks = on_grid(py, &self.tick, "price", price)?;
+        let ticks = on_grid(py, &self.tick, "index price", price)?;
         if ticks <= 0 {
             return Err(order_error(py, format!("index price must be > 0, got {price}"), "invalid_price"));
         }
@@ -235,11 +237,41 @@ impl PyExchange {
     fn advance(&mut self, py: Python<'_>, ts: i64) -> PyResult<()> {
         if ts < self.ex.ts() {
             let msg = format!("time only moves forward: now {}, asked {ts}", self.ex.ts());
-            return Err(liqsim_error(py, "LiqsimError", msg, &[]));
+            return Err(liqsim_error(py, "ConfigError", msg, &[]));
         }
         let ex = &mut self.ex;
         py.detach(|| ex.advance_to(ts));
         Ok(())
+    }
+
+    /// An independent deep copy: the cheap way to branch a what-if.
+    fn copy(&self) -> Self {
+        self.clone()
+    }
+
+    /// Number of accounts, including the insurance fund and background liquidity.
+    #[getter]
+    fn account_count(&self) -> usize {
+        self.ex.accounts().len()
+    }
+
+    fn depth<'py>(&self, py: Python<'py>, levels: usize) -> PyResult<Bound<'py, PyDict>> {
+        book_view::depth(py, self.ex.book(), &self.tick, &self.lot, levels)
+    }
+
+    fn depth_within<'py>(&self, py: Python<'py>, fraction: f64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        book_view::depth_within(py, self.ex.book(), &self.tick, &self.lot, fraction)
+    }
+
+    fn sweep_price(&self, py: Python<'_>, side: &str, qty: f64) -> PyResult<Option<f64>> {
+        book_view::sweep_price(py, self.ex.book(), &self.tick, &self.lot, side, qty)
+    }
+
+    fn orders<'py>(&self, py: Python<'py>, side: &str) -> PyResult<Bound<'py, PyDict>> {
+        // Orders in the exchange's book are owned by account indices; show trader ids.
+        let accounts = self.ex.accounts();
+        let trader_id = |index: i64| usize::try_from(index).ok().and_then(|i| accounts.get(i)).map_or(index, |a| a.id.0);
+        book_view::orders(py, self.ex.book(), &self.tick, &self.lot, side, trader_id)
     }
 
     #[getter]

@@ -14,6 +14,7 @@ use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+mod book_view;
 mod exchange;
 
 /// Raise `liqsim.errors.<name>(message)` with extra attributes (table, column, row, reason, …).
@@ -53,12 +54,12 @@ fn scenario_error(py: Python<'_>, table: &str, err: CoreError) -> PyErr {
                 Err(e) => e,
             }
         }
-        CoreError::Config { .. } => liqsim_error(py, "LiqsimError", err.to_string(), &[]),
+        CoreError::Config { .. } => liqsim_error(py, "ConfigError", err.to_string(), &[]),
     }
 }
 
 fn config_error(py: Python<'_>, err: CoreError) -> PyErr {
-    liqsim_error(py, "LiqsimError", err.to_string(), &[])
+    liqsim_error(py, "ConfigError", err.to_string(), &[])
 }
 
 fn parse_side(py: Python<'_>, side: &str) -> PyResult<Side> {
@@ -72,7 +73,7 @@ fn parse_side(py: Python<'_>, side: &str) -> PyResult<Side> {
 fn parse_stp(py: Python<'_>, stp: &str) -> PyResult<SelfTradePrevention> {
     SelfTradePrevention::from_name(stp).ok_or_else(|| {
         let message = format!("stp must be one of {:?}, got {stp:?}", SelfTradePrevention::NAMES);
-        liqsim_error(py, "LiqsimError", message, &[])
+        liqsim_error(py, "ConfigError", message, &[])
     })
 }
 
@@ -82,18 +83,23 @@ fn parse_tif(py: Python<'_>, tif: &str) -> PyResult<TimeInForce> {
     })
 }
 
-/// A float quantity or price on its grid, or an OrderError naming the value.
+/// A float quantity or price on its grid, or an OrderError naming the value in the user's units.
 fn on_grid(py: Python<'_>, grid: &Grid, what: &str, x: f64) -> PyResult<i64> {
     grid.to_steps(x).map_err(|e| {
-        let (detail, reason) = match e {
-            GridError::OffGrid if what == "price" => {
-                ("is not a multiple of the tick size", RejectReason::OffTickPrice.name())
+        let step_name = if what.ends_with("price") { "tick size" } else { "lot size" };
+        let (message, reason) = match e {
+            GridError::OffGrid if what.ends_with("price") => (
+                format!("{what} {x} is not a multiple of the {step_name} {}", grid.step()),
+                RejectReason::OffTickPrice.name(),
+            ),
+            GridError::OffGrid => {
+                (format!("{what} {x} is not a multiple of the {step_name} {}", grid.step()), RejectReason::OffLotQty.name())
             }
-            GridError::OffGrid => ("is not a multiple of the lot size", RejectReason::OffLotQty.name()),
-            GridError::NotFinite => ("is not a finite number", "invalid_number"),
-            GridError::OutOfRange => ("is out of range", "invalid_number"),
+            // Python spells them nan and inf.
+            GridError::NotFinite => (format!("{what} must be a finite number, got {}", format!("{x}").to_lowercase()), "invalid_number"),
+            GridError::OutOfRange => (format!("{what} {x} is out of range"), "invalid_number"),
         };
-        order_error(py, format!("{what} {x} {detail} ({})", grid.step()), reason)
+        order_error(py, message, reason)
     })
 }
 
@@ -228,65 +234,26 @@ impl PyOrderBook {
         self.book.best_ask().map(|(p, _)| self.tick.to_f64(p))
     }
 
-    /// Top `levels` of each side, best first, as numpy arrays.
+    /// Top `levels` of each side as one table (see `book_view::depth`).
     fn depth<'py>(&self, py: Python<'py>, levels: usize) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for (side, prefix) in [(Side::Buy, "bid"), (Side::Sell, "ask")] {
-            let (mut price, mut qty, mut orders) = (Vec::new(), Vec::new(), Vec::new());
-            for l in self.book.levels(side).take(levels) {
-                price.push(self.tick.to_f64(l.price));
-                qty.push(self.lot.to_f64(l.qty));
-                orders.push(l.count as i64);
-            }
-            d.set_item(format!("{prefix}_price"), price.into_pyarray(py))?;
-            d.set_item(format!("{prefix}_qty"), qty.into_pyarray(py))?;
-            d.set_item(format!("{prefix}_orders"), orders.into_pyarray(py))?;
-        }
-        Ok(d)
+        book_view::depth(py, &self.book, &self.tick, &self.lot, levels)
     }
 
-    /// Quantity and notional within `fraction` of mid; None when a side is empty.
     fn depth_within<'py>(&self, py: Python<'py>, fraction: f64) -> PyResult<Option<Bound<'py, PyDict>>> {
-        if !(fraction.is_finite() && fraction >= 0.0) {
-            return Err(liqsim_error(py, "LiqsimError", format!("fraction must be >= 0, got {fraction}"), &[]));
-        }
-        let Some(depth) = self.book.depth_within(fraction) else { return Ok(None) };
-        let money = self.tick.step() * self.lot.step();
-        let d = PyDict::new(py);
-        d.set_item("bid_qty", self.lot.wide_to_f64(depth.bid_qty))?;
-        d.set_item("bid_notional", depth.bid_notional as f64 * money)?;
-        d.set_item("ask_qty", self.lot.wide_to_f64(depth.ask_qty))?;
-        d.set_item("ask_notional", depth.ask_notional as f64 * money)?;
-        Ok(Some(d))
+        book_view::depth_within(py, &self.book, &self.tick, &self.lot, fraction)
     }
 
-    /// Average price a market order of `qty` on `side` would pay; None if the book is too thin.
     fn sweep_price(&self, py: Python<'_>, side: &str, qty: f64) -> PyResult<Option<f64>> {
-        let side = parse_side(py, side)?;
-        let lots = on_grid(py, &self.lot, "qty", qty)?;
-        if lots <= 0 {
-            return Err(order_error(py, format!("qty must be > 0, got {qty}"), RejectReason::NonPositiveQty.name()));
-        }
-        let s = self.book.sweep(side, lots);
-        Ok((s.filled == lots).then(|| self.tick.average(s.notional, lots)))
+        book_view::sweep_price(py, &self.book, &self.tick, &self.lot, side, qty)
     }
 
-    /// Resting orders of one side in priority order, as numpy arrays.
     fn orders<'py>(&self, py: Python<'py>, side: &str) -> PyResult<Bound<'py, PyDict>> {
-        let side = parse_side(py, side)?;
-        let (mut id, mut owner, mut price, mut qty) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for o in self.book.orders(side) {
-            id.push(o.id.0);
-            owner.push(o.owner.0);
-            price.push(self.tick.to_f64(o.price));
-            qty.push(self.lot.to_f64(o.qty));
-        }
-        let d = PyDict::new(py);
-        d.set_item("order_id", id.into_pyarray(py))?;
-        d.set_item("owner", owner.into_pyarray(py))?;
-        d.set_item("price", price.into_pyarray(py))?;
-        d.set_item("qty", qty.into_pyarray(py))?;
-        Ok(d)
+        book_view::orders(py, &self.book, &self.tick, &self.lot, side, |owner| owner)
+    }
+
+    /// An independent deep copy (the core book is cloned).
+    fn copy(&self) -> Self {
+        PyOrderBook { book: self.book.clone(), tick: self.tick, lot: self.lot, events: Vec::new() }
     }
 
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
