@@ -6,6 +6,7 @@ from Arrow-compatible tables, calls the core once per batch and returns every ta
 """
 
 # One name per line, sorted within each section: several branches add exports here.
+from . import agents
 from ._core import __version__
 from .book import OrderBook
 from .errors import ConfigError
@@ -17,6 +18,9 @@ from .margin import bankruptcy_price
 from .margin import liquidation_price
 from .margin import maintenance_margin
 from .results import Table
+from .scenario import Scenario
+from .simulation import SimulationResult
+from .simulation import simulate
 
 __all__ = [
     "ConfigError",
@@ -24,10 +28,14 @@ __all__ = [
     "LiqsimError",
     "OrderBook",
     "OrderError",
+    "Scenario",
     "ScenarioError",
+    "SimulationResult",
     "Table",
     "__version__",
+    "agents",
     "bankruptcy_price",
     "liquidation_price",
     "maintenance_margin",
+    "simulate",
 ]

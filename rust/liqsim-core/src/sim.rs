@@ -106,7 +106,7 @@ pub struct RunOutput {
 }
 
 fn bad(table: &'static str, column: &'static str, row: usize, message: String) -> Error {
-    Error::BadInput { column, row, message: format!("{table} table: {message}") }
+    Error::InTable { table, column, row, message }
 }
 
 /// Check the scenario's tables against the run: sorted timestamps within [start, end], positive
@@ -223,6 +223,16 @@ pub fn run(
         }
     }
     ex.add_accounts(&missing)?;
+    for (r, o) in orders.iter().enumerate() {
+        if ex.account_index(o.trader).is_none() {
+            return Err(bad(
+                "orders",
+                "trader_id",
+                r,
+                format!("trader {} is not a loaded account (add it to the accounts table)", o.trader.0),
+            ));
+        }
+    }
     if ex.ts() < spec.start {
         ex.advance_to(spec.start);
     }
@@ -290,7 +300,7 @@ fn apply_order(ex: &mut Exchange, o: &ScenarioOrder, placed: &mut HashMap<i64, O
             let req = OrderRequest {
                 side: o.side,
                 qty: o.qty,
-                price: if o.action == OrderAction::Limit { o.price } else { None },
+                price: o.price, // a market row's price is its protection bound (an IOC limit)
                 tif: if o.action == OrderAction::Market { TimeInForce::Ioc } else { o.tif },
                 reduce_only: o.reduce_only,
             };
@@ -369,6 +379,9 @@ impl Recorder {
         }
     }
 }
+
+mod columns;
+pub use columns::{index_rows, order_rows, OrderColumns};
 
 #[cfg(test)]
 mod tests;

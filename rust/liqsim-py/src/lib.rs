@@ -16,6 +16,7 @@ use pyo3::types::{PyDict, PyList};
 
 mod book_view;
 mod exchange;
+mod sim;
 
 /// Raise `liqsim.errors.<name>(message)` with extra attributes (table, column, row, reason, …).
 fn liqsim_error(py: Python<'_>, name: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
@@ -40,6 +41,9 @@ fn order_error(py: Python<'_>, message: String, reason: &str) -> PyErr {
 
 fn scenario_error(py: Python<'_>, table: &str, err: CoreError) -> PyErr {
     match err {
+        CoreError::InTable { table, column, row, message } => {
+            scenario_error(py, table, CoreError::BadInput { column, row, message })
+        }
         CoreError::BadInput { column, row, message } => {
             let text = format!("table '{table}', column '{column}', row {row}: {message}");
             let attrs = (|| -> PyResult<Vec<(&str, Py<PyAny>)>> {
@@ -329,6 +333,7 @@ impl PyOrderBook {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOrderBook>()?;
     exchange::register(m)?;
+    sim::register(m)?;
     // Code → name tables, defined once in the core; Python decodes result columns with them.
     m.add("ACTION_NAMES", ActionKind::NAMES.to_vec())?;
     m.add("SIDE_NAMES", vec![Side::Buy.name(), Side::Sell.name()])?;

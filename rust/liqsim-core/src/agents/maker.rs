@@ -154,10 +154,9 @@ impl MarketMaker {
     }
 
     fn reference(&self, ex: &Exchange) -> Option<Price> {
+        // A one-sided book has no mid (its one side is not a price the market agrees on).
         let mid = match (ex.book().best_bid(), ex.book().best_ask()) {
             (Some((b, _)), Some((a, _))) => Some(b + (a - b) / 2),
-            (Some((b, _)), None) => Some(b),
-            (None, Some((a, _))) => Some(a),
             _ => None,
         };
         match self.spec.reference {
@@ -168,9 +167,9 @@ impl MarketMaker {
     }
 
     /// Update the pull state from the move and the liquidation flow over the window.
-    fn update_pull(&mut self, ts: Ts, reference: Price, ctx: &AgentContext) {
+    fn update_pull(&mut self, ts: Ts, price: Price, ctx: &AgentContext) {
         let window = self.spec.pull_window;
-        self.history.push_back((ts, reference));
+        self.history.push_back((ts, price));
         while self.history.len() > 1 && self.history[0].0 < ts - window {
             self.history.pop_front();
         }
@@ -180,7 +179,7 @@ impl MarketMaker {
             self.liq_history.pop_front();
         }
         let oldest = self.history[0].1 as f64;
-        let moved = if oldest > 0.0 { reference as f64 / oldest - 1.0 } else { 0.0 };
+        let moved = if oldest > 0.0 { price as f64 / oldest - 1.0 } else { 0.0 };
         let (t0, l0) = self.liq_history[0];
         let liq_rate = if ts > t0 { (total_liq - l0) / ((ts - t0) as f64 / 1e9) } else { 0.0 };
         let by_move = self.spec.pull_move > 0.0 && moved.abs() > self.spec.pull_move;
@@ -226,7 +225,8 @@ impl MarketMaker {
             }
         }
 
-        self.update_pull(ts, reference, ctx);
+        // The pull rule watches the traded price (what a maker's risk sees), not its own quotes.
+        self.update_pull(ts, ex.last().unwrap_or(reference), ctx);
 
         // Re-centre when the reference moved enough since the ladder was placed.
         let centre = match self.anchor {

@@ -235,17 +235,17 @@ fn validation_names_the_table_column_and_row() {
     let mut orders = buys(S, 3, ETH);
     orders[2].ts = 0; // before row 1
     let err = run(&mut ex, &orders, &[], &[], &spec(0)).unwrap_err().to_string();
-    assert!(err.contains("ts, row 2") && err.contains("orders table"), "{err}");
+    assert!(err.contains("table 'orders', column 'ts', row 2"), "{err}");
     let mut orders = buys(S, 2, ETH);
     orders[1].qty = 0;
     let err = run(&mut ex, &orders, &[], &[], &spec(0)).unwrap_err().to_string();
-    assert!(err.contains("qty, row 1"), "{err}");
+    assert!(err.contains("column 'qty', row 1"), "{err}");
     let cancel = ScenarioOrder { action: OrderAction::Cancel, order_ref: Some(9), ..buys(S, 1, ETH)[0] };
     let err = run(&mut ex, &[cancel], &[], &[], &spec(0)).unwrap_err().to_string();
-    assert!(err.contains("order_id, row 0") && err.contains("no earlier row"), "{err}");
+    assert!(err.contains("column 'order_id', row 0") && err.contains("no earlier row"), "{err}");
     let index = [IndexPoint { ts: 100 * S, price: 1 }];
     let err = run(&mut ex, &[], &index, &[], &spec(0)).unwrap_err().to_string();
-    assert!(err.contains("index table") && err.contains("ts, row 0"), "{err}");
+    assert!(err.contains("table 'index', column 'ts', row 0"), "{err}");
     let err = run(&mut ex, &[], &[], &[], &RunSpec { end: 0, ..spec(0) }).unwrap_err().to_string();
     assert!(err.contains("end"), "{err}");
 }
@@ -254,7 +254,7 @@ fn openers(long_share: f64, close_share: f64) -> AgentSpec {
     AgentSpec::PositionOpeners(PositionOpenerSpec {
         first_trader: TraderId(5_000_000),
         accounts: 1000,
-        balance: 1_000.0,
+        balance: 100.0,
         leverage: vec![(3, 0.5), (10, 0.3), (50, 0.2)],
         isolated_share: 0.3,
         rate_per_s: 20.0,
@@ -271,28 +271,30 @@ fn openers(long_share: f64, close_share: f64) -> AgentSpec {
 fn position_openers_build_open_interest_and_lean_the_price() {
     // 20 decisions a second for a minute into 1,000 flat accounts: ~1,200 decisions, so some
     // 700 accounts open (1 − e^−1.2 of them). All long: price rises and OI grows by about
-    // Σ balance × leverage × ½ / price.
+    // Σ balance × leverage × ½ / price: 700 × $100 × 14.5 (mean leverage) × ½ / ~3,000 ≈ 170 ETH.
     let mut ex = exchange(0);
     let out = run(&mut ex, &[], &[], &[maker(false), openers(1.0, 0.0)], &spec(3)).unwrap();
     let opened = (0..1000).filter(|k| ex.account(TraderId(5_000_000 + k)).unwrap().position.lots > 0).count();
     assert!((600..=760).contains(&opened), "{opened} accounts opened");
     let oi0 = out.series[0].open_interest;
     let oi1 = out.series.last().unwrap().open_interest;
-    assert!(oi1 > oi0 + 300 * ETH, "OI {oi0} → {oi1}");
+    assert!(oi1 > oi0 + 120 * ETH && oi1 < oi0 + 220 * ETH, "OI {oi0} → {oi1}");
     assert!(out.series.last().unwrap().last.unwrap() > px(3000.0));
     ex.check_invariants().unwrap();
 }
 
 #[test]
 fn covering_makes_open_interest_fall_back() {
-    // Same pool, then mostly closing: by the end OI is below its peak.
+    // Every decision opens a flat account or, with probability 0.9, closes an open one: the
+    // positioned share settles where opening (1 − p) balances closing 0.9 p, p = 1/1.9 = 53%,
+    // and OI ends below its peak (it overshoots while the pool fills).
     let mut ex = exchange(0);
     let out = run(&mut ex, &[], &[], &[maker(false), openers(0.5, 0.9)], &spec(4)).unwrap();
     let peak = out.series.iter().map(|r| r.open_interest).max().unwrap();
     let end = out.series.last().unwrap().open_interest;
     assert!(end < peak, "end {end} peak {peak}");
     let positioned = (0..1000).filter(|k| ex.account(TraderId(5_000_000 + k)).unwrap().position.lots != 0).count();
-    assert!(positioned < 400, "{positioned}");
+    assert!((430..=630).contains(&positioned), "{positioned}");
 }
 
 #[test]
