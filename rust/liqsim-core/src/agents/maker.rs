@@ -120,6 +120,10 @@ pub struct MarketMaker {
     calm_since: Ts,
     /// Own resting orders: (id, side, level, price).
     orders: Vec<(OrderId, Side, u32, Price)>,
+    /// Quote notional of each level of the profile (fixed by the spec).
+    level_quote: Vec<f64>,
+    /// The ladder's prices for `anchor` (recomputed only when it re-centres).
+    ladder: [Vec<Price>; 2],
     /// Recent references for the pull rule: (ts, reference ticks).
     history: VecDeque<(Ts, Price)>,
     /// Liquidated quote notional seen at recent wakes: (ts, cumulative total).
@@ -130,7 +134,6 @@ impl MarketMaker {
     pub fn new(spec: MarketMakerSpec, start: Ts) -> MarketMaker {
         let n = spec.levels as usize;
         MarketMaker {
-            spec,
             next_wake: start,
             last_wake: None,
             anchor: None,
@@ -139,8 +142,11 @@ impl MarketMaker {
             pulled: [false, false],
             calm_since: start,
             orders: Vec::new(),
+            level_quote: (0..n as u32).map(|k| spec.level_notional(k)).collect(),
+            ladder: [Vec::new(), Vec::new()],
             history: VecDeque::new(),
             liq_history: VecDeque::new(),
+            spec,
         }
     }
 
@@ -233,8 +239,11 @@ impl MarketMaker {
             Some(a) if (((reference - a).abs()) as f64) < self.spec.requote_bp * BP * a as f64 => a,
             _ => reference,
         };
+        if self.anchor != Some(centre) || self.ladder[1].is_empty() {
+            self.ladder = self.compute_ladder(centre);
+        }
         self.anchor = Some(centre);
-        let ladder = self.ladder(centre);
+        let ladder = std::mem::take(&mut self.ladder);
 
         // Wanted depth per level: zero when pulled, else regrown toward the profile.
         let regrow = if self.spec.refill_half_life == 0 {
@@ -246,7 +255,7 @@ impl MarketMaker {
             let s = side as usize;
             for (k, w) in self.wanted[s].iter_mut().enumerate() {
                 let price = ladder[s].get(k).copied().unwrap_or(centre);
-                let target = ctx.lots_for(self.spec.level_notional(k as u32), price);
+                let target = ctx.lots_for(self.level_quote[k], price);
                 *w = if self.pulled[s] {
                     0.0
                 } else if !w.is_finite() {
@@ -299,11 +308,12 @@ impl MarketMaker {
                 }
             }
         }
+        self.ladder = ladder;
         actions
     }
 
     /// Level prices per side [bids, asks] around `centre`, strictly monotone; bids stop above zero.
-    fn ladder(&self, centre: Price) -> [Vec<Price>; 2] {
+    fn compute_ladder(&self, centre: Price) -> [Vec<Price>; 2] {
         let mut bids = Vec::with_capacity(self.spec.levels as usize);
         let mut asks = Vec::with_capacity(self.spec.levels as usize);
         let (mut last_bid, mut last_ask) = (centre, centre);
@@ -365,7 +375,7 @@ mod tests {
         s.first_level_bp = 0.1; // 0.1 bp of 1,000 ticks rounds to less than a tick: still distinct
         s.level_spacing_bp = 0.1;
         let m = MarketMaker::new(s, 0);
-        let [bids, asks] = m.ladder(1000);
+        let [bids, asks] = m.compute_ladder(1000);
         assert_eq!(asks.len(), 100);
         assert!(bids.windows(2).all(|w| w[0] > w[1]) && bids.iter().all(|&b| b > 0 && b < 1000));
         assert!(asks.windows(2).all(|w| w[0] < w[1]) && asks[0] > 1000);
