@@ -124,6 +124,13 @@ pub struct MarketMaker {
     level_quote: Vec<f64>,
     /// The ladder's prices for `anchor` (recomputed only when it re-centres).
     ladder: [Vec<Price>; 2],
+    /// Target lots of each level of the ladder (its quote notional at its price).
+    targets: [Vec<f64>; 2],
+    /// Trades on the exchange's tape already looked at (to notice fills without polling orders).
+    trades_seen: usize,
+    /// Every level at its full profile and resting: a wake with no fills, no move and no pull
+    /// has nothing to do.
+    settled: bool,
     /// Recent references for the pull rule: (ts, reference ticks).
     history: VecDeque<(Ts, Price)>,
     /// Liquidated quote notional seen at recent wakes: (ts, cumulative total).
@@ -144,6 +151,9 @@ impl MarketMaker {
             orders: Vec::new(),
             level_quote: (0..n as u32).map(|k| spec.level_notional(k)).collect(),
             ladder: [Vec::new(), Vec::new()],
+            targets: [Vec::new(), Vec::new()],
+            trades_seen: 0,
+            settled: false,
             history: VecDeque::new(),
             liq_history: VecDeque::new(),
             spec,
@@ -211,6 +221,21 @@ impl MarketMaker {
         let Some(reference) = self.reference(ex) else { return 1 };
         let mut actions = 1u64;
 
+        // Fast path: no fill against us since the last wake, the profile full, no pull and no
+        // re-centre due: nothing to do (a quiet market costs O(1) per wake, not O(levels)).
+        let tape = &ex.tape().trades;
+        let filled = tape[self.trades_seen.min(tape.len())..].iter().any(|t| t.maker == self.spec.trader);
+        self.trades_seen = tape.len();
+        let pulled_before = self.pulled;
+        // The pull rule watches the traded price (what a maker's risk sees), not its own quotes.
+        self.update_pull(ts, ex.last().unwrap_or(reference), ctx);
+        let recentre_due =
+            self.anchor.is_none_or(|a| (((reference - a).abs()) as f64) >= self.spec.requote_bp * BP * a as f64);
+        if self.settled && !filled && !recentre_due && self.pulled == pulled_before && self.pulled == [false, false] {
+            return actions;
+        }
+        self.settled = false;
+
         // What is left of our orders: fills reduce the wanted depth of their level.
         let mut have = [vec![0 as Qty; self.spec.levels as usize], vec![0 as Qty; self.spec.levels as usize]];
         let book = ex.book();
@@ -231,9 +256,6 @@ impl MarketMaker {
             }
         }
 
-        // The pull rule watches the traded price (what a maker's risk sees), not its own quotes.
-        self.update_pull(ts, ex.last().unwrap_or(reference), ctx);
-
         // Re-centre when the reference moved enough since the ladder was placed.
         let centre = match self.anchor {
             Some(a) if (((reference - a).abs()) as f64) < self.spec.requote_bp * BP * a as f64 => a,
@@ -241,6 +263,10 @@ impl MarketMaker {
         };
         if self.anchor != Some(centre) || self.ladder[1].is_empty() {
             self.ladder = self.compute_ladder(centre);
+            for s in 0..2 {
+                let (ladder, quote) = (&self.ladder[s], &self.level_quote);
+                self.targets[s] = ladder.iter().enumerate().map(|(k, &p)| ctx.lots_for(quote[k], p)).collect();
+            }
         }
         self.anchor = Some(centre);
         let ladder = std::mem::take(&mut self.ladder);
@@ -254,8 +280,8 @@ impl MarketMaker {
         for side in [Side::Buy, Side::Sell] {
             let s = side as usize;
             for (k, w) in self.wanted[s].iter_mut().enumerate() {
-                let price = ladder[s].get(k).copied().unwrap_or(centre);
-                let target = ctx.lots_for(self.level_quote[k], price);
+                // Bids stop above zero: levels beyond the ladder want nothing.
+                let target = self.targets[s].get(k).copied().unwrap_or(0.0);
                 *w = if self.pulled[s] {
                     0.0
                 } else if !w.is_finite() {
@@ -288,7 +314,13 @@ impl MarketMaker {
             let s = side as usize;
             for (k, &price) in ladder[s].iter().enumerate() {
                 let want = self.wanted[s][k].floor() as Qty;
-                if want <= self.resting[s][k] {
+                // Top up in chunks of a tenth of the level (or all of it when the level is
+                // empty), not a few lots every refresh: each top-up is an order of its own, and
+                // a level built of hundreds of slivers costs every later wake.
+                let target = self.targets[s][k];
+                let chunk = ((0.1 * target) as Qty).max(1);
+                let missing = want - self.resting[s][k];
+                if missing <= 0 || (self.resting[s][k] > 0 && missing < chunk) {
                     continue;
                 }
                 let req = OrderRequest {
@@ -308,6 +340,19 @@ impl MarketMaker {
                 }
             }
         }
+        // Settled when every level wants its full profile and has it resting (a level within
+        // a lot of its target counts as full: the regrowth only approaches it).
+        let mut settled = self.pulled == [false, false];
+        for (s, side_ladder) in ladder.iter().enumerate() {
+            for k in 0..side_ladder.len() {
+                let target = self.targets[s][k];
+                if self.wanted[s][k] >= target - 1.0 {
+                    self.wanted[s][k] = target;
+                }
+                settled &= self.wanted[s][k] == target && self.resting[s][k] >= target.floor() as Qty;
+            }
+        }
+        self.settled = settled;
         self.ladder = ladder;
         actions
     }
