@@ -14,6 +14,7 @@ pub mod funding;
 pub mod liquidation;
 pub mod margin;
 pub mod sim;
+pub mod stops;
 pub mod types;
 pub mod units;
 pub mod venue;
