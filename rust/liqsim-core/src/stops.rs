@@ -71,6 +71,7 @@ pub struct StopBook {
     by_trigger: [[BTreeSet<(Price, i64)>; 2]; 2],
     trailing: BTreeSet<i64>,
     oco: HashMap<i64, Vec<i64>>,
+    by_owner: HashMap<u32, BTreeSet<i64>>,
     next_id: i64,
 }
 
@@ -113,6 +114,7 @@ impl StopBook {
         if let Some(group) = order.oco {
             self.oco.entry(group).or_default().push(id);
         }
+        self.by_owner.entry(order.owner).or_default().insert(id);
         self.orders.insert(id, order);
         id
     }
@@ -122,6 +124,12 @@ impl StopBook {
         let order = self.orders.remove(&id)?;
         self.by_trigger[order.trigger_on as usize][order.side as usize].remove(&(order.trigger, id));
         self.trailing.remove(&id);
+        if let Some(mine) = self.by_owner.get_mut(&order.owner) {
+            mine.remove(&id);
+            if mine.is_empty() {
+                self.by_owner.remove(&order.owner);
+            }
+        }
         if let Some(group) = order.oco {
             if let Some(members) = self.oco.get_mut(&group) {
                 members.retain(|&m| m != id);
@@ -133,9 +141,9 @@ impl StopBook {
         Some(order)
     }
 
-    /// Ids of an account's waiting stops (for close-out, which cancels them).
+    /// Ids of an account's waiting stops, in id order (for close-out, which cancels them).
     pub fn of_owner(&self, owner: u32) -> Vec<i64> {
-        self.orders.values().filter(|o| o.owner == owner).map(|o| o.id).collect()
+        self.by_owner.get(&owner).map_or_else(Vec::new, |ids| ids.iter().copied().collect())
     }
 
     /// Move trailing stops' triggers after the prices moved.
