@@ -216,12 +216,64 @@ def test_an_account_already_under_maintenance_at_the_start_is_refused():
         liqsim.simulate(liqsim.Scenario(**base(accounts=accounts)))
 
 
-def test_stop_columns_and_other_symbols_are_refused_not_ignored():
-    orders = {"ts": [0], "trader_id": [-2], "action": ["market"], "side": ["buy"], "qty": [1.0], "trigger_price": [1.0]}
-    with pytest.raises(liqsim.ScenarioError, match="stop orders are not supported yet"):
-        liqsim.Scenario(**base(orders=orders))
+def test_other_symbols_are_refused_not_ignored():
     with pytest.raises(liqsim.ScenarioError, match="one instrument per scenario"):
         liqsim.Scenario(**base(index={"ts": [0], "price": [1.0], "symbol": ["BTCUSDT"]}))
+
+
+def test_stop_rows_name_their_problems():
+    stop = {"ts": [0], "trader_id": [-2], "action": ["stop_market"], "side": ["buy"], "qty": [1.0]}
+    with pytest.raises(liqsim.ScenarioError, match="column 'trigger_price', row 0"):
+        liqsim.simulate(liqsim.Scenario(**base(orders=stop)))
+    trailing = {**stop, "action": ["trailing_stop"], "trail": [5.0], "trail_fraction": [0.01]}
+    with pytest.raises(liqsim.ScenarioError, match="not both"):
+        liqsim.simulate(liqsim.Scenario(**base(orders=trailing)))
+    with pytest.raises(liqsim.ScenarioError, match="trigger_on.*'lats'"):
+        liqsim.simulate(liqsim.Scenario(**base(orders={**stop, "trigger_price": [3100.0], "trigger_on": ["lats"]})))
+
+
+def test_stop_losses_chain_into_a_squeeze():
+    """Shorts with reduce-only buy stops stacked above the price: a buy sets off the first,
+    whose buys set off the next; without the stops the same buy stalls."""
+    n = 50
+    shorts = {"trader_id": 100 + np.arange(n), "balance": np.full(n, 3_000.0), "side": ["short"] * n,
+              "qty": np.full(n, 5.0), "entry_price": np.full(n, 3000.0), "leverage": np.full(n, 10)}
+    stops = pd.DataFrame({"ts": S, "trader_id": 100 + np.arange(n), "action": "stop_market", "side": "buy",
+                          "qty": 5.0, "reduce_only": True, "order_id": np.arange(n),
+                          "trigger_price": np.round(3000 * (1.002 + 0.0005 * np.arange(n)), 2)})
+    buy = pd.DataFrame({"ts": [5 * S], "trader_id": [1_000_000], "action": ["market"], "side": ["buy"], "qty": [25.0]})
+    scn = squeeze_scenario(pull=False, n_shorts=1).replace(
+        accounts=pd.concat([squeeze_scenario(pull=False, n_shorts=1).accounts.to_pandas(), pd.DataFrame(shorts)]),
+        orders=pd.concat([stops, buy]),
+    )
+    with_stops = liqsim.simulate(scn, check_invariants=True)
+    without = liqsim.simulate(scn.replace(orders=buy))
+    fired = with_stops.stops
+    assert (fired["status"] == "triggered").sum() >= 10
+    assert fired["round"].max() > 1
+    assert with_stops.summary()["stops_triggered"] == (fired["status"] == "triggered").sum()
+    assert (with_stops.trades["kind"] == "stop").any()
+    assert np.nanmax(with_stops.series["last"]) > np.nanmax(without.series["last"]) + 3
+
+
+def test_exchange_stop_api():
+    ex = liqsim.Exchange(mark_rule="last", fees=(0.0, 0.0))
+    ex.load_accounts({"trader_id": [1, 2], "balance": [100_000.0, 100_000.0]})
+    ex.load_book({"side": ["ask", "ask", "bid"], "price": [3010.0, 3020.0, 2990.0], "qty": [1.0, 1.0, 5.0]})
+    out = ex.submit_stop(2, "Buy", 1.0, trigger_price=3010.0)
+    assert out["status"] == "waiting"
+    assert len(ex.waiting_stops()) == 1 and ex.waiting_stops()["trigger_on"][0] == "last"
+    ex.submit(1, "buy", 1.0)                       # lifts 3,010: the stop fires and lifts 3,020
+    tape = ex.stops()
+    assert list(tape["status"]) == ["triggered"] and tape["filled"][0] == 1.0
+    assert ex.last == 3020.0 and len(ex.waiting_stops()) == 0
+    assert ex.submit_stop(2, "sell", 1.0, trigger_price=3030.0)["reason"] == "stop_would_trigger_now"
+    sid = ex.submit_stop(2, "sell", 1.0, trail_fraction=0.01)["stop_id"]
+    assert ex.waiting_stops()["trigger_price"][0] == pytest.approx(2989.8)
+    assert ex.cancel_stop(2, sid) and not ex.cancel_stop(2, sid)
+    with pytest.raises(liqsim.OrderError, match="trigger_price"):
+        ex.submit_stop(2, "sell", 1.0)
+    ex.check_invariants()
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -29,10 +29,11 @@ from .exchange import ACCOUNT_COLUMNS, BOOK_COLUMNS, Exchange
 
 #: Format version written into ``scenario.json``.
 FORMAT_VERSION = 1
-#: Columns of the ``orders`` table (``symbol`` optional; stop columns are reserved).
-ORDER_COLUMNS = ("ts", "trader_id", "action", "side", "price", "qty", "tif", "reduce_only", "order_id", "symbol")
-#: Stop-order columns of the design, not supported yet: refused rather than ignored.
-STOP_COLUMNS = ("trigger_price", "trigger_on", "trail", "oco_group")
+#: Columns of the ``orders`` table (all but ts, trader_id and action optional).
+ORDER_COLUMNS = (
+    "ts", "trader_id", "action", "side", "price", "qty", "tif", "reduce_only", "order_id",
+    "trigger_price", "trigger_on", "trail", "trail_fraction", "oco_group", "symbol",
+)
 INDEX_COLUMNS = ("ts", "price", "symbol")
 #: The parameters of ``market``: those of :class:`liqsim.Exchange`.
 MARKET_KEYS = tuple(p for p in inspect.signature(Exchange.__init__).parameters if p != "self")
@@ -66,10 +67,14 @@ class Scenario:
     accounts : table, optional
         Traders at the start (as :meth:`liqsim.Exchange.load_accounts`).
     orders : table, optional
-        Exogenous actions: ``ts`` (int ns or timestamp), ``trader_id``, ``action``
-        (limit/market/cancel), ``side``, ``price`` (limit price; a market row's protection
-        bound), ``qty``, ``tif`` (default gtc), ``reduce_only`` (default false), ``order_id``
-        (your name for an order, so that a later ``cancel`` row can name it). Sorted by ``ts``.
+        Exogenous actions, sorted by ``ts`` (int ns or timestamp): ``trader_id``, ``action``
+        (limit / market / cancel / stop_market / stop_limit / trailing_stop), ``side``, ``price``
+        (limit price; a market row's protection bound), ``qty``, ``tif`` (default gtc),
+        ``reduce_only`` (default false), ``order_id`` (your name for an order or stop, so that a
+        later ``cancel`` row can name it), and for stops ``trigger_price``, ``trigger_on``
+        (last / mark, default last), ``trail`` (a price distance) or ``trail_fraction`` (of the
+        best price seen) for trailing stops, ``oco_group`` (stops of one group cancel each other
+        when one triggers).
     index : table, optional
         The index (spot) path: ``ts``, ``price``. Sorted by ``ts``.
     agents : list of :mod:`liqsim.agents` specs or dicts
@@ -137,9 +142,6 @@ class Scenario:
         if data is None:
             return None
         t = as_table(data, name)
-        for stop in STOP_COLUMNS:
-            if name == "orders" and stop in t.column_names:
-                raise scenario_error(name, stop, None, "stop orders are not supported yet (planned); remove the column")
         check_columns(t, name, accepted)
         if "symbol" in t.column_names:
             symbols = {str(s).upper() for s in t.column("symbol").to_pylist() if s is not None}

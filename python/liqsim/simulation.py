@@ -16,8 +16,11 @@ from .exchange import Exchange
 from .results import Table
 from .scenario import Scenario
 
-#: Order actions the simulation understands (stop orders are not implemented yet).
-ACTION_CODES = {"limit": 0, "market": 1, "cancel": 2}
+#: Order actions of the ``orders`` table.
+ACTION_CODES = {"limit": 0, "market": 1, "cancel": 2, "stop_market": 3, "stop_limit": 4, "trailing_stop": 5,
+                "stop": 3, "trailing": 5}
+#: What a stop watches.
+TRIGGER_ON_CODES = {"last": 0, "mark": 1}
 #: Balance of agent accounts the scenario did not load (quote).
 AGENT_BALANCE = 1e12
 
@@ -62,10 +65,16 @@ class SimulationResult:
     def insurance(self) -> Table:
         return self.exchange.insurance()
 
+    @property
+    def stops(self) -> Table:
+        """Stops triggered, refused or cancelled (see :meth:`liqsim.Exchange.stops`)."""
+        return self.exchange.stops()
+
     def summary(self) -> dict[str, Any]:
         """Headline figures: price path (first, last, peak, trough of the last price and their
         change in %), liquidated notional (quote) and count by side, open-interest change,
-        insurance fund change, ADL fills, deepest cascade round, events processed, wall time (s).
+        insurance fund change, ADL fills, stops triggered, deepest cascade round, events processed,
+        wall time (s).
 
         Liquidated notional is quantity × average fill price (the bankruptcy price where the
         book filled nothing)."""
@@ -92,6 +101,7 @@ class SimulationResult:
             open_interest_change=float(s["open_interest"][-1] - s["open_interest"][0]) if len(s) else 0.0,
             insurance_fund_change=float(s["insurance_fund"][-1] - s["insurance_fund"][0]) if len(s) else 0.0,
             adl_fills=len(self.adl),
+            stops_triggered=int((self.stops["status"] == "triggered").sum()),
             cascade_rounds=int(liq["round"].max()) if len(liq) else 0,
             events=self.events,
             wall_time_s=self.wall_time,
@@ -107,35 +117,45 @@ class SimulationResult:
         )
 
 
-def _order_columns(scn: Scenario) -> tuple[np.ndarray, ...]:
+def _order_columns(scn: Scenario) -> dict[str, np.ndarray]:
+    """The ``orders`` table as the core's columns (defaults filled in, codes for categories)."""
     t = scn.orders
     name = "orders"
-    if t is None or t.num_rows == 0:
-        empty_i = np.zeros(0, dtype=np.int64)
-        empty_u = np.zeros(0, dtype=np.uint8)
-        empty_f = np.zeros(0, dtype=np.float64)
-        return (empty_i, empty_i, empty_u, empty_u, empty_f, empty_f, empty_u, np.zeros(0, dtype=bool), empty_i)
-    n = t.num_rows
-    ts = time_column(t, name, "ts")
-    trader = int_column(t, name, "trader_id", required=True)
-    action = code_column(t, name, "action", ACTION_CODES, required=True)
-    side = code_column(t, name, "side", SIDE_CODES)
-    price = float_column(t, name, "price")
-    qty = float_column(t, name, "qty")
-    tif = code_column(t, name, "tif", _choices.TIF, default=0)
-    reduce_only = t.column("reduce_only").to_numpy(zero_copy_only=False) if "reduce_only" in t.column_names else None
-    order_id = int_column(t, name, "order_id", default=-1)
-    return (
-        ts,
-        trader,
-        action,
-        np.full(n, 255, dtype=np.uint8) if side is None else side,
-        np.full(n, np.nan) if price is None else price,
-        np.full(n, np.nan) if qty is None else qty,
-        np.zeros(n, dtype=np.uint8) if tif is None else tif,
-        np.zeros(n, dtype=bool) if reduce_only is None else np.ascontiguousarray(reduce_only, dtype=bool),
-        np.full(n, -1, dtype=np.int64) if order_id is None else order_id,
-    )
+    n = 0 if t is None else t.num_rows
+    if t is None or n == 0:
+        t = None
+
+    def floats(column: str) -> np.ndarray:
+        values = None if t is None else float_column(t, name, column)
+        return np.full(n, np.nan) if values is None else values
+
+    def ints(column: str, default: int) -> np.ndarray:
+        values = None if t is None else int_column(t, name, column, default=default)
+        return np.full(n, default, dtype=np.int64) if values is None else values
+
+    def codes(column: str, mapping: dict[str, int], default: int) -> np.ndarray:
+        values = None if t is None else code_column(t, name, column, mapping, default=default)
+        return np.full(n, default, dtype=np.uint8) if values is None else values
+
+    reduce_only = np.zeros(n, dtype=bool)
+    if t is not None and "reduce_only" in t.column_names:
+        reduce_only = np.ascontiguousarray(t.column("reduce_only").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    return {
+        "ts": np.zeros(0, dtype=np.int64) if t is None else time_column(t, name, "ts"),
+        "trader_id": np.zeros(0, dtype=np.int64) if t is None else int_column(t, name, "trader_id", required=True),
+        "action": np.zeros(0, dtype=np.uint8) if t is None else code_column(t, name, "action", ACTION_CODES, required=True),
+        "side": codes("side", SIDE_CODES, 255),
+        "price": floats("price"),
+        "qty": floats("qty"),
+        "tif": codes("tif", _choices.TIF, 0),
+        "reduce_only": reduce_only,
+        "order_id": ints("order_id", -1),
+        "trigger_price": floats("trigger_price"),
+        "trigger_on": codes("trigger_on", TRIGGER_ON_CODES, 0),
+        "trail": floats("trail"),
+        "trail_fraction": floats("trail_fraction"),
+        "oco_group": ints("oco_group", -1),
+    }
 
 
 def _index_columns(scn: Scenario) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +235,7 @@ def simulate(
     started = time.perf_counter()
     raw = _core.simulate(
         ex._ex,
-        _order_columns(scenario) if until is None else _truncate(_order_columns(scenario), end),
+        _truncate(_order_columns(scenario), end),
         np.ascontiguousarray(index_ts[keep]),
         np.ascontiguousarray(index_price[keep]),
         [a._core(k) for k, a in enumerate(scenario.agents)],
@@ -229,6 +249,8 @@ def simulate(
     return SimulationResult(scenario, ex, raw, time.perf_counter() - started)
 
 
-def _truncate(columns: tuple[np.ndarray, ...], end: int) -> tuple[np.ndarray, ...]:
-    keep = columns[0] <= end
-    return tuple(np.ascontiguousarray(c[keep]) for c in columns)
+def _truncate(columns: dict[str, np.ndarray], end: int) -> dict[str, np.ndarray]:
+    keep = columns["ts"] <= end
+    if keep.all():
+        return columns
+    return {k: np.ascontiguousarray(c[keep]) for k, c in columns.items()}

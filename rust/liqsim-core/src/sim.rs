@@ -16,8 +16,9 @@ use crate::account::MarginMode;
 use crate::agents::{Agent, AgentContext, AgentSpec};
 use crate::book::TimeInForce;
 use crate::error::Error;
-use crate::exchange::{AccountRow, Exchange, OrderRequest, TradeKind, LIQUIDITY_ID};
+use crate::exchange::{AccountRow, Exchange, OrderRequest, StopRequest, TradeKind, LIQUIDITY_ID};
 use crate::margin::Rate;
+use crate::stops::{Trail, TriggerOn};
 use crate::types::{Money, OrderId, Price, Qty, Side, TraderId, Ts};
 
 /// What a scenario order does.
@@ -25,12 +26,22 @@ use crate::types::{Money, OrderId, Price, Qty, Side, TraderId, Ts};
 pub enum OrderAction {
     Limit,
     Market,
-    /// Cancels the order the row's `order_ref` names (an earlier limit row's `order_ref`).
+    /// Cancels the order (or waiting stop) the row's `order_ref` names.
     Cancel,
+    /// A market order once `trigger` is reached.
+    StopMarket,
+    /// A limit order at `price` once `trigger` is reached.
+    StopLimit,
+    /// A stop-market whose trigger trails the best price seen by `trail`.
+    TrailingStop,
 }
 
 impl OrderAction {
-    pub const NAMES: [&'static str; 3] = ["limit", "market", "cancel"];
+    pub const NAMES: [&'static str; 6] = ["limit", "market", "cancel", "stop_market", "stop_limit", "trailing_stop"];
+
+    fn is_stop(self) -> bool {
+        matches!(self, OrderAction::StopMarket | OrderAction::StopLimit | OrderAction::TrailingStop)
+    }
 }
 
 /// One row of the scenario's `orders` table, in core units.
@@ -46,6 +57,11 @@ pub struct ScenarioOrder {
     pub reduce_only: bool,
     /// The user's name for this order (for later cancels); `None` when not given.
     pub order_ref: Option<i64>,
+    /// Stops: the trigger (not for trailing stops), what it watches, the trail, the OCO group.
+    pub trigger: Option<Price>,
+    pub trigger_on: TriggerOn,
+    pub trail: Option<Trail>,
+    pub oco: Option<i64>,
 }
 
 /// One row of the scenario's `index` table.
@@ -150,7 +166,27 @@ pub fn validate(
         }
         previous = o.ts;
         match o.action {
-            OrderAction::Limit | OrderAction::Market => {
+            action @ (OrderAction::Limit
+            | OrderAction::Market
+            | OrderAction::StopMarket
+            | OrderAction::StopLimit
+            | OrderAction::TrailingStop) => {
+                if action == OrderAction::TrailingStop && o.trail.is_none() {
+                    return Err(bad(
+                        "orders",
+                        "trail",
+                        r,
+                        "a trailing stop needs trail (or trail_fraction) > 0".into(),
+                    ));
+                }
+                if matches!(action, OrderAction::StopMarket | OrderAction::StopLimit)
+                    && o.trigger.is_none_or(|p| p <= 0)
+                {
+                    return Err(bad("orders", "trigger_price", r, "a stop needs a trigger_price > 0".into()));
+                }
+                if action == OrderAction::StopLimit && o.price.is_none_or(|p| p <= 0) {
+                    return Err(bad("orders", "price", r, "a stop-limit needs a limit price > 0".into()));
+                }
                 if o.qty <= 0 {
                     return Err(bad("orders", "qty", r, "must be > 0".into()));
                 }
@@ -241,7 +277,7 @@ pub fn run(
 
     let mut out = RunOutput::default();
     let mut recorder = Recorder::new(ex);
-    let mut placed: HashMap<i64, OrderId> = HashMap::new();
+    let mut placed: HashMap<i64, Placed> = HashMap::new();
     let (mut next_index, mut next_order) = (0usize, 0usize);
     let mut next_sample = spec.start;
     loop {
@@ -293,8 +329,36 @@ pub fn run(
     Ok(out)
 }
 
+/// What a scenario row named by its `order_id` became at the exchange.
+#[derive(Clone, Copy, Debug)]
+enum Placed {
+    Order(OrderId),
+    Stop(i64),
+}
+
 /// Apply one scenario order; false when the exchange refused it.
-fn apply_order(ex: &mut Exchange, o: &ScenarioOrder, placed: &mut HashMap<i64, OrderId>) -> bool {
+fn apply_order(ex: &mut Exchange, o: &ScenarioOrder, placed: &mut HashMap<i64, Placed>) -> bool {
+    if o.action.is_stop() {
+        let req = StopRequest {
+            side: o.side,
+            qty: o.qty,
+            limit: if o.action == OrderAction::StopLimit { o.price } else { None },
+            trigger: o.trigger.unwrap_or(0),
+            trigger_on: o.trigger_on,
+            trail: o.trail,
+            reduce_only: o.reduce_only,
+            oco: o.oco,
+        };
+        return match ex.submit_stop(o.trader, req) {
+            Ok(id) => {
+                if let Some(name) = o.order_ref {
+                    placed.insert(name, Placed::Stop(id));
+                }
+                true
+            }
+            Err(_) => false,
+        };
+    }
     match o.action {
         OrderAction::Limit | OrderAction::Market => {
             let req = OrderRequest {
@@ -306,14 +370,18 @@ fn apply_order(ex: &mut Exchange, o: &ScenarioOrder, placed: &mut HashMap<i64, O
             };
             let r = ex.submit(o.trader, req);
             if let (Some(name), Some(id)) = (o.order_ref, r.outcome.order_id) {
-                placed.insert(name, id);
+                placed.insert(name, Placed::Order(id));
             }
             r.reject.is_none() && r.outcome.status != crate::book::Status::Rejected
         }
-        OrderAction::Cancel => {
-            let Some(&id) = o.order_ref.and_then(|name| placed.get(&name)) else { return false };
-            matches!(ex.cancel(o.trader, id), Ok(out) if out.status == crate::book::Status::Cancelled)
-        }
+        OrderAction::Cancel => match o.order_ref.and_then(|name| placed.get(&name)) {
+            Some(&Placed::Order(id)) => {
+                matches!(ex.cancel(o.trader, id), Ok(out) if out.status == crate::book::Status::Cancelled)
+            }
+            Some(&Placed::Stop(id)) => ex.cancel_stop(o.trader, id),
+            None => false,
+        },
+        _ => false, // stops were handled above
     }
 }
 

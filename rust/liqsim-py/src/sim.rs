@@ -7,13 +7,16 @@ use liqsim_core::agents::{
     Reference, SizeDist,
 };
 use liqsim_core::sim::{self, index_rows, order_rows, OrderColumns, RunSpec, SeriesRow};
+use liqsim_core::exchange::{OrderReject, StopRequest, StopStatus};
+use liqsim_core::margin::Rate;
+use liqsim_core::stops::{Trail, TriggerOn};
 use liqsim_core::{Error as CoreError, Money, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::exchange::PyExchange;
-use crate::{config_error, scenario_error};
+use crate::{config_error, on_grid, order_error, parse_side, scenario_error};
 
 fn agent_error(k: usize, message: String) -> CoreError {
     CoreError::Config { what: "agent", message: format!("agent {k}: {message}") }
@@ -114,24 +117,24 @@ fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, CoreError> {
 /// Run a scenario through `exchange` (mutated in place: its tapes and accounts are the result's).
 /// Order columns as [`OrderColumns`]; times in ns; `agents` a list of dicts with every parameter
 /// in core units (ns, quote). Returns the series columns and counters.
+/// A column of the `orders` dict (Python builds every column, defaults filled in).
+fn column<'py, T: numpy::Element>(orders: &Bound<'py, PyDict>, name: &str) -> PyResult<PyReadonlyArray1<'py, T>> {
+    match orders.get_item(name)? {
+        Some(v) => Ok(v.extract::<PyReadonlyArray1<'py, T>>()?),
+        None => Err(pyo3::exceptions::PyKeyError::new_err(format!("orders column {name} not given"))),
+    }
+}
+
+/// Run a scenario through `exchange` (mutated in place: its tapes and accounts are the result's).
+/// `orders`: a dict of the [`OrderColumns`] arrays; times in ns; `agents` a list of dicts with every
+/// parameter in core units (ns, quote). Returns the series columns and counters.
 #[pyfunction]
 #[pyo3(signature = (exchange, orders, index_ts, index_price, agents, start, end, sample_every, seed, check_invariants, agent_balance))]
 #[allow(clippy::too_many_arguments)]
-#[allow(clippy::type_complexity)]
 fn simulate<'py>(
     py: Python<'py>,
     exchange: &Bound<'py, PyExchange>,
-    orders: (
-        PyReadonlyArray1<'py, i64>,
-        PyReadonlyArray1<'py, i64>,
-        PyReadonlyArray1<'py, u8>,
-        PyReadonlyArray1<'py, u8>,
-        PyReadonlyArray1<'py, f64>,
-        PyReadonlyArray1<'py, f64>,
-        PyReadonlyArray1<'py, u8>,
-        PyReadonlyArray1<'py, bool>,
-        PyReadonlyArray1<'py, i64>,
-    ),
+    orders: &Bound<'py, PyDict>,
     index_ts: PyReadonlyArray1<'py, i64>,
     index_price: PyReadonlyArray1<'py, f64>,
     agents: &Bound<'py, PyList>,
@@ -155,16 +158,28 @@ fn simulate<'py>(
     let mut guard = exchange.borrow_mut();
     let this = &mut *guard;
     let (tick, lot) = (this.tick, this.lot);
+    let (ts, trader_id, action) = (column::<i64>(orders, "ts")?, column::<i64>(orders, "trader_id")?, column::<u8>(orders, "action")?);
+    let (side, price, qty) = (column::<u8>(orders, "side")?, column::<f64>(orders, "price")?, column::<f64>(orders, "qty")?);
+    let (tif, reduce_only, order_id) =
+        (column::<u8>(orders, "tif")?, column::<bool>(orders, "reduce_only")?, column::<i64>(orders, "order_id")?);
+    let (trigger_price, trigger_on) = (column::<f64>(orders, "trigger_price")?, column::<u8>(orders, "trigger_on")?);
+    let (trail, trail_fraction, oco_group) =
+        (column::<f64>(orders, "trail")?, column::<f64>(orders, "trail_fraction")?, column::<i64>(orders, "oco_group")?);
     let cols = OrderColumns {
-        ts: orders.0.as_slice()?,
-        trader_id: orders.1.as_slice()?,
-        action: orders.2.as_slice()?,
-        side: orders.3.as_slice()?,
-        price: orders.4.as_slice()?,
-        qty: orders.5.as_slice()?,
-        tif: orders.6.as_slice()?,
-        reduce_only: orders.7.as_slice()?,
-        order_id: orders.8.as_slice()?,
+        ts: ts.as_slice()?,
+        trader_id: trader_id.as_slice()?,
+        action: action.as_slice()?,
+        side: side.as_slice()?,
+        price: price.as_slice()?,
+        qty: qty.as_slice()?,
+        tif: tif.as_slice()?,
+        reduce_only: reduce_only.as_slice()?,
+        order_id: order_id.as_slice()?,
+        trigger_price: trigger_price.as_slice()?,
+        trigger_on: trigger_on.as_slice()?,
+        trail: trail.as_slice()?,
+        trail_fraction: trail_fraction.as_slice()?,
+        oco_group: oco_group.as_slice()?,
     };
     let rows = order_rows(&cols, &tick, &lot).map_err(|e| scenario_error(py, "orders", e))?;
     let index =
@@ -205,7 +220,133 @@ fn simulate<'py>(
     Ok(result)
 }
 
+/// Place a stop order for a loaded account; returns {"stop_id", "status", "reason"}.
+#[pyfunction]
+#[pyo3(signature = (exchange, trader_id, side, qty, trigger_price, limit_price, trigger_on, trail, trail_fraction, reduce_only, oco_group))]
+#[allow(clippy::too_many_arguments)]
+fn submit_stop<'py>(
+    py: Python<'py>,
+    exchange: &Bound<'py, PyExchange>,
+    trader_id: i64,
+    side: &str,
+    qty: f64,
+    trigger_price: Option<f64>,
+    limit_price: Option<f64>,
+    trigger_on: &str,
+    trail: Option<f64>,
+    trail_fraction: Option<f64>,
+    reduce_only: bool,
+    oco_group: Option<i64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut guard = exchange.borrow_mut();
+    let this = &mut *guard;
+    let side = parse_side(py, side)?;
+    let qty = on_grid(py, &this.lot, "qty", qty)?;
+    if qty <= 0 {
+        return Err(order_error(py, format!("qty must be > 0, got {}", this.lot.to_f64(qty)), "non_positive_qty"));
+    }
+    let trigger_on = match trigger_on {
+        "last" => TriggerOn::Last,
+        "mark" => TriggerOn::Mark,
+        other => return Err(order_error(py, format!("trigger_on must be last or mark, got {other:?}"), "invalid_trigger")),
+    };
+    let trail = match (trail, trail_fraction) {
+        (Some(_), Some(_)) => {
+            return Err(order_error(py, "give trail or trail_fraction, not both".into(), "invalid_trail"));
+        }
+        (Some(amount), None) => {
+            let ticks = on_grid(py, &this.tick, "trail", amount)?;
+            if ticks <= 0 {
+                return Err(order_error(py, format!("trail must be > 0, got {amount}"), "invalid_trail"));
+            }
+            Some(Trail::Ticks(ticks))
+        }
+        (None, Some(f)) => match Rate::from_f64(f).filter(|_| f > 0.0 && f < 1.0) {
+            Some(rate) => Some(Trail::Fraction(rate)),
+            None => return Err(order_error(py, format!("trail_fraction must be in (0, 1), got {f}"), "invalid_trail")),
+        },
+        (None, None) => None,
+    };
+    let trigger = match (trigger_price, trail) {
+        (Some(p), _) => on_grid(py, &this.tick, "trigger_price", p)?,
+        (None, Some(_)) => 0,
+        (None, None) => {
+            return Err(order_error(py, "a stop needs trigger_price (or a trail)".into(), "invalid_trigger"));
+        }
+    };
+    let limit = limit_price.map(|p| on_grid(py, &this.tick, "limit_price", p)).transpose()?;
+    let req = StopRequest { side, qty, limit, trigger, trigger_on, trail, reduce_only, oco: oco_group };
+    let ex = &mut this.ex;
+    let out = py.detach(|| ex.submit_stop(TraderId(trader_id), req));
+    let d = PyDict::new(py);
+    match out {
+        Ok(id) => {
+            d.set_item("stop_id", id)?;
+            d.set_item("status", "waiting")?;
+            d.set_item("reason", py.None())?;
+        }
+        Err(reject) => {
+            d.set_item("stop_id", py.None())?;
+            d.set_item("status", "rejected")?;
+            d.set_item("reason", OrderReject::NAMES[reject as usize])?;
+        }
+    }
+    Ok(d)
+}
+
+/// Cancel a waiting stop; False when it is not waiting (or not the trader's).
+#[pyfunction]
+fn cancel_stop(exchange: &Bound<'_, PyExchange>, trader_id: i64, stop_id: i64) -> bool {
+    exchange.borrow_mut().ex.cancel_stop(TraderId(trader_id), stop_id)
+}
+
+/// The stop tape: one row per stop triggered, refused or cancelled.
+#[pyfunction]
+fn stop_tape<'py>(py: Python<'py>, exchange: &Bound<'py, PyExchange>) -> PyResult<Bound<'py, PyDict>> {
+    let this = exchange.borrow();
+    let t = &this.ex.tape().stops;
+    let d = PyDict::new(py);
+    d.set_item("ts", t.iter().map(|r| r.ts).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("trader_id", t.iter().map(|r| r.trader.0).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("stop_id", t.iter().map(|r| r.stop_id).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("side", t.iter().map(|r| r.side as u8).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("qty", t.iter().map(|r| this.lot.to_f64(r.qty)).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("trigger_price", t.iter().map(|r| this.tick.to_f64(r.trigger)).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("status", t.iter().map(|r| r.status as u8).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("filled", t.iter().map(|r| this.lot.to_f64(r.filled)).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("round", t.iter().map(|r| r.round).collect::<Vec<_>>().into_pyarray(py))?;
+    Ok(d)
+}
+
+/// Stops waiting for their trigger, by id.
+#[pyfunction]
+fn waiting_stops<'py>(py: Python<'py>, exchange: &Bound<'py, PyExchange>) -> PyResult<Bound<'py, PyDict>> {
+    let this = exchange.borrow();
+    let stops: Vec<_> = this.ex.stop_book().iter().copied().collect();
+    let accounts = this.ex.accounts();
+    let d = PyDict::new(py);
+    d.set_item("stop_id", stops.iter().map(|s| s.id).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("trader_id", stops.iter().map(|s| accounts[s.owner as usize].id.0).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("side", stops.iter().map(|s| s.side as u8).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("qty", stops.iter().map(|s| this.lot.to_f64(s.qty)).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("trigger_price", stops.iter().map(|s| this.tick.to_f64(s.trigger)).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item(
+        "limit_price",
+        stops.iter().map(|s| s.limit.map_or(f64::NAN, |p| this.tick.to_f64(p))).collect::<Vec<_>>().into_pyarray(py),
+    )?;
+    d.set_item("trigger_on", stops.iter().map(|s| s.trigger_on as u8).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("reduce_only", stops.iter().map(|s| s.reduce_only).collect::<Vec<_>>().into_pyarray(py))?;
+    Ok(d)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(submit_stop, m)?)?;
+    m.add_function(wrap_pyfunction!(cancel_stop, m)?)?;
+    m.add_function(wrap_pyfunction!(stop_tape, m)?)?;
+    m.add_function(wrap_pyfunction!(waiting_stops, m)?)?;
+    m.add("STOP_STATUS_NAMES", StopStatus::NAMES.to_vec())?;
+    m.add("TRIGGER_ON_NAMES", TriggerOn::NAMES.to_vec())?;
+    m.add("ORDER_ACTION_NAMES", liqsim_core::sim::OrderAction::NAMES.to_vec())?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::agents::{
 use crate::exchange::{ExchangeConfig, LIQUIDITY_ID};
 use crate::funding::MarkRule;
 use crate::margin::{NotionalScale, TierTable};
+use crate::stops::TriggerOn;
 use crate::venue::{Fees, Venue, VenuePreset};
 
 const ETH: i64 = 1000;
@@ -100,6 +101,10 @@ fn buys(every: Ts, count: usize, qty: Qty) -> Vec<ScenarioOrder> {
             tif: TimeInForce::Ioc,
             reduce_only: false,
             order_ref: None,
+            trigger: None,
+            trigger_on: TriggerOn::Last,
+            trail: None,
+            oco: None,
         })
         .collect()
 }
@@ -211,6 +216,10 @@ fn scenario_limit_orders_rest_and_cancel_by_their_ids() {
         tif: TimeInForce::Gtc,
         reduce_only: false,
         order_ref: Some(order_ref),
+        trigger: None,
+        trigger_on: TriggerOn::Last,
+        trail: None,
+        oco: None,
     };
     let orders = [o(S, OrderAction::Limit, 42), o(2 * S, OrderAction::Cancel, 42)];
     let spec = RunSpec { end: 3 * S, ..spec(0) };
@@ -343,4 +352,67 @@ fn index_coupling_makes_the_index_follow_the_perp() {
     let gap = |r: &SeriesRow| (r.last.unwrap() - r.index.unwrap()).abs();
     assert!(gap(&later) <= gap(&r).max(2), "{} then {}", gap(&r), gap(&later));
     let _ = last;
+}
+
+#[test]
+fn stop_losses_from_the_orders_table_chain_into_the_squeeze() {
+    // 50 traders short 5 ETH each with plenty of margin (never liquidated) but with buy stops
+    // (reduce-only stop-losses) every 0.05% from +0.2%: a 25 ETH buy sets off the first stops,
+    // whose buys set off the next: the stops alone carry price up. Without them the same buy
+    // moves price far less.
+    let stop_rows = |with_stops: bool| -> Vec<ScenarioOrder> {
+        let mut rows = buys(S, 1, 25 * ETH);
+        if with_stops {
+            for k in 0..50i64 {
+                rows.insert(
+                    k as usize,
+                    ScenarioOrder {
+                        ts: S,
+                        trader: TraderId(100 + k),
+                        action: OrderAction::StopMarket,
+                        side: Side::Buy,
+                        price: None,
+                        qty: 5 * ETH,
+                        tif: TimeInForce::Ioc,
+                        reduce_only: true,
+                        order_ref: Some(k),
+                        trigger: Some(px(3000.0 * (1.002 + 0.0005 * k as f64))),
+                        trigger_on: TriggerOn::Last,
+                        trail: None,
+                        oco: None,
+                    },
+                );
+            }
+        }
+        rows
+    };
+    let go = |with_stops: bool| {
+        let mut ex = exchange(0);
+        let shorts: Vec<AccountRow> = (0..50)
+            .map(|k| AccountRow {
+                id: TraderId(100 + k),
+                balance: usdt(3_000.0),
+                mode: MarginMode::Cross,
+                lots: -5 * ETH,
+                entry_money_per_lot: usdt(3.0),
+                leverage: 10,
+                isolated_margin: None,
+            })
+            .collect();
+        ex.add_accounts(&shorts).unwrap();
+        let out =
+            run(&mut ex, &stop_rows(with_stops), &[], &[maker(false)], &RunSpec { check_invariants: true, ..spec(0) })
+                .unwrap();
+        (out, ex)
+    };
+    let (with, ex_with) = go(true);
+    let (without, _) = go(false);
+    assert!(with.refused_orders.is_empty(), "{:?}", with.refused_orders);
+    let fired = ex_with.tape().stops.iter().filter(|s| s.status == crate::exchange::StopStatus::Triggered).count();
+    assert!(fired >= 10, "{fired} stops fired");
+    let peak = |o: &RunOutput| o.series.iter().filter_map(|r| r.last).max().unwrap();
+    assert!(peak(&with) > peak(&without) + px(3.0), "{} vs {}", peak(&with), peak(&without));
+    assert!(ex_with.tape().trades.iter().any(|t| t.kind == TradeKind::Stop));
+    let rounds: Vec<u32> = ex_with.tape().stops.iter().map(|s| s.round).collect();
+    assert!(rounds.iter().max().unwrap() > &1, "stops fired over several rounds: {rounds:?}");
 }
