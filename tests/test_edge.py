@@ -11,6 +11,8 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import liqsim
 from liqsim import ConfigError, LiqsimError, OrderError, ScenarioError, Table
@@ -205,9 +207,10 @@ def test_copy_branches_a_what_if_and_continues_exactly_as_the_original():
     assert len(ex.liquidations()) == 0 and ex.best_ask == 3001.0  # the original is untouched
     again = ex.submit(2, "buy", 4.0)  # the same action on the original gives the same outcome
     assert again == out
-    for name in ("trades", "liquidations", "insurance"):
-        a, b = getattr(ex, name)().to_arrow(), getattr(what_if, name)().to_arrow()
-        assert a.equals(b), name
+    for name in ("trades", "liquidations", "insurance", "accounts"):
+        a, b = getattr(ex, name)(), getattr(what_if, name)()
+        for col in a:
+            assert a[col].tobytes() == b[col].tobytes(), (name, col)  # NaN bits included
     assert ex.money() == what_if.money()
 
 
@@ -271,3 +274,62 @@ def test_pandas_constructor_refuses_instead_of_silently_using_column_names():
 def test_table_key_error_lists_the_columns():
     with pytest.raises(KeyError, match="columns: \\['side', 'level', 'price', 'qty', 'orders'\\]"):
         liqsim.OrderBook(0.01, 0.001).depth()["ask_price"]
+
+
+def test_a_crossing_book_row_is_reported_at_the_users_price():
+    with pytest.raises(ScenarioError, match=r"^table 'book', column 'price', row 1: buy at 100.5 crosses"):
+        liqsim.Exchange().load_book({"side": ["ask", "bid"], "price": [100.0, 100.5], "qty": [1.0, 1.0]})
+
+
+def test_pickling_is_refused_clearly_until_snapshots_exist():
+    import pickle
+
+    for obj in (liqsim.Exchange(), liqsim.OrderBook(0.01, 0.001)):
+        with pytest.raises(TypeError, match=r"cannot be pickled yet; use .*\.copy\(\)"):
+            pickle.dumps(obj)
+
+
+def test_bad_category_values_and_counts_name_what_is_accepted():
+    with pytest.raises(ScenarioError, match=r"'limt' is not one of \['cancel', 'limit', 'market', 'modify'\] \(did you mean 'limit'\?\)"):
+        liqsim.OrderBook(0.01, 0.001).process({"action": ["limt"], "side": ["buy"], "price": [1.0], "qty": [1.0]})
+    for levels in (-1, 1.5, "3"):
+        with pytest.raises(ConfigError, match="levels must be a whole number"):
+            market().depth(levels)  # type: ignore[arg-type]
+
+
+def test_table_shows_in_notebooks():
+    html = market().depth()._repr_html_()
+    assert html.startswith("<b>depth</b>") and "<table" in html and "3001.0" in html
+
+
+@settings(max_examples=50, deadline=None)
+@given(name=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=14))
+def test_any_unknown_column_is_refused_and_ignore_lets_it_through(name):
+    assume(name not in liqsim.exchange.ACCOUNT_COLUMNS)
+    rows = dict(SHORT) | {name: [1.0]}
+    ex = liqsim.Exchange()
+    with pytest.raises(ScenarioError) as e:
+        ex.load_accounts(rows)
+    assert e.value.column == name and repr(name) in str(e.value)
+    ex.load_accounts(rows, extra_columns="ignore")
+    assert ex.accounts()["trader_id"].tolist() == [-1, -2, 1]
+
+
+@pytest.mark.parametrize("call,argument", [
+    (lambda ex: ex.submit(2, "buy", "1"), "qty"),
+    (lambda ex: ex.submit(2, "buy", 1.0, price="3000"), "price"),
+    (lambda ex: ex.submit(2, "buy", True), "qty"),
+    (lambda ex: ex.set_index("3000"), "index price"),
+    (lambda ex: ex.sweep_price("buy", None), "qty"),
+])
+def test_a_non_number_names_the_argument(call, argument):
+    with pytest.raises(OrderError, match=rf"^{argument} must be a number, got ") as e:
+        call(market())
+    assert e.value.reason == "invalid_number"
+
+
+def test_a_ts_column_beyond_int64_nanoseconds_is_a_scenario_error():
+    ts = pa.array([10**12], pa.timestamp("s"))  # year ~33,658
+    with pytest.raises(ScenarioError, match="column 'ts'.*outside int64 nanoseconds"):
+        liqsim.OrderBook(0.01, 0.001).process(
+            pa.table({"action": ["limit"], "side": ["buy"], "price": [1.0], "qty": [1.0], "ts": ts}))

@@ -226,7 +226,8 @@ class Checker:
             assert pos - self.before[tid] == pytest.approx(change, abs=1e-9), (what, tid)
 
 
-def run_case(case, check=True):
+def run_case(case, check=True, copy_at=None):
+    """Play a case; with ``copy_at`` the rest of it is played on ``ex.copy()`` taken before that step."""
     mid, tick, lot, dec = FAMILIES[case["family"]]
     ex, ids = build(case)
     checker = Checker(ex, case) if check else None
@@ -238,6 +239,8 @@ def run_case(case, check=True):
     ts = 0
     orders: list[tuple[int, int]] = []  # (owner, order id) of orders that got an id
     for k, s in enumerate(case["steps"]):
+        if k == copy_at:
+            ex = ex.copy()
         kind = s[0]
         if kind in ("market", "limit"):
             who = WHALE if s[1] < 0 else ids[s[1] % len(ids)]
@@ -294,6 +297,19 @@ def test_the_same_case_gives_the_same_bytes(case):
                 assert x.tolist() == y.tolist(), (name, col)
             else:
                 assert x.tobytes() == y.tobytes(), (name, col)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(cases(), st.integers(0, 25))
+def test_a_copy_continues_exactly_as_the_original(case, copy_at):
+    """Exchange.copy() mid-way through a case, then the rest on the copy: the same bytes as
+    playing the case through on one exchange."""
+    a, b = tables(run_case(case, check=False)), tables(run_case(case, check=False, copy_at=copy_at))
+    for name in TABLES:
+        assert a[name].columns == b[name].columns
+        for col in a[name].columns:
+            x, y = a[name][col], b[name][col]
+            assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), (name, col)  # NaN bits included
 
 
 # The exchange's liquidation price is the exact trigger tick (largest tick at which a long is

@@ -144,3 +144,35 @@ class OneAtATime:
         for _ in range(5_000):
             out = book.submit("buy", 0.5, price=3800.00, owner=2)
             book.cancel(out["order_id"])
+
+
+if __name__ == "__main__":
+    # Quick figures without asv (best of 5; CPU time too, since the shared machine is noisy):
+    #     python benches/benchmarks/bench_book.py
+    import time
+
+    def best_of(f, k=5):
+        wall, cpu = float("inf"), float("inf")
+        for _ in range(k):
+            w0, c0 = time.perf_counter(), time.process_time()
+            f()
+            wall, cpu = min(wall, time.perf_counter() - w0), min(cpu, time.process_time() - c0)
+        return wall, cpu
+
+    flow = ack_heavy_table(1_000_000)
+    rows = flow.num_rows
+
+    def read_names():
+        out = liqsim.OrderBook(tick_size=0.01, lot_size=0.001).process(flow)
+        for table, columns in (("orders", ("status", "reason")), ("trades", ("aggressor",)),
+                               ("events", ("kind", "side", "reason"))):
+            for column in columns:
+                out[table][column]
+
+    for label, run in (
+        ("ack-heavy process (default)", lambda: liqsim.OrderBook(tick_size=0.01, lot_size=0.001).process(flow)),
+        ("  + reading every name column", read_names),
+    ):
+        wall, cpu = best_of(run)
+        print(f"{label:32s} {rows:,} rows: wall {wall * 1e3:5.0f} ms = {rows / wall / 1e6:4.1f} M/s, "
+              f"CPU {cpu * 1e3:5.0f} ms = {rows / cpu / 1e6:4.1f} M/s")

@@ -23,6 +23,21 @@ class DemoCascade:
         ex.submit(self.market["params"]["whale_id"], "buy", 1500.0)
 
 
+class WhatIf:
+    """Branching a what-if: ``Exchange.copy()`` of the demo market (≈5,000 accounts, 1,400-level
+    book) against building it again, and a copy followed by the cascade."""
+
+    def setup(self):
+        self.market = scenarios.eth_short_squeeze()
+        self.ex = scenarios.build_exchange(self.market, mark_rule="last")
+
+    def time_copy(self):
+        self.ex.copy()
+
+    def time_copy_and_cascade(self):
+        self.ex.copy().submit(self.market["params"]["whale_id"], "buy", 1500.0)
+
+
 class LoadAccounts:
     """Loading 1 M leveraged shorts from numpy columns (trigger prices computed for each)."""
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
+from typing import Literal, cast
 
+import numpy as np
+
+from ._types import LiquidationLimit, MarkRule, SelfTradePrevention, TimeInForce, Venue
 from .errors import ConfigError, OrderError
 
 SIDE = {"buy": 0, "sell": 1, "bid": 0, "ask": 1, "b": 0, "s": 1}
@@ -71,18 +75,34 @@ def canonical(codes: Mapping[str, int]) -> list[str]:
     return [names[c] for c in sorted(names)]
 
 
+#: Per choice table: every accepted spelling → its canonical name (built once per table).
+_SPELLINGS: dict[int, dict[str, str]] = {}
+
+
+def _spellings(codes: Mapping[str, int]) -> dict[str, str]:
+    table = _SPELLINGS.get(id(codes))
+    if table is None:
+        names = canonical(codes)
+        table = _SPELLINGS[id(codes)] = {spelling: names[code] for spelling, code in codes.items()}
+    return table
+
+
 def parse(argument: str, value: object, codes: Mapping[str, int], *, order_reason: str | None = None) -> str:
-    """The canonical name of ``value`` among ``codes`` (case-insensitive).
+    """The canonical name of ``value`` among ``codes`` (case-insensitive, surrounding spaces
+    ignored).
 
     A value not accepted raises :class:`ConfigError` naming the argument, the value and the
     accepted names, or, for an argument of a single order (``order_reason`` given),
     :class:`OrderError` with that reason.
     """
+    spellings = _spellings(codes)
     if isinstance(value, str):
-        key = value.strip().lower()
-        if key in codes:
-            return canonical(codes)[codes[key]]
-        hint = did_you_mean(key, codes)
+        name = spellings.get(value)  # the usual case: already a lower-case spelling
+        if name is None:
+            name = spellings.get(value.strip().lower())
+        if name is not None:
+            return name
+        hint = did_you_mean(value.strip().lower(), codes)
     else:
         hint = ""
     message = f"{argument} must be one of {canonical(codes)}, got {value!r}{hint}"
@@ -93,3 +113,64 @@ def parse(argument: str, value: object, codes: Mapping[str, int], *, order_reaso
     config_err = ConfigError(message)
     config_err.parameter = argument
     raise config_err
+
+
+def number(argument: str, value: object) -> float:
+    """A plain number for one order's price or quantity, or an OrderError naming the argument
+    (a string or a bool is refused, not converted)."""
+    if type(value) is float:  # the common case, first
+        return value
+    if isinstance(value, int | np.integer | np.floating) and not isinstance(value, bool | np.bool_):
+        return float(value)
+    err = OrderError(f"{argument} must be a number, got {value!r}")
+    err.reason = "invalid_number"
+    raise err
+
+
+def optional_number(argument: str, value: object) -> float | None:
+    return None if value is None else number(argument, value)
+
+
+def count(argument: str, value: object) -> int:
+    """A whole number ≥ 0 (e.g. a number of levels), or a ConfigError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        err = ConfigError(f"{argument} must be a whole number ≥ 0, got {value!r}")
+        err.parameter = argument
+        raise err
+    return int(value)
+
+
+# Typed front doors: the canonical name as the core's Literal type.
+
+
+OrderSide = Literal["buy", "sell"]
+_SIDE_NAMES: dict[object, OrderSide] = {"buy": "buy", "sell": "sell"}
+_TIF_NAMES: dict[object, TimeInForce] = {"gtc": "gtc", "ioc": "ioc", "fok": "fok", "post_only": "post_only"}
+
+
+def side(value: object) -> OrderSide:
+    """``buy``/``sell`` from any accepted spelling (``Buy``, ``bid``, ``ask``, …) of an order's side."""
+    # One dict lookup for the usual spelling: this runs on every order given one at a time.
+    name = _SIDE_NAMES.get(value) if isinstance(value, str) else None
+    return name if name is not None else cast(OrderSide, parse("side", value, SIDE, order_reason="invalid_side"))
+
+
+def tif(value: object) -> TimeInForce:
+    name = _TIF_NAMES.get(value) if isinstance(value, str) else None
+    return name if name is not None else cast(TimeInForce, parse("tif", value, TIF, order_reason="invalid_tif"))
+
+
+def stp(value: object) -> SelfTradePrevention:
+    return cast(SelfTradePrevention, parse("stp", value, STP))
+
+
+def venue(value: object) -> Venue:
+    return cast(Venue, parse("venue", value, VENUE))
+
+
+def mark_rule(value: object) -> MarkRule:
+    return cast(MarkRule, parse("mark_rule", value, MARK_RULE))
+
+
+def liquidation_limit(value: object) -> LiquidationLimit:
+    return cast(LiquidationLimit, parse("liquidation_limit", value, LIQUIDATION_LIMIT))

@@ -9,12 +9,13 @@ duckdb), a pyarrow Table/RecordBatch, or a mapping of column name -> array-like.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal, overload
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._choices import EXTRA_COLUMNS, closest, parse
+from ._choices import EXTRA_COLUMNS, closest, did_you_mean, parse
 from .errors import ScenarioError
 
 
@@ -95,6 +96,10 @@ def _first_null(arr: pa.Array) -> int | None:
     return int(np.flatnonzero(~np.asarray(arr.is_valid()))[0])
 
 
+@overload
+def float_column(t: pa.Table, table: str, name: str, required: Literal[True]) -> np.ndarray: ...
+@overload
+def float_column(t: pa.Table, table: str, name: str, required: bool = False) -> np.ndarray | None: ...
 def float_column(t: pa.Table, table: str, name: str, required: bool = False) -> np.ndarray | None:
     """float64 column; nulls become NaN (the core's "no value")."""
     arr = _column(t, table, name, required)
@@ -106,6 +111,10 @@ def float_column(t: pa.Table, table: str, name: str, required: bool = False) -> 
     return np.ascontiguousarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
+@overload
+def int_column(t: pa.Table, table: str, name: str, default: int | None = None, *, required: Literal[True]) -> np.ndarray: ...
+@overload
+def int_column(t: pa.Table, table: str, name: str, default: int | None = None, required: bool = False) -> np.ndarray | None: ...
 def int_column(t: pa.Table, table: str, name: str, default: int | None = None, required: bool = False) -> np.ndarray | None:
     """int64 column; nulls (and NaN in a float column) become ``default``, or are an error when
     there is none."""
@@ -122,7 +131,7 @@ def _int_values(arr: pa.Array, table: str, name: str, default: int | None) -> np
             raise scenario_error(table, name, 0 if n else None, "missing value")
         return np.full(n, default, dtype=np.int64)
     if pa.types.is_floating(arr.type):
-        values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+        values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
         missing = np.isnan(values)
         bad = np.flatnonzero(~missing & (~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0**63)))
         if len(bad):
@@ -154,7 +163,10 @@ def time_column(t: pa.Table, table: str, name: str) -> np.ndarray | None:
     if pa.types.is_timestamp(arr.type):
         if arr.null_count:
             raise scenario_error(table, name, _first_null(arr), "missing timestamp")
-        arr = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64())
+        try:
+            arr = pc.cast(pc.cast(arr, pa.timestamp("ns")), pa.int64())  # a checked cast: no wrap
+        except pa.ArrowInvalid as exc:
+            raise scenario_error(table, name, None, f"a time outside int64 nanoseconds (±292 years of 1970): {exc}") from None
     return _int_values(arr, table, name, None)
 
 
@@ -162,6 +174,14 @@ def time_column(t: pa.Table, table: str, name: str) -> np.ndarray | None:
 MISSING_CODE = 255
 
 
+@overload
+def code_column(
+    t: pa.Table, table: str, name: str, codes: Mapping[str, int], default: int | None = None, *, required: Literal[True]
+) -> np.ndarray: ...
+@overload
+def code_column(
+    t: pa.Table, table: str, name: str, codes: Mapping[str, int], default: int | None = None, required: bool = False
+) -> np.ndarray | None: ...
 def code_column(
     t: pa.Table, table: str, name: str, codes: Mapping[str, int], default: int | None = None, required: bool = False
 ) -> np.ndarray | None:
@@ -190,12 +210,14 @@ def code_column(
             hits = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(indices, unknown), False)))
             if len(hits):
                 row = int(hits[0])
-                raise scenario_error(table, name, row, f"{arr.dictionary[unknown].as_py()!r} is not one of {sorted(codes)}")
+                value = arr.dictionary[unknown].as_py()
+                raise scenario_error(table, name, row, f"{value!r} is not one of {sorted(codes)}{did_you_mean(value, codes)}")
         lut = np.append(value_codes, np.uint8(fill))
-        return lut[pc.fill_null(indices, len(value_codes)).to_numpy(zero_copy_only=False)]
+        return np.asarray(lut[pc.fill_null(indices, len(value_codes)).to_numpy(zero_copy_only=False)])
     value_codes, unknown = _lookup(arr, table, name, codes, fill)
     if unknown is not None:
-        raise scenario_error(table, name, unknown, f"{arr[unknown].as_py()!r} is not one of {sorted(codes)}")
+        value = arr[unknown].as_py()
+        raise scenario_error(table, name, unknown, f"{value!r} is not one of {sorted(codes)}{did_you_mean(value, codes)}")
     return value_codes
 
 
@@ -215,10 +237,5 @@ def _lookup(values: pa.Array, table: str, name: str, codes: Mapping[str, int], f
     first_unknown = int(np.flatnonzero(np.asarray(unknown))[0]) if pc.any(unknown).as_py() else None
     # Nulls (no value) point one past the real keys, at `fill`.
     lut = np.array([codes[k] for k in keys] + [fill], dtype=np.uint8)
-    return lut[pc.fill_null(index, len(keys)).to_numpy(zero_copy_only=False)], first_unknown
+    return np.asarray(lut[pc.fill_null(index, len(keys)).to_numpy(zero_copy_only=False)]), first_unknown
 
-
-def decode(codes: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """Small integer codes as a numpy string array (255 and other unused codes → '')."""
-    lut = np.array(list(names) + [""] * (256 - len(names)))
-    return lut[codes]

@@ -31,6 +31,23 @@ def _error(argument: str, value: object, accepted: str) -> ConfigError:
     return err
 
 
+#: Nanoseconds per numpy time unit (sub-nanosecond units: a fraction, exact only for whole ns).
+_NS_PER_UNIT = {"W": 604_800 * 10**9, "D": 86_400 * 10**9, "h": 3_600 * 10**9, "m": 60 * 10**9, "s": 10**9,
+                "ms": 10**6, "us": 10**3, "μs": 10**3, "ns": 1}
+
+
+def _numpy_ns(argument: str, value: np.timedelta64 | np.datetime64) -> int:
+    """Exact integer nanoseconds of a numpy time value, computed with Python integers (numpy's
+    own cast to ns wraps around silently on overflow)."""
+    if isinstance(value, np.datetime64) and np.datetime_data(value.dtype)[0] in ("Y", "M"):
+        value = value.astype("datetime64[D]")  # calendar units: to days, exactly
+    unit, step = np.datetime_data(value.dtype)
+    per_unit = _NS_PER_UNIT.get(unit)
+    if per_unit is None:
+        raise _error(argument, value, "in units from weeks to nanoseconds (not years, months or below ns)")
+    return _checked(argument, value, int(value.astype(np.int64)) * step * per_unit)
+
+
 def _checked(argument: str, value: object, ns: int) -> int:
     if not -_I64_MAX <= ns <= _I64_MAX:
         raise _error(argument, value, "within ±292 years of 1970 (int64 nanoseconds)")
@@ -43,15 +60,16 @@ def duration_ns(argument: str, value: object) -> int:
     if isinstance(value, np.timedelta64):
         if np.isnat(value):
             raise _error(argument, value, "a duration, not NaT")
-        return _checked(argument, value, int(value.astype("timedelta64[ns]").astype(np.int64)))
+        return _numpy_ns(argument, value)
     if isinstance(value, (bool, np.bool_)):
         raise _error(argument, value, "a duration")
     if isinstance(value, (int, np.integer)):
         return _checked(argument, value, int(value))
     if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
-            raise _error(argument, value, "a finite number of seconds")
-        return _checked(argument, value, round(float(value) * 1e9))
+        ns = float(value) * 1e9
+        if not (math.isfinite(ns) and abs(ns) < 2.0**63):
+            raise _error(argument, value, "a finite number of seconds within ±292 years")
+        return _checked(argument, value, round(ns))
     value_ns = getattr(value, "value", None)  # pandas Timedelta: exact ns
     if type(value).__name__ == "Timedelta" and isinstance(value_ns, int):
         return _checked(argument, value, value_ns)
@@ -68,7 +86,7 @@ def time_ns(argument: str, value: object) -> int:
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             raise _error(argument, value, "a time, not NaT")
-        return _checked(argument, value, int(value.astype("datetime64[ns]").astype(np.int64)))
+        return _numpy_ns(argument, value)
     if isinstance(value, (bool, np.bool_)):
         raise _error(argument, value, "a time")
     if isinstance(value, (int, np.integer)):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from . import _choices, _core
 from ._tables import as_table, check_columns, code_column, float_column, int_column, time_column
+from ._types import BookOrderResult, DepthWithin, ExtraColumns, SelfTradePrevention, Side, TimeInForce
 from .results import Table
 
 SIDE_CODES = _choices.SIDE
@@ -16,11 +17,6 @@ TIF_CODES = _choices.TIF
 #: The columns ``OrderBook.process`` reads.
 ACTION_COLUMNS = ("action", "side", "price", "qty", "order_id", "owner", "tif", "ts")
 
-Side = Literal["buy", "sell", "bid", "ask"]
-TimeInForce = Literal["gtc", "ioc", "fok", "post_only"]
-SelfTradePrevention = Literal["none", "cancel_taker", "cancel_maker", "cancel_both"]
-ExtraColumns = Literal["raise", "ignore"]
-
 
 def depth_table(raw: dict[str, np.ndarray]) -> Table:
     """The core's depth columns as one table with a ``side`` column (bids first)."""
@@ -28,12 +24,8 @@ def depth_table(raw: dict[str, np.ndarray]) -> Table:
 
 
 def orders_table(raw: dict[str, np.ndarray]) -> Table:
+    """The core's resting-order columns as a table."""
     return Table(raw, name="orders")
-
-
-def parse_side(side: object) -> str:
-    """``buy``/``sell`` from any accepted spelling (``Buy``, ``bid``, ``ask``, …)."""
-    return "buy" if _choices.parse("side", side, SIDE_CODES, order_reason="invalid_side") == "buy" else "sell"
 
 
 class OrderBook:
@@ -62,7 +54,7 @@ class OrderBook:
     """
 
     def __init__(self, tick_size: float, lot_size: float, stp: SelfTradePrevention = "none") -> None:
-        self._book = _core.OrderBook(tick_size, lot_size, _choices.parse("stp", stp, _choices.STP))
+        self._book = _core.OrderBook(tick_size, lot_size, _choices.stp(stp))
 
     def copy(self) -> OrderBook:
         """An independent deep copy of the book (resting orders, queue positions, id counter)."""
@@ -74,6 +66,13 @@ class OrderBook:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> OrderBook:
         return self.copy()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Not yet: pickling needs a versioned snapshot of the core's state (planned). Refuse
+        # clearly rather than let pickle fail on the Rust object.
+        raise TypeError(
+            "liqsim.OrderBook cannot be pickled yet; use book.copy() to branch a what-if in this process"
+        )
 
     def __repr__(self) -> str:
         return (
@@ -117,7 +116,7 @@ class OrderBook:
         owner: int = 0,
         order_id: int | None = None,
         protection: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> BookOrderResult:
         """Submit an order.
 
         With ``price`` it is a limit order; without, a market order (which never rests, and does not
@@ -134,21 +133,23 @@ class OrderBook:
         off the tick grid, quantity off the lot grid) raises :class:`liqsim.OrderError`.
         """
         market = price is None
-        tif_name = _choices.parse("tif", tif, TIF_CODES, order_reason="invalid_tif")
-        return self._book.submit(parse_side(side), qty, protection if market else price, tif_name, owner, order_id, market)
+        limit = _choices.optional_number("protection", protection) if market else _choices.number("price", price)
+        return self._book.submit(
+            _choices.side(side), _choices.number("qty", qty), limit, _choices.tif(tif), owner, order_id, market
+        )
 
-    def cancel(self, order_id: int) -> dict[str, Any]:
+    def cancel(self, order_id: int) -> BookOrderResult:
         """Cancel a resting order. An unknown id is ``rejected`` with reason ``unknown_order``; one
         already filled, cancelled or expired with ``not_open``."""
         return self._book.cancel(order_id)
 
-    def modify(self, order_id: int, qty: float, price: float | None = None) -> dict[str, Any]:
+    def modify(self, order_id: int, qty: float, price: float | None = None) -> BookOrderResult:
         """Set a resting order's open quantity (and optionally its price).
 
         Lowering the quantity at the same price keeps the order's place in the queue; any other
         change sends it to the back of the queue at its new price, where it may trade at once.
         """
-        return self._book.modify(order_id, qty, price)
+        return self._book.modify(order_id, _choices.number("qty", qty), _choices.optional_number("price", price))
 
     def depth(self, levels: int = 10) -> Table:
         """Top ``levels`` price levels of each side as one table, bids then asks, best first:
@@ -160,9 +161,9 @@ class OrderBook:
         >>> book.depth(5)["side"].tolist(), book.depth(5)["price"].tolist()
         (['bid'], [99.0])
         """
-        return depth_table(self._book.depth(levels))
+        return depth_table(self._book.depth(_choices.count("levels", levels)))
 
-    def depth_within(self, fraction: float) -> dict[str, float] | None:
+    def depth_within(self, fraction: float) -> DepthWithin | None:
         """Resting quantity (base units) and notional (quote units) on each side within
         ``fraction`` of the mid price (0.01 = 1%), band edges included. None if a side is empty."""
         return self._book.depth_within(fraction)
@@ -170,11 +171,11 @@ class OrderBook:
     def sweep_price(self, side: Side, qty: float) -> float | None:
         """Average price a market order of ``qty`` on ``side`` would get now (a buy sweeps the
         asks); None when the book cannot fill it."""
-        return self._book.sweep_price(parse_side(side), qty)
+        return self._book.sweep_price(_choices.side(side), _choices.number("qty", qty))
 
     def orders(self, side: Side) -> Table:
         """Resting orders of one side in priority order: ``order_id``, ``owner``, ``price``, ``qty``."""
-        return orders_table(self._book.orders(parse_side(side)))
+        return orders_table(self._book.orders(_choices.side(side)))
 
     def check_invariants(self) -> None:
         """Raise :class:`liqsim.LiqsimError` if the book's structure is inconsistent (never expected)."""
@@ -245,7 +246,8 @@ class OrderBook:
             tif=code_column(t, table, "tif", TIF_CODES, default=0),
             ts=time_column(t, table, "ts"),
         )
-        # Category columns stay the core's codes; names are built only when a user reads them.
+        # Category columns stay the core's codes; names are built only when a user reads them
+        # (decode_names=False: plain code columns, no names attached).
         names = decode_names
         return {
             "orders": Table(

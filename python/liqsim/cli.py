@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
+from typing import NoReturn
 
 import numpy as np
 
-from . import scenarios
+from . import __version__, scenarios
+from .errors import LiqsimError
+
+
+class UsageError(Exception):
+    """A user mistake the CLI reports in one line (exit code 2)."""
 
 
 def _money(x: float) -> str:
@@ -29,6 +36,7 @@ def run_demo(buy: float, mark_rule: str, seed: int) -> int:
     short_qty = -acc["position"][shorts].sum()
     lp = acc["liquidation_price"][shorts]
     bid, ask = ex.best_bid, ex.best_ask
+    assert bid is not None and ask is not None, "the built-in market has both sides"
     print(f"liqsim demo: an ETH-like perpetual on {p['venue']} {p['symbol']} rules, mark price = {mark_rule}")
     print(f"  book       best bid {bid:,.2f} / best ask {ask:,.2f}, background liquidity out to ±10%")
     print(
@@ -40,6 +48,11 @@ def run_demo(buy: float, mark_rule: str, seed: int) -> int:
     print(f"\nA market buy of {buy:,.0f} ETH ({_money(buy * ask)}) hits the asks:\n")
 
     out = ex.submit(p["whale_id"], "buy", buy)
+    if out["status"] == "rejected" or out["avg_price"] is None:
+        raise UsageError(
+            f"the demo buy of {buy:,} ETH was {out['status']} ({out['reason'] or 'nothing filled'}); "
+            "try a smaller size (the default is 1500)"
+        )
     liq = ex.liquidations()
     adl = ex.adl()
     print(f"  the buy filled {out['filled']:,.3f} ETH at {out['avg_price']:,.2f} on average; then the cascade:\n")
@@ -57,10 +70,11 @@ def run_demo(buy: float, mark_rule: str, seed: int) -> int:
             f"{_money((liq['qty'][sel] * fill[sel]).sum()):>11} {_money(fund):>15} {(adl['round'] == r).sum():>5}"
         )
     notional = (liq["qty"] * fill).sum()
-    move = (ex.last / ask - 1) * 100
+    last = ex.last if ex.last is not None else ask
+    move = (last / ask - 1) * 100
     print(
         f"\n  {len(rounds):,} shorts liquidated ({_money(notional)}) in {int(rounds.max()) if len(rounds) else 0} rounds; "
-        f"last price {ask:,.2f} → {ex.last:,.2f} ({move:+.2f}%), mark {ex.mark:,.2f}"
+        f"last price {ask:,.2f} → {last:,.2f} ({move:+.2f}%), mark {ex.mark or last:,.2f}"
     )
     kinds = {k: int((liq["kind"] == k).sum()) for k in ("full", "partial", "backstop", "adl")}
     print(
@@ -75,23 +89,48 @@ def run_demo(buy: float, mark_rule: str, seed: int) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, no usage block: the user sees what to fix (--help shows the usage).
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_amount(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of ETH, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of ETH, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="liqsim", description="Simulate perpetual-futures liquidation cascades.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    """Run the ``liqsim`` command; returns the exit code (2 for a user mistake, reported in one
+    line on stderr)."""
+    parser = _Parser(prog="liqsim", description="Simulate perpetual-futures liquidation cascades.")
+    parser.add_argument("--version", action="version", version=f"liqsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="run the built-in short-squeeze market")
-    demo.add_argument("--buy", type=float, default=1500.0, help="size of the market buy, in ETH (default 1500)")
     demo.add_argument(
-        "--mark", default="last", choices=["last", "median", "index"],
+        "--buy", type=_positive_amount, default=1500.0, help="size of the market buy, in ETH (default 1500)"
+    )
+    demo.add_argument(
+        "--mark", default="last", type=str.lower, choices=["last", "median", "index"],
         help="mark price rule: last trade (default), Binance median rule, or index",
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the built-in market (default 7)")
     sub.add_parser("scenarios", help="list the built-in markets")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return run_demo(args.buy, args.mark, args.seed)
-    if args.command == "scenarios":
-        print("\n".join(scenarios.names()))
-        return 0
+    try:
+        if args.command == "demo":
+            return run_demo(args.buy, args.mark, args.seed)
+        if args.command == "scenarios":
+            print("\n".join(scenarios.names()))
+            return 0
+    except (UsageError, LiqsimError) as err:
+        print(f"liqsim: error: {err}", file=sys.stderr)
+        return 2
     return 2
 
 

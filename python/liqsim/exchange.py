@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from . import _choices, _core
 from ._tables import as_table, check_columns, code_column, float_column, int_column, scenario_error
 from ._time import DurationLike, TimeLike, duration_ns, time_ns
-from .book import SIDE_CODES, ExtraColumns, SelfTradePrevention, Side, TimeInForce, depth_table, orders_table, parse_side
+from ._types import (
+    CancelResult,
+    DepthWithin,
+    ExchangeOrderResult,
+    ExtraColumns,
+    LiquidationLimit,
+    MarkRule,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    Venue,
+)
+from .book import SIDE_CODES, depth_table, orders_table
 from .errors import ConfigError
 from .results import Table
 
@@ -19,10 +31,6 @@ POSITION_SIDE_CODES = _choices.POSITION_SIDE
 BOOK_COLUMNS = ("side", "price", "qty", "owner")
 ACCOUNT_COLUMNS = ("trader_id", "balance", "margin_mode", "side", "qty", "entry_price", "leverage", "isolated_margin")
 TIER_COLUMNS = ("floor", "cap", "mmr", "max_leverage")
-
-Venue = Literal["binance", "bybit", "hyperliquid", "dydx"]
-MarkRule = Literal["last", "index", "median"]
-LiquidationLimit = Literal["market", "bankruptcy"]
 
 
 def _rate(argument: str, value: object) -> float:
@@ -44,13 +52,12 @@ def _fees(fees: object) -> tuple[float, float] | None:
         )
         err.parameter = "fees"
         raise err
-    try:
-        maker, taker = fees  # type: ignore[misc]
-    except (TypeError, ValueError):
+    pair = tuple(fees) if isinstance(fees, (tuple, list)) else ()
+    if len(pair) != 2:
         err = ConfigError(f"fees must be a (maker, taker) pair of rates such as (0.0002, 0.0005), got {fees!r}")
         err.parameter = "fees"
-        raise err from None
-    return _rate("fees (maker)", maker), _rate("fees (taker)", taker)
+        raise err
+    return _rate("fees (maker)", pair[0]), _rate("fees (taker)", pair[1])
 _POSITION_SIGN = np.array([1, -1, 0], dtype=np.int8)
 POSITION_SIDE_NAMES = ["long", "short"]  # by the core's side code of a position: 0 buy = long
 
@@ -91,9 +98,27 @@ class Exchange:
         notional in quote currency, MMR as a fraction; ``cum`` is derived so MM is continuous).
         With tiers, any symbol is accepted; the venue still gives fees, funding and policies.
     fees : (maker, taker) or None
-        Trading fee rates overriding the preset's (e.g. ``(0.0002, 0.0005)``).
+        Trading fee rates overriding the preset's, as fractions (e.g. ``(0.0002, 0.0005)``: 0.02% maker,
+        0.05% taker). A single number is refused (which side would it be?): pass it twice.
     liquidation_fee : float or None
         Liquidation fee rate overriding the preset's.
+
+    String arguments accept any case; a value not accepted raises :class:`liqsim.ConfigError`
+    naming the parameter (``venue="binanse"`` → did you mean 'binance'?).
+
+    Examples
+    --------
+    >>> ex = Exchange(venue="binance", symbol="ETHUSDT", insurance_fund=1e6, mark_rule="last")
+    >>> ex.load_accounts({"trader_id": [1, 2], "balance": [100.0, 1e6], "side": ["short", "flat"],
+    ...                   "qty": [1.0, 0.0], "entry_price": [3000.0, float("nan")], "leverage": [50, 5]})
+    >>> ex.load_book({"side": ["ask", "ask", "bid"], "price": [3001.0, 3100.0, 2999.0], "qty": [1.0, 5.0, 1.0]})
+    >>> ex.set_index(3000.0)
+    >>> ex.sweep_price("buy", 2.0)                  # 1 at 3,001 and 1 at 3,100
+    3050.5
+    >>> ex.submit(2, "buy", 2.0)["liquidations"]     # the 3,100 print liquidates the short
+    1
+    >>> ex.liquidations()["trader_id"].tolist(), ex.liquidations()["kind"].tolist()
+    ([1], ['full'])
     """
 
     def __init__(
@@ -123,16 +148,16 @@ class Exchange:
                 int_column(t, "tiers", "max_leverage", required=True).tolist(),
             )
         self._ex = _core.Exchange(
-            _choices.parse("venue", venue, _choices.VENUE),
+            _choices.venue(venue),
             symbol,
             tick_size,
             lot_size,
             insurance_fund,
-            None if mark_rule is None else _choices.parse("mark_rule", mark_rule, _choices.MARK_RULE),
+            None if mark_rule is None else _choices.mark_rule(mark_rule),
             closeouts_move_mark,
             adl,
-            _choices.parse("liquidation_limit", liquidation_limit, _choices.LIQUIDATION_LIMIT),
-            _choices.parse("stp", stp, _choices.STP),
+            _choices.liquidation_limit(liquidation_limit),
+            _choices.stp(stp),
             tier_columns,
             _fees(fees),
             None if liquidation_fee is None else _rate("liquidation_fee", liquidation_fee),
@@ -146,7 +171,7 @@ class Exchange:
             f"<liqsim.Exchange {self.venue} {self.symbol}: mark {price(self.mark)}, last {price(self.last)}, "
             f"index {price(self.index)}; bid {price(self.best_bid)} / ask {price(self.best_ask)}; "
             f"{self._ex.account_count - 2:,} accounts, open interest {self.open_interest:,.3f}, "
-            f"insurance fund {self.insurance_fund:,.2f}, t={self.ts} ns>"
+            f"insurance fund {self.insurance_fund:,.2f}, time {np.datetime64(self.ts, 'ns')}Z>"
         )
 
     def copy(self) -> Exchange:
@@ -167,6 +192,13 @@ class Exchange:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Exchange:
         return self.copy()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Not yet: pickling needs a versioned snapshot of the core's state (planned). Refuse
+        # clearly rather than let pickle fail on the Rust object.
+        raise TypeError(
+            "liqsim.Exchange cannot be pickled yet; use ex.copy() to branch a what-if in this process"
+        )
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -247,22 +279,28 @@ class Exchange:
         price: float | None = None,
         tif: TimeInForce = "gtc",
         reduce_only: bool = False,
-    ) -> dict[str, Any]:
+    ) -> ExchangeOrderResult:
         """Place an order for a loaded account (``price`` None: market order), then run the
         cascade. Returns ``order_id``, ``status``, ``reason`` (e.g. ``insufficient_margin``,
         ``leverage_exceeds_tier``, ``reduce_only_would_increase``, or a book reason),
         ``filled``, ``avg_price``, ``sent_qty`` (reduce-only orders are trimmed to the position)
         and ``liquidations`` (how many the cascade after it recorded)."""
-        tif_name = _choices.parse("tif", tif, _choices.TIF, order_reason="invalid_tif")
-        return self._ex.submit(trader_id, parse_side(side), qty, price, tif_name, reduce_only)
+        return self._ex.submit(
+            trader_id,
+            _choices.side(side),
+            _choices.number("qty", qty),
+            _choices.optional_number("price", price),
+            _choices.tif(tif),
+            reduce_only,
+        )
 
-    def cancel(self, trader_id: int, order_id: int) -> dict[str, Any]:
+    def cancel(self, trader_id: int, order_id: int) -> CancelResult:
         """Cancel one of the account's resting orders."""
         return self._ex.cancel(trader_id, order_id)
 
     def set_index(self, price: float) -> None:
         """Set the index (spot) price, quote currency, then run the cascade."""
-        self._ex.set_index(price)
+        self._ex.set_index(_choices.number("index price", price))
 
     def advance(self, dt: DurationLike) -> None:
         """Move the clock forward by ``dt``: a ``float`` is seconds, an ``int`` nanoseconds;
@@ -299,9 +337,9 @@ class Exchange:
     def depth(self, levels: int = 10) -> Table:
         """The exchange's book: top ``levels`` of each side as one table (see
         :meth:`liqsim.OrderBook.depth`)."""
-        return depth_table(self._ex.depth(levels))
+        return depth_table(self._ex.depth(_choices.count("levels", levels)))
 
-    def depth_within(self, fraction: float) -> dict[str, float] | None:
+    def depth_within(self, fraction: float) -> DepthWithin | None:
         """Resting quantity and notional within ``fraction`` of mid (see
         :meth:`liqsim.OrderBook.depth_within`)."""
         return self._ex.depth_within(fraction)
@@ -309,12 +347,12 @@ class Exchange:
     def sweep_price(self, side: Side, qty: float) -> float | None:
         """Average price a market order of ``qty`` on ``side`` would get now; None if the book
         cannot fill it."""
-        return self._ex.sweep_price(parse_side(side), qty)
+        return self._ex.sweep_price(_choices.side(side), _choices.number("qty", qty))
 
     def orders(self, side: Side) -> Table:
         """Resting orders of one side in priority order: ``order_id``, ``owner`` (trader id;
         −2 for background liquidity), ``price``, ``qty``."""
-        return orders_table(self._ex.orders(parse_side(side)))
+        return orders_table(self._ex.orders(_choices.side(side)))
 
     # --- reading ---------------------------------------------------------------------------
 

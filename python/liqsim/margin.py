@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import ArrayLike
 
 from . import _core
 from ._tables import code_column
@@ -22,11 +23,14 @@ def _signed_size(side: object, qty: object) -> np.ndarray:
     return sign * np.asarray(qty, dtype=np.float64)
 
 
-def _arrays(*columns: object) -> list[np.ndarray]:
+def _arrays(*columns: ArrayLike) -> list[np.ndarray]:
     return [np.ascontiguousarray(c, dtype=np.float64).ravel() for c in np.broadcast_arrays(*columns)]
 
 
-def liquidation_price(side, qty, entry_price, balance, venue: str = "binance", symbol: str = "BTCUSDT") -> np.ndarray:
+def liquidation_price(
+    side: ArrayLike, qty: ArrayLike, entry_price: ArrayLike, balance: ArrayLike, venue: str = "binance",
+    symbol: str = "BTCUSDT",
+) -> np.ndarray:
     """Liquidation price of single positions, per the venue's formula.
 
     ``side`` is ``"long"``/``"short"`` (or +1/−1), ``qty`` in base units, ``entry_price`` in quote
@@ -40,7 +44,10 @@ def liquidation_price(side, qty, entry_price, balance, venue: str = "binance", s
     return _core.liquidation_prices(s, e, b, venue, symbol).reshape(shape)
 
 
-def bankruptcy_price(side, qty, entry_price, balance, venue: str = "binance", symbol: str = "BTCUSDT") -> np.ndarray:
+def bankruptcy_price(
+    side: ArrayLike, qty: ArrayLike, entry_price: ArrayLike, balance: ArrayLike, venue: str = "binance",
+    symbol: str = "BTCUSDT",
+) -> np.ndarray:
     """Price at which the position's margin balance reaches zero (same arguments as
     :func:`liquidation_price`)."""
     size = _signed_size(side, qty)
@@ -49,7 +56,7 @@ def bankruptcy_price(side, qty, entry_price, balance, venue: str = "binance", sy
     return _core.bankruptcy_prices(s, e, b, venue, symbol).reshape(shape)
 
 
-def maintenance_margin(notional, venue: str = "binance", symbol: str = "BTCUSDT") -> np.ndarray:
+def maintenance_margin(notional: ArrayLike, venue: str = "binance", symbol: str = "BTCUSDT") -> np.ndarray:
     """Maintenance margin (quote currency) of position notionals with the venue's tier table:
     ``notional × MMR − cum`` with the notional's own tier."""
     (n,) = _arrays(notional)

@@ -4,6 +4,11 @@ A read-only mapping of column name → numpy array (so ``res["price"]`` stays nu
 speaks Arrow: ``to_arrow()``, ``to_pandas()``, ``to_polars()`` and ``__arrow_c_stream__`` (so
 ``pa.table(res)``, ``pl.DataFrame(res)`` and duckdb read it directly).
 
+Conversions: ``table.to_pandas()`` and ``table.to_polars()`` keep the types. ``pa.table(table)``
+and duckdb read the Arrow stream directly. ``pl.DataFrame(table)`` sees a Mapping and builds from
+the numpy columns (strings, int64 ``ts``); ``pd.DataFrame(table)`` is refused with a pointer to
+``to_pandas()``, since pandas would read a non-dict mapping's column names as rows.
+
 Typed columns:
 - timestamps (int64 ns since the Unix epoch) become ``timestamp[ns, UTC]`` in Arrow;
 - durations (int64 ns) become ``duration[ns]``;
@@ -37,7 +42,7 @@ class Table(Mapping[str, np.ndarray]):
     -------
     >>> t = Table({"ts": np.array([0, 1_000_000_000]), "side": np.array([0, 1], dtype=np.int8)},
     ...           categories={"side": ["buy", "sell"]}, timestamps=["ts"], name="trades")
-    >>> list(t["side"])
+    >>> t["side"].tolist()
     ['buy', 'sell']
     """
 
@@ -70,7 +75,14 @@ class Table(Mapping[str, np.ndarray]):
             out = self._decoded.get(key)
             if out is None:
                 names = np.array([*self._categories[key], ""])  # null codes decode to ""
-                out = names[self._null_to(key, len(names) - 1)]
+                codes = self._columns[key]
+                # (an int8 code viewed as uint8 is >= 128 when negative: a null while names are few)
+                if codes.dtype.itemsize == 1 and (codes.dtype == np.uint8 or len(names) <= 128):
+                    # One-byte codes: one lookup in a 256-entry table of names ("" past the last).
+                    lut = np.concatenate([names, np.full(257 - len(names), "", dtype=names.dtype)])
+                    out = lut[codes.view(np.uint8)]
+                else:
+                    out = names[self._null_to(key, len(names) - 1)]
                 self._decoded[key] = out
             return out
         col = self._columns.get(key)
@@ -79,16 +91,29 @@ class Table(Mapping[str, np.ndarray]):
         return col
 
     def _null_to(self, key: str, fill: int) -> np.ndarray:
-        """The codes of a categorical column with every null code replaced by ``fill``: negative
-        codes, codes past the last name (the core's 255), and codes whose name is "" (the core's
-        "no reason")."""
-        codes = self._columns[key].astype(np.int64)
+        """The codes of a categorical column (as int32) with every null code replaced by
+        ``fill``: negative codes, codes past the last name (the core's 255), and codes whose name
+        is "" (the core's "no reason")."""
+        codes = self._columns[key]
         names = self._categories[key]
-        null = (codes < 0) | (codes >= len(names))
+        if codes.dtype.itemsize == 1 and codes.dtype.kind in "iu":
+            # The core's codes are one byte: one lookup in a 256-entry table does it all (an int8
+            # code viewed as uint8 is ≥ 128 when negative, so it lands on a null).
+            lut = np.full(256, fill, dtype=np.int32)
+            for i, name in enumerate(names[:256]):
+                if name != "":
+                    lut[i] = i
+            return lut[codes.view(np.uint8)]
+        wide = codes.astype(np.int64)
+        null = (wide < 0) | (wide >= len(names))
         for i, name in enumerate(names):
             if name == "":
-                null |= codes == i
-        return np.where(null, fill, codes)
+                null |= wide == i
+        return np.where(null, fill, wide).astype(np.int32)
+
+    def __contains__(self, key: object) -> bool:
+        # Mapping's default would index the column (and build a category's strings) to find out.
+        return key in self._columns
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._columns)
@@ -118,7 +143,7 @@ class Table(Mapping[str, np.ndarray]):
     def _arrow_column(self, key: str) -> pa.Array:
         col = self._columns[key]
         if key in self._categories:
-            codes = self._null_to(key, -1).astype(np.int32)
+            codes = self._null_to(key, -1)
             mask = codes < 0
             indices = pa.array(np.where(mask, 0, codes), mask=mask if mask.any() else None)
             return pa.DictionaryArray.from_arrays(indices, pa.array(self._categories[key], pa.string()))
@@ -172,4 +197,5 @@ class Table(Mapping[str, np.ndarray]):
     def _repr_html_(self) -> str:
         head = self.to_arrow().slice(0, 20).to_pandas()
         more = f"<p>{self._len} rows</p>" if self._len > 20 else ""
-        return f"<b>{self.name}</b>" + head.to_html(index=False) + more
+        html: str = head.to_html(index=False)
+        return f"<b>{self.name}</b>{html}{more}"

@@ -12,8 +12,15 @@ use crate::{liqsim_error, on_grid, order_error, parse_side};
 
 /// Top `levels` of each side as one table, bids first then asks, best first within a side:
 /// `side` (0 bid, 1 ask), `level` (0 = best), `price`, `qty`, `orders`.
-pub fn depth<'py>(py: Python<'py>, book: &CoreBook, tick: &Grid, lot: &Grid, levels: usize) -> PyResult<Bound<'py, PyDict>> {
-    let (mut side, mut level, mut price, mut qty, mut orders) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+pub fn depth<'py>(
+    py: Python<'py>,
+    book: &CoreBook,
+    tick: &Grid,
+    lot: &Grid,
+    levels: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (mut side, mut level, mut price, mut qty, mut orders) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (code, s) in [(0u8, Side::Buy), (1u8, Side::Sell)] {
         for (i, l) in book.levels(s).take(levels).enumerate() {
             side.push(code);
@@ -54,7 +61,14 @@ pub fn depth_within<'py>(
 }
 
 /// Average price a market order of `qty` on `side` would pay; None if the book is too thin.
-pub fn sweep_price(py: Python<'_>, book: &CoreBook, tick: &Grid, lot: &Grid, side: &str, qty: f64) -> PyResult<Option<f64>> {
+pub fn sweep_price(
+    py: Python<'_>,
+    book: &CoreBook,
+    tick: &Grid,
+    lot: &Grid,
+    side: &str,
+    qty: f64,
+) -> PyResult<Option<f64>> {
     let side = parse_side(py, side)?;
     let lots = on_grid(py, lot, "qty", qty)?;
     if lots <= 0 {

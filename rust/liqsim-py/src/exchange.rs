@@ -9,7 +9,7 @@ use liqsim_core::funding::MarkRule;
 use liqsim_core::margin::{NotionalScale, Rate, TierTable};
 use liqsim_core::units::Grid;
 use liqsim_core::venue::{Fees, Venue, VenuePreset};
-use liqsim_core::{Money, OrderId, TraderId};
+use liqsim_core::{Error as CoreError, Money, OrderId, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -19,6 +19,23 @@ use crate::{config_error, liqsim_error, on_grid, order_error, parse_side, parse_
 
 fn preset(py: Python<'_>, venue: &str, symbol: &str) -> PyResult<VenuePreset> {
     VenuePreset::from_names(venue, symbol).map_err(|e| config_error(py, e))
+}
+
+/// The core names a refused book row's price in ticks; the user gave a float: show that instead.
+fn with_user_price(err: CoreError, price: &[f64]) -> CoreError {
+    match err {
+        CoreError::BadInput { column: "price", row, message } if row < price.len() => {
+            let message = match message.split_once(" at ") {
+                Some((side, rest)) if rest.contains(" ticks ") => {
+                    let tail = rest.split_once(" ticks ").map_or(rest, |(_, t)| t);
+                    format!("{side} at {} {tail}", price[row])
+                }
+                _ => message,
+            };
+            CoreError::BadInput { column: "price", row, message }
+        }
+        other => other,
+    }
 }
 
 /// A tier table from Python: floor, cap, MMR, max leverage.
@@ -168,7 +185,7 @@ impl PyExchange {
         let (side, price, qty) = (side.as_slice()?, price.as_slice()?, qty.as_slice()?);
         let (ex, tick, lot) = (&mut self.ex, &self.tick, &self.lot);
         py.detach(|| book_rows(side, price, qty, owner, tick, lot).and_then(|rows| ex.add_resting_orders(&rows)))
-            .map_err(|e| scenario_error(py, "book", e))
+            .map_err(|e| scenario_error(py, "book", with_user_price(e, price)))
     }
 
     #[pyo3(signature = (trader_id, side, qty, price=None, tif="gtc", reduce_only=false))]
@@ -270,7 +287,8 @@ impl PyExchange {
     fn orders<'py>(&self, py: Python<'py>, side: &str) -> PyResult<Bound<'py, PyDict>> {
         // Orders in the exchange's book are owned by account indices; show trader ids.
         let accounts = self.ex.accounts();
-        let trader_id = |index: i64| usize::try_from(index).ok().and_then(|i| accounts.get(i)).map_or(index, |a| a.id.0);
+        let trader_id =
+            |index: i64| usize::try_from(index).ok().and_then(|i| accounts.get(i)).map_or(index, |a| a.id.0);
         book_view::orders(py, self.ex.book(), &self.tick, &self.lot, side, trader_id)
     }
 

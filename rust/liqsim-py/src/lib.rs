@@ -96,11 +96,14 @@ fn on_grid(py: Python<'_>, grid: &Grid, what: &str, x: f64) -> PyResult<i64> {
                 format!("{what} {x} is not a multiple of the {step_name} {}", grid.step()),
                 RejectReason::OffTickPrice.name(),
             ),
-            GridError::OffGrid => {
-                (format!("{what} {x} is not a multiple of the {step_name} {}", grid.step()), RejectReason::OffLotQty.name())
-            }
+            GridError::OffGrid => (
+                format!("{what} {x} is not a multiple of the {step_name} {}", grid.step()),
+                RejectReason::OffLotQty.name(),
+            ),
             // Python spells them nan and inf.
-            GridError::NotFinite => (format!("{what} must be a finite number, got {}", format!("{x}").to_lowercase()), "invalid_number"),
+            GridError::NotFinite => {
+                (format!("{what} must be a finite number, got {}", format!("{x}").to_lowercase()), "invalid_number")
+            }
             GridError::OutOfRange => (format!("{what} {x} is out of range"), "invalid_number"),
         };
         order_error(py, message, reason)

@@ -1,0 +1,196 @@
+# Hand-written stub of the Rust extension `liqsim._core` (rust/liqsim-py). Checked against the
+# built module by `python -m mypy.stubtest liqsim._core` in CI. Keep sections sorted; one name
+# per line, so several branches can add entries.
+
+from typing import Literal
+from typing import final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from liqsim._types import BookOrderResult
+from liqsim._types import CancelResult
+from liqsim._types import DepthWithin
+from liqsim._types import ExchangeOrderResult
+
+_CoreSide = Literal["buy", "sell", "bid", "ask"]
+_CoreTif = Literal["gtc", "ioc", "fok", "post_only"]
+_CoreStp = Literal["none", "cancel_taker", "cancel_maker", "cancel_both"]
+_CoreVenue = Literal["binance", "bybit", "hyperliquid", "dydx"]
+_CoreMarkRule = Literal["last", "index", "median", "binance_median"]
+_CoreLiquidationLimit = Literal["market", "bankruptcy"]
+_F64 = NDArray[np.float64]
+_I64 = NDArray[np.int64]
+_U8 = NDArray[np.uint8]
+
+__all__ = [
+    "ACTION_NAMES",
+    "EVENT_KIND_NAMES",
+    "Exchange",
+    "INSURANCE_REASON_NAMES",
+    "LIQUIDATION_KIND_NAMES",
+    "MARGIN_MODE_NAMES",
+    "OrderBook",
+    "REASON_NAMES",
+    "SIDE_NAMES",
+    "STATUS_NAMES",
+    "STP_NAMES",
+    "TIF_NAMES",
+    "TRADE_KIND_NAMES",
+    "__version__",
+    "bankruptcy_prices",
+    "liquidation_prices",
+    "maintenance_margins",
+]
+
+# --- constants: code -> name tables of the core's categorical columns ---------------------------
+ACTION_NAMES: list[str]
+EVENT_KIND_NAMES: list[str]
+INSURANCE_REASON_NAMES: list[str]
+LIQUIDATION_KIND_NAMES: list[str]
+MARGIN_MODE_NAMES: list[str]
+REASON_NAMES: list[str]
+SIDE_NAMES: list[str]
+STATUS_NAMES: list[str]
+STP_NAMES: list[str]
+TIF_NAMES: list[str]
+TRADE_KIND_NAMES: list[str]
+__version__: str
+
+# --- classes ------------------------------------------------------------------------------------
+@final
+class Exchange:
+    def __new__(
+        cls,
+        venue: _CoreVenue,
+        symbol: str,
+        tick_size: float,
+        lot_size: float,
+        insurance_fund: float,
+        mark_rule: _CoreMarkRule | None,
+        closeouts_move_mark: bool,
+        adl: bool,
+        liquidation_limit: _CoreLiquidationLimit,
+        stp: _CoreStp,
+        tiers: tuple[list[float], list[float], list[float], list[int]] | None = None,
+        fees: tuple[float, float] | None = None,
+        liquidation_fee: float | None = None,
+    ) -> Exchange: ...
+    @property
+    def account_count(self) -> int: ...
+    @property
+    def best_ask(self) -> float | None: ...
+    @property
+    def best_bid(self) -> float | None: ...
+    @property
+    def cascade_rounds(self) -> tuple[int, int]: ...
+    @property
+    def fees(self) -> float: ...
+    @property
+    def index(self) -> float | None: ...
+    @property
+    def insurance_fund(self) -> float: ...
+    @property
+    def last(self) -> float | None: ...
+    @property
+    def lot_size(self) -> float: ...
+    @property
+    def mark(self) -> float | None: ...
+    @property
+    def open_interest(self) -> float: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def tick_size(self) -> float: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def venue(self) -> str: ...
+    def accounts(self) -> dict[str, NDArray[np.generic]]: ...
+    def adl(self) -> dict[str, NDArray[np.generic]]: ...
+    def advance(self, ts: int) -> None: ...
+    def cancel(self, trader_id: int, order_id: int) -> CancelResult: ...
+    def check_invariants(self) -> None: ...
+    def copy(self) -> Exchange: ...
+    def depth(self, levels: int) -> dict[str, NDArray[np.generic]]: ...
+    def depth_within(self, fraction: float) -> DepthWithin | None: ...
+    def funding(self) -> dict[str, NDArray[np.generic]]: ...
+    def insurance(self) -> dict[str, NDArray[np.generic]]: ...
+    def liquidations(self) -> dict[str, NDArray[np.generic]]: ...
+    def load_accounts_columns(
+        self,
+        trader_id: _I64,
+        balance: _F64,
+        margin_mode: _U8,
+        side: NDArray[np.int8],
+        qty: _F64,
+        entry_price: _F64,
+        leverage: _F64,
+        isolated_margin: _F64 | None = None,
+    ) -> None: ...
+    def load_book_columns(self, side: _U8, price: _F64, qty: _F64, owner: _I64 | None = None) -> None: ...
+    def money(self) -> tuple[float, float]: ...
+    def orders(self, side: _CoreSide) -> dict[str, NDArray[np.generic]]: ...
+    def set_index(self, price: float) -> None: ...
+    def submit(
+        self,
+        trader_id: int,
+        side: _CoreSide,
+        qty: float,
+        price: float | None = None,
+        tif: _CoreTif = "gtc",
+        reduce_only: bool = False,
+    ) -> ExchangeOrderResult: ...
+    def sweep_price(self, side: _CoreSide, qty: float) -> float | None: ...
+    def trades(self) -> dict[str, NDArray[np.generic]]: ...
+
+@final
+class OrderBook:
+    def __new__(cls, tick_size: float, lot_size: float, stp: _CoreStp = "none") -> OrderBook: ...
+    @property
+    def best_ask(self) -> float | None: ...
+    @property
+    def best_bid(self) -> float | None: ...
+    @property
+    def lot_size(self) -> float: ...
+    @property
+    def open_orders(self) -> int: ...
+    @property
+    def stp(self) -> str: ...
+    @property
+    def tick_size(self) -> float: ...
+    def cancel(self, order_id: int) -> BookOrderResult: ...
+    def check_invariants(self) -> None: ...
+    def copy(self) -> OrderBook: ...
+    def depth(self, levels: int) -> dict[str, NDArray[np.generic]]: ...
+    def depth_within(self, fraction: float) -> DepthWithin | None: ...
+    def modify(self, order_id: int, qty: float, price: float | None = None) -> BookOrderResult: ...
+    def orders(self, side: _CoreSide) -> dict[str, NDArray[np.generic]]: ...
+    def process_columns(
+        self,
+        table: str,
+        action: _U8,
+        side: _U8 | None = None,
+        price: _F64 | None = None,
+        qty: _F64 | None = None,
+        order_id: _I64 | None = None,
+        owner: _I64 | None = None,
+        tif: _U8 | None = None,
+        ts: _I64 | None = None,
+    ) -> dict[str, dict[str, NDArray[np.generic]]]: ...
+    def submit(
+        self,
+        side: _CoreSide,
+        qty: float,
+        price: float | None = None,
+        tif: _CoreTif = "gtc",
+        owner: int = 0,
+        order_id: int | None = None,
+        market: bool = False,
+    ) -> BookOrderResult: ...
+    def sweep_price(self, side: _CoreSide, qty: float) -> float | None: ...
+
+# --- functions ----------------------------------------------------------------------------------
+def bankruptcy_prices(size: _F64, entry_price: _F64, balance: _F64, venue: str, symbol: str) -> _F64: ...
+def liquidation_prices(size: _F64, entry_price: _F64, balance: _F64, venue: str, symbol: str) -> _F64: ...
+def maintenance_margins(notional: _F64, venue: str, symbol: str) -> _F64: ...
