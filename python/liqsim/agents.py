@@ -239,12 +239,12 @@ def normalise(agents: Sequence[AgentSpec | Mapping[str, Any]]) -> tuple[AgentSpe
     out: list[AgentSpec] = []
     seen: dict[str, int] = {}
     for a in agents:
-        spec = a if isinstance(a, _Agent) else from_dict(a)  # type: ignore[arg-type]
+        spec = a if isinstance(a, _Agent) else from_dict(a)
         count = seen.get(spec.name, 0) + 1
         seen[spec.name] = count
         if count > 1:
             spec = dataclasses.replace(spec, name=f"{spec.name}_{count}")
-        out.append(spec)  # type: ignore[arg-type]
+        out.append(spec)
     return tuple(out)
 
 

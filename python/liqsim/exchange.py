@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -18,7 +18,9 @@ from ._types import (
     MarkRule,
     SelfTradePrevention,
     Side,
+    StopResult,
     TimeInForce,
+    TriggerOn,
     Venue,
 )
 from .book import SIDE_CODES, depth_table, orders_table
@@ -472,12 +474,12 @@ class Exchange:
         qty: float,
         trigger_price: float | None = None,
         limit_price: float | None = None,
-        trigger_on: Literal["last", "mark"] = "last",
+        trigger_on: TriggerOn = "last",
         trail: float | None = None,
         trail_fraction: float | None = None,
         reduce_only: bool = False,
         oco_group: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> StopResult:
         """Place a stop order: a market order (or a GTC limit at ``limit_price``) sent when the
         ``trigger_on`` price (last trade or mark) reaches ``trigger_price``: at or above it for
         a buy, at or below it for a sell. A trailing stop gives ``trail`` (a price distance) or
@@ -495,10 +497,24 @@ class Exchange:
         >>> ex.submit_stop(1, "buy", 1.0, trigger_price=3100.0)["status"]
         'waiting'
         """
-        trigger_on_name = _choices.parse("trigger_on", trigger_on, {"last": 0, "mark": 1}, order_reason="invalid_trigger")
+        trigger_on_name = cast(
+            TriggerOn, _choices.parse("trigger_on", trigger_on, _choices.TRIGGER_ON, order_reason="invalid_trigger")
+        )
+        def optional(argument: str, value: float | None) -> float | None:
+            return None if value is None else _choices.number(argument, value)
+
         return _core.submit_stop(
-            self._ex, trader_id, parse_side(side), qty, trigger_price, limit_price, trigger_on_name, trail,
-            trail_fraction, reduce_only, oco_group,
+            self._ex,
+            trader_id,
+            _choices.side(side),
+            _choices.number("qty", qty),
+            optional("trigger_price", trigger_price),
+            optional("limit_price", limit_price),
+            trigger_on_name,
+            optional("trail", trail),
+            optional("trail_fraction", trail_fraction),
+            reduce_only,
+            oco_group,
         )
 
     def cancel_stop(self, trader_id: int, stop_id: int) -> bool:

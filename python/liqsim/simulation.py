@@ -140,8 +140,9 @@ def _order_columns(scn: Scenario) -> dict[str, np.ndarray]:
     reduce_only = np.zeros(n, dtype=bool)
     if t is not None and "reduce_only" in t.column_names:
         reduce_only = np.ascontiguousarray(t.column("reduce_only").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    ts = None if t is None else time_column(t, name, "ts")
     return {
-        "ts": np.zeros(0, dtype=np.int64) if t is None else time_column(t, name, "ts"),
+        "ts": np.zeros(0, dtype=np.int64) if ts is None else ts,
         "trader_id": np.zeros(0, dtype=np.int64) if t is None else int_column(t, name, "trader_id", required=True),
         "action": np.zeros(0, dtype=np.uint8) if t is None else code_column(t, name, "action", ACTION_CODES, required=True),
         "side": codes("side", SIDE_CODES, 255),
@@ -162,7 +163,10 @@ def _index_columns(scn: Scenario) -> tuple[np.ndarray, np.ndarray]:
     t = scn.index
     if t is None or t.num_rows == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    return time_column(t, "index", "ts"), float_column(t, "index", "price", required=True)
+    ts = time_column(t, "index", "ts")
+    if ts is None:
+        raise scenario_error("index", "ts", None, "missing column")
+    return ts, float_column(t, "index", "price", required=True)
 
 
 def build_exchange(scenario: Scenario) -> Exchange:
