@@ -6,6 +6,7 @@ from Arrow-compatible tables, calls the core once per batch and returns every ta
 """
 
 # One name per line, sorted within each section: several branches add exports here.
+from . import agents
 from . import analysis
 from . import plot
 from ._core import __version__
@@ -21,6 +22,9 @@ from .margin import bankruptcy_price
 from .margin import liquidation_price
 from .margin import maintenance_margin
 from .results import Table
+from .scenario import Scenario
+from .simulation import SimulationResult
+from .simulation import simulate
 
 __all__ = [
     "ConfigError",
@@ -28,9 +32,12 @@ __all__ = [
     "LiqsimError",
     "OrderBook",
     "OrderError",
+    "Scenario",
     "ScenarioError",
+    "SimulationResult",
     "Table",
     "__version__",
+    "agents",
     "analysis",
     "bankruptcy_price",
     "estimate_liquidation_map",
@@ -38,4 +45,5 @@ __all__ = [
     "liquidation_price",
     "maintenance_margin",
     "plot",
+    "simulate",
 ]

@@ -24,6 +24,7 @@ VENUE = {"binance": 0, "bybit": 1, "hyperliquid": 2, "dydx": 3}
 MARK_RULE = {"last": 0, "index": 1, "median": 2, "binance_median": 2}
 LIQUIDATION_LIMIT = {"market": 0, "bankruptcy": 1}
 MARGIN_MODE = {"cross": 0, "isolated": 1}
+TRIGGER_ON = {"last": 0, "mark": 1}
 EXTRA_COLUMNS = {"raise": 0, "ignore": 1}
 
 

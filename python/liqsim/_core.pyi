@@ -13,6 +13,7 @@ from liqsim._types import BookOrderResult
 from liqsim._types import CancelResult
 from liqsim._types import DepthWithin
 from liqsim._types import ExchangeOrderResult
+from liqsim._types import StopResult
 
 _CoreSide = Literal["buy", "sell", "bid", "ask"]
 _CoreTif = Literal["gtc", "ioc", "fok", "post_only"]
@@ -31,20 +32,28 @@ __all__ = [
     "INSURANCE_REASON_NAMES",
     "LIQUIDATION_KIND_NAMES",
     "MARGIN_MODE_NAMES",
+    "ORDER_ACTION_NAMES",
     "OrderBook",
     "REASON_NAMES",
     "SIDE_NAMES",
     "STATUS_NAMES",
+    "STOP_STATUS_NAMES",
     "STP_NAMES",
     "TIF_NAMES",
     "TRADE_KIND_NAMES",
+    "TRIGGER_ON_NAMES",
     "__version__",
     "account_liq_prices",
     "bankruptcy_prices",
     "bucket_liquidation_map",
+    "cancel_stop",
     "estimate_liquidation_heatmap",
     "liquidation_prices",
     "maintenance_margins",
+    "simulate",
+    "stop_tape",
+    "submit_stop",
+    "waiting_stops",
 ]
 
 # --- constants: code -> name tables of the core's categorical columns ---------------------------
@@ -232,3 +241,36 @@ def estimate_liquidation_heatmap(
     symbol: str,
     tiers: _TierColumns | None = None,
 ) -> dict[str, _F64]: ...
+# --- simulation and stop orders (issue 9) ------------------------------------------------------
+ORDER_ACTION_NAMES: list[str]
+STOP_STATUS_NAMES: list[str]
+TRIGGER_ON_NAMES: list[str]
+def cancel_stop(exchange: Exchange, trader_id: int, stop_id: int) -> bool: ...
+def simulate(
+    exchange: Exchange,
+    orders: dict[str, NDArray[np.generic]],
+    index_ts: _I64,
+    index_price: _F64,
+    agents: list[dict[str, object]],
+    start: int,
+    end: int,
+    sample_every: int,
+    seed: int,
+    check_invariants: bool,
+    agent_balance: float,
+) -> dict[str, object]: ...
+def stop_tape(exchange: Exchange) -> dict[str, NDArray[np.generic]]: ...
+def submit_stop(
+    exchange: Exchange,
+    trader_id: int,
+    side: _CoreSide,
+    qty: float,
+    trigger_price: float | None,
+    limit_price: float | None,
+    trigger_on: Literal["last", "mark"],
+    trail: float | None,
+    trail_fraction: float | None,
+    reduce_only: bool,
+    oco_group: int | None,
+) -> StopResult: ...
+def waiting_stops(exchange: Exchange) -> dict[str, NDArray[np.generic]]: ...

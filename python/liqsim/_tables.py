@@ -49,7 +49,10 @@ def as_table(data: object, table: str) -> pa.Table:
         return pa.table(columns)
     if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
         try:
-            return pa.table(data)
+            t = pa.table(data)
+            # A pandas index that is not a plain range comes along as __index_level_N__: it is
+            # the frame's row labels, not data (pd.concat leaves one).
+            return t.drop_columns([c for c in t.column_names if c.startswith("__index_level_")])
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise scenario_error(table, None, None, f"could not be read through the Arrow interface: {exc}") from None
     raise scenario_error(

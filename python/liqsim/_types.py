@@ -66,3 +66,15 @@ class DepthWithin(TypedDict):
     bid_notional: float
     ask_qty: float
     ask_notional: float
+
+
+#: What a stop order watches.
+TriggerOn = Literal["last", "mark"]
+
+
+class StopResult(TypedDict):
+    """What :meth:`liqsim.Exchange.submit_stop` returns."""
+
+    stop_id: int | None
+    status: Literal["waiting", "rejected"]
+    reason: str | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -18,7 +18,9 @@ from ._types import (
     MarkRule,
     SelfTradePrevention,
     Side,
+    StopResult,
     TimeInForce,
+    TriggerOn,
     Venue,
 )
 from .book import SIDE_CODES, depth_table, orders_table
@@ -461,4 +463,81 @@ class Exchange:
             categories={"reason": _core.INSURANCE_REASON_NAMES},
             timestamps=["ts"],
             name="insurance",
+        )
+
+    # --- stop orders -------------------------------------------------------------------------
+
+    def submit_stop(
+        self,
+        trader_id: int,
+        side: Side,
+        qty: float,
+        trigger_price: float | None = None,
+        limit_price: float | None = None,
+        trigger_on: TriggerOn = "last",
+        trail: float | None = None,
+        trail_fraction: float | None = None,
+        reduce_only: bool = False,
+        oco_group: int | None = None,
+    ) -> StopResult:
+        """Place a stop order: a market order (or a GTC limit at ``limit_price``) sent when the
+        ``trigger_on`` price (last trade or mark) reaches ``trigger_price``: at or above it for
+        a buy, at or below it for a sell. A trailing stop gives ``trail`` (a price distance) or
+        ``trail_fraction`` (of the best price seen) instead of a trigger: its trigger follows
+        the high (sell) or low (buy) and never moves back. Stops of one ``oco_group`` cancel
+        each other when one triggers. Stops fire inside the cascade: a stop's fills can
+        liquidate accounts, and liquidations can trigger stops.
+
+        Returns ``stop_id``, ``status`` (``waiting`` or ``rejected``) and ``reason``
+        (``stop_would_trigger_now`` for a trigger already crossed, ``no_price_to_trail``,
+        ``unknown_trader``).
+
+        >>> ex = Exchange(mark_rule="last")
+        >>> ex.load_accounts({"trader_id": [1], "balance": [10_000.0]})
+        >>> ex.submit_stop(1, "buy", 1.0, trigger_price=3100.0)["status"]
+        'waiting'
+        """
+        trigger_on_name = cast(
+            TriggerOn, _choices.parse("trigger_on", trigger_on, _choices.TRIGGER_ON, order_reason="invalid_trigger")
+        )
+        def optional(argument: str, value: float | None) -> float | None:
+            return None if value is None else _choices.number(argument, value)
+
+        return _core.submit_stop(
+            self._ex,
+            trader_id,
+            _choices.side(side),
+            _choices.number("qty", qty),
+            optional("trigger_price", trigger_price),
+            optional("limit_price", limit_price),
+            trigger_on_name,
+            optional("trail", trail),
+            optional("trail_fraction", trail_fraction),
+            reduce_only,
+            oco_group,
+        )
+
+    def cancel_stop(self, trader_id: int, stop_id: int) -> bool:
+        """Cancel a waiting stop of the trader; False when it is not waiting."""
+        return _core.cancel_stop(self._ex, trader_id, stop_id)
+
+    def waiting_stops(self) -> Table:
+        """Stops waiting for their trigger: stop_id, trader_id, side, qty, trigger_price (where a
+        trailing stop's trigger is now), limit_price (NaN: stop-market), trigger_on, reduce_only."""
+        return Table(
+            _core.waiting_stops(self._ex),
+            categories={"side": _core.SIDE_NAMES, "trigger_on": _core.TRIGGER_ON_NAMES},
+            name="waiting_stops",
+        )
+
+    def stops(self) -> Table:
+        """The stop tape: one row per stop triggered, refused when triggered (margin,
+        reduce-only on a flat position) or cancelled (by its owner, an OCO sibling or its
+        account's liquidation): ts, trader_id, stop_id, side, qty (sent), trigger_price,
+        status, filled (at once), round (of the cascade; 0 outside one)."""
+        return Table(
+            _core.stop_tape(self._ex),
+            categories={"side": _core.SIDE_NAMES, "status": _core.STOP_STATUS_NAMES},
+            timestamps=["ts"],
+            name="stops",
         )

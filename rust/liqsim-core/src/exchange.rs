@@ -86,10 +86,12 @@ pub enum TradeKind {
     Adl = 2,
     /// The backstop taking a position over (off book).
     Backstop = 3,
+    /// A triggered stop order's fill in the book.
+    Stop = 4,
 }
 
 impl TradeKind {
-    pub const NAMES: [&'static str; 4] = ["normal", "liquidation", "adl", "backstop"];
+    pub const NAMES: [&'static str; 5] = ["normal", "liquidation", "adl", "backstop", "stop"];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -139,11 +141,21 @@ pub enum OrderReject {
     LeverageExceedsTier = 2,
     /// A reduce-only order on a flat position or on the side that would increase it.
     ReduceOnlyWouldIncrease = 3,
+    /// A stop whose trigger the price it watches has already crossed.
+    StopWouldTriggerNow = 4,
+    /// A trailing stop placed before there is a price to trail.
+    NoPriceToTrail = 5,
 }
 
 impl OrderReject {
-    pub const NAMES: [&'static str; 4] =
-        ["unknown_trader", "insufficient_margin", "leverage_exceeds_tier", "reduce_only_would_increase"];
+    pub const NAMES: [&'static str; 6] = [
+        "unknown_trader",
+        "insufficient_margin",
+        "leverage_exceeds_tier",
+        "reduce_only_would_increase",
+        "stop_would_trigger_now",
+        "no_price_to_trail",
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -214,6 +226,7 @@ pub struct Tape {
     pub adl: Vec<AdlRecord>,
     pub funding: Vec<FundingRecord>,
     pub insurance: Vec<InsuranceRecord>,
+    pub stops: Vec<StopRecord>,
 }
 
 /// A new order from an account.
@@ -268,6 +281,8 @@ pub struct Exchange {
     /// Resting orders per account (only accounts that have some).
     open_orders: HashMap<u32, Vec<OrderId>>,
     reduce_only: std::collections::HashSet<OrderId>,
+    /// Stop orders waiting for their trigger.
+    stops: crate::stops::StopBook,
     /// Hyperliquid slices: no further close-out before this time.
     cooldown_until: HashMap<u32, Ts>,
     fees: Money,
@@ -311,6 +326,7 @@ impl Exchange {
             index: TriggerIndex::new(),
             open_orders: HashMap::new(),
             reduce_only: Default::default(),
+            stops: crate::stops::StopBook::new(),
             cooldown_until: HashMap::new(),
             fees: Money::ZERO,
             ts: 0,
@@ -359,6 +375,10 @@ impl Exchange {
     }
     pub fn index_price(&self) -> Option<Price> {
         self.index_price
+    }
+    /// The funding rate the premiums sampled so far in this interval would give if settled now.
+    pub fn funding_rate_estimate(&self) -> Rate {
+        self.premiums.rate(&self.cfg.preset.funding)
     }
     pub fn insurance_fund(&self) -> Money {
         self.accounts[BACKSTOP as usize].wallet
@@ -502,6 +522,11 @@ impl Exchange {
     }
 
     fn place(&mut self, trader: TraderId, req: OrderRequest) -> SubmitResult {
+        self.place_as(trader, req, TradeKind::Normal)
+    }
+
+    /// Place an order whose fills are recorded as `kind` (normal, or a triggered stop's).
+    fn place_as(&mut self, trader: TraderId, req: OrderRequest, kind: TradeKind) -> SubmitResult {
         let rejected = |reject, qty| SubmitResult {
             outcome: Outcome { order_id: None, status: Status::Rejected, reject: None, filled: 0, notional: 0 },
             reject: Some(reject),
@@ -539,7 +564,7 @@ impl Exchange {
                 self.reduce_only.insert(id);
             }
         }
-        self.settle_events(TradeKind::Normal, None);
+        self.settle_events(kind, None);
         SubmitResult { outcome, reject: None, sent_qty: qty }
     }
 
@@ -729,7 +754,7 @@ impl Exchange {
                         kind,
                     });
                     self.last = Some(t.price);
-                    if kind == TradeKind::Normal || self.cfg.closeouts_move_mark {
+                    if matches!(kind, TradeKind::Normal | TradeKind::Stop) || self.cfg.closeouts_move_mark {
                         self.last_for_mark = Some(t.price);
                     }
                     if t.maker_remaining == 0 {
@@ -902,14 +927,29 @@ impl Exchange {
         let mut crossed = Vec::new();
         loop {
             self.mark = self.compute_mark();
-            let Some(mark) = self.mark else { break };
+            // Stops first: their fills move the price the liquidations below then see, and the
+            // liquidations' fills may trigger more stops in the next round.
+            let fired = self.fire_stops(round + 1);
+            if fired > 0 {
+                self.mark = self.compute_mark();
+            }
+            let Some(mark) = self.mark else {
+                if fired > 0 && round < self.cfg.max_cascade_rounds {
+                    round += 1;
+                    continue;
+                }
+                break;
+            };
             crossed.clear();
             self.index.crossed(mark, &mut crossed);
             crossed.retain(|a| self.cooldown_until.get(a).is_none_or(|&t| t <= self.ts));
-            if crossed.is_empty() || round >= self.cfg.max_cascade_rounds {
+            if (crossed.is_empty() && fired == 0) || round >= self.cfg.max_cascade_rounds {
                 break;
             }
             round += 1;
+            if crossed.is_empty() {
+                continue; // only stops fired: look again at the prices they left
+            }
             // Deepest under water first: margin balance / maintenance margin, then trader id.
             let tiers = &self.cfg.preset.tiers;
             let mut order: Vec<(f64, i64, u32)> = crossed
@@ -933,7 +973,7 @@ impl Exchange {
                     }
                 }
             }
-            if !liquidated_any {
+            if !liquidated_any && fired == 0 {
                 // Only reachable if the index disagreed with the condition (a bug the invariant
                 // check reports); stop rather than spin.
                 break;
@@ -1180,6 +1220,7 @@ impl Exchange {
     }
 
     fn cancel_all(&mut self, a: u32) {
+        self.cancel_stops_of(a, 0);
         let Some(ids) = self.open_orders.remove(&a) else { return };
         self.events.clear();
         for id in ids {
@@ -1251,7 +1292,9 @@ impl Exchange {
 }
 
 mod columns;
+mod stops;
 pub use columns::{account_rows, book_rows, AccountColumns};
+pub use stops::{StopRecord, StopRequest, StopStatus};
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 //! Nothing here knows about Python; `liqsim-py` is a thin binding over this crate.
 
 pub mod account;
+pub mod agents;
 pub mod analysis;
 pub mod batch;
 pub mod book;
@@ -13,6 +14,8 @@ pub mod exchange;
 pub mod funding;
 pub mod liquidation;
 pub mod margin;
+pub mod sim;
+pub mod stops;
 pub mod types;
 pub mod units;
 pub mod venue;

@@ -45,9 +45,9 @@ type TierColumns = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<u32>);
 #[pyclass(module = "liqsim._core", name = "Exchange")]
 #[derive(Clone)]
 pub struct PyExchange {
-    ex: Exchange,
-    tick: Grid,
-    lot: Grid,
+    pub(crate) ex: Exchange,
+    pub(crate) tick: Grid,
+    pub(crate) lot: Grid,
 }
 
 impl PyExchange {

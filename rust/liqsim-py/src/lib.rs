@@ -17,6 +17,7 @@ use pyo3::types::{PyDict, PyList};
 mod analysis;
 mod book_view;
 mod exchange;
+mod sim;
 
 /// Raise `liqsim.errors.<name>(message)` with extra attributes (table, column, row, reason, …).
 fn liqsim_error(py: Python<'_>, name: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
@@ -41,6 +42,9 @@ fn order_error(py: Python<'_>, message: String, reason: &str) -> PyErr {
 
 fn scenario_error(py: Python<'_>, table: &str, err: CoreError) -> PyErr {
     match err {
+        CoreError::InTable { table, column, row, message } => {
+            scenario_error(py, table, CoreError::BadInput { column, row, message })
+        }
         CoreError::BadInput { column, row, message } => {
             let text = format!("table '{table}', column '{column}', row {row}: {message}");
             let attrs = (|| -> PyResult<Vec<(&str, Py<PyAny>)>> {
@@ -334,6 +338,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOrderBook>()?;
     exchange::register(m)?;
     analysis::register(m)?;
+    sim::register(m)?;
     // Code → name tables, defined once in the core; Python decodes result columns with them.
     m.add("ACTION_NAMES", ActionKind::NAMES.to_vec())?;
     m.add("SIDE_NAMES", vec![Side::Buy.name(), Side::Sell.name()])?;

@@ -288,3 +288,114 @@ fn bad_rows_name_their_column_and_row() {
         ex.add_resting_orders(&[(Side::Sell, px(3000.0), ETH, None), (Side::Buy, px(3000.0), ETH, None)]).unwrap_err();
     assert!(matches!(err, Error::BadInput { column: "price", row: 1, .. }), "{err:?}");
 }
+
+// ----- stop orders -------------------------------------------------------------------------------
+
+fn stop_market(side: Side, trigger: f64, lots: Qty) -> StopRequest {
+    StopRequest {
+        side,
+        qty: lots,
+        limit: None,
+        trigger: px(trigger),
+        trigger_on: crate::stops::TriggerOn::Last,
+        trail: None,
+        reduce_only: false,
+        oco: None,
+    }
+}
+
+#[test]
+fn a_stop_fires_when_the_last_price_reaches_it_and_its_fills_are_stop_trades() {
+    // Asks 3,030 and 3,040, one ETH each. Trader 21's buy stop at 3,030: trader 20 lifts 3,030,
+    // the stop fires in the same cascade and lifts 3,040.
+    let mut ex = exchange(config(0.0, 0.0), &[trader(20, 10_000.0), trader(21, 10_000.0)], &[3030.0, 3040.0]);
+    let id = ex.submit_stop(TraderId(21), stop_market(Side::Buy, 3030.0, ETH)).unwrap();
+    market_buy(&mut ex, 20, ETH);
+    let kinds: Vec<(TradeKind, Price)> = ex.tape().trades.iter().map(|t| (t.kind, t.price)).collect();
+    assert_eq!(kinds, vec![(TradeKind::Normal, px(3030.0)), (TradeKind::Stop, px(3040.0))]);
+    let s = ex.tape().stops[0];
+    assert_eq!((s.stop_id, s.status, s.filled, s.round), (id, StopStatus::Triggered, ETH, 1));
+    assert_eq!(ex.account(TraderId(21)).unwrap().position.lots, ETH);
+    assert!(ex.stop_book().is_empty());
+}
+
+#[test]
+fn a_stop_already_crossed_is_refused_and_a_trailing_stop_needs_a_price() {
+    let mut ex = exchange(config(0.0, 0.0), &[trader(20, 10_000.0)], &[3030.0]);
+    market_buy(&mut ex, 20, ETH); // last 3,030
+    assert_eq!(
+        ex.submit_stop(TraderId(20), stop_market(Side::Buy, 3030.0, ETH)),
+        Err(OrderReject::StopWouldTriggerNow)
+    );
+    assert_eq!(
+        ex.submit_stop(TraderId(20), stop_market(Side::Sell, 3030.0, ETH)),
+        Err(OrderReject::StopWouldTriggerNow)
+    );
+    assert!(ex.submit_stop(TraderId(20), stop_market(Side::Sell, 3000.0, ETH)).is_ok());
+    let fresh = exchange(config(0.0, 0.0), &[trader(20, 10_000.0)], &[3030.0]);
+    let mut fresh = fresh;
+    let trailing = StopRequest { trail: Some(crate::stops::Trail::Ticks(100)), ..stop_market(Side::Sell, 0.0, ETH) };
+    assert_eq!(fresh.submit_stop(TraderId(20), trailing), Err(OrderReject::NoPriceToTrail));
+}
+
+#[test]
+fn a_stop_chain_sets_off_a_liquidation_in_the_next_round() {
+    // The short (60 USDT, trigger 3,029.71) sits above a buy stop at 3,030 of trader 21.
+    // Trader 20 lifts 3,020 only; no stop. Then lifting 3,028 fires the stop, whose buy lifts
+    // 3,040: the mark 3,040 ≥ 3,029.71 liquidates the short. A round is the stops the prices at
+    // its start trigger, then the accounts crossed after their fills: both are round 1.
+    let mut ex = exchange(
+        config(0.0, 1000.0),
+        &[short(10, 60.0, 3000.0), trader(20, 10_000.0), trader(21, 10_000.0)],
+        &[3020.0, 3028.0, 3040.0, 3100.0],
+    );
+    ex.submit_stop(TraderId(21), stop_market(Side::Buy, 3028.0, ETH)).unwrap();
+    market_buy(&mut ex, 20, ETH);
+    assert!(ex.tape().stops.is_empty() && ex.tape().liquidations.is_empty());
+    market_buy(&mut ex, 20, ETH); // lifts 3,028: the stop fires and lifts 3,040
+    let s = ex.tape().stops[0];
+    assert_eq!((s.status, s.round), (StopStatus::Triggered, 1));
+    let l = ex.tape().liquidations[0];
+    assert_eq!((l.trader, l.round, l.mark), (TraderId(10), 1, px(3040.0)));
+}
+
+#[test]
+fn a_liquidation_cancels_the_accounts_stops() {
+    let mut ex =
+        exchange(config(0.0, 1000.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0, 3040.0, 3100.0]);
+    // The short's own reduce-only buy stop at 3,035 (a stop-loss above its trigger).
+    let tp = StopRequest { reduce_only: true, ..stop_market(Side::Buy, 3035.0, ETH) };
+    let id = ex.submit_stop(TraderId(10), tp).unwrap();
+    ex.submit(
+        TraderId(20),
+        OrderRequest { side: Side::Buy, qty: ETH, price: None, tif: TimeInForce::Ioc, reduce_only: false },
+    );
+    let stops = &ex.tape().stops;
+    // The short is liquidated in round 1 at 3,030 (its trigger 3,029.71) before its stop at
+    // 3,035 is reached: the stop is cancelled, not fired.
+    assert_eq!(stops.len(), 1);
+    assert_eq!((stops[0].stop_id, stops[0].status), (id, StopStatus::Cancelled));
+    assert!(ex.stop_book().is_empty());
+    ex.check_invariants().unwrap();
+}
+
+#[test]
+fn a_trailing_stop_follows_the_rise_and_fires_on_the_pullback() {
+    // Trader 21 long 1 ETH from 3,030; a trailing sell of 20.00 (2,000 ticks) on last.
+    let mut ex = exchange(config(0.0, 0.0), &[trader(20, 10_000.0), trader(21, 10_000.0)], &[3030.0, 3060.0]);
+    market_buy(&mut ex, 21, ETH); // last 3,030
+    let trail = StopRequest { trail: Some(crate::stops::Trail::Ticks(2000)), ..stop_market(Side::Sell, 0.0, ETH) };
+    let id = ex.submit_stop(TraderId(21), trail).unwrap();
+    assert_eq!(ex.stop_book().get(id).unwrap().trigger, px(3010.0));
+    market_buy(&mut ex, 20, ETH); // last 3,060: the trigger follows to 3,040
+    ex.run_cascade();
+    assert_eq!(ex.stop_book().get(id).unwrap().trigger, px(3040.0));
+    // A sell into the bid at 2,990 prints below 3,040: the stop fires and sells to the bid.
+    ex.submit(
+        TraderId(20),
+        OrderRequest { side: Side::Sell, qty: ETH, price: None, tif: TimeInForce::Ioc, reduce_only: false },
+    );
+    let s = ex.tape().stops.last().copied().unwrap();
+    assert_eq!((s.stop_id, s.status, s.filled), (id, StopStatus::Triggered, ETH));
+    assert_eq!(ex.account(TraderId(21)).unwrap().position.lots, 0);
+}

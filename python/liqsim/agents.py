@@ -1,0 +1,261 @@
+"""Market agents for :func:`liqsim.simulate`: specs here, behaviour in the Rust core.
+
+Each agent is a small frozen dataclass whose defaults come from ``shared/MODELS.md`` (figures from public
+market-microstructure research; they are starting points, not calibrated truths). Money is in the
+quote currency, durations accept anything :meth:`liqsim.Exchange.advance` does (a float is
+seconds) and are kept as int nanoseconds, distances are fractions or basis points as the name says. Agents act only through the
+exchange's order API, as a trader at a venue's gateway would.
+
+>>> import liqsim
+>>> maker = liqsim.agents.MarketMaker(depth_10bp=2e6, pull_move=0.005)
+>>> noise = liqsim.agents.NoiseTaker(rate_per_s=3.0)
+>>> maker.name, noise.type
+('market_maker', 'noise_taker')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Union
+
+from ._choices import did_you_mean
+from ._time import DurationLike, duration_ns
+from .errors import ConfigError
+
+#: Trader ids given to agents that do not name one: 9,000,000,000 + their position in the list.
+AGENT_ID_BASE = 9_000_000_000
+#: The background liquidity account (exempt from margin): the market maker's default.
+LIQUIDITY_ID = -2
+
+
+def _config_error(parameter: str, message: str) -> ConfigError:
+    err = ConfigError(message)
+    err.parameter = parameter
+    return err
+
+
+@dataclass(frozen=True)
+class _Agent:
+    type: ClassVar[str] = ""
+    #: Fields holding durations (sent to the core as integer ns).
+    _durations: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        # Durations are kept as int ns whatever the user gave, so specs compare equal after a
+        # save and load, and a bad duration is refused when the spec is made.
+        for name in self._durations:
+            object.__setattr__(self, name, duration_ns(f"{self.type}.{name}", getattr(self, name)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON-able values (what :meth:`liqsim.Scenario.save` writes)."""
+        out: dict[str, Any] = {"type": self.type}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = [list(v) if isinstance(v, tuple) else v for v in value]
+            out[f.name] = value
+        return out
+
+    def _core(self, position: int) -> dict[str, Any]:
+        """The spec in core units: durations in ns, a trader id filled in."""
+        d = self.to_dict()
+        for k, v in d.items():
+            if isinstance(v, list):
+                d[k] = [tuple(x) if isinstance(x, list) else x for x in v]  # pairs cross as tuples
+        if "trader_id" in d and d["trader_id"] is None:
+            d["trader_id"] = AGENT_ID_BASE + position
+        return d
+
+
+@dataclass(frozen=True)
+class MarketMaker(_Agent):
+    """Keeps a concave depth profile around a reference price, refills it, pulls it in fast markets.
+
+    Cumulative depth per side within distance x of the reference is ``depth_10bp × (x / 10 bp)^beta``
+    (MODELS.md §1: β ≈ 0.65, a Binance-like BTC perp has $2–4M within 10 bp), placed on
+    ``levels`` price levels from ``first_level_bp`` out, ``level_spacing_bp`` apart. Depth a
+    sweep takes regrows toward the profile with ``refill_half_life`` (§2: ~20 s). The maker
+    pulls the side the market moves into (or both) when the reference moves more than
+    ``pull_move`` (a fraction) within ``pull_window``, or when liquidations exceed
+    ``pull_liquidations`` quote per second over that window; it reloads from nothing after
+    ``reload_after`` of calm. ``pull_move=0`` and ``pull_liquidations=0`` never pull.
+    """
+
+    type: ClassVar[str] = "market_maker"
+    _durations: ClassVar[tuple[str, ...]] = ("refresh_every", "refill_half_life", "pull_window", "reload_after")
+
+    name: str = "market_maker"
+    trader_id: int | None = LIQUIDITY_ID
+    reference: Literal["index", "mid", "last"] = "mid"
+    depth_10bp: float = 3_000_000.0
+    beta: float = 0.65
+    first_level_bp: float = 1.0
+    level_spacing_bp: float = 2.0
+    levels: int = 100
+    refresh_every: DurationLike = 0.1
+    refill_half_life: DurationLike = 20.0
+    requote_bp: float = 2.0
+    pull_move: float = 0.0
+    pull_window: DurationLike = 60.0
+    pull_liquidations: float = 0.0
+    pull_both_sides: bool = False
+    reload_after: DurationLike = 120.0
+
+
+@dataclass(frozen=True)
+class NoiseTaker(_Agent):
+    """Market orders at Poisson times (``rate_per_s``), heavy-tailed sizes in quote notional
+    (``size_dist``: ``"pareto"`` with ``size_min`` and tail index ``size_alpha``, or
+    ``"lognormal"`` with ``size_median`` and ``size_sigma``), buys with probability ``buy_share``."""
+
+    type: ClassVar[str] = "noise_taker"
+
+    name: str = "noise_taker"
+    trader_id: int | None = None
+    rate_per_s: float = 2.0
+    size_dist: Literal["pareto", "lognormal"] = "pareto"
+    size_min: float = 1_000.0
+    size_alpha: float = 1.5
+    size_median: float = 5_000.0
+    size_sigma: float = 1.5
+    buy_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class MomentumTaker(_Agent):
+    """Every ``check_every``, if the last price moved more than ``threshold`` (a fraction) over
+    ``window``, a market order in the direction of the move of ``base_notional × (move /
+    threshold)^exponent`` quote; then quiet for ``cooldown``."""
+
+    type: ClassVar[str] = "momentum_taker"
+    _durations: ClassVar[tuple[str, ...]] = ("check_every", "window", "cooldown")
+
+    name: str = "momentum_taker"
+    trader_id: int | None = None
+    check_every: DurationLike = 1.0
+    window: DurationLike = 10.0
+    threshold: float = 0.002
+    base_notional: float = 100_000.0
+    exponent: float = 1.0
+    cooldown: DurationLike = 5.0
+
+
+@dataclass(frozen=True)
+class PositionOpeners(_Agent):
+    """A pool of ``accounts`` leveraged accounts (ids from ``first_trader_id``) that open and
+    close positions at ``rate_per_s`` decisions a second across the pool, so open interest rises
+    with new risk and falls with covering.
+
+    A flat account opens long with probability ``long_share + momentum_sensitivity × (return
+    over momentum_window) − funding_sensitivity × funding rate`` (clipped to [0, 1]), for a
+    notional of ``wallet × leverage × size_fraction``; an open position is closed with
+    probability ``close_share``. Leverage is drawn per account from ``leverage_mix``
+    ((leverage, weight) pairs; the default follows MODELS.md §4: most open interest at low
+    leverage, a tail to 50x).
+    """
+
+    type: ClassVar[str] = "position_openers"
+    _durations: ClassVar[tuple[str, ...]] = ("momentum_window",)
+
+    name: str = "position_openers"
+    first_trader_id: int = 8_000_000_000
+    accounts: int = 1_000
+    balance: float = 10_000.0
+    leverage_mix: Sequence[tuple[int, float]] = ((2, 0.36), (5, 0.48), (10, 0.10), (25, 0.04), (50, 0.02))
+    isolated_share: float = 0.3
+    rate_per_s: float = 1.0
+    long_share: float = 0.5
+    close_share: float = 0.3
+    momentum_window: DurationLike = 60.0
+    momentum_sensitivity: float = 10.0
+    funding_sensitivity: float = 100.0
+    size_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "leverage_mix", tuple((int(l), float(w)) for l, w in self.leverage_mix))
+
+
+@dataclass(frozen=True)
+class BasisArbitrageur(_Agent):
+    """Trades the perp toward ``index × (1 + target_basis)``: buys asks below fair − ``band_bp``,
+    sells bids above fair + ``band_bp`` (IOC at the band, so it never pushes past fair),
+    ``clip`` quote per action, within ``max_position`` quote."""
+
+    type: ClassVar[str] = "basis_arbitrageur"
+    _durations: ClassVar[tuple[str, ...]] = ("check_every",)
+
+    name: str = "basis_arbitrageur"
+    trader_id: int | None = None
+    check_every: DurationLike = 1.0
+    target_basis: float = 0.0
+    band_bp: float = 5.0
+    clip: float = 50_000.0
+    max_position: float = 5_000_000.0
+
+
+@dataclass(frozen=True)
+class IndexCoupling(_Agent):
+    """The index follows the perp: every ``every``, index ← index + ``elasticity`` × (last −
+    index). 0 is a spot-led market (the index is only the scenario's path), 1 a perp-led one."""
+
+    type: ClassVar[str] = "index_coupling"
+    _durations: ClassVar[tuple[str, ...]] = ("every",)
+
+    name: str = "index_coupling"
+    every: DurationLike = 1.0
+    elasticity: float = 0.1
+
+
+AgentSpec = Union[MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling]
+AGENT_TYPES: dict[str, type[_Agent]] = {
+    cls.type: cls for cls in (MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling)
+}
+
+
+def from_dict(spec: Mapping[str, Any]) -> AgentSpec:
+    """An agent from a dict such as ``{"type": "market_maker", "pull_move": 0.01}``; unknown types
+    and parameters are refused with a suggestion."""
+    if not isinstance(spec, Mapping):
+        raise _config_error("agents", f"an agent must be a liqsim.agents spec or a dict, got {type(spec).__name__}")
+    kind = spec.get("type")
+    if kind not in AGENT_TYPES:
+        raise _config_error(
+            "agents", f"unknown agent type {kind!r}; accepted: {sorted(AGENT_TYPES)}{did_you_mean(str(kind), AGENT_TYPES)}"
+        )
+    cls = AGENT_TYPES[str(kind)]
+    names = [f.name for f in dataclasses.fields(cls)]
+    params = {k: v for k, v in spec.items() if k != "type"}
+    for k in params:
+        if k not in names:
+            raise _config_error(f"agents.{kind}", f"{kind} has no parameter {k!r}{did_you_mean(k, names)}; accepted: {names}")
+    return cls(**params)  # type: ignore[return-value]
+
+
+def normalise(agents: Sequence[AgentSpec | Mapping[str, Any]]) -> tuple[AgentSpec, ...]:
+    """Agents as specs, with unique names (a second ``market_maker`` becomes ``market_maker_2``)."""
+    out: list[AgentSpec] = []
+    seen: dict[str, int] = {}
+    for a in agents:
+        spec = a if isinstance(a, _Agent) else from_dict(a)
+        count = seen.get(spec.name, 0) + 1
+        seen[spec.name] = count
+        if count > 1:
+            spec = dataclasses.replace(spec, name=f"{spec.name}_{count}")
+        out.append(spec)
+    return tuple(out)
+
+
+__all__ = [
+    "AGENT_ID_BASE",
+    "AgentSpec",
+    "BasisArbitrageur",
+    "IndexCoupling",
+    "MarketMaker",
+    "MomentumTaker",
+    "NoiseTaker",
+    "PositionOpeners",
+    "from_dict",
+]

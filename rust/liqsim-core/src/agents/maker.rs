@@ -1,0 +1,445 @@
+//! The market maker: a concave depth profile around a reference price, refilled with a
+//! half-life, pulled in fast markets. Model and figures: shared/MODELS.md §1–2.
+
+use std::collections::VecDeque;
+
+use super::{AgentContext, BP};
+use crate::book::TimeInForce;
+use crate::error::Error;
+use crate::exchange::{Exchange, OrderRequest};
+use crate::types::{OrderId, Price, Qty, Side, TraderId, Ts};
+
+/// What a market maker quotes around.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// The index (spot) price; the book's mid before an index exists.
+    Index,
+    /// The book's mid (it follows the market).
+    Mid,
+    /// The last trade price.
+    Last,
+}
+
+/// A market maker keeping a concave depth profile around a reference price.
+///
+/// Cumulative depth per side within distance x of the reference is D(x) = D₁₀·(x / 10 bp)^β
+/// (MODELS.md §1). Consumed depth regrows toward the profile with a half-life (§2). When the
+/// reference moves more than `pull_move` within `pull_window`, or liquidations exceed
+/// `pull_liquidations` quote per second over that window, the maker pulls (cancels) its quotes on
+/// the side the market moves into (or both) and stays out until `reload_after` of calm; it then
+/// reloads from zero with the same half-life.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MarketMakerSpec {
+    pub trader: TraderId,
+    pub reference: Reference,
+    /// Quote notional within 10 bp per side.
+    pub depth_10bp: f64,
+    pub beta: f64,
+    /// Distance of the first level from the reference, bp.
+    pub first_level_bp: f64,
+    /// Distance between levels, bp.
+    pub level_spacing_bp: f64,
+    pub levels: u32,
+    pub refresh_every: Ts,
+    /// Half-life of the refill toward the profile (0: instant).
+    pub refill_half_life: Ts,
+    /// Re-centre the ladder when the reference moved this many bp since it was placed.
+    pub requote_bp: f64,
+    /// Pull when |reference move| over `pull_window` exceeds this fraction (0: never).
+    pub pull_move: f64,
+    pub pull_window: Ts,
+    /// Pull when liquidated notional over `pull_window` exceeds this many quote per second (0: never).
+    pub pull_liquidations: f64,
+    /// Pull both sides (true) or only the side the market moves into (false).
+    pub pull_both_sides: bool,
+    /// Calm time (no pull condition) before quotes reload.
+    pub reload_after: Ts,
+}
+
+impl MarketMakerSpec {
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |message: String| Err(Error::Config { what: "market maker", message });
+        if !(self.depth_10bp > 0.0 && self.depth_10bp.is_finite()) {
+            return bad(format!("depth_10bp must be > 0, got {}", self.depth_10bp));
+        }
+        if !(self.beta > 0.0 && self.beta <= 2.0) {
+            return bad(format!("beta must be in (0, 2], got {}", self.beta));
+        }
+        if !(self.first_level_bp > 0.0 && self.first_level_bp < 10_000.0) {
+            return bad(format!("first_level_bp must be in (0, 10000), got {}", self.first_level_bp));
+        }
+        if !(self.level_spacing_bp > 0.0 && self.level_spacing_bp.is_finite()) {
+            return bad(format!("level_spacing_bp must be > 0, got {}", self.level_spacing_bp));
+        }
+        let far = self.first_level_bp + self.level_spacing_bp * (self.levels.max(1) - 1) as f64;
+        if far >= 10_000.0 {
+            return bad(format!("the ladder reaches {far} bp: bids would be at or below zero"));
+        }
+        if self.levels == 0 || self.levels > 10_000 {
+            return bad(format!("levels must be in 1..=10000, got {}", self.levels));
+        }
+        if self.refresh_every <= 0 {
+            return bad(format!("refresh_every must be > 0 ns, got {}", self.refresh_every));
+        }
+        if self.refill_half_life < 0 || self.pull_window < 0 || self.reload_after < 0 {
+            return bad("half-life, pull window and reload time must be ≥ 0".into());
+        }
+        if !(self.requote_bp >= 0.0 && self.pull_move >= 0.0 && self.pull_liquidations >= 0.0) {
+            return bad("requote_bp, pull_move and pull_liquidations must be ≥ 0".into());
+        }
+        Ok(())
+    }
+
+    /// Target quote notional of level k (0-based): D(x_k) − D(x_{k−1}).
+    fn level_notional(&self, k: u32) -> f64 {
+        let d = |x_bp: f64| self.depth_10bp * (x_bp / 10.0).powf(self.beta);
+        let x = self.first_level_bp + self.level_spacing_bp * k as f64;
+        if k == 0 {
+            d(x)
+        } else {
+            d(x) - d(x - self.level_spacing_bp)
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct MarketMaker {
+    pub spec: MarketMakerSpec,
+    next_wake: Ts,
+    last_wake: Option<Ts>,
+    /// Reference the ladder was placed around.
+    anchor: Option<Price>,
+    /// Lots wanted at each level k of each side [bid, ask]: consumed by fills, regrown toward
+    /// the profile with the half-life. Kept by level (distance from the reference), so a level
+    /// eaten by a sweep stays thin when the ladder re-centres: the gap moves with the price.
+    wanted: [Vec<f64>; 2],
+    /// Lots of our orders believed resting at each level (to tell fills from our own changes).
+    resting: [Vec<Qty>; 2],
+    pulled: [bool; 2],
+    /// Since when no pull condition has held.
+    calm_since: Ts,
+    /// Own resting orders: (id, side, level, price).
+    orders: Vec<(OrderId, Side, u32, Price)>,
+    /// Quote notional of each level of the profile (fixed by the spec).
+    level_quote: Vec<f64>,
+    /// The ladder's prices for `anchor` (recomputed only when it re-centres).
+    ladder: [Vec<Price>; 2],
+    /// Target lots of each level of the ladder (its quote notional at its price).
+    targets: [Vec<f64>; 2],
+    /// Trades on the exchange's tape already looked at (to notice fills without polling orders).
+    trades_seen: usize,
+    /// Every level at its full profile and resting: a wake with no fills, no move and no pull
+    /// has nothing to do.
+    settled: bool,
+    /// Recent references for the pull rule: (ts, reference ticks).
+    history: VecDeque<(Ts, Price)>,
+    /// Liquidated quote notional seen at recent wakes: (ts, cumulative total).
+    liq_history: VecDeque<(Ts, f64)>,
+}
+
+impl MarketMaker {
+    pub fn new(spec: MarketMakerSpec, start: Ts) -> MarketMaker {
+        let n = spec.levels as usize;
+        MarketMaker {
+            next_wake: start,
+            last_wake: None,
+            anchor: None,
+            wanted: [vec![f64::NAN; n], vec![f64::NAN; n]],
+            resting: [vec![0; n], vec![0; n]],
+            pulled: [false, false],
+            calm_since: start,
+            orders: Vec::new(),
+            level_quote: (0..n as u32).map(|k| spec.level_notional(k)).collect(),
+            ladder: [Vec::new(), Vec::new()],
+            targets: [Vec::new(), Vec::new()],
+            trades_seen: 0,
+            settled: false,
+            history: VecDeque::new(),
+            liq_history: VecDeque::new(),
+            spec,
+        }
+    }
+
+    pub fn next_wake(&self) -> Ts {
+        self.next_wake
+    }
+
+    /// Whether each side [bid, ask] is pulled right now.
+    pub fn pulled(&self) -> [bool; 2] {
+        self.pulled
+    }
+
+    fn reference(&self, ex: &Exchange) -> Option<Price> {
+        // A one-sided book has no mid (its one side is not a price the market agrees on).
+        let mid = match (ex.book().best_bid(), ex.book().best_ask()) {
+            (Some((b, _)), Some((a, _))) => Some(b + (a - b) / 2),
+            _ => None,
+        };
+        match self.spec.reference {
+            Reference::Index => ex.index_price().or(mid).or(ex.last()),
+            Reference::Mid => mid.or(ex.last()).or(ex.index_price()),
+            Reference::Last => ex.last().or(mid).or(ex.index_price()),
+        }
+    }
+
+    /// Update the pull state from the move and the liquidation flow over the window.
+    fn update_pull(&mut self, ts: Ts, price: Price, ctx: &AgentContext) {
+        let window = self.spec.pull_window;
+        self.history.push_back((ts, price));
+        while self.history.len() > 1 && self.history[0].0 < ts - window {
+            self.history.pop_front();
+        }
+        let total_liq = ctx.liquidated_quote[0] + ctx.liquidated_quote[1];
+        self.liq_history.push_back((ts, total_liq));
+        while self.liq_history.len() > 1 && self.liq_history[0].0 < ts - window {
+            self.liq_history.pop_front();
+        }
+        let oldest = self.history[0].1 as f64;
+        let moved = if oldest > 0.0 { price as f64 / oldest - 1.0 } else { 0.0 };
+        let (t0, l0) = self.liq_history[0];
+        let liq_rate = if ts > t0 { (total_liq - l0) / ((ts - t0) as f64 / 1e9) } else { 0.0 };
+        let by_move = self.spec.pull_move > 0.0 && moved.abs() > self.spec.pull_move;
+        let by_flow = self.spec.pull_liquidations > 0.0 && liq_rate > self.spec.pull_liquidations;
+        if by_move || by_flow {
+            self.calm_since = ts;
+            let into = if moved >= 0.0 { Side::Sell } else { Side::Buy }; // a rise eats the asks
+            for side in [Side::Buy, Side::Sell] {
+                if self.spec.pull_both_sides || side == into {
+                    self.pulled[side as usize] = true;
+                }
+            }
+        } else if ts - self.calm_since >= self.spec.reload_after {
+            // Reload: the wanted depth is zero after a pull and regrows with the half-life.
+            self.pulled = [false, false];
+        }
+    }
+
+    pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
+        self.next_wake = ts + self.spec.refresh_every;
+        let dt = self.last_wake.map_or(0, |t| ts - t);
+        self.last_wake = Some(ts);
+        let Some(reference) = self.reference(ex) else { return 1 };
+        let mut actions = 1u64;
+
+        // Fast path: no fill against us since the last wake, the profile full, no pull and no
+        // re-centre due: nothing to do (a quiet market costs O(1) per wake, not O(levels)).
+        let tape = &ex.tape().trades;
+        let filled = tape[self.trades_seen.min(tape.len())..].iter().any(|t| t.maker == self.spec.trader);
+        self.trades_seen = tape.len();
+        let pulled_before = self.pulled;
+        // The pull rule watches the traded price (what a maker's risk sees), not its own quotes.
+        self.update_pull(ts, ex.last().unwrap_or(reference), ctx);
+        let recentre_due =
+            self.anchor.is_none_or(|a| (((reference - a).abs()) as f64) >= self.spec.requote_bp * BP * a as f64);
+        if self.settled && !filled && !recentre_due && self.pulled == pulled_before && self.pulled == [false, false] {
+            return actions;
+        }
+        self.settled = false;
+
+        // What is left of our orders: fills reduce the wanted depth of their level.
+        let mut have = [vec![0 as Qty; self.spec.levels as usize], vec![0 as Qty; self.spec.levels as usize]];
+        let book = ex.book();
+        self.orders.retain(|&(id, side, k, _)| match book.order(id) {
+            Some(o) => {
+                have[side as usize][k as usize] += o.qty;
+                true
+            }
+            None => false,
+        });
+        for s in 0..2 {
+            for k in 0..self.spec.levels as usize {
+                let filled = self.resting[s][k] - have[s][k];
+                if filled > 0 && self.wanted[s][k].is_finite() {
+                    self.wanted[s][k] = (self.wanted[s][k] - filled as f64).max(0.0);
+                }
+                self.resting[s][k] = have[s][k];
+            }
+        }
+
+        // Re-centre when the reference moved enough since the ladder was placed.
+        let centre = match self.anchor {
+            Some(a) if (((reference - a).abs()) as f64) < self.spec.requote_bp * BP * a as f64 => a,
+            _ => reference,
+        };
+        if self.anchor != Some(centre) || self.ladder[1].is_empty() {
+            self.ladder = self.compute_ladder(centre);
+            for s in 0..2 {
+                let (ladder, quote) = (&self.ladder[s], &self.level_quote);
+                self.targets[s] = ladder.iter().enumerate().map(|(k, &p)| ctx.lots_for(quote[k], p)).collect();
+            }
+        }
+        self.anchor = Some(centre);
+        let ladder = std::mem::take(&mut self.ladder);
+
+        // Wanted depth per level: zero when pulled, else regrown toward the profile.
+        let regrow = if self.spec.refill_half_life == 0 {
+            1.0
+        } else {
+            1.0 - 0.5f64.powf(dt as f64 / self.spec.refill_half_life as f64)
+        };
+        for side in [Side::Buy, Side::Sell] {
+            let s = side as usize;
+            for (k, w) in self.wanted[s].iter_mut().enumerate() {
+                // Bids stop above zero: levels beyond the ladder want nothing.
+                let target = self.targets[s].get(k).copied().unwrap_or(0.0);
+                *w = if self.pulled[s] {
+                    0.0
+                } else if !w.is_finite() {
+                    target // first wake: the full profile
+                } else {
+                    *w + (target - *w) * regrow
+                };
+            }
+        }
+
+        // Cancel orders that are pulled, off their level's price, or above what is wanted.
+        let mut keep = Vec::with_capacity(self.orders.len());
+        for &(id, side, k, price) in &self.orders {
+            let (s, ku) = (side as usize, k as usize);
+            let off = ladder[s].get(ku) != Some(&price);
+            let excess = (self.resting[s][ku] as f64) > self.wanted[s][ku] + 1.0;
+            if self.pulled[s] || off || excess {
+                let _ = ex.cancel(self.spec.trader, id);
+                actions += 1;
+                self.resting[s][ku] -= have[s][ku].min(self.resting[s][ku]);
+                have[s][ku] = 0;
+            } else {
+                keep.push((id, side, k, price));
+            }
+        }
+        self.orders = keep;
+
+        // Top up each level to what is wanted.
+        for side in [Side::Buy, Side::Sell] {
+            let s = side as usize;
+            for (k, &price) in ladder[s].iter().enumerate() {
+                let want = self.wanted[s][k].floor() as Qty;
+                // Top up in chunks of a tenth of the level (or all of it when the level is
+                // empty), not a few lots every refresh: each top-up is an order of its own, and
+                // a level built of hundreds of slivers costs every later wake.
+                let target = self.targets[s][k];
+                let chunk = ((0.1 * target) as Qty).max(1);
+                let missing = want - self.resting[s][k];
+                if missing <= 0 || (self.resting[s][k] > 0 && missing < chunk) {
+                    continue;
+                }
+                let req = OrderRequest {
+                    side,
+                    qty: want - self.resting[s][k],
+                    price: Some(price),
+                    tif: TimeInForce::PostOnly,
+                    reduce_only: false,
+                };
+                let out = ex.submit(self.spec.trader, req);
+                actions += 1;
+                if let Some(id) = out.outcome.order_id.filter(|_| out.reject.is_none()) {
+                    if let Some(o) = ex.book().order(id) {
+                        self.orders.push((id, side, k as u32, price));
+                        self.resting[s][k] += o.qty;
+                    }
+                }
+            }
+        }
+        // Settled when every level wants its full profile and has it resting (a level within
+        // a lot of its target counts as full: the regrowth only approaches it).
+        let mut settled = self.pulled == [false, false];
+        for (s, side_ladder) in ladder.iter().enumerate() {
+            for k in 0..side_ladder.len() {
+                let target = self.targets[s][k];
+                if self.wanted[s][k] >= target - 1.0 {
+                    self.wanted[s][k] = target;
+                }
+                settled &= self.wanted[s][k] == target && self.resting[s][k] >= target.floor() as Qty;
+            }
+        }
+        self.settled = settled;
+        self.ladder = ladder;
+        actions
+    }
+
+    /// Level prices per side [bids, asks] around `centre`, strictly monotone; bids stop above zero.
+    fn compute_ladder(&self, centre: Price) -> [Vec<Price>; 2] {
+        let mut bids = Vec::with_capacity(self.spec.levels as usize);
+        let mut asks = Vec::with_capacity(self.spec.levels as usize);
+        let (mut last_bid, mut last_ask) = (centre, centre);
+        for k in 0..self.spec.levels {
+            let x = (self.spec.first_level_bp + self.spec.level_spacing_bp * k as f64) * BP;
+            let off = ((centre as f64) * x).ceil().max(1.0) as Price;
+            let bid = (centre - off).min(last_bid - 1);
+            let ask = (centre + off).max(last_ask + 1);
+            if bid > 0 {
+                bids.push(bid);
+                last_bid = bid;
+            }
+            asks.push(ask);
+            last_ask = ask;
+        }
+        [bids, asks]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::{NoiseTakerSpec, SizeDist};
+
+    fn maker_spec() -> MarketMakerSpec {
+        MarketMakerSpec {
+            trader: crate::exchange::LIQUIDITY_ID,
+            reference: Reference::Mid,
+            depth_10bp: 1_000_000.0,
+            beta: 0.65,
+            first_level_bp: 1.0,
+            level_spacing_bp: 1.0,
+            levels: 100,
+            refresh_every: 100_000_000,
+            refill_half_life: 20_000_000_000,
+            requote_bp: 1.0,
+            pull_move: 0.0,
+            pull_window: 10_000_000_000,
+            pull_liquidations: 0.0,
+            pull_both_sides: false,
+            reload_after: 60_000_000_000,
+        }
+    }
+
+    #[test]
+    fn depth_profile_levels_sum_to_the_cumulative_curve() {
+        // D(x) = D10 (x/10bp)^β: levels 0..k sum to D(x_k). With D10 = $1M, β = 0.65, x_99 =
+        // 100 bp: D = 1e6 × 10^0.65 = 4,466,835.9.
+        let s = maker_spec();
+        let sum: f64 = (0..100).map(|k| s.level_notional(k)).sum();
+        assert!((sum - 4_466_835.92).abs() < 1.0, "{sum}");
+        let within_10: f64 = (0..10).map(|k| s.level_notional(k)).sum();
+        assert!((within_10 - 1_000_000.0).abs() < 1e-6, "{within_10}");
+    }
+
+    #[test]
+    fn ladder_is_strictly_monotone_and_positive() {
+        let mut s = maker_spec();
+        s.first_level_bp = 0.1; // 0.1 bp of 1,000 ticks rounds to less than a tick: still distinct
+        s.level_spacing_bp = 0.1;
+        let m = MarketMaker::new(s, 0);
+        let [bids, asks] = m.compute_ladder(1000);
+        assert_eq!(asks.len(), 100);
+        assert!(bids.windows(2).all(|w| w[0] > w[1]) && bids.iter().all(|&b| b > 0 && b < 1000));
+        assert!(asks.windows(2).all(|w| w[0] < w[1]) && asks[0] > 1000);
+    }
+
+    #[test]
+    fn specs_refuse_nonsense() {
+        let mut s = maker_spec();
+        s.beta = -1.0;
+        assert!(s.validate().is_err());
+        let mut s = maker_spec();
+        s.first_level_bp = 9_999.0;
+        assert!(s.validate().is_err(), "ladder past 100% would put bids at zero");
+        let n = NoiseTakerSpec {
+            trader: TraderId(1),
+            rate_per_s: 2.0,
+            size: SizeDist::Pareto { x_min: 0.0, alpha: 1.5 },
+            buy_share: 0.5,
+        };
+        assert!(n.validate().is_err());
+    }
+}

@@ -1,0 +1,455 @@
+//! The simulation loop: an event-driven clock that runs a scenario through an [`Exchange`].
+//!
+//! Events, in nanoseconds: exogenous index updates and orders from the scenario's tables, agent
+//! wake-ups, and series samples; the exchange's own schedule (mark-basis samples, funding samples
+//! and settlements) runs inside [`Exchange::advance_to`] before each event. After every event the
+//! exchange has already run its liquidation cascade.
+//!
+//! Simultaneous events run in a fixed, documented order, so a run is reproducible byte for byte:
+//! at equal timestamps, (1) the exchange's scheduled work, (2) index updates in table order,
+//! (3) scenario orders in table order, (4) agent wake-ups in agent-list order, (5) the series
+//! sample. All randomness comes from the scenario seed, one ChaCha stream per agent.
+
+use std::collections::HashMap;
+
+use crate::account::MarginMode;
+use crate::agents::{Agent, AgentContext, AgentSpec};
+use crate::book::TimeInForce;
+use crate::error::Error;
+use crate::exchange::{AccountRow, Exchange, OrderRequest, StopRequest, TradeKind, LIQUIDITY_ID};
+use crate::margin::Rate;
+use crate::stops::{Trail, TriggerOn};
+use crate::types::{Money, OrderId, Price, Qty, Side, TraderId, Ts};
+
+/// What a scenario order does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderAction {
+    Limit,
+    Market,
+    /// Cancels the order (or waiting stop) the row's `order_ref` names.
+    Cancel,
+    /// A market order once `trigger` is reached.
+    StopMarket,
+    /// A limit order at `price` once `trigger` is reached.
+    StopLimit,
+    /// A stop-market whose trigger trails the best price seen by `trail`.
+    TrailingStop,
+}
+
+impl OrderAction {
+    pub const NAMES: [&'static str; 6] = ["limit", "market", "cancel", "stop_market", "stop_limit", "trailing_stop"];
+
+    fn is_stop(self) -> bool {
+        matches!(self, OrderAction::StopMarket | OrderAction::StopLimit | OrderAction::TrailingStop)
+    }
+}
+
+/// One row of the scenario's `orders` table, in core units.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScenarioOrder {
+    pub ts: Ts,
+    pub trader: TraderId,
+    pub action: OrderAction,
+    pub side: Side,
+    pub price: Option<Price>,
+    pub qty: Qty,
+    pub tif: TimeInForce,
+    pub reduce_only: bool,
+    /// The user's name for this order (for later cancels); `None` when not given.
+    pub order_ref: Option<i64>,
+    /// Stops: the trigger (not for trailing stops), what it watches, the trail, the OCO group.
+    pub trigger: Option<Price>,
+    pub trigger_on: TriggerOn,
+    pub trail: Option<Trail>,
+    pub oco: Option<i64>,
+}
+
+/// One row of the scenario's `index` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexPoint {
+    pub ts: Ts,
+    pub price: Price,
+}
+
+/// Times and switches of one run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunSpec {
+    pub start: Ts,
+    pub end: Ts,
+    pub sample_every: Ts,
+    pub seed: u64,
+    /// Check the exchange's invariants after every event (slow; for tests and debugging).
+    pub check_invariants: bool,
+    /// Balance given to agent accounts the scenario did not load (money).
+    pub agent_balance: Money,
+}
+
+/// One sample of the market's state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SeriesRow {
+    pub ts: Ts,
+    pub last: Option<Price>,
+    pub mark: Option<Price>,
+    pub index: Option<Price>,
+    pub best_bid: Option<Price>,
+    pub best_ask: Option<Price>,
+    /// Σ price × qty of bids within 1% below the mid, in money.
+    pub bid_depth_1pct: Money,
+    pub ask_depth_1pct: Money,
+    pub open_interest: Qty,
+    /// The funding rate the premiums sampled so far in this interval would give.
+    pub funding_rate: Rate,
+    /// Cumulative liquidated notional of longs / shorts (fill price, or bankruptcy price off book).
+    pub liquidated_long: Money,
+    pub liquidated_short: Money,
+    pub insurance_fund: Money,
+    /// Cumulative taker-buy minus taker-sell lots of book trades.
+    pub cvd: Qty,
+    /// Cumulative lots traded in the book.
+    pub volume: Qty,
+}
+
+/// What a run produced besides the exchange's own tape.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunOutput {
+    pub series: Vec<SeriesRow>,
+    /// Events processed: index updates, scenario orders, agent wake-ups.
+    pub events: u64,
+    /// Orders and cancels the agents sent.
+    pub agent_actions: u64,
+    /// Scenario orders the exchange refused (margin, reduce-only, …), by row.
+    pub refused_orders: Vec<usize>,
+}
+
+fn bad(table: &'static str, column: &'static str, row: usize, message: String) -> Error {
+    Error::InTable { table, column, row, message }
+}
+
+/// Check the scenario's tables against the run: sorted timestamps within [start, end], positive
+/// quantities, prices where the action needs one, cancels naming an earlier order.
+pub fn validate(
+    orders: &[ScenarioOrder],
+    index: &[IndexPoint],
+    agents: &[AgentSpec],
+    spec: &RunSpec,
+) -> Result<(), Error> {
+    if spec.end <= spec.start {
+        return Err(Error::Config {
+            what: "end",
+            message: format!("end ({}) must be after start ({})", spec.end, spec.start),
+        });
+    }
+    if spec.sample_every <= 0 {
+        return Err(Error::Config {
+            what: "sample_every",
+            message: format!("must be > 0 ns, got {}", spec.sample_every),
+        });
+    }
+    if spec.start < 0 {
+        return Err(Error::Config { what: "start", message: format!("must be ≥ 0 ns, got {}", spec.start) });
+    }
+    let mut previous = spec.start;
+    for (r, p) in index.iter().enumerate() {
+        if p.ts < previous || p.ts > spec.end {
+            return Err(bad("index", "ts", r, format!("ts {} is out of order or outside [start, end]", p.ts)));
+        }
+        if p.price <= 0 {
+            return Err(bad("index", "price", r, "must be > 0".into()));
+        }
+        previous = p.ts;
+    }
+    let mut previous = spec.start;
+    let mut named: HashMap<i64, usize> = HashMap::new();
+    for (r, o) in orders.iter().enumerate() {
+        if o.ts < previous || o.ts > spec.end {
+            return Err(bad("orders", "ts", r, format!("ts {} is out of order or outside [start, end]", o.ts)));
+        }
+        previous = o.ts;
+        match o.action {
+            action @ (OrderAction::Limit
+            | OrderAction::Market
+            | OrderAction::StopMarket
+            | OrderAction::StopLimit
+            | OrderAction::TrailingStop) => {
+                if action == OrderAction::TrailingStop && o.trail.is_none() {
+                    return Err(bad(
+                        "orders",
+                        "trail",
+                        r,
+                        "a trailing stop needs trail (or trail_fraction) > 0".into(),
+                    ));
+                }
+                if matches!(action, OrderAction::StopMarket | OrderAction::StopLimit)
+                    && o.trigger.is_none_or(|p| p <= 0)
+                {
+                    return Err(bad("orders", "trigger_price", r, "a stop needs a trigger_price > 0".into()));
+                }
+                if action == OrderAction::StopLimit && o.price.is_none_or(|p| p <= 0) {
+                    return Err(bad("orders", "price", r, "a stop-limit needs a limit price > 0".into()));
+                }
+                if o.qty <= 0 {
+                    return Err(bad("orders", "qty", r, "must be > 0".into()));
+                }
+                if o.action == OrderAction::Limit && o.price.is_none_or(|p| p <= 0) {
+                    return Err(bad("orders", "price", r, "a limit order needs a price > 0".into()));
+                }
+                if let Some(name) = o.order_ref {
+                    if named.insert(name, r).is_some() {
+                        return Err(bad("orders", "order_id", r, format!("order id {name} is used twice")));
+                    }
+                }
+            }
+            OrderAction::Cancel => {
+                let Some(name) = o.order_ref else {
+                    return Err(bad("orders", "order_id", r, "a cancel needs the order id it cancels".into()));
+                };
+                if !named.contains_key(&name) {
+                    return Err(bad(
+                        "orders",
+                        "order_id",
+                        r,
+                        format!("cancel of order id {name}, which no earlier row placed"),
+                    ));
+                }
+            }
+        }
+    }
+    for a in agents {
+        a.validate()?;
+    }
+    Ok(())
+}
+
+/// Run a scenario from the exchange's current state to `spec.end`.
+///
+/// The exchange keeps everything that happened (tape, accounts); the returned [`RunOutput`] holds
+/// the series and counters. Agents whose trader is not a loaded account get one (cross, leverage 1,
+/// `spec.agent_balance`), except the background-liquidity account (id −2), which needs none.
+pub fn run(
+    ex: &mut Exchange,
+    orders: &[ScenarioOrder],
+    index: &[IndexPoint],
+    specs: &[AgentSpec],
+    spec: &RunSpec,
+) -> Result<RunOutput, Error> {
+    validate(orders, index, specs, spec)?;
+    let mut missing: Vec<AccountRow> = Vec::new();
+    for (k, a) in specs.iter().enumerate() {
+        let pool = a.own_accounts(spec.seed, k as u64 + 1)?;
+        for row in &pool {
+            if ex.account_index(row.id).is_some() {
+                return Err(Error::Config {
+                    what: "agents",
+                    message: format!("agent {k}'s account {} is already a loaded account", row.id.0),
+                });
+            }
+        }
+        missing.extend(pool);
+        let Some(id) = a.trader() else { continue };
+        if id != LIQUIDITY_ID && ex.account_index(id).is_none() && !missing.iter().any(|m| m.id == id) {
+            missing.push(AccountRow {
+                id,
+                balance: spec.agent_balance,
+                mode: MarginMode::Cross,
+                lots: 0,
+                entry_money_per_lot: Money::ZERO,
+                leverage: 1,
+                isolated_margin: None,
+            });
+        }
+    }
+    ex.add_accounts(&missing)?;
+    for (r, o) in orders.iter().enumerate() {
+        if ex.account_index(o.trader).is_none() {
+            return Err(bad(
+                "orders",
+                "trader_id",
+                r,
+                format!("trader {} is not a loaded account (add it to the accounts table)", o.trader.0),
+            ));
+        }
+    }
+    if ex.ts() < spec.start {
+        ex.advance_to(spec.start);
+    }
+    let mut agents: Vec<Agent> =
+        specs.iter().enumerate().map(|(k, a)| a.build(spec.start, spec.seed, k as u64 + 1)).collect();
+
+    let mut out = RunOutput::default();
+    let mut recorder = Recorder::new(ex);
+    let mut placed: HashMap<i64, Placed> = HashMap::new();
+    let (mut next_index, mut next_order) = (0usize, 0usize);
+    let mut next_sample = spec.start;
+    loop {
+        let t_index = index.get(next_index).map(|p| p.ts);
+        let t_order = orders.get(next_order).map(|o| o.ts);
+        let (agent_k, t_agent) = agents
+            .iter()
+            .enumerate()
+            .map(|(k, a)| (k, a.next_wake()))
+            .min_by_key(|&(k, t)| (t, k))
+            .map_or((None, None), |(k, t)| (Some(k), Some(t)));
+        let t_sample = (next_sample <= spec.end).then_some(next_sample);
+        let Some(t) = [t_index, t_order, t_agent, t_sample].into_iter().flatten().min() else { break };
+        if t > spec.end {
+            break;
+        }
+        if ex.ts() < t {
+            ex.advance_to(t);
+        }
+        recorder.catch_up(ex);
+        if t_index == Some(t) {
+            ex.set_index(index[next_index].price);
+            next_index += 1;
+            out.events += 1;
+        } else if t_order == Some(t) {
+            let o = orders[next_order];
+            if !apply_order(ex, &o, &mut placed) {
+                out.refused_orders.push(next_order);
+            }
+            next_order += 1;
+            out.events += 1;
+        } else if t_agent == Some(t) {
+            let k = agent_k.unwrap_or(0);
+            let ctx = AgentContext { scale: ex.config().scale, liquidated_quote: recorder.liquidated_quote() };
+            out.agent_actions += agents[k].wake(t, ex, &ctx);
+            out.events += 1;
+        } else {
+            out.series.push(recorder.sample(ex));
+            next_sample = next_sample.saturating_add(spec.sample_every);
+            continue;
+        }
+        if spec.check_invariants {
+            ex.check_invariants().map_err(|message| Error::Config { what: "invariants", message })?;
+        }
+    }
+    if ex.ts() < spec.end {
+        ex.advance_to(spec.end);
+    }
+    Ok(out)
+}
+
+/// What a scenario row named by its `order_id` became at the exchange.
+#[derive(Clone, Copy, Debug)]
+enum Placed {
+    Order(OrderId),
+    Stop(i64),
+}
+
+/// Apply one scenario order; false when the exchange refused it.
+fn apply_order(ex: &mut Exchange, o: &ScenarioOrder, placed: &mut HashMap<i64, Placed>) -> bool {
+    if o.action.is_stop() {
+        let req = StopRequest {
+            side: o.side,
+            qty: o.qty,
+            limit: if o.action == OrderAction::StopLimit { o.price } else { None },
+            trigger: o.trigger.unwrap_or(0),
+            trigger_on: o.trigger_on,
+            trail: o.trail,
+            reduce_only: o.reduce_only,
+            oco: o.oco,
+        };
+        return match ex.submit_stop(o.trader, req) {
+            Ok(id) => {
+                if let Some(name) = o.order_ref {
+                    placed.insert(name, Placed::Stop(id));
+                }
+                true
+            }
+            Err(_) => false,
+        };
+    }
+    match o.action {
+        OrderAction::Limit | OrderAction::Market => {
+            let req = OrderRequest {
+                side: o.side,
+                qty: o.qty,
+                price: o.price, // a market row's price is its protection bound (an IOC limit)
+                tif: if o.action == OrderAction::Market { TimeInForce::Ioc } else { o.tif },
+                reduce_only: o.reduce_only,
+            };
+            let r = ex.submit(o.trader, req);
+            if let (Some(name), Some(id)) = (o.order_ref, r.outcome.order_id) {
+                placed.insert(name, Placed::Order(id));
+            }
+            r.reject.is_none() && r.outcome.status != crate::book::Status::Rejected
+        }
+        OrderAction::Cancel => match o.order_ref.and_then(|name| placed.get(&name)) {
+            Some(&Placed::Order(id)) => {
+                matches!(ex.cancel(o.trader, id), Ok(out) if out.status == crate::book::Status::Cancelled)
+            }
+            Some(&Placed::Stop(id)) => ex.cancel_stop(o.trader, id),
+            None => false,
+        },
+        _ => false, // stops were handled above
+    }
+}
+
+/// Running totals read off the exchange's tape since the run began (cursors, not rescans).
+struct Recorder {
+    trades_seen: usize,
+    liquidations_seen: usize,
+    cvd: Qty,
+    volume: Qty,
+    liquidated: [Money; 2],
+}
+
+impl Recorder {
+    fn new(ex: &Exchange) -> Recorder {
+        let mut r = Recorder { trades_seen: 0, liquidations_seen: 0, cvd: 0, volume: 0, liquidated: [Money::ZERO; 2] };
+        r.catch_up(ex);
+        r
+    }
+
+    fn catch_up(&mut self, ex: &Exchange) {
+        let tape = ex.tape();
+        for t in &tape.trades[self.trades_seen..] {
+            if matches!(t.kind, TradeKind::Normal | TradeKind::Liquidation) {
+                self.cvd += t.aggressor.sign() * t.qty;
+                self.volume += t.qty;
+            }
+        }
+        self.trades_seen = tape.trades.len();
+        let per_tick_lot = ex.config().scale.money_per_tick_lot();
+        for l in &tape.liquidations[self.liquidations_seen..] {
+            let price = if l.avg_fill_ticks.is_finite() { l.avg_fill_ticks } else { l.bankruptcy_price as f64 };
+            let money = Money((price * l.qty as f64).round() as i128 * per_tick_lot);
+            self.liquidated[l.side as usize] += money;
+        }
+        self.liquidations_seen = tape.liquidations.len();
+    }
+
+    fn liquidated_quote(&self) -> [f64; 2] {
+        [self.liquidated[0].to_f64(), self.liquidated[1].to_f64()]
+    }
+
+    fn sample(&mut self, ex: &Exchange) -> SeriesRow {
+        self.catch_up(ex);
+        let book = ex.book();
+        let per_tick_lot = ex.config().scale.money_per_tick_lot();
+        let depth = book.depth_within(0.01);
+        SeriesRow {
+            ts: ex.ts(),
+            last: ex.last(),
+            mark: ex.mark(),
+            index: ex.index_price(),
+            best_bid: book.best_bid().map(|(p, _)| p),
+            best_ask: book.best_ask().map(|(p, _)| p),
+            bid_depth_1pct: Money(depth.map_or(0, |d| d.bid_notional) * per_tick_lot),
+            ask_depth_1pct: Money(depth.map_or(0, |d| d.ask_notional) * per_tick_lot),
+            open_interest: ex.open_interest(),
+            funding_rate: ex.funding_rate_estimate(),
+            liquidated_long: self.liquidated[Side::Buy as usize],
+            liquidated_short: self.liquidated[Side::Sell as usize],
+            insurance_fund: ex.insurance_fund(),
+            cvd: self.cvd,
+            volume: self.volume,
+        }
+    }
+}
+
+mod columns;
+pub use columns::{index_rows, order_rows, OrderColumns};
+
+#[cfg(test)]
+mod tests;
