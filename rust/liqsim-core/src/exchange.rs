@@ -139,11 +139,14 @@ pub enum OrderReject {
     LeverageExceedsTier = 2,
     /// A reduce-only order on a flat position or on the side that would increase it.
     ReduceOnlyWouldIncrease = 3,
+    /// The price, or the notional of the order or of the exposure it would bring, is beyond what
+    /// the engine holds exactly (see [`crate::limits`]).
+    OutOfRange = 4,
 }
 
 impl OrderReject {
-    pub const NAMES: [&'static str; 4] =
-        ["unknown_trader", "insufficient_margin", "leverage_exceeds_tier", "reduce_only_would_increase"];
+    pub const NAMES: [&'static str; 5] =
+        ["unknown_trader", "insufficient_margin", "leverage_exceeds_tier", "reduce_only_would_increase", "out_of_range"];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -265,9 +268,8 @@ pub struct Exchange {
     /// (external id, dense index), sorted by id: lookups by binary search, 16 bytes an account.
     by_id: Vec<(i64, u32)>,
     index: TriggerIndex,
-    /// Resting orders per account (only accounts that have some).
-    open_orders: HashMap<u32, Vec<OrderId>>,
-    reduce_only: std::collections::HashSet<OrderId>,
+    /// Resting orders per account: owner, side, open lots, reduce-only flag; O(1) per change.
+    open_orders: OpenOrders,
     /// Hyperliquid slices: no further close-out before this time.
     cooldown_until: HashMap<u32, Ts>,
     fees: Money,
@@ -309,8 +311,7 @@ impl Exchange {
             accounts: vec![backstop, liquidity],
             by_id: vec![(BACKSTOP_ID.0, BACKSTOP), (LIQUIDITY_ID.0, LIQUIDITY)],
             index: TriggerIndex::new(),
-            open_orders: HashMap::new(),
-            reduce_only: Default::default(),
+            open_orders: OpenOrders::default(),
             cooldown_until: HashMap::new(),
             fees: Money::ZERO,
             ts: 0,
@@ -366,6 +367,10 @@ impl Exchange {
     pub fn fees(&self) -> Money {
         self.fees
     }
+    /// Largest price in ticks this market accepts (orders, book rows, index): see [`crate::limits`].
+    pub fn max_price(&self) -> Price {
+        crate::limits::max_price(self.cfg.scale)
+    }
     pub fn trigger_index(&self) -> &TriggerIndex {
         &self.index
     }
@@ -392,8 +397,24 @@ impl Exchange {
 
     /// Add accounts in bulk. Positions are taken on against the background liquidity account at
     /// their entry prices, so positions sum to zero and unrealised PnL nets to zero from the start.
-    /// Errors name the column and row of the first bad row; nothing is added then.
+    /// Errors name the column and row of the first bad row; nothing is added then. Values beyond
+    /// [`crate::limits`] are errors. Only the new rows' triggers are computed (cost O(rows), not
+    /// O(accounts loaded so far)); once a mark exists (after the first action), an account that is
+    /// liquidatable when loaded is liquidated before this returns (the cascade runs). Before that,
+    /// there is no mark to be liquidatable at, and [`Exchange::check_invariants`] agrees.
     pub fn add_accounts(&mut self, rows: &[AccountRow]) -> Result<(), Error> {
+        use crate::limits::{MAX_BALANCE, MAX_NOTIONAL, MAX_POSITION_LOTS};
+        let money_limit = |column: &'static str, row: usize, m: Money| {
+            if m.0 > MAX_BALANCE.0 {
+                Err(Error::BadInput {
+                    column,
+                    row,
+                    message: format!("{} is above the largest balance the engine holds exactly (1e18)", m.to_f64()),
+                })
+            } else {
+                Ok(())
+            }
+        };
         let bad = |column: &'static str, row: usize, message: String| Error::BadInput { column, row, message };
         let mut new_ids: Vec<(i64, usize)> = rows.iter().enumerate().map(|(r, a)| (a.id.0, r)).collect();
         new_ids.sort_unstable();
@@ -413,7 +434,28 @@ impl Exchange {
                 if a.entry_money_per_lot.0 <= 0 {
                     return Err(bad("entry_price", r, "must be > 0 for an open position".into()));
                 }
-                let notional = Money(a.entry_money_per_lot.0 * a.lots.unsigned_abs() as i128);
+                if a.lots.unsigned_abs() > MAX_POSITION_LOTS as u64 {
+                    return Err(bad(
+                        "qty",
+                        r,
+                        format!("{} lots is above the largest position ({MAX_POSITION_LOTS} lots)", a.lots.unsigned_abs()),
+                    ));
+                }
+                let max_per_lot = self.max_price() as i128 * self.cfg.scale.money_per_tick_lot();
+                if a.entry_money_per_lot.0 > max_per_lot {
+                    return Err(bad(
+                        "entry_price",
+                        r,
+                        format!("is above the largest price of this market ({} ticks)", self.max_price()),
+                    ));
+                }
+                let notional = a
+                    .entry_money_per_lot
+                    .0
+                    .checked_mul(a.lots.unsigned_abs() as i128)
+                    .filter(|&n| n <= MAX_NOTIONAL.0)
+                    .map(Money)
+                    .ok_or_else(|| bad("qty", r, "position notional is above the largest (1e18)".into()))?;
                 let max_lev = self.cfg.preset.tiers.tier_for(notional).max_leverage;
                 if a.leverage > max_lev {
                     return Err(bad(
@@ -430,7 +472,11 @@ impl Exchange {
             if a.isolated_margin.is_some_and(|m| m.0 < 0) || a.balance.0 < 0 {
                 return Err(bad("balance", r, "must be ≥ 0".into()));
             }
+            money_limit("balance", r, a.balance)?;
+            money_limit("isolated_margin", r, a.isolated_margin.unwrap_or(Money::ZERO))?;
         }
+        let first_new = self.accounts.len() as u32;
+        let mut new_index: Vec<(i64, u32)> = Vec::with_capacity(rows.len());
         for a in rows {
             let mut acct = Account::new(a.id, a.balance, a.mode, a.leverage);
             let cost = Money(a.entry_money_per_lot.0 * a.lots.unsigned_abs() as i128);
@@ -447,19 +493,43 @@ impl Exchange {
             lp.credit(realized);
             let idx = self.accounts.len() as u32;
             self.accounts.push(acct);
-            self.by_id.push((a.id.0, idx));
+            new_index.push((a.id.0, idx));
         }
-        self.by_id.sort_unstable();
-        for i in 2..self.accounts.len() as u32 {
+        // Keep `by_id` sorted without re-sorting what is already loaded: appending is O(rows) when
+        // the new ids all follow the old ones (batches in id order), otherwise one merge.
+        new_index.sort_unstable();
+        let appends = match (self.by_id.last(), new_index.first()) {
+            (Some(last), Some(first)) => first.0 > last.0,
+            _ => true,
+        };
+        if appends {
+            self.by_id.extend(new_index);
+        } else {
+            let old = std::mem::take(&mut self.by_id);
+            self.by_id = merge_sorted(old, new_index);
+        }
+        for i in first_new..self.accounts.len() as u32 {
             self.refresh_trigger(i);
+        }
+        if self.mark.is_some() {
+            self.run_cascade();
         }
         Ok(())
     }
 
     /// Load resting orders (`owner` `None`: background liquidity). A row that would trade against
-    /// the book already loaded is an error: a loaded book must not be crossed.
+    /// the book (as loaded so far, rows before it included) is an error: a loaded book must not be
+    /// crossed. Atomic: on an error (naming the column and row) nothing is added. Prices above
+    /// [`Exchange::max_price`] are errors. The stored mark does not move (a book load is not a
+    /// market action): the next action recomputes it and runs the cascade.
     pub fn add_resting_orders(&mut self, rows: &[RestingOrder]) -> Result<(), Error> {
         let bad = |column: &'static str, row: usize, message: String| Error::BadInput { column, row, message };
+        // Validate every row before touching the book: what the book would refuse, and the
+        // running touch, so that a row crossing an earlier one is caught here too.
+        let max_price = self.max_price();
+        let mut best_bid = self.book.best_bid().map(|(p, _)| p);
+        let mut best_ask = self.book.best_ask().map(|(p, _)| p);
+        let mut owners = Vec::with_capacity(rows.len());
         for (r, &(side, price, qty, owner)) in rows.iter().enumerate() {
             let acct = match owner {
                 None => LIQUIDITY,
@@ -467,28 +537,52 @@ impl Exchange {
                     .account_index(id)
                     .ok_or_else(|| bad("owner", r, format!("trader {} is not a loaded account", id.0)))?,
             };
+            if qty <= 0 {
+                return Err(bad("qty", r, format!("{qty} lots: must be > 0")));
+            }
+            if qty > crate::book::MAX_ORDER_QTY {
+                return Err(bad("qty", r, format!("{qty} lots is above the largest order ({} lots)", crate::book::MAX_ORDER_QTY)));
+            }
+            if price <= 0 || price > max_price {
+                return Err(bad("price", r, format!("{price} ticks is outside 1..={max_price} ticks")));
+            }
+            let crosses = match side {
+                Side::Buy => best_ask.is_some_and(|a| price >= a),
+                Side::Sell => best_bid.is_some_and(|b| price <= b),
+            };
+            if crosses {
+                return Err(bad("price", r, format!("{} at {price} ticks crosses the book loaded so far", side.name())));
+            }
+            match side {
+                Side::Buy => best_bid = Some(best_bid.map_or(price, |b| b.max(price))),
+                Side::Sell => best_ask = Some(best_ask.map_or(price, |a| a.min(price))),
+            }
+            owners.push(acct);
+        }
+        let mut placed: Vec<OrderId> = Vec::with_capacity(rows.len());
+        for (r, (&(side, price, qty, _), &acct)) in rows.iter().zip(&owners).enumerate() {
             self.events.clear();
             let order = NewOrder::limit(side, price, qty).with_owner(acct as i64).with_tif(TimeInForce::PostOnly);
             let out = self.book.submit(order, &mut self.events);
-            match (out.status, out.reject) {
-                (Status::Open, _) => {
-                    let id = out.order_id.expect("a resting order has an id");
-                    self.open_orders.entry(acct).or_default().push(id);
+            match (out.status, out.order_id) {
+                (Status::Open, Some(id)) => {
+                    self.open_orders.add(acct, id, side, qty, false);
+                    placed.push(id);
                 }
-                (_, Some(reason)) => {
-                    let message = match reason {
-                        crate::book::RejectReason::PostOnlyWouldCross => {
-                            format!("{} at {price} ticks crosses the book loaded so far", side.name())
-                        }
-                        other => format!("refused: {}", other.name()),
-                    };
-                    let column =
-                        if matches!(reason, crate::book::RejectReason::NonPositiveQty) { "qty" } else { "price" };
-                    return Err(bad(column, r, message));
+                _ => {
+                    // Only a level total beyond i64 gets here (millions of maximum-size orders at
+                    // one price): undo the rows placed so far, then report.
+                    let reason = out.reject.map_or("refused", |x| x.name());
+                    for id in placed {
+                        self.book.cancel(id, &mut self.events);
+                        self.open_orders.remove(id);
+                    }
+                    self.events.clear();
+                    return Err(bad("qty", r, format!("refused by the book: {reason}")));
                 }
-                _ => unreachable!("a post-only order either rests or is rejected"),
             }
         }
+        self.events.clear();
         Ok(())
     }
 
@@ -508,6 +602,9 @@ impl Exchange {
             sent_qty: qty,
         };
         let Some(a) = self.account_index(trader) else { return rejected(OrderReject::UnknownTrader, 0) };
+        if req.price.is_some_and(|p| p > self.max_price()) {
+            return rejected(OrderReject::OutOfRange, req.qty);
+        }
         let mut qty = req.qty;
         let acct = &self.accounts[a as usize];
         if req.reduce_only {
@@ -534,10 +631,7 @@ impl Exchange {
         let outcome = self.book.submit(order, &mut self.events);
         if matches!(outcome.status, Status::Open | Status::PartiallyFilled) {
             let id = outcome.order_id.expect("resting orders have ids");
-            self.open_orders.entry(a).or_default().push(id);
-            if req.reduce_only {
-                self.reduce_only.insert(id);
-            }
+            self.open_orders.add(a, id, req.side, qty - outcome.filled, req.reduce_only);
         }
         self.settle_events(TradeKind::Normal, None);
         SubmitResult { outcome, reject: None, sent_qty: qty }
@@ -548,21 +642,17 @@ impl Exchange {
     /// price must fit the leverage setting, and that leverage the tier of the exposure.
     fn initial_margin_check(&self, a: u32, side: Side, qty: Qty, price: Option<Price>) -> Option<OrderReject> {
         let acct = &self.accounts[a as usize];
-        let (mut buys, mut sells) = (0i64, 0i64);
-        for id in self.open_orders.get(&a).into_iter().flatten() {
-            if let Some(o) = self.book.order(*id) {
-                match o.side {
-                    Side::Buy => buys += o.qty,
-                    Side::Sell => sells += o.qty,
-                }
-            }
-        }
-        let pos = acct.position.lots;
+        let (buys, sells) = self.open_orders.open_lots(a);
+        // Lots are bounded (orders ≤ MAX_ORDER_QTY, positions by the loaders), the sums are i128:
+        // no overflow; the exposure must still fit a position.
+        let (mut buys, mut sells) = (buys, sells);
+        let pos = acct.position.lots as i128;
         // Room left to close: the position less the account's other orders already closing it.
         let closable = match side {
             Side::Sell => (pos - sells).max(0),
             Side::Buy => (-pos - buys).max(0),
         };
+        let qty = qty as i128;
         if qty <= closable {
             // An order that only closes needs no new margin: closing must stay possible when the
             // account is short of margin.
@@ -572,13 +662,18 @@ impl Exchange {
             Side::Buy => buys += qty,
             Side::Sell => sells += qty,
         }
-        let exposure = (pos + buys).abs().max((pos - sells).abs());
+        let Ok(exposure) = i64::try_from((pos + buys).abs().max((pos - sells).abs())) else {
+            return Some(OrderReject::OutOfRange);
+        };
         let reference = price
-            .or_else(|| self.book.sweep(side, qty).worst_price)
+            .or_else(|| self.book.sweep(side, qty as Qty).worst_price)
             .or(self.mark)
             .unwrap_or(0)
             .max(self.mark.unwrap_or(0));
-        let notional = Position { lots: exposure, cost: Money::ZERO }.notional(reference, self.cfg.scale);
+        let Some(notional) = crate::limits::checked_notional(exposure as i128, reference as i128, self.cfg.scale)
+        else {
+            return Some(OrderReject::OutOfRange);
+        };
         let tier = self.cfg.preset.tiers.tier_for(notional);
         if acct.leverage > tier.max_leverage {
             return Some(OrderReject::LeverageExceedsTier);
@@ -595,7 +690,7 @@ impl Exchange {
     /// is uniform).
     pub fn cancel(&mut self, trader: TraderId, order_id: OrderId) -> Result<Outcome, OrderReject> {
         let a = self.account_index(trader).ok_or(OrderReject::UnknownTrader)?;
-        let mine = self.open_orders.get(&a).is_some_and(|v| v.contains(&order_id));
+        let mine = self.open_orders.owner(order_id) == Some(a);
         self.events.clear();
         if !mine {
             // Another account's live order is "unknown" to this one; otherwise the book's memory
@@ -733,11 +828,13 @@ impl Exchange {
                         self.last_for_mark = Some(t.price);
                     }
                     if t.maker_remaining == 0 {
-                        self.forget_order(maker, t.maker_order_id);
+                        self.open_orders.remove(t.maker_order_id);
+                    } else {
+                        self.open_orders.set_qty(t.maker_order_id, t.maker_remaining);
                     }
                 }
-                Event::Cancelled { order_id, owner, .. } | Event::Expired { order_id, owner, .. } => {
-                    self.forget_order(owner.0 as u32, order_id);
+                Event::Cancelled { order_id, .. } | Event::Expired { order_id, .. } => {
+                    self.open_orders.remove(order_id);
                 }
                 _ => {}
             }
@@ -745,18 +842,6 @@ impl Exchange {
         self.events = events;
         self.events.clear();
         (filled, notional)
-    }
-
-    fn forget_order(&mut self, a: u32, id: OrderId) {
-        if let Some(list) = self.open_orders.get_mut(&a) {
-            if let Some(k) = list.iter().position(|&o| o == id) {
-                list.swap_remove(k);
-            }
-            if list.is_empty() {
-                self.open_orders.remove(&a);
-            }
-        }
-        self.reduce_only.remove(&id);
     }
 
     /// A fill of `signed` lots at `price` for account `a`, paying `fee_rate` on the notional.
@@ -816,14 +901,7 @@ impl Exchange {
 
     /// Resting reduce-only orders may not outgrow the position they reduce.
     fn enforce_reduce_only(&mut self, a: u32) {
-        if self.reduce_only.is_empty() {
-            return;
-        }
-        let ids: Vec<OrderId> = self
-            .open_orders
-            .get(&a)
-            .map(|v| v.iter().copied().filter(|id| self.reduce_only.contains(id)).collect())
-            .unwrap_or_default();
+        let ids = self.open_orders.reduce_only_of(a);
         let pos = self.accounts[a as usize].position.lots;
         for id in ids {
             let Some(o) = self.book.order(id) else { continue };
@@ -831,9 +909,10 @@ impl Exchange {
             let mut scratch = Vec::new();
             if !reduces {
                 self.book.cancel(id, &mut scratch);
-                self.forget_order(a, id);
+                self.open_orders.remove(id);
             } else if o.qty > pos.abs() {
                 self.book.modify(id, pos.abs(), None, &mut scratch);
+                self.open_orders.set_qty(id, pos.abs());
             }
         }
     }
@@ -1180,11 +1259,10 @@ impl Exchange {
     }
 
     fn cancel_all(&mut self, a: u32) {
-        let Some(ids) = self.open_orders.remove(&a) else { return };
+        let ids = self.open_orders.take_all(a);
         self.events.clear();
         for id in ids {
             self.book.cancel(id, &mut self.events);
-            self.reduce_only.remove(&id);
         }
         self.events.clear();
     }
@@ -1250,7 +1328,27 @@ impl Exchange {
     }
 }
 
+/// Merge two vectors sorted by key into one.
+fn merge_sorted(a: Vec<(i64, u32)>, b: Vec<(i64, u32)>) -> Vec<(i64, u32)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 mod columns;
+mod orders;
+use orders::OpenOrders;
 pub use columns::{account_rows, book_rows, AccountColumns};
 
 #[cfg(test)]
