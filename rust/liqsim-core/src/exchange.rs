@@ -22,6 +22,9 @@ use crate::margin::{NotionalScale, Rate, Rounding, RATE_SCALE};
 use crate::types::{Money, OrderId, Price, Qty, Side, TraderId, Ts};
 use crate::venue::{Backstop, CloseOut, VenuePreset};
 
+/// A schedule time that never comes (the next sample or settlement would be past `i64::MAX`).
+const NEVER: Ts = Ts::MAX;
+
 /// Dense index of the insurance fund / liquidator vault account (external id −1).
 pub const BACKSTOP: u32 = 0;
 /// Dense index of the background liquidity account that owns book orders loaded without an owner
@@ -723,12 +726,22 @@ impl Exchange {
 
     /// Move the clock to `ts`: samples the mark basis every second and the funding premium on the
     /// venue's schedule, settles funding at interval boundaries, and runs the cascade at each step.
+    ///
+    /// Idle stretches are jumped over: once the basis window is full of the value a sample would
+    /// add now (the book and index have not moved), further samples change nothing until the next
+    /// settlement, and the mark moves monotonically with the time to funding, so the samples up to
+    /// the next settlement are taken in one step, stopping early at the first second at which the
+    /// mark would liquidate someone (found by bisection). The cost is O(settlements + state
+    /// changes), not O(seconds): `advance_to(1.7e18)` and `advance_to(i64::MAX)` return promptly.
     pub fn advance_to(&mut self, ts: Ts) {
         let rule = self.cfg.preset.funding;
         loop {
             let next = self.next_basis_sample.min(self.next_premium_sample).min(self.next_settlement);
-            if next > ts {
+            if next > ts || next == NEVER {
                 break;
+            }
+            if self.skip_idle_samples(ts) {
+                continue;
             }
             self.ts = next;
             if next == self.next_basis_sample {
@@ -737,15 +750,17 @@ impl Exchange {
                 {
                     self.basis.sample(bid, ask, index);
                 }
-                self.next_basis_sample += SECOND;
+                self.next_basis_sample = next.checked_add(SECOND).unwrap_or(NEVER);
             }
             if next == self.next_premium_sample {
-                self.sample_premium();
-                self.next_premium_sample += rule.sample_every;
+                if let Some(p) = self.premium_sample() {
+                    self.premiums.sample(p);
+                }
+                self.next_premium_sample = next.checked_add(rule.sample_every).unwrap_or(NEVER);
             }
             if next == self.next_settlement {
                 self.settle_funding();
-                self.next_settlement += rule.interval;
+                self.next_settlement = next.checked_add(rule.interval).unwrap_or(NEVER);
             }
             self.run_cascade();
         }
@@ -753,8 +768,81 @@ impl Exchange {
         self.run_cascade();
     }
 
-    fn sample_premium(&mut self) {
-        let Some(index) = self.index_price else { return };
+    /// Take, in one step, the basis and premium samples due before the next settlement (and before
+    /// `ts` and any cooldown expiry) while they cannot change anything: the basis window is full of
+    /// the sample the book and index give now. Stops before the first sample time at which the
+    /// cascade would act. Returns whether the clock moved.
+    fn skip_idle_samples(&mut self, ts: Ts) -> bool {
+        let quotes = (self.book.best_bid(), self.book.best_ask(), self.index_price);
+        if let (Some((bid, _)), Some((ask, _)), Some(index)) = quotes {
+            if !self.basis.is_full_of(bid, ask, index) {
+                return false;
+            }
+        }
+        let now = self.ts;
+        let mut end = ts.min(self.next_settlement.saturating_sub(1));
+        if let Some(&expiry) = self.cooldown_until.values().filter(|&&t| t > now).min() {
+            end = end.min(expiry - 1);
+        }
+        let first = self.next_basis_sample;
+        if first > end || first > self.next_premium_sample {
+            return false;
+        }
+        // Sample times first + k·SECOND, k in 0..=last; fewer than a few: step normally.
+        let last = (end - first) / SECOND;
+        if last < 4 {
+            return false;
+        }
+        let at = |k: i64| first + k * SECOND;
+        // The mark is monotone in time here, and nothing is liquidatable now: "the cascade acts at
+        // sample k" is false up to some k and true after. Find the first true one, if any.
+        if self.cascade_would_act_at(at(0)) {
+            self.ts = now;
+            return false;
+        }
+        let skip_to = if !self.cascade_would_act_at(at(last)) {
+            last
+        } else {
+            let (mut lo, mut hi) = (0, last); // acts(lo) false, acts(hi) true
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if self.cascade_would_act_at(at(mid)) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            lo
+        };
+        let until = at(skip_to);
+        // Premium samples due by then: all the same value (nothing moved).
+        let every = self.cfg.preset.funding.sample_every;
+        if self.next_premium_sample <= until {
+            let count = (until - self.next_premium_sample) / every + 1;
+            if let Some(p) = self.premium_sample() {
+                self.premiums.sample_repeated(p, count);
+            }
+            self.next_premium_sample = self.next_premium_sample.checked_add(count * every).unwrap_or(NEVER);
+        }
+        self.ts = until;
+        self.next_basis_sample = until.checked_add(SECOND).unwrap_or(NEVER);
+        self.mark = self.compute_mark();
+        true
+    }
+
+    /// Whether the cascade would liquidate anyone at time `t` with nothing else changed (leaves
+    /// the clock at `t`; the caller sets it).
+    fn cascade_would_act_at(&mut self, t: Ts) -> bool {
+        self.ts = t;
+        let Some(mark) = self.compute_mark() else { return false };
+        let mut crossed = Vec::new();
+        self.index.crossed(mark, &mut crossed);
+        crossed.iter().any(|a| self.cooldown_until.get(a).is_none_or(|&until| until <= t))
+    }
+
+    /// The premium index the book and index give now (`None`: no index, or a side too thin).
+    fn premium_sample(&self) -> Option<Rate> {
+        let index = self.index_price?;
         // Impact notional: 200 USDT of margin at the first tier's max leverage.
         let first = self.cfg.preset.tiers.tiers()[0];
         let impact_money = 200 * crate::MONEY_SCALE * first.max_leverage as i128;
@@ -762,12 +850,10 @@ impl Exchange {
         let bid = self.book.sweep_notional(Side::Sell, impact);
         let ask = self.book.sweep_notional(Side::Buy, impact);
         if bid.filled == 0 || ask.filled == 0 {
-            return;
+            return None;
         }
         let avg = |s: crate::book::Sweep| s.notional as f64 / s.filled as f64;
-        if let Some(p) = premium_index(avg(bid), avg(ask), index as f64) {
-            self.premiums.sample(p);
-        }
+        premium_index(avg(bid), avg(ask), index as f64)
     }
 
     fn settle_funding(&mut self) {
