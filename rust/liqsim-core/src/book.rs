@@ -412,12 +412,15 @@ impl IdIndex {
 }
 
 /// The limit order book. See the module documentation for the data structures.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OrderBook {
     /// Bid levels by price: best bid last.
     bids: Ladder,
     /// Ask levels by −price: best ask last.
     asks: Ladder,
+    /// Slab index of the best level of each side (bids, asks), `NIL` when empty: the touch is
+    /// read on every order, so it is kept here rather than found in the map each time.
+    best: [u32; 2],
     /// Level slab (both sides) and its free list.
     levels: Vec<Level>,
     free_levels: Vec<u32>,
@@ -438,6 +441,24 @@ fn crosses(side: Side, limit: Price, level_price: Price) -> bool {
     }
 }
 
+
+impl Default for OrderBook {
+    fn default() -> OrderBook {
+        OrderBook {
+            bids: Ladder::new(),
+            asks: Ladder::new(),
+            best: [NIL, NIL],
+            levels: Vec::new(),
+            free_levels: Vec::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            ids: IdIndex::default(),
+            stp: SelfTradePrevention::None,
+            next_id: 0,
+            open_orders: 0,
+        }
+    }
+}
 
 impl OrderBook {
     pub fn new(stp: SelfTradePrevention) -> OrderBook {
@@ -473,7 +494,8 @@ impl OrderBook {
 
     #[inline]
     fn best_level(&self, side: Side) -> Option<&Level> {
-        self.ladder(side).last_key_value().map(|(_, &li)| &self.levels[li as usize])
+        let li = self.best[side as usize];
+        (li != NIL).then(|| &self.levels[li as usize])
     }
 
     /// Whether the book has ever used this id (open now, or filled, cancelled, expired or refused
@@ -697,6 +719,10 @@ impl OrderBook {
         let mut total_orders = 0usize;
         let mut used_levels = 0usize;
         for side in [Side::Buy, Side::Sell] {
+            let best = self.ladder(side).last_key_value().map_or(NIL, |(_, &li)| li);
+            if best != self.best[side as usize] {
+                return Err(format!("{side:?} best level cache {} != {best}", self.best[side as usize]));
+            }
             for (&key, &li) in self.ladder(side) {
                 let level = &self.levels[li as usize];
                 used_levels += 1;
@@ -846,13 +872,16 @@ impl OrderBook {
         let mut notional: i128 = 0;
         let mut taker_cancelled = false;
         let stp = self.stp;
-        let OrderBook { bids, asks, levels, free_levels, slots, free_slots, ids, open_orders, .. } = self;
-        let ladder = match side {
-            Side::Buy => asks,
-            Side::Sell => bids,
+        let OrderBook { bids, asks, best, levels, free_levels, slots, free_slots, ids, open_orders, .. } = self;
+        let (ladder, best) = match side {
+            Side::Buy => (asks, &mut best[Side::Sell as usize]),
+            Side::Sell => (bids, &mut best[Side::Buy as usize]),
         };
         'levels: while remaining > 0 {
-            let Some((_, &li)) = ladder.last_key_value() else { break };
+            let li = *best;
+            if li == NIL {
+                break;
+            }
             let level = &mut levels[li as usize];
             if limit.is_some_and(|lim| !crosses(side, lim, level.price)) {
                 break;
@@ -879,6 +908,7 @@ impl OrderBook {
                         if level.count == 0 {
                             ladder.pop_last();
                             free_levels.push(li);
+                            *best = ladder.last_key_value().map_or(NIL, |(_, &next)| next);
                         }
                         break 'levels;
                     }
@@ -911,6 +941,7 @@ impl OrderBook {
             if level.count == 0 {
                 ladder.pop_last();
                 free_levels.push(li);
+                *best = ladder.last_key_value().map_or(NIL, |(_, &next)| next);
             }
         }
         let filled = qty - remaining;
@@ -944,11 +975,12 @@ impl OrderBook {
     /// Append an order at the back of its price level's queue. Returns false, changing nothing,
     /// when the level's total would overflow (over 9 million maximum-size orders at one price).
     fn rest(&mut self, id: OrderId, owner: TraderId, side: Side, price: Price, qty: Qty) -> bool {
-        let OrderBook { bids, asks, levels, free_levels, slots, free_slots, .. } = self;
+        let OrderBook { bids, asks, best, levels, free_levels, slots, free_slots, .. } = self;
         let ladder = match side {
             Side::Buy => bids,
             Side::Sell => asks,
         };
+        let best = &mut best[side as usize];
         let key = ladder_key(side, price);
         let existing = ladder.get(&key).copied();
         if let Some(li) = existing {
@@ -990,6 +1022,10 @@ impl OrderBook {
                     }
                 };
                 ladder.insert(key, li);
+                let better = *best == NIL || ladder_key(side, levels[*best as usize].price) < key;
+                if better {
+                    *best = li;
+                }
                 li
             }
         };
@@ -1022,6 +1058,9 @@ impl OrderBook {
             };
             ladder.remove(&ladder_key(s.side, s.price));
             self.free_levels.push(s.level);
+            if self.best[s.side as usize] == s.level {
+                self.best[s.side as usize] = ladder.last_key_value().map_or(NIL, |(_, &next)| next);
+            }
         }
         self.free_slots.push(slot);
         self.open_orders -= 1;
