@@ -1439,3 +1439,6 @@ pub use columns::{account_rows, book_rows, AccountColumns};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cliff_tests;
