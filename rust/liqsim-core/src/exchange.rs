@@ -302,6 +302,7 @@ pub struct Exchange {
 impl Exchange {
     pub fn new(cfg: ExchangeConfig) -> Result<Exchange, Error> {
         cfg.preset.funding.validate()?;
+        validate_money_parameters(&cfg)?;
         let basis = BasisAverager::new(BasisAverager::BINANCE_WINDOW)?;
         let mut backstop = Account::new(BACKSTOP_ID, cfg.insurance_fund, MarginMode::Cross, 1);
         backstop.exempt = true;
@@ -1356,12 +1357,24 @@ impl Exchange {
     // ----- invariants -----------------------------------------------------------------------------
 
     /// The conserved total: Σ balances + Σ unrealised PnL (any common price: positions net to zero)
-    /// + fees. Equal to everything deposited, to the last unit.
-    pub fn money_total(&self) -> Money {
+    /// + fees. Equal to everything deposited, to the last unit. `None` if the sum does not fit an
+    /// `i128` (only reachable far beyond the documented limits; it is reported, never wrapped).
+    pub fn checked_money_total(&self) -> Option<Money> {
         let price = self.mark.unwrap_or(1);
-        let balances: Money = self.accounts.iter().map(|a| a.total_balance()).sum();
-        let upnl: Money = self.accounts.iter().map(|a| a.position.unrealized(price, self.cfg.scale)).sum();
-        balances + upnl + self.fees
+        let scale = self.cfg.scale;
+        let mut total = self.fees.0;
+        for a in &self.accounts {
+            let value = checked_value(a.position.lots, price, scale)?;
+            let upnl = (value.checked_sub(a.position.cost.0)?).checked_mul(a.position.sign() as i128)?;
+            total = total.checked_add(a.wallet.0)?.checked_add(a.isolated_margin.0)?.checked_add(upnl)?;
+        }
+        Some(Money(total))
+    }
+
+    /// [`checked_money_total`](Self::checked_money_total); panics only on an overflow the limits
+    /// rule out (for Rust tests; the binding uses the checked form).
+    pub fn money_total(&self) -> Money {
+        self.checked_money_total().expect("money total beyond i128: outside the documented limits")
     }
 
     pub fn deposits(&self) -> Money {
@@ -1377,12 +1390,15 @@ impl Exchange {
         if net != 0 {
             return Err(format!("positions sum to {net} lots, not zero"));
         }
-        if self.money_total() != self.deposits {
+        let Some(total) = self.checked_money_total() else {
+            return Err("money total overflows i128 (values beyond the documented limits)".into());
+        };
+        if total != self.deposits {
             return Err(format!(
                 "money not conserved: total {} vs deposits {} (diff {} units)",
-                self.money_total().0,
+                total.0,
                 self.deposits.0,
-                self.money_total().0 - self.deposits.0
+                total.0.wrapping_sub(self.deposits.0)
             ));
         }
         let scale = self.cfg.scale;
@@ -1412,6 +1428,38 @@ impl Exchange {
         }
         Ok(())
     }
+}
+
+/// |lots| × price × scale in money, checked.
+fn checked_value(lots: Qty, price: Price, scale: NotionalScale) -> Option<i128> {
+    (lots.unsigned_abs() as i128).checked_mul(price as i128)?.checked_mul(scale.money_per_tick_lot())
+}
+
+/// Fee rates are fractions of notional in (−1, 1) (a maker rebate is negative); the liquidation fee
+/// is in [0, 1); the insurance fund within [0, MAX_BALANCE].
+fn validate_money_parameters(cfg: &ExchangeConfig) -> Result<(), Error> {
+    let one = RATE_SCALE;
+    let fees = cfg.preset.fees;
+    let as_f64 = |r: Rate| r.0 as f64 / RATE_SCALE as f64;
+    for (what, rate) in [("maker fee", fees.maker), ("taker fee", fees.taker)] {
+        if rate.0.abs() >= one {
+            return Err(Error::Config { what, message: format!("must be a fraction of notional in (-1, 1), got {}", as_f64(rate)) });
+        }
+    }
+    let liq = cfg.preset.liquidation_fee;
+    if !(0..one).contains(&liq.0) {
+        return Err(Error::Config {
+            what: "liquidation fee",
+            message: format!("must be a fraction of notional in [0, 1), got {}", as_f64(liq)),
+        });
+    }
+    if !(0..=crate::limits::MAX_BALANCE.0).contains(&cfg.insurance_fund.0) {
+        return Err(Error::Config {
+            what: "insurance fund",
+            message: format!("must be within 0 ..= 1e18, got {}", cfg.insurance_fund.to_f64()),
+        });
+    }
+    Ok(())
 }
 
 /// Merge two vectors sorted by key into one.
