@@ -196,25 +196,26 @@ pub fn trigger_price(account: &Account, scale: NotionalScale, tiers: &TierTable)
     }
     let long = account.position.lots > 0;
     let liq = |p: Price| account.liquidatable(p, scale, tiers);
-    let estimate = (trigger_estimate(account, scale, tiers).clamp(1.0, PRICE_CEILING as f64)) as Price;
+    let ceiling = search_ceiling(scale);
+    let estimate = (trigger_estimate(account, scale, tiers).clamp(1.0, ceiling as f64)) as Price;
     if long {
         // Largest p with liq(p); liq is monotone (true at and below the threshold).
         if !liq(1) {
             return None;
         }
-        if liq(PRICE_CEILING) {
-            return Some(PRICE_CEILING);
+        if liq(ceiling) {
+            return Some(ceiling);
         }
-        Some(boundary(estimate, liq))
+        Some(boundary(estimate, ceiling, liq))
     } else {
         // Smallest p with liq(p); liq is true at and above the threshold.
         if liq(1) {
             return Some(1);
         }
-        if !liq(PRICE_CEILING) {
+        if !liq(ceiling) {
             return None;
         }
-        Some(boundary(estimate, |p| !liq(p)) + 1)
+        Some(boundary(estimate, ceiling, |p| !liq(p)) + 1)
     }
 }
 
@@ -222,16 +223,25 @@ pub fn trigger_price(account: &Account, scale: NotionalScale, tiers: &TierTable)
 /// that notional × rate stays inside `i128` for any allowed position.
 pub const PRICE_CEILING: Price = 1 << 50;
 
-/// The largest `p` in `[1, PRICE_CEILING)` with `pred(p)`, for a `pred` true up to some point and
-/// false above it, with `pred(1)` true and `pred(PRICE_CEILING)` false. Starts at `guess`, gallops
+/// The search's ceiling for a market: an eighth above its largest price (the mark can exceed the
+/// largest index by the funding-basis term), so that the notional of any position within the limits
+/// stays ≤ 1.125·10^30 money units there and its maintenance margin (notional × MMR) fits an `i128`.
+/// A short whose threshold is above it is never liquidatable at a mark the market can reach.
+fn search_ceiling(scale: NotionalScale) -> Price {
+    let max = crate::limits::max_price(scale);
+    (max + max / 8 + 1).min(PRICE_CEILING)
+}
+
+/// The largest `p` in `[1, ceiling)` with `pred(p)`, for a `pred` true up to some point and
+/// false above it, with `pred(1)` true and `pred(ceiling)` false. Starts at `guess`, gallops
 /// out to bracket the boundary, then bisects: a handful of evaluations when the guess is close.
-fn boundary(guess: Price, pred: impl Fn(Price) -> bool) -> Price {
+fn boundary(guess: Price, ceiling: Price, pred: impl Fn(Price) -> bool) -> Price {
     let (mut lo, mut hi); // pred(lo) true, pred(hi) false
     let mut step = 1;
     if pred(guess) {
         lo = guess;
         loop {
-            let next = (lo + step).min(PRICE_CEILING);
+            let next = (lo + step).min(ceiling);
             if !pred(next) {
                 hi = next;
                 break;

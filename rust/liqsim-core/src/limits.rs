@@ -17,8 +17,9 @@ pub const MAX_BALANCE: Money = Money(1_000_000 * MONEY_SCALE * MONEY_SCALE);
 pub const MAX_NOTIONAL: Money = MAX_BALANCE;
 /// Largest order quantity in lots (the book's bound).
 pub const MAX_ORDER_QTY: Qty = crate::book::MAX_ORDER_QTY;
-/// Largest loaded position in lots.
-pub const MAX_POSITION_LOTS: Qty = 1_000_000_000_000_000;
+/// Largest loaded position in lots: a position this size at the market's largest price has a
+/// notional within [`MAX_NOTIONAL`] (so margin arithmetic on it fits an `i128`).
+pub const MAX_POSITION_LOTS: Qty = MAX_ORDER_QTY;
 
 /// Largest price in ticks an exchange with this scale accepts: a maximum-size order at this price
 /// has a notional within [`MAX_NOTIONAL`] (and never above the trigger search's ceiling).
