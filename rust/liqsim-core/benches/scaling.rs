@@ -76,7 +76,8 @@ fn bench_sweep_loaded_book(c: &mut Criterion) {
         let mut ex = Exchange::new(config(MarkRule::Last)).unwrap();
         ex.add_accounts(&[rich(1)]).unwrap();
         ex.add_resting_orders(&asks_ascending(n, MID)).unwrap();
-        let buy = OrderRequest { side: Side::Buy, qty: n as Qty, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+        let buy =
+            OrderRequest { side: Side::Buy, qty: n as Qty, price: None, tif: TimeInForce::Ioc, reduce_only: false };
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter_batched(

@@ -441,7 +441,6 @@ fn crosses(side: Side, limit: Price, level_price: Price) -> bool {
     }
 }
 
-
 impl Default for OrderBook {
     fn default() -> OrderBook {
         OrderBook {

@@ -148,8 +148,13 @@ pub enum OrderReject {
 }
 
 impl OrderReject {
-    pub const NAMES: [&'static str; 5] =
-        ["unknown_trader", "insufficient_margin", "leverage_exceeds_tier", "reduce_only_would_increase", "out_of_range"];
+    pub const NAMES: [&'static str; 5] = [
+        "unknown_trader",
+        "insufficient_margin",
+        "leverage_exceeds_tier",
+        "reduce_only_would_increase",
+        "out_of_range",
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -442,7 +447,10 @@ impl Exchange {
                     return Err(bad(
                         "qty",
                         r,
-                        format!("{} lots is above the largest position ({MAX_POSITION_LOTS} lots)", a.lots.unsigned_abs()),
+                        format!(
+                            "{} lots is above the largest position ({MAX_POSITION_LOTS} lots)",
+                            a.lots.unsigned_abs()
+                        ),
                     ));
                 }
                 let max_per_lot = self.max_price() as i128 * self.cfg.scale.money_per_tick_lot();
@@ -545,7 +553,11 @@ impl Exchange {
                 return Err(bad("qty", r, format!("{qty} lots: must be > 0")));
             }
             if qty > crate::book::MAX_ORDER_QTY {
-                return Err(bad("qty", r, format!("{qty} lots is above the largest order ({} lots)", crate::book::MAX_ORDER_QTY)));
+                return Err(bad(
+                    "qty",
+                    r,
+                    format!("{qty} lots is above the largest order ({} lots)", crate::book::MAX_ORDER_QTY),
+                ));
             }
             if price <= 0 || price > max_price {
                 return Err(bad("price", r, format!("{price} ticks is outside 1..={max_price} ticks")));
@@ -555,7 +567,11 @@ impl Exchange {
                 Side::Sell => best_bid.is_some_and(|b| price <= b),
             };
             if crosses {
-                return Err(bad("price", r, format!("{} at {price} ticks crosses the book loaded so far", side.name())));
+                return Err(bad(
+                    "price",
+                    r,
+                    format!("{} at {price} ticks crosses the book loaded so far", side.name()),
+                ));
             }
             match side {
                 Side::Buy => best_bid = Some(best_bid.map_or(price, |b| b.max(price))),
@@ -1358,8 +1374,8 @@ impl Exchange {
     // ----- invariants -----------------------------------------------------------------------------
 
     /// The conserved total: Σ balances + Σ unrealised PnL (any common price: positions net to zero)
-    /// + fees. Equal to everything deposited, to the last unit. `None` if the sum does not fit an
-    /// `i128` (only reachable far beyond the documented limits; it is reported, never wrapped).
+    /// plus fees. Equal to everything deposited, to the last unit. `None` if the sum does not fit
+    /// an `i128` (only reachable far beyond the documented limits; it is reported, never wrapped).
     pub fn checked_money_total(&self) -> Option<Money> {
         let price = self.mark.unwrap_or(1);
         let scale = self.cfg.scale;
@@ -1444,7 +1460,10 @@ fn validate_money_parameters(cfg: &ExchangeConfig) -> Result<(), Error> {
     let as_f64 = |r: Rate| r.0 as f64 / RATE_SCALE as f64;
     for (what, rate) in [("maker fee", fees.maker), ("taker fee", fees.taker)] {
         if rate.0.abs() >= one {
-            return Err(Error::Config { what, message: format!("must be a fraction of notional in (-1, 1), got {}", as_f64(rate)) });
+            return Err(Error::Config {
+                what,
+                message: format!("must be a fraction of notional in (-1, 1), got {}", as_f64(rate)),
+            });
         }
     }
     let liq = cfg.preset.liquidation_fee;
@@ -1483,8 +1502,8 @@ fn merge_sorted(a: Vec<(i64, u32)>, b: Vec<(i64, u32)>) -> Vec<(i64, u32)> {
 
 mod columns;
 mod orders;
-use orders::OpenOrders;
 pub use columns::{account_rows, book_rows, AccountColumns};
+use orders::OpenOrders;
 
 #[cfg(test)]
 mod tests;

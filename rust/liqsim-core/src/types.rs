@@ -114,21 +114,6 @@ impl Money {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn float_money_converts_exactly_at_the_limits() {
-        assert_eq!(Money::from_f64(1e18), Money(1_000_000_000_000_000_000_000_000_000_000));
-        assert_eq!(Money::from_f64(3.0005), Money(3_000_500_000_000));
-        assert_eq!(Money::from_f64(-0.5), Money(-500_000_000_000));
-        assert_eq!(Money::try_from_f64(1e30), None);
-        assert_eq!(Money::try_from_f64(f64::NAN), None);
-        assert_eq!(Money::from_f64(1e18).to_f64(), 1e18);
-    }
-}
-
 impl std::ops::Add for Money {
     type Output = Money;
     fn add(self, rhs: Money) -> Money {
@@ -165,5 +150,20 @@ impl std::ops::SubAssign for Money {
 impl std::iter::Sum for Money {
     fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
         Money(iter.map(|m| m.0).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_money_converts_exactly_at_the_limits() {
+        assert_eq!(Money::from_f64(1e18), Money(1_000_000_000_000_000_000_000_000_000_000));
+        assert_eq!(Money::from_f64(3.0005), Money(3_000_500_000_000));
+        assert_eq!(Money::from_f64(-0.5), Money(-500_000_000_000));
+        assert_eq!(Money::try_from_f64(1e30), None);
+        assert_eq!(Money::try_from_f64(f64::NAN), None);
+        assert_eq!(Money::from_f64(1e18).to_f64(), 1e18);
     }
 }

@@ -60,8 +60,9 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (near(), near(), any::<bool>(), near(), 1u32..=100)
-            .prop_map(|(balance, lots, short, entry, leverage)| Step::Account { balance, lots, short, entry, leverage }),
+        (near(), near(), any::<bool>(), near(), 1u32..=100).prop_map(|(balance, lots, short, entry, leverage)| {
+            Step::Account { balance, lots, short, entry, leverage }
+        }),
         (any::<bool>(), near(), near()).prop_map(|(side, price, qty)| Step::Resting { side, price, qty }),
         (any::<u8>(), any::<bool>(), near(), proptest::option::of(near()))
             .prop_map(|(trader, side, qty, price)| Step::Order { trader, side, qty, price }),

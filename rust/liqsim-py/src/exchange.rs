@@ -6,10 +6,10 @@ use liqsim_core::exchange::{
     LiquidationLimit, OrderReject, OrderRequest, TradeKind,
 };
 use liqsim_core::funding::MarkRule;
+use liqsim_core::limits::MAX_BALANCE;
 use liqsim_core::margin::{NotionalScale, Rate, TierTable};
 use liqsim_core::units::Grid;
 use liqsim_core::venue::{Fees, Venue, VenuePreset};
-use liqsim_core::limits::MAX_BALANCE;
 use liqsim_core::{Money, OrderId, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
@@ -44,7 +44,8 @@ impl PyExchange {
     fn check_price(&self, py: Python<'_>, what: &str, price: f64, ticks: i64) -> PyResult<()> {
         let max = self.ex.max_price();
         if ticks > max {
-            let message = format!("{what} {price} is above the largest price this market holds exactly ({})", self.price(max));
+            let message =
+                format!("{what} {price} is above the largest price this market holds exactly ({})", self.price(max));
             return Err(order_error(py, message, "out_of_range"));
         }
         Ok(())
@@ -116,7 +117,9 @@ impl PyExchange {
             return Err(liqsim_error(
                 py,
                 "LiqsimError",
-                format!("insurance_fund must be within 0 ..= 1e18 (the largest balance held exactly), got {insurance_fund}"),
+                format!(
+                    "insurance_fund must be within 0 ..= 1e18 (the largest balance held exactly), got {insurance_fund}"
+                ),
                 &[],
             ));
         }

@@ -14,8 +14,8 @@ fn px(x: f64) -> Price {
 
 fn config(mark_rule: MarkRule) -> ExchangeConfig {
     let tiers = TierTable::single(Rate(1_000_000), 100).unwrap(); // MMR 1 %, 100x
-    let preset = VenuePreset::custom(Venue::Binance, "TESTUSDT", tiers)
-        .with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO });
+    let preset =
+        VenuePreset::custom(Venue::Binance, "TESTUSDT", tiers).with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO });
     let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(0.01, 0.001).unwrap());
     cfg.mark_rule = mark_rule;
     cfg.insurance_fund = Money::from_f64(1e6);
@@ -129,7 +129,7 @@ fn an_account_loaded_under_maintenance_is_liquidated_by_the_load() {
     ex.add_resting_orders(&[(Side::Buy, px(2990.0), 100 * ETH, None), (Side::Sell, px(3010.0), 100 * ETH, None)])
         .unwrap();
     ex.set_index(px(3000.0)); // the mark exists from here on
-    // Short 1 ETH @ 2,900 with 50: at 3,000 its margin balance is −50 < 30 maintenance.
+                              // Short 1 ETH @ 2,900 with 50: at 3,000 its margin balance is −50 < 30 maintenance.
     ex.add_accounts(&[account(5, 50.0, -ETH, 2900.0), account(6, 1000.0, -ETH, 3000.0)]).unwrap();
     assert_eq!(ex.tape().liquidations.len(), 1);
     assert_eq!(ex.tape().liquidations[0].trader, TraderId(5));

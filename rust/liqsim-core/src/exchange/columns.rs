@@ -96,7 +96,11 @@ pub fn account_rows(cols: &AccountColumns, lot: &Grid) -> Result<Vec<AccountRow>
             let isolated_margin = match cols.isolated_margin.map(|c| c[r]) {
                 Some(m) if m.is_nan() => None,
                 Some(m) if m.is_finite() && m > MAX_BALANCE.to_f64() => {
-                    return Err(bad("isolated_margin", r, format!("{m} is above the largest balance held exactly (1e18)")))
+                    return Err(bad(
+                        "isolated_margin",
+                        r,
+                        format!("{m} is above the largest balance held exactly (1e18)"),
+                    ))
                 }
                 Some(m) if m.is_finite() && m >= 0.0 => Some(Money::from_f64(m)),
                 Some(m) => return Err(bad("isolated_margin", r, format!("{m} must be ≥ 0"))),
