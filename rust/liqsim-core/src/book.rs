@@ -468,6 +468,13 @@ impl OrderBook {
         self.stp
     }
 
+    /// Make room for `orders` more resting orders, each possibly at a new price, so that a bulk
+    /// load (a snapshot) does not grow the slabs step by step.
+    pub fn reserve(&mut self, orders: usize) {
+        self.slots.reserve(orders.saturating_sub(self.free_slots.len()));
+        self.levels.reserve(orders.saturating_sub(self.free_levels.len()));
+    }
+
     /// Number of resting orders.
     pub fn open_orders(&self) -> usize {
         self.open_orders

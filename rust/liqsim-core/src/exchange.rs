@@ -581,6 +581,7 @@ impl Exchange {
         }
         let mut placed: Vec<OrderId> = Vec::with_capacity(rows.len());
         self.open_orders.reserve(rows.len());
+        self.book.reserve(rows.len());
         for (r, (&(side, price, qty, _), &acct)) in rows.iter().zip(&owners).enumerate() {
             self.events.clear();
             let order = NewOrder::limit(side, price, qty).with_owner(acct as i64).with_tif(TimeInForce::PostOnly);
