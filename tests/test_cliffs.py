@@ -61,6 +61,14 @@ def test_load_book_is_all_or_nothing():
     assert (ex.best_bid, ex.best_ask) == (2990.0, 3000.0)
 
 
+def test_a_book_price_beyond_the_limit_is_named_in_quote_units():
+    ex = eth()
+    with pytest.raises(liqsim.ScenarioError, match=r"1000000000000 is above the largest price this market holds exactly \(1000000000\)") as e:
+        ex.load_book({"side": ["ask", "ask"], "price": [3000.0, 1e12], "qty": [1.0, 1.0]})
+    assert (e.value.column, e.value.row) == ("price", 1)
+    assert ex.best_ask is None
+
+
 def test_an_account_loaded_under_maintenance_is_liquidated_at_once():
     ex = eth(insurance_fund=1000.0)
     ex.load_book({"side": ["ask", "bid"], "price": [3010.0, 2990.0], "qty": [100.0, 100.0]})

@@ -180,8 +180,21 @@ impl PyExchange {
         let owner = owner.as_ref().map(|a| a.as_slice()).transpose()?;
         let (side, price, qty) = (side.as_slice()?, price.as_slice()?, qty.as_slice()?);
         let (ex, tick, lot) = (&mut self.ex, &self.tick, &self.lot);
-        py.detach(|| book_rows(side, price, qty, owner, tick, lot).and_then(|rows| ex.add_resting_orders(&rows)))
-            .map_err(|e| scenario_error(py, "book", e))
+        let max_price = ex.max_price();
+        py.detach(|| {
+            let rows = book_rows(side, price, qty, owner, tick, lot)?;
+            // Name a price beyond the market's largest in quote currency (the core says ticks).
+            if let Some(r) = rows.iter().position(|row| row.1 > max_price) {
+                let message = format!(
+                    "{} is above the largest price this market holds exactly ({})",
+                    price[r],
+                    tick.to_f64(max_price)
+                );
+                return Err(liqsim_core::Error::BadInput { column: "price", row: r, message });
+            }
+            ex.add_resting_orders(&rows)
+        })
+        .map_err(|e| scenario_error(py, "book", e))
     }
 
     #[pyo3(signature = (trader_id, side, qty, price=None, tif="gtc", reduce_only=false))]
