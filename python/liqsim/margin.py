@@ -7,13 +7,18 @@ import pyarrow as pa
 from numpy.typing import ArrayLike
 
 from . import _core
-from ._tables import code_column
+from ._tables import code_column, scenario_error
 
 _SIDE_CODES = {"long": 0, "buy": 0, "short": 1, "sell": 1}
 
 def _signed_size(side: object, qty: object) -> np.ndarray:
     """qty with the sign of side: "long"/"buy" +, "short"/"sell" − (or a numeric sign)."""
     sides = np.asarray(side)
+    q = np.asarray(qty, dtype=np.float64)
+    if np.any(q < 0):
+        # With a side given, a negative size is a contradiction, not a short (it used to flip it).
+        row = int(np.flatnonzero(np.ravel(q < 0))[0])
+        raise scenario_error("positions", "qty", row, f"{np.ravel(q)[row]} must be ≥ 0 (side gives the direction)")
     if sides.dtype.kind in "iuf":
         sign = np.sign(sides.astype(np.float64))
     else:

@@ -78,8 +78,9 @@ impl Position {
         let size = signed_lots.unsigned_abs() as i128;
         let closing = size.min(open);
         // Pro-rata release of the basis, rounded down; when closing everything it is exact.
-        let released = Money(self.cost.0 * closing / open);
-        let closing_value = Money(value.0 * closing / size);
+        // (`cost × closing` alone would overflow an i128 for a 10^30 cost: see `mul_div_floor`.)
+        let released = Money(mul_div_floor(self.cost.0, closing, open));
+        let closing_value = Money(mul_div_floor(value.0, closing, size));
         let realized = Money(self.sign() as i128 * (closing_value.0 - released.0));
         self.cost -= released;
         self.lots -= self.sign() * closing as i64;
@@ -90,6 +91,15 @@ impl Position {
         }
         realized
     }
+}
+
+/// `⌊a × b / c⌋` for `a ≥ 0` and `0 ≤ b ≤ c`, `c > 0` lots, without forming `a × b`: with
+/// `a = q·c + r`, it is `q·b + ⌊r·b / c⌋`, where `q·b ≤ a` and `r·b < c² < 2^127` for any `c` that
+/// is a lot count (< 2^63). Exact for every money amount an `i128` holds.
+fn mul_div_floor(a: i128, b: i128, c: i128) -> i128 {
+    debug_assert!(a >= 0 && (0..=c).contains(&b) && c > 0);
+    let (q, r) = (a / c, a % c);
+    q * b + r * b / c
 }
 
 /// A trader's account in one instrument (the multi-instrument cross margin of the design extends
@@ -196,25 +206,26 @@ pub fn trigger_price(account: &Account, scale: NotionalScale, tiers: &TierTable)
     }
     let long = account.position.lots > 0;
     let liq = |p: Price| account.liquidatable(p, scale, tiers);
-    let estimate = (trigger_estimate(account, scale, tiers).clamp(1.0, PRICE_CEILING as f64)) as Price;
+    let ceiling = search_ceiling(scale);
+    let estimate = (trigger_estimate(account, scale, tiers).clamp(1.0, ceiling as f64)) as Price;
     if long {
         // Largest p with liq(p); liq is monotone (true at and below the threshold).
         if !liq(1) {
             return None;
         }
-        if liq(PRICE_CEILING) {
-            return Some(PRICE_CEILING);
+        if liq(ceiling) {
+            return Some(ceiling);
         }
-        Some(boundary(estimate, liq))
+        Some(boundary(estimate, ceiling, liq))
     } else {
         // Smallest p with liq(p); liq is true at and above the threshold.
         if liq(1) {
             return Some(1);
         }
-        if !liq(PRICE_CEILING) {
+        if !liq(ceiling) {
             return None;
         }
-        Some(boundary(estimate, |p| !liq(p)) + 1)
+        Some(boundary(estimate, ceiling, |p| !liq(p)) + 1)
     }
 }
 
@@ -222,16 +233,25 @@ pub fn trigger_price(account: &Account, scale: NotionalScale, tiers: &TierTable)
 /// that notional × rate stays inside `i128` for any allowed position.
 pub const PRICE_CEILING: Price = 1 << 50;
 
-/// The largest `p` in `[1, PRICE_CEILING)` with `pred(p)`, for a `pred` true up to some point and
-/// false above it, with `pred(1)` true and `pred(PRICE_CEILING)` false. Starts at `guess`, gallops
+/// The search's ceiling for a market: an eighth above its largest price (the mark can exceed the
+/// largest index by the funding-basis term), so that the notional of any position within the limits
+/// stays ≤ 1.125·10^30 money units there and its maintenance margin (notional × MMR) fits an `i128`.
+/// A short whose threshold is above it is never liquidatable at a mark the market can reach.
+fn search_ceiling(scale: NotionalScale) -> Price {
+    let max = crate::limits::max_price(scale);
+    (max + max / 8 + 1).min(PRICE_CEILING)
+}
+
+/// The largest `p` in `[1, ceiling)` with `pred(p)`, for a `pred` true up to some point and
+/// false above it, with `pred(1)` true and `pred(ceiling)` false. Starts at `guess`, gallops
 /// out to bracket the boundary, then bisects: a handful of evaluations when the guess is close.
-fn boundary(guess: Price, pred: impl Fn(Price) -> bool) -> Price {
+fn boundary(guess: Price, ceiling: Price, pred: impl Fn(Price) -> bool) -> Price {
     let (mut lo, mut hi); // pred(lo) true, pred(hi) false
     let mut step = 1;
     if pred(guess) {
         lo = guess;
         loop {
-            let next = (lo + step).min(PRICE_CEILING);
+            let next = (lo + step).min(ceiling);
             if !pred(next) {
                 hi = next;
                 break;
@@ -322,6 +342,24 @@ pub fn bankruptcy_price(account: &Account, scale: NotionalScale) -> Option<Price
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pro_rata_release_does_not_overflow_on_large_costs() {
+        // Issue 8 (found by the extreme-value property): a cost of 3.2e28 units released for
+        // 6.1e10 lots formed cost × lots = 2e39 > i128::MAX and wrapped.
+        assert_eq!(mul_div_floor(7, 2, 3), 4); // 14 / 3
+        let cost: i128 = 32_480_812_304_000_000_000_000_000_000;
+        let lots: i128 = 61_492_000_000;
+        assert_eq!(mul_div_floor(cost, lots, lots), cost);
+        assert_eq!(mul_div_floor(cost, lots / 2, lots), cost / 2);
+        assert_eq!(mul_div_floor(i128::MAX, 1, 3), i128::MAX / 3);
+        let mut p = Position { lots: -61_492_000_000, cost: Money(cost) };
+        let scale = NotionalScale::from_sizes(0.01, 0.001).unwrap();
+        let realized = p.fill(61_492_000_000, 55_336_495_238, scale);
+        assert_eq!(p, Position::default());
+        // Short at cost, bought back at 55,336,495,238 ticks × 10^7 per tick·lot.
+        assert_eq!(realized.0, cost - 61_492_000_000 * 55_336_495_238 * 10_000_000);
+    }
     use crate::margin::{Rate, TierSpec};
     use crate::MONEY_SCALE;
 

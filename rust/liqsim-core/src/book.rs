@@ -7,13 +7,17 @@
 //! - an id index maps an order id to its slab slot; ids below 2^24 use a flat array (no hashing),
 //!   larger ids a hash map. The index also remembers which ids were used before, so a cancel can
 //!   tell "never existed" from "already filled or cancelled";
-//! - each side is a `Vec<Level>` sorted so that the best level is the *last* element: the levels
-//!   that change most (near the touch) are at the cheap end of the vector, and a sweep pops them.
+//! - price levels live in a slab of their own (`Vec<Level>`, stable indices); each order knows its
+//!   level's index, so a cancel or modify never searches for its level. Each side orders its
+//!   levels in a `BTreeMap` from a key to the level index, keyed so that the best level is the
+//!   *last* key (bids by price, asks by −price): insertion and removal are O(log n) at any depth
+//!   (a snapshot loaded best price first or worst price first costs the same), and the best level
+//!   is the map's right edge, which a sweep pops.
 //!
 //! Every action appends [`Event`]s to a caller-owned `Vec` (no allocation per message once warm) and
 //! returns an [`Outcome`] summarising what happened to the order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::types::{OrderId, Price, Qty, Side, TraderId};
 
@@ -351,7 +355,22 @@ struct Slot {
     qty: Qty,
     prev: u32,
     next: u32,
+    /// Index of the order's level in the level slab.
+    level: u32,
     side: Side,
+}
+
+/// One side's levels: key (see [`ladder_key`]) → index in the level slab; best level last.
+type Ladder = BTreeMap<i64, u32>;
+
+/// The key of a price on a side: ascending keys mean better prices on both sides, so the best
+/// level is the last entry (prices are > 0, so −price never overflows).
+#[inline]
+fn ladder_key(side: Side, price: Price) -> i64 {
+    match side {
+        Side::Buy => price,
+        Side::Sell => -price,
+    }
 }
 
 /// Order id → slab slot, remembering ids that were used and are gone.
@@ -393,12 +412,18 @@ impl IdIndex {
 }
 
 /// The limit order book. See the module documentation for the data structures.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OrderBook {
-    /// Ascending by price: best bid last.
-    bids: Vec<Level>,
-    /// Descending by price: best ask last.
-    asks: Vec<Level>,
+    /// Bid levels by price: best bid last.
+    bids: Ladder,
+    /// Ask levels by −price: best ask last.
+    asks: Ladder,
+    /// Slab index of the best level of each side (bids, asks), `NIL` when empty: the touch is
+    /// read on every order, so it is kept here rather than found in the map each time.
+    best: [u32; 2],
+    /// Level slab (both sides) and its free list.
+    levels: Vec<Level>,
+    free_levels: Vec<u32>,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     ids: IdIndex,
@@ -416,12 +441,21 @@ fn crosses(side: Side, limit: Price, level_price: Price) -> bool {
     }
 }
 
-/// Position of `price` in a side's level vector (bids ascending, asks descending).
-#[inline]
-fn find_level(levels: &[Level], side: Side, price: Price) -> Result<usize, usize> {
-    match side {
-        Side::Buy => levels.binary_search_by(|l| l.price.cmp(&price)),
-        Side::Sell => levels.binary_search_by(|l| price.cmp(&l.price)),
+impl Default for OrderBook {
+    fn default() -> OrderBook {
+        OrderBook {
+            bids: Ladder::new(),
+            asks: Ladder::new(),
+            best: [NIL, NIL],
+            levels: Vec::new(),
+            free_levels: Vec::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            ids: IdIndex::default(),
+            stp: SelfTradePrevention::None,
+            next_id: 0,
+            open_orders: 0,
+        }
     }
 }
 
@@ -434,22 +468,40 @@ impl OrderBook {
         self.stp
     }
 
+    /// Make room for `orders` more resting orders, each possibly at a new price, so that a bulk
+    /// load (a snapshot) does not grow the slabs step by step.
+    pub fn reserve(&mut self, orders: usize) {
+        self.slots.reserve(orders.saturating_sub(self.free_slots.len()));
+        self.levels.reserve(orders.saturating_sub(self.free_levels.len()));
+    }
+
     /// Number of resting orders.
     pub fn open_orders(&self) -> usize {
         self.open_orders
     }
 
     pub fn best_bid(&self) -> Option<(Price, Qty)> {
-        self.bids.last().map(|l| (l.price, l.qty))
+        self.best_level(Side::Buy).map(|l| (l.price, l.qty))
     }
 
     pub fn best_ask(&self) -> Option<(Price, Qty)> {
-        self.asks.last().map(|l| (l.price, l.qty))
+        self.best_level(Side::Sell).map(|l| (l.price, l.qty))
     }
 
     /// The levels of one side, best first.
     pub fn levels(&self, side: Side) -> impl Iterator<Item = &Level> + '_ {
-        self.side_levels(side).iter().rev()
+        self.ladder(side).values().rev().map(move |&li| &self.levels[li as usize])
+    }
+
+    /// Number of price levels on one side.
+    pub fn level_count(&self, side: Side) -> usize {
+        self.ladder(side).len()
+    }
+
+    #[inline]
+    fn best_level(&self, side: Side) -> Option<&Level> {
+        let li = self.best[side as usize];
+        (li != NIL).then(|| &self.levels[li as usize])
     }
 
     /// Whether the book has ever used this id (open now, or filled, cancelled, expired or refused
@@ -483,7 +535,8 @@ impl OrderBook {
         OrderView { id: s.id, owner: s.owner, side: s.side, price: s.price, qty: s.qty }
     }
 
-    fn side_levels(&self, side: Side) -> &Vec<Level> {
+    #[inline]
+    fn ladder(&self, side: Side) -> &Ladder {
         match side {
             Side::Buy => &self.bids,
             Side::Sell => &self.asks,
@@ -505,9 +558,8 @@ impl OrderBook {
             }
         };
         let limit = order.price;
-        let opposite = self.side_levels(order.side.opposite());
         if order.tif == TimeInForce::PostOnly {
-            let would_cross = opposite.last().is_some_and(|best| {
+            let would_cross = self.best_level(order.side.opposite()).is_some_and(|best| {
                 crosses(order.side, limit.expect("validated: limit orders have a price"), best.price)
             });
             if would_cross {
@@ -582,9 +634,7 @@ impl OrderBook {
         let new_price = price.unwrap_or(s.price);
         if new_price == s.price && qty <= s.qty {
             // Shrink in place: the order keeps its place in the queue.
-            let levels = self.levels_mut(s.side);
-            let li = find_level(levels, s.side, s.price).expect("resting order has a level");
-            levels[li].qty -= s.qty - qty;
+            self.levels[s.level as usize].qty -= s.qty - qty;
             self.slots[slot as usize].qty = qty;
             events.push(Event::Modified {
                 order_id: id,
@@ -673,22 +723,22 @@ impl OrderBook {
             }
         }
         let mut total_orders = 0usize;
+        let mut used_levels = 0usize;
         for side in [Side::Buy, Side::Sell] {
-            let levels = self.side_levels(side);
-            for pair in levels.windows(2) {
-                let ordered = match side {
-                    Side::Buy => pair[0].price < pair[1].price,
-                    Side::Sell => pair[0].price > pair[1].price,
-                };
-                if !ordered {
-                    return Err(format!("{side:?} levels out of order at {}", pair[0].price));
-                }
+            let best = self.ladder(side).last_key_value().map_or(NIL, |(_, &li)| li);
+            if best != self.best[side as usize] {
+                return Err(format!("{side:?} best level cache {} != {best}", self.best[side as usize]));
             }
-            for level in levels {
+            for (&key, &li) in self.ladder(side) {
+                let level = &self.levels[li as usize];
+                used_levels += 1;
+                if key != ladder_key(side, level.price) {
+                    return Err(format!("{side:?} level {} filed under key {key}", level.price));
+                }
                 let (mut qty, mut count, mut prev, mut cur) = (0i128, 0u32, NIL, level.head);
                 while cur != NIL {
                     let s = &self.slots[cur as usize];
-                    if s.prev != prev || s.price != level.price || s.side != side || s.qty <= 0 {
+                    if s.prev != prev || s.price != level.price || s.side != side || s.qty <= 0 || s.level != li {
                         return Err(format!("bad order {} in level {}", s.id, level.price));
                     }
                     if self.ids.get(s.id) != cur {
@@ -704,6 +754,14 @@ impl OrderBook {
                 }
                 total_orders += count as usize;
             }
+        }
+        if used_levels + self.free_levels.len() != self.levels.len() {
+            return Err(format!(
+                "{} levels in use + {} free != {} allocated",
+                used_levels,
+                self.free_levels.len(),
+                self.levels.len()
+            ));
         }
         if total_orders != self.open_orders {
             return Err(format!("{} orders in levels, {} counted open", total_orders, self.open_orders));
@@ -769,13 +827,6 @@ impl OrderBook {
         }
     }
 
-    fn levels_mut(&mut self, side: Side) -> &mut Vec<Level> {
-        match side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        }
-    }
-
     /// Could a taker fill `qty` completely right now, given self-trade prevention?
     fn can_fill(&self, side: Side, limit: Option<Price>, qty: Qty, owner: TraderId) -> bool {
         let qty = qty as i128;
@@ -827,12 +878,17 @@ impl OrderBook {
         let mut notional: i128 = 0;
         let mut taker_cancelled = false;
         let stp = self.stp;
-        let (levels, slots, free_slots, ids, open_orders) = match side {
-            Side::Buy => (&mut self.asks, &mut self.slots, &mut self.free_slots, &mut self.ids, &mut self.open_orders),
-            Side::Sell => (&mut self.bids, &mut self.slots, &mut self.free_slots, &mut self.ids, &mut self.open_orders),
+        let OrderBook { bids, asks, best, levels, free_levels, slots, free_slots, ids, open_orders, .. } = self;
+        let (ladder, best) = match side {
+            Side::Buy => (asks, &mut best[Side::Sell as usize]),
+            Side::Sell => (bids, &mut best[Side::Buy as usize]),
         };
         'levels: while remaining > 0 {
-            let Some(level) = levels.last_mut() else { break };
+            let li = *best;
+            if li == NIL {
+                break;
+            }
+            let level = &mut levels[li as usize];
             if limit.is_some_and(|lim| !crosses(side, lim, level.price)) {
                 break;
             }
@@ -856,7 +912,9 @@ impl OrderBook {
                     if stp != SelfTradePrevention::CancelMaker {
                         taker_cancelled = true;
                         if level.count == 0 {
-                            levels.pop();
+                            ladder.pop_last();
+                            free_levels.push(li);
+                            *best = ladder.last_key_value().map_or(NIL, |(_, &next)| next);
                         }
                         break 'levels;
                     }
@@ -887,7 +945,9 @@ impl OrderBook {
                 }
             }
             if level.count == 0 {
-                levels.pop();
+                ladder.pop_last();
+                free_levels.push(li);
+                *best = ladder.last_key_value().map_or(NIL, |(_, &next)| next);
             }
         }
         let filled = qty - remaining;
@@ -921,17 +981,20 @@ impl OrderBook {
     /// Append an order at the back of its price level's queue. Returns false, changing nothing,
     /// when the level's total would overflow (over 9 million maximum-size orders at one price).
     fn rest(&mut self, id: OrderId, owner: TraderId, side: Side, price: Price, qty: Qty) -> bool {
-        let (levels, slots, free_slots) = match side {
-            Side::Buy => (&mut self.bids, &mut self.slots, &mut self.free_slots),
-            Side::Sell => (&mut self.asks, &mut self.slots, &mut self.free_slots),
+        let OrderBook { bids, asks, best, levels, free_levels, slots, free_slots, .. } = self;
+        let ladder = match side {
+            Side::Buy => bids,
+            Side::Sell => asks,
         };
-        let position = find_level(levels, side, price);
-        if let Ok(li) = position {
-            if levels[li].qty.checked_add(qty).is_none() {
+        let best = &mut best[side as usize];
+        let key = ladder_key(side, price);
+        let existing = ladder.get(&key).copied();
+        if let Some(li) = existing {
+            if levels[li as usize].qty.checked_add(qty).is_none() {
                 return false;
             }
         }
-        let slot = Slot { id, owner, price, qty, prev: NIL, next: NIL, side };
+        let slot = Slot { id, owner, price, qty, prev: NIL, next: NIL, level: NIL, side };
         let index = match free_slots.pop() {
             Some(i) => {
                 slots[i as usize] = slot;
@@ -942,17 +1005,37 @@ impl OrderBook {
                 (slots.len() - 1) as u32
             }
         };
-        match position {
-            Ok(li) => {
-                let level = &mut levels[li];
+        let li = match existing {
+            Some(li) => {
+                let level = &mut levels[li as usize];
                 slots[level.tail as usize].next = index;
                 slots[index as usize].prev = level.tail;
                 level.tail = index;
                 level.qty += qty;
                 level.count += 1;
+                li
             }
-            Err(li) => levels.insert(li, Level { price, qty, count: 1, head: index, tail: index }),
-        }
+            None => {
+                let level = Level { price, qty, count: 1, head: index, tail: index };
+                let li = match free_levels.pop() {
+                    Some(li) => {
+                        levels[li as usize] = level;
+                        li
+                    }
+                    None => {
+                        levels.push(level);
+                        (levels.len() - 1) as u32
+                    }
+                };
+                ladder.insert(key, li);
+                let better = *best == NIL || ladder_key(side, levels[*best as usize].price) < key;
+                if better {
+                    *best = li;
+                }
+                li
+            }
+        };
+        slots[index as usize].level = li;
         self.ids.set(id, index);
         self.open_orders += 1;
         true
@@ -961,12 +1044,7 @@ impl OrderBook {
     /// Take a resting order out of its level and free its slot (the id index is the caller's job).
     fn remove_resting(&mut self, slot: u32) {
         let s = self.slots[slot as usize];
-        let levels = match s.side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        let li = find_level(levels, s.side, s.price).expect("resting order has a level");
-        let level = &mut levels[li];
+        let level = &mut self.levels[s.level as usize];
         if s.prev == NIL {
             level.head = s.next;
         } else {
@@ -980,7 +1058,15 @@ impl OrderBook {
         level.qty -= s.qty;
         level.count -= 1;
         if level.count == 0 {
-            levels.remove(li);
+            let ladder = match s.side {
+                Side::Buy => &mut self.bids,
+                Side::Sell => &mut self.asks,
+            };
+            ladder.remove(&ladder_key(s.side, s.price));
+            self.free_levels.push(s.level);
+            if self.best[s.side as usize] == s.level {
+                self.best[s.side as usize] = ladder.last_key_value().map_or(NIL, |(_, &next)| next);
+            }
         }
         self.free_slots.push(slot);
         self.open_orders -= 1;

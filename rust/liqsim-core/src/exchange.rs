@@ -22,6 +22,9 @@ use crate::margin::{NotionalScale, Rate, Rounding, RATE_SCALE};
 use crate::types::{Money, OrderId, Price, Qty, Side, TraderId, Ts};
 use crate::venue::{Backstop, CloseOut, VenuePreset};
 
+/// A schedule time that never comes (the next sample or settlement would be past `i64::MAX`).
+const NEVER: Ts = Ts::MAX;
+
 /// Dense index of the insurance fund / liquidator vault account (external id −1).
 pub const BACKSTOP: u32 = 0;
 /// Dense index of the background liquidity account that owns book orders loaded without an owner
@@ -141,18 +144,22 @@ pub enum OrderReject {
     LeverageExceedsTier = 2,
     /// A reduce-only order on a flat position or on the side that would increase it.
     ReduceOnlyWouldIncrease = 3,
+    /// The price, or the notional of the order or of the exposure it would bring, is beyond what
+    /// the engine holds exactly (see [`crate::limits`]).
+    OutOfRange = 4,
     /// A stop whose trigger the price it watches has already crossed.
-    StopWouldTriggerNow = 4,
+    StopWouldTriggerNow = 5,
     /// A trailing stop placed before there is a price to trail.
-    NoPriceToTrail = 5,
+    NoPriceToTrail = 6,
 }
 
 impl OrderReject {
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "unknown_trader",
         "insufficient_margin",
         "leverage_exceeds_tier",
         "reduce_only_would_increase",
+        "out_of_range",
         "stop_would_trigger_now",
         "no_price_to_trail",
     ];
@@ -278,9 +285,8 @@ pub struct Exchange {
     /// (external id, dense index), sorted by id: lookups by binary search, 16 bytes an account.
     by_id: Vec<(i64, u32)>,
     index: TriggerIndex,
-    /// Resting orders per account (only accounts that have some).
-    open_orders: HashMap<u32, Vec<OrderId>>,
-    reduce_only: std::collections::HashSet<OrderId>,
+    /// Resting orders per account: owner, side, open lots, reduce-only flag; O(1) per change.
+    open_orders: OpenOrders,
     /// Stop orders waiting for their trigger.
     stops: crate::stops::StopBook,
     /// Hyperliquid slices: no further close-out before this time.
@@ -312,6 +318,7 @@ pub struct Exchange {
 impl Exchange {
     pub fn new(cfg: ExchangeConfig) -> Result<Exchange, Error> {
         cfg.preset.funding.validate()?;
+        validate_money_parameters(&cfg)?;
         let basis = BasisAverager::new(BasisAverager::BINANCE_WINDOW)?;
         let mut backstop = Account::new(BACKSTOP_ID, cfg.insurance_fund, MarginMode::Cross, 1);
         backstop.exempt = true;
@@ -324,8 +331,7 @@ impl Exchange {
             accounts: vec![backstop, liquidity],
             by_id: vec![(BACKSTOP_ID.0, BACKSTOP), (LIQUIDITY_ID.0, LIQUIDITY)],
             index: TriggerIndex::new(),
-            open_orders: HashMap::new(),
-            reduce_only: Default::default(),
+            open_orders: OpenOrders::default(),
             stops: crate::stops::StopBook::new(),
             cooldown_until: HashMap::new(),
             fees: Money::ZERO,
@@ -386,6 +392,10 @@ impl Exchange {
     pub fn fees(&self) -> Money {
         self.fees
     }
+    /// Largest price in ticks this market accepts (orders, book rows, index): see [`crate::limits`].
+    pub fn max_price(&self) -> Price {
+        crate::limits::max_price(self.cfg.scale)
+    }
     pub fn trigger_index(&self) -> &TriggerIndex {
         &self.index
     }
@@ -412,8 +422,24 @@ impl Exchange {
 
     /// Add accounts in bulk. Positions are taken on against the background liquidity account at
     /// their entry prices, so positions sum to zero and unrealised PnL nets to zero from the start.
-    /// Errors name the column and row of the first bad row; nothing is added then.
+    /// Errors name the column and row of the first bad row; nothing is added then. Values beyond
+    /// [`crate::limits`] are errors. Only the new rows' triggers are computed (cost O(rows), not
+    /// O(accounts loaded so far)); once a mark exists (after the first action), an account that is
+    /// liquidatable when loaded is liquidated before this returns (the cascade runs). Before that,
+    /// there is no mark to be liquidatable at, and [`Exchange::check_invariants`] agrees.
     pub fn add_accounts(&mut self, rows: &[AccountRow]) -> Result<(), Error> {
+        use crate::limits::{MAX_BALANCE, MAX_NOTIONAL, MAX_POSITION_LOTS};
+        let money_limit = |column: &'static str, row: usize, m: Money| {
+            if m.0 > MAX_BALANCE.0 {
+                Err(Error::BadInput {
+                    column,
+                    row,
+                    message: format!("{} is above the largest balance the engine holds exactly (1e18)", m.to_f64()),
+                })
+            } else {
+                Ok(())
+            }
+        };
         let bad = |column: &'static str, row: usize, message: String| Error::BadInput { column, row, message };
         let mut new_ids: Vec<(i64, usize)> = rows.iter().enumerate().map(|(r, a)| (a.id.0, r)).collect();
         new_ids.sort_unstable();
@@ -433,7 +459,31 @@ impl Exchange {
                 if a.entry_money_per_lot.0 <= 0 {
                     return Err(bad("entry_price", r, "must be > 0 for an open position".into()));
                 }
-                let notional = Money(a.entry_money_per_lot.0 * a.lots.unsigned_abs() as i128);
+                if a.lots.unsigned_abs() > MAX_POSITION_LOTS as u64 {
+                    return Err(bad(
+                        "qty",
+                        r,
+                        format!(
+                            "{} lots is above the largest position ({MAX_POSITION_LOTS} lots)",
+                            a.lots.unsigned_abs()
+                        ),
+                    ));
+                }
+                let max_per_lot = self.max_price() as i128 * self.cfg.scale.money_per_tick_lot();
+                if a.entry_money_per_lot.0 > max_per_lot {
+                    return Err(bad(
+                        "entry_price",
+                        r,
+                        format!("is above the largest price of this market ({} ticks)", self.max_price()),
+                    ));
+                }
+                let notional = a
+                    .entry_money_per_lot
+                    .0
+                    .checked_mul(a.lots.unsigned_abs() as i128)
+                    .filter(|&n| n <= MAX_NOTIONAL.0)
+                    .map(Money)
+                    .ok_or_else(|| bad("qty", r, "position notional is above the largest (1e18)".into()))?;
                 let max_lev = self.cfg.preset.tiers.tier_for(notional).max_leverage;
                 if a.leverage > max_lev {
                     return Err(bad(
@@ -450,7 +500,11 @@ impl Exchange {
             if a.isolated_margin.is_some_and(|m| m.0 < 0) || a.balance.0 < 0 {
                 return Err(bad("balance", r, "must be ≥ 0".into()));
             }
+            money_limit("balance", r, a.balance)?;
+            money_limit("isolated_margin", r, a.isolated_margin.unwrap_or(Money::ZERO))?;
         }
+        let first_new = self.accounts.len() as u32;
+        let mut new_index: Vec<(i64, u32)> = Vec::with_capacity(rows.len());
         for a in rows {
             let mut acct = Account::new(a.id, a.balance, a.mode, a.leverage);
             let cost = Money(a.entry_money_per_lot.0 * a.lots.unsigned_abs() as i128);
@@ -467,19 +521,43 @@ impl Exchange {
             lp.credit(realized);
             let idx = self.accounts.len() as u32;
             self.accounts.push(acct);
-            self.by_id.push((a.id.0, idx));
+            new_index.push((a.id.0, idx));
         }
-        self.by_id.sort_unstable();
-        for i in 2..self.accounts.len() as u32 {
+        // Keep `by_id` sorted without re-sorting what is already loaded: appending is O(rows) when
+        // the new ids all follow the old ones (batches in id order), otherwise one merge.
+        new_index.sort_unstable();
+        let appends = match (self.by_id.last(), new_index.first()) {
+            (Some(last), Some(first)) => first.0 > last.0,
+            _ => true,
+        };
+        if appends {
+            self.by_id.extend(new_index);
+        } else {
+            let old = std::mem::take(&mut self.by_id);
+            self.by_id = merge_sorted(old, new_index);
+        }
+        for i in first_new..self.accounts.len() as u32 {
             self.refresh_trigger(i);
+        }
+        if self.mark.is_some() {
+            self.run_cascade();
         }
         Ok(())
     }
 
     /// Load resting orders (`owner` `None`: background liquidity). A row that would trade against
-    /// the book already loaded is an error: a loaded book must not be crossed.
+    /// the book (as loaded so far, rows before it included) is an error: a loaded book must not be
+    /// crossed. Atomic: on an error (naming the column and row) nothing is added. Prices above
+    /// [`Exchange::max_price`] are errors. The stored mark does not move (a book load is not a
+    /// market action): the next action recomputes it and runs the cascade.
     pub fn add_resting_orders(&mut self, rows: &[RestingOrder]) -> Result<(), Error> {
         let bad = |column: &'static str, row: usize, message: String| Error::BadInput { column, row, message };
+        // Validate every row before touching the book: what the book would refuse, and the
+        // running touch, so that a row crossing an earlier one is caught here too.
+        let max_price = self.max_price();
+        let mut best_bid = self.book.best_bid().map(|(p, _)| p);
+        let mut best_ask = self.book.best_ask().map(|(p, _)| p);
+        let mut owners = Vec::with_capacity(rows.len());
         for (r, &(side, price, qty, owner)) in rows.iter().enumerate() {
             let acct = match owner {
                 None => LIQUIDITY,
@@ -487,28 +565,62 @@ impl Exchange {
                     .account_index(id)
                     .ok_or_else(|| bad("owner", r, format!("trader {} is not a loaded account", id.0)))?,
             };
+            if qty <= 0 {
+                return Err(bad("qty", r, format!("{qty} lots: must be > 0")));
+            }
+            if qty > crate::book::MAX_ORDER_QTY {
+                return Err(bad(
+                    "qty",
+                    r,
+                    format!("{qty} lots is above the largest order ({} lots)", crate::book::MAX_ORDER_QTY),
+                ));
+            }
+            if price <= 0 || price > max_price {
+                return Err(bad("price", r, format!("{price} ticks is outside 1..={max_price} ticks")));
+            }
+            let crosses = match side {
+                Side::Buy => best_ask.is_some_and(|a| price >= a),
+                Side::Sell => best_bid.is_some_and(|b| price <= b),
+            };
+            if crosses {
+                return Err(bad(
+                    "price",
+                    r,
+                    format!("{} at {price} ticks crosses the book loaded so far", side.name()),
+                ));
+            }
+            match side {
+                Side::Buy => best_bid = Some(best_bid.map_or(price, |b| b.max(price))),
+                Side::Sell => best_ask = Some(best_ask.map_or(price, |a| a.min(price))),
+            }
+            owners.push(acct);
+        }
+        let mut placed: Vec<OrderId> = Vec::with_capacity(rows.len());
+        self.open_orders.reserve(rows.len());
+        self.book.reserve(rows.len());
+        for (r, (&(side, price, qty, _), &acct)) in rows.iter().zip(&owners).enumerate() {
             self.events.clear();
             let order = NewOrder::limit(side, price, qty).with_owner(acct as i64).with_tif(TimeInForce::PostOnly);
             let out = self.book.submit(order, &mut self.events);
-            match (out.status, out.reject) {
-                (Status::Open, _) => {
-                    let id = out.order_id.expect("a resting order has an id");
-                    self.open_orders.entry(acct).or_default().push(id);
+            match (out.status, out.order_id) {
+                (Status::Open, Some(id)) => {
+                    self.open_orders.add(acct, id, side, qty, false);
+                    placed.push(id);
                 }
-                (_, Some(reason)) => {
-                    let message = match reason {
-                        crate::book::RejectReason::PostOnlyWouldCross => {
-                            format!("{} at {price} ticks crosses the book loaded so far", side.name())
-                        }
-                        other => format!("refused: {}", other.name()),
-                    };
-                    let column =
-                        if matches!(reason, crate::book::RejectReason::NonPositiveQty) { "qty" } else { "price" };
-                    return Err(bad(column, r, message));
+                _ => {
+                    // Only a level total beyond i64 gets here (millions of maximum-size orders at
+                    // one price): undo the rows placed so far, then report.
+                    let reason = out.reject.map_or("refused", |x| x.name());
+                    for id in placed {
+                        self.book.cancel(id, &mut self.events);
+                        self.open_orders.remove(id);
+                    }
+                    self.events.clear();
+                    return Err(bad("qty", r, format!("refused by the book: {reason}")));
                 }
-                _ => unreachable!("a post-only order either rests or is rejected"),
             }
         }
+        self.events.clear();
         Ok(())
     }
 
@@ -533,6 +645,9 @@ impl Exchange {
             sent_qty: qty,
         };
         let Some(a) = self.account_index(trader) else { return rejected(OrderReject::UnknownTrader, 0) };
+        if req.price.is_some_and(|p| p > self.max_price()) {
+            return rejected(OrderReject::OutOfRange, req.qty);
+        }
         let mut qty = req.qty;
         let acct = &self.accounts[a as usize];
         if req.reduce_only {
@@ -559,10 +674,7 @@ impl Exchange {
         let outcome = self.book.submit(order, &mut self.events);
         if matches!(outcome.status, Status::Open | Status::PartiallyFilled) {
             let id = outcome.order_id.expect("resting orders have ids");
-            self.open_orders.entry(a).or_default().push(id);
-            if req.reduce_only {
-                self.reduce_only.insert(id);
-            }
+            self.open_orders.add(a, id, req.side, qty - outcome.filled, req.reduce_only);
         }
         self.settle_events(kind, None);
         SubmitResult { outcome, reject: None, sent_qty: qty }
@@ -573,21 +685,17 @@ impl Exchange {
     /// price must fit the leverage setting, and that leverage the tier of the exposure.
     fn initial_margin_check(&self, a: u32, side: Side, qty: Qty, price: Option<Price>) -> Option<OrderReject> {
         let acct = &self.accounts[a as usize];
-        let (mut buys, mut sells) = (0i64, 0i64);
-        for id in self.open_orders.get(&a).into_iter().flatten() {
-            if let Some(o) = self.book.order(*id) {
-                match o.side {
-                    Side::Buy => buys += o.qty,
-                    Side::Sell => sells += o.qty,
-                }
-            }
-        }
-        let pos = acct.position.lots;
+        let (buys, sells) = self.open_orders.open_lots(a);
+        // Lots are bounded (orders ≤ MAX_ORDER_QTY, positions by the loaders), the sums are i128:
+        // no overflow; the exposure must still fit a position.
+        let (mut buys, mut sells) = (buys, sells);
+        let pos = acct.position.lots as i128;
         // Room left to close: the position less the account's other orders already closing it.
         let closable = match side {
             Side::Sell => (pos - sells).max(0),
             Side::Buy => (-pos - buys).max(0),
         };
+        let qty = qty as i128;
         if qty <= closable {
             // An order that only closes needs no new margin: closing must stay possible when the
             // account is short of margin.
@@ -597,13 +705,18 @@ impl Exchange {
             Side::Buy => buys += qty,
             Side::Sell => sells += qty,
         }
-        let exposure = (pos + buys).abs().max((pos - sells).abs());
+        let Ok(exposure) = i64::try_from((pos + buys).abs().max((pos - sells).abs())) else {
+            return Some(OrderReject::OutOfRange);
+        };
         let reference = price
-            .or_else(|| self.book.sweep(side, qty).worst_price)
+            .or_else(|| self.book.sweep(side, qty as Qty).worst_price)
             .or(self.mark)
             .unwrap_or(0)
             .max(self.mark.unwrap_or(0));
-        let notional = Position { lots: exposure, cost: Money::ZERO }.notional(reference, self.cfg.scale);
+        let Some(notional) = crate::limits::checked_notional(exposure as i128, reference as i128, self.cfg.scale)
+        else {
+            return Some(OrderReject::OutOfRange);
+        };
         let tier = self.cfg.preset.tiers.tier_for(notional);
         if acct.leverage > tier.max_leverage {
             return Some(OrderReject::LeverageExceedsTier);
@@ -620,7 +733,7 @@ impl Exchange {
     /// is uniform).
     pub fn cancel(&mut self, trader: TraderId, order_id: OrderId) -> Result<Outcome, OrderReject> {
         let a = self.account_index(trader).ok_or(OrderReject::UnknownTrader)?;
-        let mine = self.open_orders.get(&a).is_some_and(|v| v.contains(&order_id));
+        let mine = self.open_orders.owner(order_id) == Some(a);
         self.events.clear();
         if !mine {
             // Another account's live order is "unknown" to this one; otherwise the book's memory
@@ -653,12 +766,22 @@ impl Exchange {
 
     /// Move the clock to `ts`: samples the mark basis every second and the funding premium on the
     /// venue's schedule, settles funding at interval boundaries, and runs the cascade at each step.
+    ///
+    /// Idle stretches are jumped over: once the basis window is full of the value a sample would
+    /// add now (the book and index have not moved), further samples change nothing until the next
+    /// settlement, and the mark moves monotonically with the time to funding, so the samples up to
+    /// the next settlement are taken in one step, stopping early at the first second at which the
+    /// mark would liquidate someone (found by bisection). The cost is O(settlements + state
+    /// changes), not O(seconds): `advance_to(1.7e18)` and `advance_to(i64::MAX)` return promptly.
     pub fn advance_to(&mut self, ts: Ts) {
         let rule = self.cfg.preset.funding;
         loop {
             let next = self.next_basis_sample.min(self.next_premium_sample).min(self.next_settlement);
-            if next > ts {
+            if next > ts || next == NEVER {
                 break;
+            }
+            if self.skip_idle_samples(ts) {
+                continue;
             }
             self.ts = next;
             if next == self.next_basis_sample {
@@ -667,15 +790,17 @@ impl Exchange {
                 {
                     self.basis.sample(bid, ask, index);
                 }
-                self.next_basis_sample += SECOND;
+                self.next_basis_sample = next.checked_add(SECOND).unwrap_or(NEVER);
             }
             if next == self.next_premium_sample {
-                self.sample_premium();
-                self.next_premium_sample += rule.sample_every;
+                if let Some(p) = self.premium_sample() {
+                    self.premiums.sample(p);
+                }
+                self.next_premium_sample = next.checked_add(rule.sample_every).unwrap_or(NEVER);
             }
             if next == self.next_settlement {
                 self.settle_funding();
-                self.next_settlement += rule.interval;
+                self.next_settlement = next.checked_add(rule.interval).unwrap_or(NEVER);
             }
             self.run_cascade();
         }
@@ -683,8 +808,81 @@ impl Exchange {
         self.run_cascade();
     }
 
-    fn sample_premium(&mut self) {
-        let Some(index) = self.index_price else { return };
+    /// Take, in one step, the basis and premium samples due before the next settlement (and before
+    /// `ts` and any cooldown expiry) while they cannot change anything: the basis window is full of
+    /// the sample the book and index give now. Stops before the first sample time at which the
+    /// cascade would act. Returns whether the clock moved.
+    fn skip_idle_samples(&mut self, ts: Ts) -> bool {
+        let quotes = (self.book.best_bid(), self.book.best_ask(), self.index_price);
+        if let (Some((bid, _)), Some((ask, _)), Some(index)) = quotes {
+            if !self.basis.is_full_of(bid, ask, index) {
+                return false;
+            }
+        }
+        let now = self.ts;
+        let mut end = ts.min(self.next_settlement.saturating_sub(1));
+        if let Some(&expiry) = self.cooldown_until.values().filter(|&&t| t > now).min() {
+            end = end.min(expiry - 1);
+        }
+        let first = self.next_basis_sample;
+        if first > end || first > self.next_premium_sample {
+            return false;
+        }
+        // Sample times first + k·SECOND, k in 0..=last; fewer than a few: step normally.
+        let last = (end - first) / SECOND;
+        if last < 4 {
+            return false;
+        }
+        let at = |k: i64| first + k * SECOND;
+        // The mark is monotone in time here, and nothing is liquidatable now: "the cascade acts at
+        // sample k" is false up to some k and true after. Find the first true one, if any.
+        if self.cascade_would_act_at(at(0)) {
+            self.ts = now;
+            return false;
+        }
+        let skip_to = if !self.cascade_would_act_at(at(last)) {
+            last
+        } else {
+            let (mut lo, mut hi) = (0, last); // acts(lo) false, acts(hi) true
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if self.cascade_would_act_at(at(mid)) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            lo
+        };
+        let until = at(skip_to);
+        // Premium samples due by then: all the same value (nothing moved).
+        let every = self.cfg.preset.funding.sample_every;
+        if self.next_premium_sample <= until {
+            let count = (until - self.next_premium_sample) / every + 1;
+            if let Some(p) = self.premium_sample() {
+                self.premiums.sample_repeated(p, count);
+            }
+            self.next_premium_sample = self.next_premium_sample.checked_add(count * every).unwrap_or(NEVER);
+        }
+        self.ts = until;
+        self.next_basis_sample = until.checked_add(SECOND).unwrap_or(NEVER);
+        self.mark = self.compute_mark();
+        true
+    }
+
+    /// Whether the cascade would liquidate anyone at time `t` with nothing else changed (leaves
+    /// the clock at `t`; the caller sets it).
+    fn cascade_would_act_at(&mut self, t: Ts) -> bool {
+        self.ts = t;
+        let Some(mark) = self.compute_mark() else { return false };
+        let mut crossed = Vec::new();
+        self.index.crossed(mark, &mut crossed);
+        crossed.iter().any(|a| self.cooldown_until.get(a).is_none_or(|&until| until <= t))
+    }
+
+    /// The premium index the book and index give now (`None`: no index, or a side too thin).
+    fn premium_sample(&self) -> Option<Rate> {
+        let index = self.index_price?;
         // Impact notional: 200 USDT of margin at the first tier's max leverage.
         let first = self.cfg.preset.tiers.tiers()[0];
         let impact_money = 200 * crate::MONEY_SCALE * first.max_leverage as i128;
@@ -692,12 +890,10 @@ impl Exchange {
         let bid = self.book.sweep_notional(Side::Sell, impact);
         let ask = self.book.sweep_notional(Side::Buy, impact);
         if bid.filled == 0 || ask.filled == 0 {
-            return;
+            return None;
         }
         let avg = |s: crate::book::Sweep| s.notional as f64 / s.filled as f64;
-        if let Some(p) = premium_index(avg(bid), avg(ask), index as f64) {
-            self.premiums.sample(p);
-        }
+        premium_index(avg(bid), avg(ask), index as f64)
     }
 
     fn settle_funding(&mut self) {
@@ -758,11 +954,13 @@ impl Exchange {
                         self.last_for_mark = Some(t.price);
                     }
                     if t.maker_remaining == 0 {
-                        self.forget_order(maker, t.maker_order_id);
+                        self.open_orders.remove(t.maker_order_id);
+                    } else {
+                        self.open_orders.set_qty(t.maker_order_id, t.maker_remaining);
                     }
                 }
-                Event::Cancelled { order_id, owner, .. } | Event::Expired { order_id, owner, .. } => {
-                    self.forget_order(owner.0 as u32, order_id);
+                Event::Cancelled { order_id, .. } | Event::Expired { order_id, .. } => {
+                    self.open_orders.remove(order_id);
                 }
                 _ => {}
             }
@@ -770,18 +968,6 @@ impl Exchange {
         self.events = events;
         self.events.clear();
         (filled, notional)
-    }
-
-    fn forget_order(&mut self, a: u32, id: OrderId) {
-        if let Some(list) = self.open_orders.get_mut(&a) {
-            if let Some(k) = list.iter().position(|&o| o == id) {
-                list.swap_remove(k);
-            }
-            if list.is_empty() {
-                self.open_orders.remove(&a);
-            }
-        }
-        self.reduce_only.remove(&id);
     }
 
     /// A fill of `signed` lots at `price` for account `a`, paying `fee_rate` on the notional.
@@ -841,14 +1027,7 @@ impl Exchange {
 
     /// Resting reduce-only orders may not outgrow the position they reduce.
     fn enforce_reduce_only(&mut self, a: u32) {
-        if self.reduce_only.is_empty() {
-            return;
-        }
-        let ids: Vec<OrderId> = self
-            .open_orders
-            .get(&a)
-            .map(|v| v.iter().copied().filter(|id| self.reduce_only.contains(id)).collect())
-            .unwrap_or_default();
+        let ids = self.open_orders.reduce_only_of(a);
         let pos = self.accounts[a as usize].position.lots;
         for id in ids {
             let Some(o) = self.book.order(id) else { continue };
@@ -856,9 +1035,10 @@ impl Exchange {
             let mut scratch = Vec::new();
             if !reduces {
                 self.book.cancel(id, &mut scratch);
-                self.forget_order(a, id);
+                self.open_orders.remove(id);
             } else if o.qty > pos.abs() {
                 self.book.modify(id, pos.abs(), None, &mut scratch);
+                self.open_orders.set_qty(id, pos.abs());
             }
         }
     }
@@ -1221,11 +1401,10 @@ impl Exchange {
 
     fn cancel_all(&mut self, a: u32) {
         self.cancel_stops_of(a, 0);
-        let Some(ids) = self.open_orders.remove(&a) else { return };
+        let ids = self.open_orders.take_all(a);
         self.events.clear();
         for id in ids {
             self.book.cancel(id, &mut self.events);
-            self.reduce_only.remove(&id);
         }
         self.events.clear();
     }
@@ -1233,12 +1412,24 @@ impl Exchange {
     // ----- invariants -----------------------------------------------------------------------------
 
     /// The conserved total: Σ balances + Σ unrealised PnL (any common price: positions net to zero)
-    /// + fees. Equal to everything deposited, to the last unit.
-    pub fn money_total(&self) -> Money {
+    /// plus fees. Equal to everything deposited, to the last unit. `None` if the sum does not fit
+    /// an `i128` (only reachable far beyond the documented limits; it is reported, never wrapped).
+    pub fn checked_money_total(&self) -> Option<Money> {
         let price = self.mark.unwrap_or(1);
-        let balances: Money = self.accounts.iter().map(|a| a.total_balance()).sum();
-        let upnl: Money = self.accounts.iter().map(|a| a.position.unrealized(price, self.cfg.scale)).sum();
-        balances + upnl + self.fees
+        let scale = self.cfg.scale;
+        let mut total = self.fees.0;
+        for a in &self.accounts {
+            let value = checked_value(a.position.lots, price, scale)?;
+            let upnl = (value.checked_sub(a.position.cost.0)?).checked_mul(a.position.sign() as i128)?;
+            total = total.checked_add(a.wallet.0)?.checked_add(a.isolated_margin.0)?.checked_add(upnl)?;
+        }
+        Some(Money(total))
+    }
+
+    /// [`checked_money_total`](Self::checked_money_total); panics only on an overflow the limits
+    /// rule out (for Rust tests; the binding uses the checked form).
+    pub fn money_total(&self) -> Money {
+        self.checked_money_total().expect("money total beyond i128: outside the documented limits")
     }
 
     pub fn deposits(&self) -> Money {
@@ -1254,12 +1445,15 @@ impl Exchange {
         if net != 0 {
             return Err(format!("positions sum to {net} lots, not zero"));
         }
-        if self.money_total() != self.deposits {
+        let Some(total) = self.checked_money_total() else {
+            return Err("money total overflows i128 (values beyond the documented limits)".into());
+        };
+        if total != self.deposits {
             return Err(format!(
                 "money not conserved: total {} vs deposits {} (diff {} units)",
-                self.money_total().0,
+                total.0,
                 self.deposits.0,
-                self.money_total().0 - self.deposits.0
+                total.0.wrapping_sub(self.deposits.0)
             ));
         }
         let scale = self.cfg.scale;
@@ -1291,10 +1485,68 @@ impl Exchange {
     }
 }
 
+/// |lots| × price × scale in money, checked.
+fn checked_value(lots: Qty, price: Price, scale: NotionalScale) -> Option<i128> {
+    (lots.unsigned_abs() as i128).checked_mul(price as i128)?.checked_mul(scale.money_per_tick_lot())
+}
+
+/// Fee rates are fractions of notional in (−1, 1) (a maker rebate is negative); the liquidation fee
+/// is in [0, 1); the insurance fund within [0, MAX_BALANCE].
+fn validate_money_parameters(cfg: &ExchangeConfig) -> Result<(), Error> {
+    let one = RATE_SCALE;
+    let fees = cfg.preset.fees;
+    let as_f64 = |r: Rate| r.0 as f64 / RATE_SCALE as f64;
+    for (what, rate) in [("maker fee", fees.maker), ("taker fee", fees.taker)] {
+        if rate.0.abs() >= one {
+            return Err(Error::Config {
+                what,
+                message: format!("must be a fraction of notional in (-1, 1), got {}", as_f64(rate)),
+            });
+        }
+    }
+    let liq = cfg.preset.liquidation_fee;
+    if !(0..one).contains(&liq.0) {
+        return Err(Error::Config {
+            what: "liquidation fee",
+            message: format!("must be a fraction of notional in [0, 1), got {}", as_f64(liq)),
+        });
+    }
+    if !(0..=crate::limits::MAX_BALANCE.0).contains(&cfg.insurance_fund.0) {
+        return Err(Error::Config {
+            what: "insurance fund",
+            message: format!("must be within 0 ..= 1e18, got {}", cfg.insurance_fund.to_f64()),
+        });
+    }
+    Ok(())
+}
+
+/// Merge two vectors sorted by key into one.
+fn merge_sorted(a: Vec<(i64, u32)>, b: Vec<(i64, u32)>) -> Vec<(i64, u32)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 mod columns;
+mod orders;
 mod stops;
 pub use columns::{account_rows, book_rows, AccountColumns};
+use orders::OpenOrders;
 pub use stops::{StopRecord, StopRequest, StopStatus};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cliff_tests;

@@ -155,6 +155,18 @@ impl FundingAccumulator {
         self.weighted_sum += i128::from(self.count) * i128::from(premium.0);
     }
 
+    /// Records `times` equal samples in a row, as `times` calls of [`sample`](Self::sample) would
+    /// (weights count+1 … count+times): for idle stretches where nothing moved.
+    pub fn sample_repeated(&mut self, premium: Rate, times: i64) {
+        if times <= 0 {
+            return;
+        }
+        let (c, m, p) = (i128::from(self.count), i128::from(times), i128::from(premium.0));
+        self.count += times;
+        self.sum += m * p;
+        self.weighted_sum += p * (m * c + m * (m + 1) / 2);
+    }
+
     /// Samples since the last reset.
     pub fn len(&self) -> usize {
         self.count as usize
@@ -340,6 +352,14 @@ impl BasisAverager {
     /// Samples currently in the window.
     pub fn len(&self) -> usize {
         self.samples.len()
+    }
+
+    /// Whether the window is full and every sample in it equals the one these quotes would add:
+    /// sampling them again changes nothing.
+    pub fn is_full_of(&self, best_bid: Price, best_ask: Price, index: Price) -> bool {
+        let half_ticks = i128::from(best_bid) + i128::from(best_ask) - 2 * i128::from(index);
+        let half_ticks = half_ticks.clamp(i128::from(i64::MIN / 2), i128::from(i64::MAX / 2)) as i64;
+        self.samples.len() == self.window && self.samples.iter().all(|&s| s == half_ticks)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -12,6 +12,7 @@ pub mod book;
 pub mod error;
 pub mod exchange;
 pub mod funding;
+pub mod limits;
 pub mod liquidation;
 pub mod margin;
 pub mod sim;

@@ -87,9 +87,23 @@ pub const MONEY_SCALE: i128 = 1_000_000_000_000;
 impl Money {
     pub const ZERO: Money = Money(0);
 
-    /// Nearest money value to a float amount of quote currency (only at the Python edge).
+    /// Nearest money value to a float amount of quote currency (only at the Python edge). Callers
+    /// range-check first (see [`crate::limits`]); for a value beyond `i128` (never reached through
+    /// the loaders) see [`Money::try_from_f64`].
     pub fn from_f64(x: f64) -> Money {
-        Money((x * MONEY_SCALE as f64).round() as i128)
+        Money::try_from_f64(x).unwrap_or(Money(if x < 0.0 { i128::MIN } else { i128::MAX }))
+    }
+
+    /// Nearest money value to `x` quote units, `None` when `x` is not finite or beyond `i128`.
+    /// The whole part is converted exactly and the fraction separately, so that 1e18 is exactly
+    /// 10^30 units (`x × 10^12` in floats would be 10^30 + 2·10^13).
+    pub fn try_from_f64(x: f64) -> Option<Money> {
+        if !x.is_finite() || x.abs() >= 1e26 {
+            return None;
+        }
+        let whole = x.trunc();
+        let fraction = ((x - whole) * MONEY_SCALE as f64).round() as i128;
+        (whole as i128).checked_mul(MONEY_SCALE)?.checked_add(fraction).map(Money)
     }
 
     pub fn to_f64(self) -> f64 {
@@ -136,5 +150,20 @@ impl std::ops::SubAssign for Money {
 impl std::iter::Sum for Money {
     fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
         Money(iter.map(|m| m.0).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_money_converts_exactly_at_the_limits() {
+        assert_eq!(Money::from_f64(1e18), Money(1_000_000_000_000_000_000_000_000_000_000));
+        assert_eq!(Money::from_f64(3.0005), Money(3_000_500_000_000));
+        assert_eq!(Money::from_f64(-0.5), Money(-500_000_000_000));
+        assert_eq!(Money::try_from_f64(1e30), None);
+        assert_eq!(Money::try_from_f64(f64::NAN), None);
+        assert_eq!(Money::from_f64(1e18).to_f64(), 1e18);
     }
 }

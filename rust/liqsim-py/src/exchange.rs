@@ -6,6 +6,7 @@ use liqsim_core::exchange::{
     LiquidationLimit, OrderReject, OrderRequest, TradeKind,
 };
 use liqsim_core::funding::MarkRule;
+use liqsim_core::limits::MAX_BALANCE;
 use liqsim_core::margin::{NotionalScale, Rate, TierTable};
 use liqsim_core::units::Grid;
 use liqsim_core::venue::{Fees, Venue, VenuePreset};
@@ -57,6 +58,18 @@ impl PyExchange {
     fn qty(&self, lots: i64) -> f64 {
         self.lot.to_f64(lots)
     }
+    /// A price above the market's largest (see `liqsim_core::limits`) is an `OrderError` in quote
+    /// currency, not a silently wrapped notional.
+    fn check_price(&self, py: Python<'_>, what: &str, price: f64, ticks: i64) -> PyResult<()> {
+        let max = self.ex.max_price();
+        if ticks > max {
+            let message =
+                format!("{what} {price} is above the largest price this market holds exactly ({})", self.price(max));
+            return Err(order_error(py, message, "out_of_range"));
+        }
+        Ok(())
+    }
+
     fn trader(&self, py: Python<'_>, trader_id: i64) -> PyResult<TraderId> {
         match self.ex.account_index(TraderId(trader_id)) {
             Some(_) => Ok(TraderId(trader_id)),
@@ -119,11 +132,13 @@ impl PyExchange {
         if let Some(rule) = mark_rule {
             cfg.mark_rule = MarkRule::from_name(rule).map_err(|e| config_error(py, e))?;
         }
-        if !(insurance_fund.is_finite() && insurance_fund >= 0.0) {
+        if !(insurance_fund.is_finite() && (0.0..=MAX_BALANCE.to_f64()).contains(&insurance_fund)) {
             return Err(liqsim_error(
                 py,
                 "ConfigError",
-                format!("insurance_fund must be ≥ 0, got {insurance_fund}"),
+                format!(
+                    "insurance_fund must be within 0 ..= 1e18 (the largest balance held exactly), got {insurance_fund}"
+                ),
                 &[],
             ));
         }
@@ -184,8 +199,21 @@ impl PyExchange {
         let owner = owner.as_ref().map(|a| a.as_slice()).transpose()?;
         let (side, price, qty) = (side.as_slice()?, price.as_slice()?, qty.as_slice()?);
         let (ex, tick, lot) = (&mut self.ex, &self.tick, &self.lot);
-        py.detach(|| book_rows(side, price, qty, owner, tick, lot).and_then(|rows| ex.add_resting_orders(&rows)))
-            .map_err(|e| scenario_error(py, "book", with_user_price(e, price)))
+        let max_price = ex.max_price();
+        py.detach(|| {
+            let rows = book_rows(side, price, qty, owner, tick, lot)?;
+            // Name a price beyond the market's largest in quote currency (the core says ticks).
+            if let Some(r) = rows.iter().position(|row| row.1 > max_price) {
+                let message = format!(
+                    "{} is above the largest price this market holds exactly ({})",
+                    price[r],
+                    tick.to_f64(max_price)
+                );
+                return Err(liqsim_core::Error::BadInput { column: "price", row: r, message });
+            }
+            ex.add_resting_orders(&rows)
+        })
+        .map_err(|e| scenario_error(py, "book", with_user_price(e, price)))
     }
 
     #[pyo3(signature = (trader_id, side, qty, price=None, tif="gtc", reduce_only=false))]
@@ -204,8 +232,11 @@ impl PyExchange {
         let side = parse_side(py, side)?;
         let tif = parse_tif(py, tif)?;
         let qty = on_grid(py, &self.lot, "qty", qty)?;
-        let price = price.map(|p| on_grid(py, &self.tick, "price", p)).transpose()?;
-        let req = OrderRequest { side, qty, price, tif, reduce_only };
+        let ticks = price.map(|p| on_grid(py, &self.tick, "price", p)).transpose()?;
+        if let (Some(p), Some(t)) = (price, ticks) {
+            self.check_price(py, "price", p, t)?;
+        }
+        let req = OrderRequest { side, qty, price: ticks, tif, reduce_only };
         let liquidations_before = self.ex.tape().liquidations.len();
         let ex = &mut self.ex;
         let out = py.detach(|| ex.submit(trader, req));
@@ -245,6 +276,7 @@ impl PyExchange {
         if ticks <= 0 {
             return Err(order_error(py, format!("index price must be > 0, got {price}"), "invalid_price"));
         }
+        self.check_price(py, "index price", price, ticks)?;
         let ex = &mut self.ex;
         py.detach(|| ex.set_index(ticks));
         Ok(())
@@ -351,7 +383,8 @@ impl PyExchange {
 
     /// Total money (deposits) and what is accounted for now; equal to the unit when conserved.
     fn money(&self) -> (f64, f64) {
-        (self.ex.deposits().to_f64(), self.ex.money_total().to_f64())
+        let total = self.ex.checked_money_total().map_or(f64::NAN, |m| m.to_f64());
+        (self.ex.deposits().to_f64(), total)
     }
 
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {

@@ -5,6 +5,7 @@
 use super::{AccountRow, RestingOrder};
 use crate::account::MarginMode;
 use crate::error::Error;
+use crate::limits::{MAX_BALANCE, MAX_NOTIONAL};
 use crate::types::{Money, Side, TraderId, MONEY_SCALE};
 use crate::units::{Grid, GridError};
 
@@ -58,6 +59,9 @@ pub fn account_rows(cols: &AccountColumns, lot: &Grid) -> Result<Vec<AccountRow>
             if !(balance.is_finite() && balance >= 0.0) {
                 return Err(bad("balance", r, format!("{balance} must be a number ≥ 0")));
             }
+            if balance > MAX_BALANCE.to_f64() {
+                return Err(bad("balance", r, format!("{balance} is above the largest balance held exactly (1e18)")));
+            }
             let mode = match cols.margin_mode[r] {
                 0 => MarginMode::Cross,
                 1 => MarginMode::Isolated,
@@ -76,6 +80,11 @@ pub fn account_rows(cols: &AccountColumns, lot: &Grid) -> Result<Vec<AccountRow>
             let entry_money_per_lot = if lots == 0 {
                 Money::ZERO
             } else if entry.is_finite() && entry > 0.0 {
+                // Beyond 1e18 per unit no market can hold the notional (the exchange then checks
+                // the price against its own limit); refusing here keeps the conversion exact.
+                if entry > MAX_NOTIONAL.to_f64() {
+                    return Err(bad("entry_price", r, format!("{entry} is above the largest price held exactly")));
+                }
                 Money((entry * money_per_lot).round() as i128)
             } else {
                 return Err(bad("entry_price", r, format!("{entry} must be > 0 for an open position")));
@@ -86,6 +95,13 @@ pub fn account_rows(cols: &AccountColumns, lot: &Grid) -> Result<Vec<AccountRow>
             }
             let isolated_margin = match cols.isolated_margin.map(|c| c[r]) {
                 Some(m) if m.is_nan() => None,
+                Some(m) if m.is_finite() && m > MAX_BALANCE.to_f64() => {
+                    return Err(bad(
+                        "isolated_margin",
+                        r,
+                        format!("{m} is above the largest balance held exactly (1e18)"),
+                    ))
+                }
                 Some(m) if m.is_finite() && m >= 0.0 => Some(Money::from_f64(m)),
                 Some(m) => return Err(bad("isolated_margin", r, format!("{m} must be ≥ 0"))),
                 None => None,
