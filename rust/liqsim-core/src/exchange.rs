@@ -289,6 +289,9 @@ pub struct Exchange {
     open_orders: OpenOrders,
     /// Stop orders waiting for their trigger.
     stops: crate::stops::StopBook,
+    /// Σ of long positions in lots, kept as positions change (a sample of the market reads it
+    /// every second: it must not cost a pass over every account).
+    open_interest: Qty,
     /// Hyperliquid slices: no further close-out before this time.
     cooldown_until: HashMap<u32, Ts>,
     fees: Money,
@@ -333,6 +336,7 @@ impl Exchange {
             index: TriggerIndex::new(),
             open_orders: OpenOrders::default(),
             stops: crate::stops::StopBook::new(),
+            open_interest: 0,
             cooldown_until: HashMap::new(),
             fees: Money::ZERO,
             ts: 0,
@@ -406,7 +410,7 @@ impl Exchange {
 
     /// Open interest in lots: Σ of long positions (= Σ of shorts).
     pub fn open_interest(&self) -> Qty {
-        self.accounts.iter().map(|a| a.position.lots.max(0)).sum()
+        self.open_interest
     }
 
     /// Dense index of an external trader id.
@@ -516,7 +520,9 @@ impl Exchange {
             // The mirror: background liquidity takes the other side at the same value, as one
             // exact fill (it may realise PnL against positions it already holds).
             let lp = &mut self.accounts[LIQUIDITY as usize];
+            let lp_before = lp.position.lots;
             let realized = lp.position.fill_value(-a.lots, acct.position.cost);
+            self.open_interest += a.lots.max(0) + lp.position.lots.max(0) - lp_before.max(0);
             lp.realized_pnl += realized;
             lp.credit(realized);
             let idx = self.accounts.len() as u32;
@@ -976,6 +982,7 @@ impl Exchange {
         let acct = &mut self.accounts[a as usize];
         let before = acct.position.lots;
         let realized = acct.position.fill(signed, price, scale);
+        self.open_interest += acct.position.lots.max(0) - before.max(0);
         acct.realized_pnl += realized;
         acct.credit(realized);
         if a == BACKSTOP && realized != Money::ZERO {
@@ -1444,6 +1451,10 @@ impl Exchange {
         let net: i64 = self.accounts.iter().map(|a| a.position.lots).sum();
         if net != 0 {
             return Err(format!("positions sum to {net} lots, not zero"));
+        }
+        let longs: i64 = self.accounts.iter().map(|a| a.position.lots.max(0)).sum();
+        if longs != self.open_interest {
+            return Err(format!("open interest kept as {} lots, but longs sum to {longs}", self.open_interest));
         }
         let Some(total) = self.checked_money_total() else {
             return Err("money total overflows i128 (values beyond the documented limits)".into());
