@@ -210,7 +210,7 @@ def test_nan_and_crossed_start_book():
 
 
 def test_an_account_already_under_maintenance_at_the_start_is_refused():
-    accounts = {"trader_id": [1, 2], "balance": [100.0, 1.0], "side": ["short", "short"], "qty": [1.0, 1.0],
+    accounts = {"trader_id": [1, 2], "balance": [1000.0, 1.0], "side": ["short", "short"], "qty": [1.0, 1.0],
                 "entry_price": [2900.0, 2990.0], "leverage": [50, 50]}
     with pytest.raises(liqsim.ScenarioError, match="table 'accounts', column 'balance', row 1.*below maintenance"):
         liqsim.simulate(liqsim.Scenario(**base(accounts=accounts)))

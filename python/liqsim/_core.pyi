@@ -47,6 +47,7 @@ __all__ = [
     "bankruptcy_prices",
     "bucket_liquidation_map",
     "cancel_stop",
+    "crossed_at",
     "estimate_liquidation_heatmap",
     "liquidation_prices",
     "maintenance_margins",
@@ -246,6 +247,7 @@ ORDER_ACTION_NAMES: list[str]
 STOP_STATUS_NAMES: list[str]
 TRIGGER_ON_NAMES: list[str]
 def cancel_stop(exchange: Exchange, trader_id: int, stop_id: int) -> bool: ...
+def crossed_at(exchange: Exchange, price: float) -> list[int]: ...
 def simulate(
     exchange: Exchange,
     orders: dict[str, NDArray[np.generic]],

@@ -181,17 +181,16 @@ def build_exchange(scenario: Scenario) -> Exchange:
         ex.load_book(scenario.book)
     index_ts, index_price = _index_columns(scenario)
     if len(index_ts) and index_ts[0] == scenario.start:
-        probe = ex.copy()
-        probe.set_index(float(index_price[0]))
-        liq = probe.liquidations()
-        if len(liq):
-            trader = int(liq["trader_id"][0])
-            ids = np.asarray(scenario.accounts.column("trader_id").to_numpy(zero_copy_only=False)) if scenario.accounts is not None else np.zeros(0)
+        crossed = _core.crossed_at(ex._ex, float(index_price[0]))
+        if crossed:
+            trader = crossed[0]
+            accounts = scenario.accounts
+            ids = np.asarray(accounts.column("trader_id").to_numpy(zero_copy_only=False)) if accounts is not None else np.zeros(0)
             rows = np.flatnonzero(ids == trader)
             raise scenario_error(
                 "accounts", "balance", int(rows[0]) if len(rows) else None,
                 f"trader {trader} is already below maintenance margin at the start (index {index_price[0]:,}); "
-                f"{len(liq)} account(s) would be liquidated before anything happens",
+                f"{len(crossed)} account(s) would be liquidated before anything happens",
             )
     return ex
 

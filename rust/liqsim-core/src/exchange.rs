@@ -413,6 +413,15 @@ impl Exchange {
         self.open_interest
     }
 
+    /// Traders whose trigger a mark at `price` would cross (the trigger index's answer, without
+    /// acting on it): the check "is anyone already under maintenance at the start".
+    pub fn crossed_at(&self, price: Price) -> Vec<TraderId> {
+        let mut crossed = Vec::new();
+        self.index.crossed(price, &mut crossed);
+        crossed.sort_unstable();
+        crossed.into_iter().map(|a| self.accounts[a as usize].id).collect()
+    }
+
     /// Dense index of an external trader id.
     pub fn account_index(&self, id: TraderId) -> Option<u32> {
         self.by_id.binary_search_by_key(&id.0, |&(i, _)| i).ok().map(|k| self.by_id[k].1)

@@ -294,6 +294,14 @@ fn submit_stop<'py>(
     Ok(d)
 }
 
+/// Trader ids whose liquidation trigger a mark at `price` would cross, in account order.
+#[pyfunction]
+fn crossed_at(py: Python<'_>, exchange: &Bound<'_, PyExchange>, price: f64) -> PyResult<Vec<i64>> {
+    let this = exchange.borrow();
+    let ticks = on_grid(py, &this.tick, "price", price)?;
+    Ok(this.ex.crossed_at(ticks).into_iter().map(|t| t.0).collect())
+}
+
 /// Cancel a waiting stop; False when it is not waiting (or not the trader's).
 #[pyfunction]
 fn cancel_stop(exchange: &Bound<'_, PyExchange>, trader_id: i64, stop_id: i64) -> bool {
@@ -343,6 +351,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(submit_stop, m)?)?;
     m.add_function(wrap_pyfunction!(cancel_stop, m)?)?;
+    m.add_function(wrap_pyfunction!(crossed_at, m)?)?;
     m.add_function(wrap_pyfunction!(stop_tape, m)?)?;
     m.add_function(wrap_pyfunction!(waiting_stops, m)?)?;
     m.add("STOP_STATUS_NAMES", StopStatus::NAMES.to_vec())?;
