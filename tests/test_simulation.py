@@ -302,3 +302,22 @@ def test_random_small_scenarios_keep_every_invariant(seed, depth, pull, rate, n_
     )
     res = liqsim.simulate(scn, check_invariants=True)
     assert len(res.series) == 31
+
+
+def test_cli_runs_a_saved_scenario_and_writes_its_tables(tmp_path, capsys):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from liqsim.cli import main
+
+    squeeze_scenario(pull=True).save(tmp_path / "scn")
+    assert main(["run", str(tmp_path / "scn"), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "liquidated_short_count" in printed
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["liquidated_short_count"] > 0
+    series = pq.read_table(tmp_path / "out" / "series.parquet")
+    assert series.num_rows == 61 and str(series.schema.field("ts").type) == "timestamp[ns, tz=UTC]"
+    assert main(["run", str(tmp_path / "nowhere")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
