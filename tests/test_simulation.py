@@ -321,3 +321,14 @@ def test_cli_runs_a_saved_scenario_and_writes_its_tables(tmp_path, capsys):
     assert series.num_rows == 61 and str(series.schema.field("ts").type) == "timestamp[ns, tz=UTC]"
     assert main(["run", str(tmp_path / "nowhere")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_stop_placer_from_a_dict_places_and_fires_stops():
+    scn = liqsim.Scenario(
+        market={"mark_rule": "last"}, index={"ts": [0], "price": [3000.0]},
+        agents=[agents.MarketMaker(depth_10bp=1e5), agents.NoiseTaker(rate_per_s=3, size_min=2000),
+                {"type": "stop_placer", "every": 5.0, "lookback": 60.0, "notional": 20_000.0}],
+        end=120.0, seed=3,
+    )
+    res = liqsim.simulate(scn, check_invariants=True)
+    assert len(res.stops) > 0 and res.summary()["stops_triggered"] >= 1

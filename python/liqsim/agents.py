@@ -209,9 +209,30 @@ class IndexCoupling(_Agent):
     elasticity: float = 0.1
 
 
-AgentSpec = Union[MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling]
+@dataclass(frozen=True)
+class StopPlacer(_Agent):
+    """Stops just beyond recent highs and lows, where breakout entries and stop-losses cluster:
+    every ``every``, a ladder of ``levels`` buy stops from ``offset_bp`` above the high of the last
+    ``lookback`` (``spacing_bp`` apart) and sell stops mirrored below the low, ``notional`` quote
+    each, re-placed when the high or low moves. A push through the high sets them off in turn."""
+
+    type: ClassVar[str] = "stop_placer"
+    _durations: ClassVar[tuple[str, ...]] = ("every", "lookback")
+
+    name: str = "stop_placer"
+    trader_id: int | None = None
+    every: DurationLike = 10.0
+    lookback: DurationLike = 3600.0
+    offset_bp: float = 5.0
+    levels: int = 10
+    spacing_bp: float = 5.0
+    notional: float = 100_000.0
+
+
+AgentSpec = Union[MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling, StopPlacer]
 AGENT_TYPES: dict[str, type[_Agent]] = {
-    cls.type: cls for cls in (MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling)
+    cls.type: cls
+    for cls in (MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling, StopPlacer)
 }
 
 
@@ -257,5 +278,6 @@ __all__ = [
     "MomentumTaker",
     "NoiseTaker",
     "PositionOpeners",
+    "StopPlacer",
     "from_dict",
 ]

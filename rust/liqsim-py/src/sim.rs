@@ -4,7 +4,7 @@
 
 use liqsim_core::agents::{
     AgentSpec, BasisArbSpec, IndexCouplingSpec, MarketMakerSpec, MomentumTakerSpec, NoiseTakerSpec, PositionOpenerSpec,
-    Reference, SizeDist,
+    Reference, SizeDist, StopPlacerSpec,
 };
 use liqsim_core::sim::{self, index_rows, order_rows, OrderColumns, RunSpec, SeriesRow};
 use liqsim_core::exchange::{OrderReject, StopRequest, StopStatus};
@@ -105,6 +105,15 @@ fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, CoreError> {
             band_bp: get(d, k, "band_bp")?,
             clip: get(d, k, "clip")?,
             max_position: get(d, k, "max_position")?,
+        }),
+        "stop_placer" => AgentSpec::StopPlacer(StopPlacerSpec {
+            trader: trader(d)?,
+            every: get(d, k, "every")?,
+            lookback: get(d, k, "lookback")?,
+            offset_bp: get(d, k, "offset_bp")?,
+            levels: get(d, k, "levels")?,
+            spacing_bp: get(d, k, "spacing_bp")?,
+            notional: get(d, k, "notional")?,
         }),
         "index_coupling" => AgentSpec::IndexCoupling(IndexCouplingSpec {
             every: get(d, k, "every")?,

@@ -21,11 +21,13 @@ use crate::types::{Money, Price, Qty, Side, TraderId, Ts};
 mod basis;
 mod maker;
 mod openers;
+mod stop_placer;
 mod takers;
 
 pub use basis::{BasisArb, BasisArbSpec, IndexCoupling, IndexCouplingSpec};
 pub use maker::{MarketMaker, MarketMakerSpec, Reference};
 pub use openers::{PositionOpenerSpec, PositionOpeners};
+pub use stop_placer::{StopPlacer, StopPlacerSpec};
 pub use takers::{MomentumTaker, MomentumTakerSpec, NoiseTaker, NoiseTakerSpec};
 
 /// One basis point.
@@ -141,6 +143,7 @@ pub enum Agent {
     PositionOpeners(PositionOpeners),
     BasisArb(BasisArb),
     IndexCoupling(IndexCoupling),
+    StopPlacer(StopPlacer),
 }
 
 /// What a scenario says about an agent.
@@ -152,6 +155,7 @@ pub enum AgentSpec {
     PositionOpeners(PositionOpenerSpec),
     BasisArb(BasisArbSpec),
     IndexCoupling(IndexCouplingSpec),
+    StopPlacer(StopPlacerSpec),
 }
 
 impl AgentSpec {
@@ -163,6 +167,7 @@ impl AgentSpec {
             AgentSpec::PositionOpeners(s) => s.validate(),
             AgentSpec::BasisArb(s) => s.validate(),
             AgentSpec::IndexCoupling(s) => s.validate(),
+            AgentSpec::StopPlacer(s) => s.validate(),
         }
     }
 
@@ -173,6 +178,7 @@ impl AgentSpec {
             AgentSpec::NoiseTaker(s) => Some(s.trader),
             AgentSpec::MomentumTaker(s) => Some(s.trader),
             AgentSpec::BasisArb(s) => Some(s.trader),
+            AgentSpec::StopPlacer(s) => Some(s.trader),
             AgentSpec::PositionOpeners(_) | AgentSpec::IndexCoupling(_) => None,
         }
     }
@@ -198,6 +204,7 @@ impl AgentSpec {
             }
             AgentSpec::BasisArb(s) => Agent::BasisArb(BasisArb::new(s.clone(), start)),
             AgentSpec::IndexCoupling(s) => Agent::IndexCoupling(IndexCoupling::new(s.clone(), start)),
+            AgentSpec::StopPlacer(s) => Agent::StopPlacer(StopPlacer::new(s.clone(), start)),
         }
     }
 }
@@ -214,6 +221,7 @@ impl Agent {
             Agent::PositionOpeners(a) => a.next_wake(),
             Agent::BasisArb(a) => a.next_wake(),
             Agent::IndexCoupling(a) => a.next_wake(),
+            Agent::StopPlacer(a) => a.next_wake(),
         }
     }
 
@@ -226,6 +234,7 @@ impl Agent {
             Agent::PositionOpeners(a) => a.wake(ts, ex, ctx),
             Agent::BasisArb(a) => a.wake(ts, ex, ctx),
             Agent::IndexCoupling(a) => a.wake(ts, ex),
+            Agent::StopPlacer(a) => a.wake(ts, ex, ctx),
         }
     }
 }

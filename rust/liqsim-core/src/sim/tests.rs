@@ -416,3 +416,39 @@ fn stop_losses_from_the_orders_table_chain_into_the_squeeze() {
     let rounds: Vec<u32> = ex_with.tape().stops.iter().map(|s| s.round).collect();
     assert!(rounds.iter().max().unwrap() > &1, "stops fired over several rounds: {rounds:?}");
 }
+
+#[test]
+fn a_stop_placer_layers_stops_beyond_the_high_and_a_push_sets_them_off() {
+    // Buy stops every 5 bp from 5 bp above the last minute's high, $20k each, re-placed every
+    // second. A 10 ETH push at 30 s lifts the price into them: the stops fire one after another
+    // and carry price further than the same push without them.
+    let placer = AgentSpec::StopPlacer(crate::agents::StopPlacerSpec {
+        trader: TraderId(4_000_000),
+        every: S,
+        lookback: 60 * S,
+        offset_bp: 5.0,
+        levels: 20,
+        spacing_bp: 5.0,
+        notional: 20_000.0,
+    });
+    let push = |t: Ts| {
+        let mut rows = buys(S, 1, 10 * ETH);
+        rows[0].ts = t;
+        rows
+    };
+    let go = |with: bool| {
+        let mut ex = exchange(0);
+        let mut agents = vec![maker(false)];
+        if with {
+            agents.push(placer.clone());
+        }
+        let out = run(&mut ex, &push(30 * S), &[], &agents, &RunSpec { check_invariants: true, ..spec(0) }).unwrap();
+        (out, ex)
+    };
+    let (with, ex) = go(true);
+    let (without, _) = go(false);
+    let fired = ex.tape().stops.iter().filter(|s| s.status == crate::exchange::StopStatus::Triggered).count();
+    assert!(fired >= 3, "{fired} stops fired");
+    let peak = |o: &RunOutput| o.series.iter().filter_map(|r| r.last).max().unwrap();
+    assert!(peak(&with) > peak(&without), "{} vs {}", peak(&with), peak(&without));
+}
