@@ -246,13 +246,13 @@ impl MarketMaker {
             }
             None => false,
         });
-        for s in 0..2 {
-            for k in 0..self.spec.levels as usize {
-                let filled = self.resting[s][k] - have[s][k];
-                if filled > 0 && self.wanted[s][k].is_finite() {
-                    self.wanted[s][k] = (self.wanted[s][k] - filled as f64).max(0.0);
+        for ((resting, wanted), have) in self.resting.iter_mut().zip(self.wanted.iter_mut()).zip(&have) {
+            for ((r, w), &h) in resting.iter_mut().zip(wanted.iter_mut()).zip(have) {
+                let filled = *r - h;
+                if filled > 0 && w.is_finite() {
+                    *w = (*w - filled as f64).max(0.0);
                 }
-                self.resting[s][k] = have[s][k];
+                *r = h;
             }
         }
 

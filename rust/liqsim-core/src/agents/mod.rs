@@ -126,7 +126,8 @@ pub(crate) fn market_order(
     ctx: &AgentContext,
 ) {
     let lots = ctx.lots_for(notional, price).floor();
-    if !(lots >= 1.0) {
+    // NaN (a non-finite size) sends nothing, as does less than a lot.
+    if lots.is_nan() || lots < 1.0 {
         return;
     }
     let qty = lots.min(1e15) as Qty;
