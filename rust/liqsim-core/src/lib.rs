@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod funding;
 pub mod liquidation;
 pub mod margin;
+pub mod replay;
 pub mod types;
 pub mod units;
 pub mod venue;

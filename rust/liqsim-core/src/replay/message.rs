@@ -1,0 +1,305 @@
+//! One recorded line → one decoded message. serde_json borrows the decimal strings from the line
+//! and they are parsed straight into fixed-point units, so decoding allocates only the level lists.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{parse_units, LevelUpdate};
+use crate::Side;
+
+/// A decoded message. Ids are Binance's update ids; times are the venue's, in ms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Message {
+    /// REST depth snapshot.
+    Snapshot(Snapshot),
+    /// `depthUpdate` diff.
+    Depth(DepthDiff),
+    BookTicker(BookTicker),
+    /// `trade` or `aggTrade`.
+    Trade(Trade),
+    /// A message the replay does not use (another stream, a subscription reply).
+    #[default]
+    Other,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub last_update_id: u64,
+    pub levels: Vec<LevelUpdate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DepthDiff {
+    pub event_time_ms: i64,
+    /// `U`: first update id in this event.
+    pub first_update_id: u64,
+    /// `u`: final update id in this event.
+    pub update_id: u64,
+    /// `pu`: final update id of the previous event of this stream (futures only).
+    pub prev_update_id: Option<u64>,
+    pub levels: Vec<LevelUpdate>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BookTicker {
+    pub event_time_ms: i64,
+    pub update_id: u64,
+    pub bid: i64,
+    pub bid_qty: i64,
+    pub ask: i64,
+    pub ask_qty: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trade {
+    pub trade_time_ms: i64,
+    pub trade_id: u64,
+    pub price: i64,
+    pub qty: i64,
+    pub aggressor: Side,
+}
+
+/// A decimal string read as fixed-point units (1e-8).
+struct Units(i64);
+
+impl<'de> Deserialize<'de> for Units {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Units, D::Error> {
+        let text = <&'de str>::deserialize(d)?;
+        parse_units(text).map(Units).ok_or_else(|| {
+            de::Error::custom(format!("{text:?} is not a decimal of at most 8 places that fits 64 bits"))
+        })
+    }
+}
+
+/// `[[price, qty], …]` of one side, appended to a level list.
+struct Levels(Vec<(i64, i64)>);
+
+impl<'de> Deserialize<'de> for Levels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Levels, D::Error> {
+        struct LevelsVisitor;
+        impl<'de> Visitor<'de> for LevelsVisitor {
+            type Value = Levels;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of [price, quantity] pairs")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Levels, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(16));
+                while let Some((Units(p), Units(q))) = seq.next_element::<(Units, Units)>()? {
+                    out.push((p, q));
+                }
+                Ok(Levels(out))
+            }
+        }
+        d.deserialize_seq(LevelsVisitor)
+    }
+}
+
+fn push_side(out: &mut Vec<LevelUpdate>, side: Side, levels: Levels) {
+    out.extend(levels.0.into_iter().map(|(price, qty)| LevelUpdate { side, price, qty }));
+}
+
+#[derive(Deserialize)]
+struct Wrapped<T> {
+    data: T,
+}
+
+#[derive(Deserialize)]
+struct DepthJson {
+    #[serde(rename = "E", default)]
+    event_time: i64,
+    #[serde(rename = "U")]
+    first: u64,
+    #[serde(rename = "u")]
+    last: u64,
+    #[serde(rename = "pu")]
+    prev: Option<u64>,
+    #[serde(rename = "b")]
+    bids: Levels,
+    #[serde(rename = "a")]
+    asks: Levels,
+}
+
+#[derive(Deserialize)]
+struct SnapshotJson {
+    #[serde(rename = "lastUpdateId")]
+    last_update_id: u64,
+    bids: Levels,
+    asks: Levels,
+}
+
+#[derive(Deserialize)]
+struct BookTickerJson {
+    #[serde(rename = "E", default)]
+    event_time: i64,
+    u: u64,
+    b: Units,
+    #[serde(rename = "B")]
+    bid_qty: Units,
+    a: Units,
+    #[serde(rename = "A")]
+    ask_qty: Units,
+}
+
+#[derive(Deserialize)]
+struct TradeJson {
+    #[serde(rename = "T")]
+    time: i64,
+    t: u64,
+    p: Units,
+    q: Units,
+    m: bool,
+}
+
+#[derive(Deserialize)]
+struct AggTradeJson {
+    #[serde(rename = "T")]
+    time: i64,
+    a: u64,
+    p: Units,
+    q: Units,
+    m: bool,
+}
+
+/// Only the keys that say what a line is, for lines not in the common `{"stream":…}` shape.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    stream: Option<&'a str>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    e: Option<&'a str>,
+    #[serde(rename = "lastUpdateId", default)]
+    last_update_id: Option<u64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Depth,
+    BookTicker,
+    Trade,
+    AggTrade,
+    Other,
+}
+
+fn kind_of_stream(stream: &str) -> Kind {
+    let name = stream.split_once('@').map(|(_, kind)| kind).unwrap_or("");
+    if name.starts_with("depth") {
+        Kind::Depth
+    } else if name == "bookTicker" {
+        Kind::BookTicker
+    } else if name == "aggTrade" {
+        Kind::AggTrade
+    } else if name == "trade" {
+        Kind::Trade
+    } else {
+        Kind::Other
+    }
+}
+
+fn kind_of_event(e: &str) -> Kind {
+    match e {
+        "depthUpdate" => Kind::Depth,
+        "bookTicker" => Kind::BookTicker,
+        "trade" => Kind::Trade,
+        "aggTrade" => Kind::AggTrade,
+        _ => Kind::Other,
+    }
+}
+
+fn decode<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, String> {
+    serde_json::from_str(json).map_err(|e| e.to_string())
+}
+
+/// Decode the event object of `kind` into `out`.
+fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Result<(), String> {
+    fn data<'a, T: Deserialize<'a>>(json: &'a str, wrapped: bool) -> Result<T, String> {
+        if wrapped {
+            decode::<Wrapped<T>>(json).map(|w| w.data)
+        } else {
+            decode::<T>(json)
+        }
+    }
+    *out = match kind {
+        Kind::Depth => {
+            let d: DepthJson = data(json, wrapped)?;
+            let mut levels = Vec::with_capacity(d.bids.0.len() + d.asks.0.len());
+            push_side(&mut levels, Side::Buy, d.bids);
+            push_side(&mut levels, Side::Sell, d.asks);
+            Message::Depth(DepthDiff {
+                event_time_ms: d.event_time,
+                first_update_id: d.first,
+                update_id: d.last,
+                prev_update_id: d.prev,
+                levels,
+            })
+        }
+        Kind::BookTicker => {
+            let b: BookTickerJson = data(json, wrapped)?;
+            Message::BookTicker(BookTicker {
+                event_time_ms: b.event_time,
+                update_id: b.u,
+                bid: b.b.0,
+                bid_qty: b.bid_qty.0,
+                ask: b.a.0,
+                ask_qty: b.ask_qty.0,
+            })
+        }
+        Kind::Trade => {
+            let t: TradeJson = data(json, wrapped)?;
+            Message::Trade(Trade {
+                trade_time_ms: t.time,
+                trade_id: t.t,
+                price: t.p.0,
+                qty: t.q.0,
+                aggressor: if t.m { Side::Sell } else { Side::Buy },
+            })
+        }
+        Kind::AggTrade => {
+            let t: AggTradeJson = data(json, wrapped)?;
+            Message::Trade(Trade {
+                trade_time_ms: t.time,
+                trade_id: t.a,
+                price: t.p.0,
+                qty: t.q.0,
+                aggressor: if t.m { Side::Sell } else { Side::Buy },
+            })
+        }
+        Kind::Other => Message::Other,
+    };
+    Ok(())
+}
+
+const STREAM_PREFIX: &str = "{\"stream\":\"";
+
+/// Decode one recorded line `<receive time ns> <JSON>` into `out`; returns the receive time.
+/// The error text says what is wrong (the caller adds file and line).
+pub fn parse_line(line: &str, out: &mut Message) -> Result<i64, String> {
+    let (ts_text, json) = line.split_once(' ').ok_or("expected '<receive time ns> <JSON message>'")?;
+    let ts: i64 = ts_text.parse().map_err(|_| format!("receive time {ts_text:?} is not an integer of ns"))?;
+    let json = json.trim();
+    // Fast path: the combined-stream shape every recorder writes, stream name first.
+    if let Some(rest) = json.strip_prefix(STREAM_PREFIX) {
+        if let Some(end) = rest.find('"') {
+            decode_kind(kind_of_stream(&rest[..end]), json, true, out)?;
+            return Ok(ts);
+        }
+    }
+    let envelope: Envelope = decode(json)?;
+    match (envelope.stream, envelope.data, envelope.e, envelope.last_update_id) {
+        (Some(stream), Some(data), _, _) => decode_kind(kind_of_stream(stream), data.get(), false, out)?,
+        (None, None, Some(e), _) => decode_kind(kind_of_event(e), json, false, out)?,
+        (None, None, None, Some(_)) => {
+            let s: SnapshotJson = decode(json)?;
+            let mut levels = Vec::with_capacity(s.bids.0.len() + s.asks.0.len());
+            push_side(&mut levels, Side::Buy, s.bids);
+            push_side(&mut levels, Side::Sell, s.asks);
+            *out = Message::Snapshot(Snapshot { last_update_id: s.last_update_id, levels });
+        }
+        _ => *out = Message::Other,
+    }
+    Ok(ts)
+}

@@ -1,0 +1,311 @@
+//! Sync rules with hand-made messages. Source of the rules: Binance futures "How to manage a local
+//! order book correctly" as restated in shared/data/README.md (snapshot; drop `u` < lastUpdateId;
+//! first diff `U` ≤ lastUpdateId + 1 ≤ `u`, futures accept `U` ≤ lastUpdateId ≤ `u`; then `pu` =
+//! previous `u`; a bookTicker `u` shows the book after all diffs with final id ≤ `u`).
+
+use super::message::{BookTicker, DepthDiff, Message, Snapshot};
+use super::*;
+
+const ONE: i64 = UNITS_PER_ONE;
+
+fn at(line: u64) -> LinePosition {
+    LinePosition { file: 0, line }
+}
+
+fn level(side: Side, price: i64, qty_milli: i64) -> LevelUpdate {
+    LevelUpdate { side, price: price * ONE, qty: qty_milli * ONE / 1000 }
+}
+
+fn snapshot(last_update_id: u64) -> Message {
+    // bids 100 × 1.000, 99 × 2.000; asks 101 × 1.500, 102 × 3.000
+    Message::Snapshot(Snapshot {
+        last_update_id,
+        levels: vec![
+            level(Side::Buy, 100, 1000),
+            level(Side::Buy, 99, 2000),
+            level(Side::Sell, 101, 1500),
+            level(Side::Sell, 102, 3000),
+        ],
+    })
+}
+
+fn diff(first: u64, last: u64, prev: u64, levels: Vec<LevelUpdate>) -> Message {
+    Message::Depth(DepthDiff {
+        event_time_ms: 0,
+        first_update_id: first,
+        update_id: last,
+        prev_update_id: Some(prev),
+        levels,
+    })
+}
+
+fn ticker(u: u64, bid: i64, bid_qty_milli: i64, ask: i64, ask_qty_milli: i64) -> Message {
+    Message::BookTicker(BookTicker {
+        event_time_ms: 0,
+        update_id: u,
+        bid: bid * ONE,
+        bid_qty: bid_qty_milli * ONE / 1000,
+        ask: ask * ONE,
+        ask_qty: ask_qty_milli * ONE / 1000,
+    })
+}
+
+fn options() -> ReplayOptions {
+    ReplayOptions { sample_every_ns: 0, ..Default::default() }
+}
+
+fn run(messages: &[Message]) -> (Replayer, Vec<i64>) {
+    let mut r = Replayer::new(options(), 1).unwrap();
+    let mut ts = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let t = (i as i64 + 1) * 1000;
+        assert!(r.on_message(t, at(i as u64 + 1), m));
+        ts.push(t);
+    }
+    (r, ts)
+}
+
+#[test]
+fn decimal_strings_become_exact_units_or_are_refused() {
+    assert_eq!(parse_units("63943.90"), Some(6_394_390_000_000));
+    assert_eq!(parse_units("0.000"), Some(0));
+    assert_eq!(parse_units("35"), Some(35 * ONE));
+    assert_eq!(parse_units("0.00000001"), Some(1));
+    assert_eq!(parse_units("0.000000001"), None, "9 decimals cannot be held exactly");
+    assert_eq!(parse_units("-1.0"), None);
+    assert_eq!(parse_units("1e5"), None);
+    assert_eq!(parse_units(""), None);
+    assert_eq!(parse_units(".5"), None);
+    assert_eq!(parse_units("92233720368.54775807"), Some(i64::MAX));
+    assert_eq!(parse_units("92233720368.54775808"), None, "one unit past i64::MAX");
+    assert_eq!(units_to_f64(parse_units("63943.9").unwrap()), 63943.9);
+}
+
+#[test]
+fn parses_the_four_recorded_message_kinds() {
+    let mut m = Message::default();
+    let ts = parse_line(
+        r#"17 {"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":5,"T":4,"s":"BTCUSDT","U":10,"u":12,"pu":9,"b":[["100.0","1.5"]],"a":[["101.0","0.000"]]}}"#,
+        &mut m,
+    )
+    .unwrap();
+    assert_eq!(ts, 17);
+    assert_eq!(
+        m,
+        Message::Depth(DepthDiff {
+            event_time_ms: 5,
+            first_update_id: 10,
+            update_id: 12,
+            prev_update_id: Some(9),
+            levels: vec![level(Side::Buy, 100, 1500), level(Side::Sell, 101, 0)],
+        })
+    );
+    parse_line(r#"1 {"lastUpdateId":11,"E":5,"T":4,"bids":[["100.0","1.000"]],"asks":[]}"#, &mut m).unwrap();
+    assert_eq!(m, Message::Snapshot(Snapshot { last_update_id: 11, levels: vec![level(Side::Buy, 100, 1000)] }));
+    parse_line(
+        r#"1 {"stream":"btcusd_perp@bookTicker","data":{"u":7,"e":"bookTicker","s":"BTCUSD_PERP","b":"61804.7","B":"35","a":"61804.8","A":"1645","T":1,"E":2}}"#,
+        &mut m,
+    )
+    .unwrap();
+    let Message::BookTicker(t) = m else { panic!("not a ticker: {m:?}") };
+    assert_eq!((t.update_id, t.bid, t.bid_qty, t.ask_qty), (7, 6_180_470_000_000, 35 * ONE, 1645 * ONE));
+    parse_line(
+        r#"1 {"stream":"btcusdt@trade","data":{"e":"trade","E":9,"T":8,"s":"BTCUSDT","t":42,"p":"63943.90","q":"0.003","X":"MARKET","m":true}}"#,
+        &mut m,
+    )
+    .unwrap();
+    let Message::Trade(t) = m else { panic!("not a trade: {m:?}") };
+    // m = buyer is maker, so the aggressor sold.
+    assert_eq!((t.trade_id, t.trade_time_ms, t.qty, t.aggressor), (42, 8, 300_000, Side::Sell));
+    // Key order other than the recorder's: the generic path.
+    parse_line(r#"1 {"data":{"e":"trade","T":8,"t":43,"p":"1","q":"2","m":false},"stream":"x@trade"}"#, &mut m)
+        .unwrap();
+    assert!(matches!(m, Message::Trade(t) if t.trade_id == 43 && t.aggressor == Side::Buy));
+    parse_line(r#"1 {"result":null,"id":1}"#, &mut m).unwrap();
+    assert_eq!(m, Message::Other);
+}
+
+#[test]
+fn malformed_lines_say_what_is_wrong() {
+    let mut m = Message::default();
+    assert!(parse_line("no-space", &mut m).unwrap_err().contains("<receive time ns>"));
+    assert!(parse_line("abc {}", &mut m).unwrap_err().contains("\"abc\""));
+    let e = parse_line(r#"1 {"stream":"x@trade","data":{"T":8,"t":43,"p":"1.5e3","q":"2","m":false}}"#, &mut m)
+        .unwrap_err();
+    assert!(e.contains("1.5e3"), "{e}");
+    assert!(parse_line(r#"1 {"stream":"x@trade","data":{"T":8,"#, &mut m).is_err());
+}
+
+#[test]
+fn first_diff_must_straddle_the_snapshot_id_and_older_diffs_are_dropped() {
+    // Snapshot at 100. Diff 95..99 is older (dropped); 98..103 straddles (applied); 104.. chains.
+    let (r, _) = run(&[
+        diff(90, 94, 89, vec![level(Side::Buy, 100, 5000)]),
+        snapshot(100),
+        diff(95, 99, 94, vec![level(Side::Buy, 100, 7000)]),
+        diff(98, 103, 99, vec![level(Side::Buy, 100, 4000)]),
+        diff(104, 106, 103, vec![level(Side::Sell, 101, 0)]),
+    ]);
+    assert!(r.is_synced());
+    let out = r.finish();
+    assert_eq!(out.files[0].diffs_stale, 2, "90..94 (buffered) and 95..99 end before the snapshot");
+    assert_eq!(out.files[0].diffs_applied, 2);
+    assert!(out.gaps.is_empty());
+    // Top after 98..103: bid 100 × 4.000, ask 101 × 1.500; after 104..106 the ask is 102 × 3.000.
+    assert_eq!(out.top.bid_qty, vec![4.0, 4.0]);
+    assert_eq!(out.top.ask, vec![101.0, 102.0]);
+}
+
+#[test]
+fn futures_form_u_equal_to_last_update_id_is_accepted() {
+    // U ≤ L ≤ u with u = L: Binance futures accept it as the first diff.
+    let (r, _) = run(&[snapshot(100), diff(97, 100, 96, vec![level(Side::Buy, 99, 0)])]);
+    assert!(r.is_synced());
+    assert_eq!(r.book().level_count(Side::Buy), 1);
+}
+
+#[test]
+fn buffered_diffs_before_the_snapshot_line_are_applied() {
+    // The REST answer was recorded after diffs that are newer than it: they must not be lost.
+    let (r, _) = run(&[
+        diff(99, 102, 98, vec![level(Side::Buy, 100, 3000)]),
+        diff(103, 104, 102, vec![level(Side::Sell, 101, 2500)]),
+        snapshot(100),
+    ]);
+    assert!(r.is_synced());
+    let top = r.book().top();
+    assert_eq!(top.bid, Some((100 * ONE, 3 * ONE)));
+    assert_eq!(top.ask, Some((101 * ONE, 25 * ONE / 10)));
+}
+
+#[test]
+fn snapshot_older_than_every_diff_is_a_gap() {
+    let (r, ts) = run(&[snapshot(100), diff(105, 110, 104, vec![])]);
+    assert!(!r.is_synced());
+    let out = r.finish();
+    assert_eq!(out.gaps.len(), 1);
+    let g = &out.gaps[0];
+    assert_eq!(
+        (g.kind, g.expected, g.first_update_id, g.update_id, g.ts),
+        (GapKind::SnapshotTooOld, 100, 105, 110, ts[1])
+    );
+    assert_eq!(g.resynced_ts, None);
+}
+
+#[test]
+fn broken_pu_chain_is_reported_and_the_book_resyncs_at_the_next_snapshot() {
+    let (r, ts) = run(&[
+        snapshot(100),
+        diff(99, 101, 98, vec![]),
+        diff(102, 103, 101, vec![]),
+        // pu 105 ≠ 103: ids 104..105 were lost.
+        diff(106, 108, 105, vec![level(Side::Buy, 100, 9000)]),
+        diff(109, 110, 108, vec![]),
+        ticker(110, 100, 9000, 101, 1500), // not aligned: out of sync
+        snapshot(109),
+        diff(111, 112, 110, vec![]),
+    ]);
+    assert!(r.is_synced());
+    let out = r.finish();
+    assert_eq!(out.gaps.len(), 1);
+    let g = &out.gaps[0];
+    assert_eq!(
+        (g.kind, g.expected, g.prev_update_id, g.first_update_id, g.update_id),
+        (GapKind::PrevIdMismatch, 103, Some(105), 106, 108)
+    );
+    // The diffs buffered since the gap (106..108, 109..110) resume from snapshot 109: 106..108 is
+    // older than it and dropped, 109..110 straddles it. In sync again when the snapshot arrived.
+    assert_eq!(g.resynced_ts, Some(ts[6]));
+    assert_eq!(out.files[0].diffs_stale, 1);
+    assert_eq!(out.files[0].aligned, 0);
+    assert_eq!(out.files[0].diffs_applied, 4);
+    // The out-of-sync stretch shows as an empty top row.
+    assert!(out.top.bid.iter().any(|b| b.is_nan()));
+}
+
+#[test]
+fn duplicate_diffs_are_dropped_not_gaps() {
+    let (r, _) =
+        run(&[snapshot(100), diff(99, 101, 98, vec![]), diff(99, 101, 98, vec![]), diff(102, 103, 101, vec![])]);
+    assert!(r.is_synced());
+    let out = r.finish();
+    assert!(out.gaps.is_empty());
+    assert_eq!(out.files[0].diffs_stale, 1);
+}
+
+#[test]
+fn book_ticker_aligned_before_or_after_its_diff_must_agree() {
+    let (r, _) = run(&[
+        snapshot(100),
+        diff(99, 101, 98, vec![level(Side::Buy, 100, 2000)]),
+        // Ticker 101 arrives after diff ..101: book then is bid 100 × 2, ask 101 × 1.5. Agrees.
+        ticker(101, 100, 2000, 101, 1500),
+        // Ticker 104 arrives before diff 105..107: it shows the book after ..101 (ids 102..104 were
+        // other symbols'). Agrees.
+        ticker(104, 100, 2000, 101, 1500),
+        // Ticker 106 is inside 105..107: never visible in the diff stream: not aligned.
+        ticker(106, 100, 2000, 101, 1000),
+        // Ticker 107 = final id of the next diff: after it, ask 101 × 1.0. This one disagrees (qty).
+        ticker(107, 100, 2000, 101, 1200),
+        diff(105, 107, 101, vec![level(Side::Sell, 101, 1000)]),
+        // A late ticker for 101 (history): agrees with the book after ..101.
+        ticker(101, 100, 2000, 101, 1500),
+    ]);
+    let out = r.finish();
+    let f = &out.files[0];
+    assert_eq!((f.book_tickers, f.aligned, f.matched), (5, 4, 3));
+    assert_eq!(out.mismatch_count, 1);
+    assert_eq!(out.mismatches[0].ticker.update_id, 107);
+    assert_eq!(out.mismatches[0].book.ask, Some((101 * ONE, ONE)));
+}
+
+#[test]
+fn samples_and_books_show_the_state_after_messages_up_to_their_time() {
+    let mut o = options();
+    o.sample_every_ns = 1000;
+    o.book_times = vec![1500, 2000, 99_000];
+    o.depth_fractions = vec![0.005];
+    let mut r = Replayer::new(o, 1).unwrap();
+    // t=1000 snapshot, t=2000 first diff (sync), t=3000 trade
+    r.on_message(1000, at(1), &snapshot(100));
+    r.on_message(2000, at(2), &diff(99, 101, 98, vec![level(Side::Buy, 100, 2000)]));
+    r.on_message(3000, at(3), &Message::Other);
+    let out = r.finish();
+    assert_eq!(out.series.top.ts, vec![1000, 2000, 3000]);
+    assert_eq!(out.series.synced, vec![false, true, true]);
+    // Band 0.5% around mid 100.5: [99.9975, 101.0025] → bid 100 × 2, ask 101 × 1.5.
+    let [bq, bn, aq, an] = &out.series.depth[0];
+    assert_eq!((bq[1], bn[1], aq[1], an[1]), (2.0, 200.0, 1.5, 151.5));
+    assert_eq!(out.books.len(), 3);
+    assert!(!out.books[0].synced, "1500: snapshot loaded but no diff applied yet");
+    assert!(out.books[1].synced);
+    assert_eq!(out.books[1].bids, vec![(100 * ONE, 2 * ONE), (99 * ONE, 2 * ONE)]);
+    assert!(out.books[2].after_end);
+}
+
+#[test]
+fn inverse_contract_notional_is_contracts_times_contract_size() {
+    // COIN-M: qty in contracts of 100 USD; notional does not depend on price.
+    let mut o = options();
+    o.contract_size = Some(100.0);
+    let mut r = Replayer::new(o, 1).unwrap();
+    let mut m = Message::default();
+    parse_line(
+        r#"5 {"stream":"btcusd_perp@trade","data":{"e":"trade","T":8,"t":1,"p":"61804.8","q":"4","m":false}}"#,
+        &mut m,
+    )
+    .unwrap();
+    r.on_message(5, at(1), &m);
+    let out = r.finish();
+    assert_eq!(out.trades.notional, vec![400.0]);
+    assert_eq!(out.trades.qty, vec![4.0]);
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let bad = |o: ReplayOptions| Replayer::new(o, 1).is_err();
+    assert!(bad(ReplayOptions { contract_size: Some(0.0), ..options() }));
+    assert!(bad(ReplayOptions { depth_fractions: vec![f64::NAN], ..options() }));
+    assert!(bad(ReplayOptions { book_times: vec![2, 1], ..options() }));
+    assert!(bad(ReplayOptions { sample_every_ns: -1, ..options() }));
+}
