@@ -9,6 +9,7 @@ from .book import OrderBook
 from .errors import LiqsimError, OrderError, ScenarioError
 from .exchange import Exchange
 from .margin import bankruptcy_price, liquidation_price, maintenance_margin
+from . import io
 
 __all__ = [
     "Exchange",

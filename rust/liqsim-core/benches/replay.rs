@@ -14,11 +14,12 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 fn data_file(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("LIQSIM_BINANCE_L2")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/binance-l2"));
-    let path = dir.join(name);
-    path.exists().then_some(path)
+    // `../shared/data` next to the checkout (or next to the folder of worktrees).
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut dirs: Vec<PathBuf> = std::env::var_os("LIQSIM_BINANCE_L2").map(PathBuf::from).into_iter().collect();
+    dirs.push(root.join("../shared/data/binance-l2"));
+    dirs.push(root.join("../../shared/data/binance-l2"));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.exists())
 }
 
 fn bench_replay(c: &mut Criterion) {

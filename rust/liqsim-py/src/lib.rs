@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 mod exchange;
+mod replay;
 
 /// Raise `liqsim.errors.<name>(message)` with extra attributes (table, column, row, reason, …).
 fn liqsim_error(py: Python<'_>, name: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
@@ -362,6 +363,7 @@ impl PyOrderBook {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOrderBook>()?;
     exchange::register(m)?;
+    replay::register(m)?;
     // Code → name tables, defined once in the core; Python decodes result columns with them.
     m.add("ACTION_NAMES", ActionKind::NAMES.to_vec())?;
     m.add("SIDE_NAMES", vec![Side::Buy.name(), Side::Sell.name()])?;

@@ -31,7 +31,7 @@ use thiserror::Error as ThisError;
 pub use book::{Depth, L2Book, Top};
 pub use message::{parse_line, Message};
 pub use sync::{
-    BookSnapshot, FileCheck, Gap, GapKind, ReplayOptions, ReplayOutput, Replayer, SeriesColumns, TopColumns,
+    BookSnapshot, FileCheck, Gap, GapKind, Mismatch, ReplayOptions, ReplayOutput, Replayer, SeriesColumns, TopColumns,
     TradeColumns,
 };
 

@@ -514,8 +514,6 @@ impl Replayer {
             if let Some(g) = self.open_gap.take() {
                 self.out.gaps[g].resynced_ts = Some(ts);
             }
-            let file = self.file(position);
-            file.first_synced_ts.get_or_insert(ts);
         }
         // Tickers waiting for this diff that fall before it show the book as it is now.
         while let Some(p) = self.pending.front() {
@@ -530,6 +528,7 @@ impl Replayer {
             self.book.apply(*level);
         }
         let file = self.file(position);
+        file.first_synced_ts.get_or_insert(ts);
         file.diffs_applied += 1;
         file.level_updates += diff.levels.len() as u64;
         self.state = SyncState::Live { last_update_id: diff.update_id };

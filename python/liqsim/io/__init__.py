@@ -1,0 +1,16 @@
+"""Real market data in: recorded Binance streams (replayed in the core) and Binance public archive
+files, as :class:`liqsim.Table` s.
+
+- :func:`read_binance_stream`, :func:`replay_l2`: recorded websocket streams (L2 diffs, snapshots,
+  bookTicker, trades), gzip, one ``<ns> <JSON>`` message per line.
+- :func:`read_binance_trades`, :func:`read_binance_book_depth`, :func:`read_binance_funding`,
+  :func:`read_binance_klines`, :func:`read_binance_metrics`: CSV files of data.binance.vision.
+"""
+
+from ._stream import L2Replay, read_binance_stream, replay_l2
+
+__all__ = [
+    "L2Replay",
+    "read_binance_stream",
+    "replay_l2",
+]
