@@ -51,6 +51,26 @@ fn bench_replay(c: &mut Criterion) {
     group.bench_function("raw_gz", |b| {
         b.iter(|| black_box(replay_files(&[&path], ReplayOptions::default()).expect("replay")))
     });
+    // The stages of raw_gz on their own, to see where its time goes.
+    group.bench_function("stage_gunzip_lines", |b| {
+        b.iter(|| {
+            let mut lines = LineReader::new(&[&path]).expect("data file");
+            let mut n = 0usize;
+            while let Some((_, text)) = lines.next_line().expect("readable") {
+                n += text.len();
+            }
+            black_box(n)
+        })
+    });
+    group.bench_function("stage_gunzip_decode", |b| {
+        b.iter(|| {
+            let mut lines = LineReader::new(&[&path]).expect("data file");
+            let mut m = Message::default();
+            while let Some((_, text)) = lines.next_line().expect("readable") {
+                black_box(parse_line(text, &mut m).expect("well-formed"));
+            }
+        })
+    });
     group.throughput(Throughput::Elements(level_updates));
     group.bench_function("decoded_diffs", |b| {
         b.iter(|| {
