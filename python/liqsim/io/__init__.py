@@ -7,10 +7,22 @@ files, as :class:`liqsim.Table` s.
   :func:`read_binance_klines`, :func:`read_binance_metrics`: CSV files of data.binance.vision.
 """
 
+from ._archive import (
+    read_binance_book_depth,
+    read_binance_funding,
+    read_binance_klines,
+    read_binance_metrics,
+    read_binance_trades,
+)
 from ._stream import L2Replay, read_binance_stream, replay_l2
 
 __all__ = [
     "L2Replay",
+    "read_binance_book_depth",
+    "read_binance_funding",
+    "read_binance_klines",
+    "read_binance_metrics",
+    "read_binance_trades",
     "read_binance_stream",
     "replay_l2",
 ]
