@@ -5,7 +5,10 @@
 //! 1. Diffs received before a snapshot are buffered (bounded: only the newest are kept).
 //! 2. On a snapshot with `lastUpdateId` L: drop diffs with `u < L`; the first applied diff must
 //!    straddle L (`U ≤ L + 1` and `u ≥ L`, the futures form of `U ≤ L ≤ u`), else the snapshot is too
-//!    old for the diffs we have: a gap.
+//!    old for the diffs we have: a gap. Futures ids are shared across symbols, so a snapshot id
+//!    can fall between two diffs of this symbol (`pu ≤ L < U`); `pu` says no update of this symbol
+//!    happened between `pu` and `U`, so such a diff continues the snapshot's book exactly and is
+//!    accepted too.
 //! 3. Afterwards each diff's `pu` must equal the previous applied diff's `u` (streams without `pu`,
 //!    as on spot, need `U = previous u + 1`); a diff with `u` ≤ the previous `u` is a duplicate
 //!    and dropped. Anything else is a gap: it is reported with its ids, the book is marked out of
@@ -232,6 +235,8 @@ pub struct Replayer {
     /// Receive time of the message being processed: buffered diffs applied at a snapshot count
     /// as applied then (that is when the book is known again).
     now: i64,
+    /// A message past `stop_after_ns` was seen (so the recording goes on after the book times).
+    stopped: bool,
     out: ReplayOutput,
 }
 
@@ -274,6 +279,7 @@ impl Replayer {
             next_sample: None,
             next_book: 0,
             now: 0,
+            stopped: false,
             out: ReplayOutput { series, files: vec![FileCheck::default(); file_count], ..Default::default() },
             options,
         })
@@ -291,6 +297,7 @@ impl Replayer {
     /// message is then not processed).
     pub fn on_message(&mut self, ts: i64, position: LinePosition, message: &Message) -> bool {
         if self.options.stop_after_ns.is_some_and(|stop| ts > stop) {
+            self.stopped = true;
             return false;
         }
         self.observe_time(ts);
@@ -332,8 +339,8 @@ impl Replayer {
         }
         while self.next_book < self.options.book_times.len() {
             let t = self.options.book_times[self.next_book];
-            let within_stop = self.options.stop_after_ns.is_some_and(|stop| t <= stop);
-            if within_stop {
+            // Stopped at a later message: the book now is the book at `t`.
+            if self.stopped {
                 self.push_book(t);
             } else {
                 self.out.books.push(BookSnapshot {
@@ -463,7 +470,9 @@ impl Replayer {
             SyncState::Snapshot { last_update_id } => {
                 if diff.update_id < last_update_id {
                     self.file(position).diffs_stale += 1;
-                } else if diff.first_update_id <= last_update_id.saturating_add(1) {
+                } else if diff.first_update_id <= last_update_id.saturating_add(1)
+                    || diff.prev_update_id.is_some_and(|pu| pu <= last_update_id)
+                {
                     self.apply(position, diff);
                 } else {
                     self.gap(ts, position, diff, GapKind::SnapshotTooOld, last_update_id);

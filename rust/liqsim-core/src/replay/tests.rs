@@ -165,6 +165,17 @@ fn futures_form_u_equal_to_last_update_id_is_accepted() {
 }
 
 #[test]
+fn snapshot_id_between_two_diffs_of_the_symbol_continues_through_pu() {
+    // Futures ids are shared across symbols: the snapshot at 102 falls after diff ..101 and before
+    // diff 105.. (pu 101). Nothing of this symbol happened in 102..104, so 105.. applies exactly.
+    let (r, _) = run(&[snapshot(102), diff(105, 107, 101, vec![level(Side::Buy, 99, 0)])]);
+    assert!(r.is_synced());
+    // pu 103 > 102: updates 102..103 of this symbol are missing from the snapshot's point of view.
+    let (r, _) = run(&[snapshot(102), diff(105, 107, 103, vec![])]);
+    assert!(!r.is_synced());
+}
+
+#[test]
 fn buffered_diffs_before_the_snapshot_line_are_applied() {
     // The REST answer was recorded after diffs that are newer than it: they must not be lost.
     let (r, _) = run(&[
