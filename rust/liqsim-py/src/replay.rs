@@ -184,7 +184,10 @@ fn replay_l2<'py>(
     files.set_item("matched", col(|x| x.matched).into_pyarray(py))?;
     files.set_item("other", col(|x| x.other).into_pyarray(py))?;
     files.set_item("synced", f.iter().map(|x| x.first_synced_ts.is_some()).collect::<Vec<_>>().into_pyarray(py))?;
-    files.set_item("first_synced_ts", f.iter().map(|x| x.first_synced_ts.unwrap_or(0)).collect::<Vec<_>>().into_pyarray(py))?;
+    files.set_item(
+        "first_synced_ts",
+        f.iter().map(|x| x.first_synced_ts.unwrap_or(0)).collect::<Vec<_>>().into_pyarray(py),
+    )?;
     out.set_item("files", files)?;
 
     let mismatches = PyDict::new(py);
@@ -196,10 +199,18 @@ fn replay_l2<'py>(
     mismatches.set_item("file", m.iter().map(|x| x.position.file as i64).collect::<Vec<_>>().into_pyarray(py))?;
     mismatches.set_item("line", m.iter().map(|x| x.position.line as i64).collect::<Vec<_>>().into_pyarray(py))?;
     mismatches.set_item("update_id", m.iter().map(|x| id(x.ticker.update_id)).collect::<Vec<_>>().into_pyarray(py))?;
-    mismatches.set_item("ticker_bid", m.iter().map(|x| units_to_f64(x.ticker.bid)).collect::<Vec<_>>().into_pyarray(py))?;
-    mismatches.set_item("ticker_bid_qty", m.iter().map(|x| units_to_f64(x.ticker.bid_qty)).collect::<Vec<_>>().into_pyarray(py))?;
-    mismatches.set_item("ticker_ask", m.iter().map(|x| units_to_f64(x.ticker.ask)).collect::<Vec<_>>().into_pyarray(py))?;
-    mismatches.set_item("ticker_ask_qty", m.iter().map(|x| units_to_f64(x.ticker.ask_qty)).collect::<Vec<_>>().into_pyarray(py))?;
+    mismatches
+        .set_item("ticker_bid", m.iter().map(|x| units_to_f64(x.ticker.bid)).collect::<Vec<_>>().into_pyarray(py))?;
+    mismatches.set_item(
+        "ticker_bid_qty",
+        m.iter().map(|x| units_to_f64(x.ticker.bid_qty)).collect::<Vec<_>>().into_pyarray(py),
+    )?;
+    mismatches
+        .set_item("ticker_ask", m.iter().map(|x| units_to_f64(x.ticker.ask)).collect::<Vec<_>>().into_pyarray(py))?;
+    mismatches.set_item(
+        "ticker_ask_qty",
+        m.iter().map(|x| units_to_f64(x.ticker.ask_qty)).collect::<Vec<_>>().into_pyarray(py),
+    )?;
     mismatches.set_item("book_bid", top_col(|x| x.book.bid, false).into_pyarray(py))?;
     mismatches.set_item("book_bid_qty", top_col(|x| x.book.bid, true).into_pyarray(py))?;
     mismatches.set_item("book_ask", top_col(|x| x.book.ask, false).into_pyarray(py))?;

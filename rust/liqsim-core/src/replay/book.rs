@@ -1,6 +1,14 @@
-//! The replayed L2 book: aggregate quantity per price level, nothing about orders. A feed of
-//! absolute level quantities needs only a sorted map per side (the matching engine's order queues
-//! would be dead weight here).
+//! The replayed L2 book: aggregate quantity per price level, nothing about orders (the matching
+//! engine's order queues would be dead weight for a feed of absolute level quantities).
+//!
+//! Each side is a price ladder: a dense array of quantities indexed by tick around the snapshot's
+//! touch, with a bitmap of non-empty levels, so an update is one array write (O(1) whatever the
+//! book holds) and the next best level is found 64 ticks per step. The tick is the greatest common
+//! divisor of the snapshot's price steps; a later price off that grid refines it (the ladder is
+//! rebuilt, which happens at most a few times). Levels outside the window (stale far quotes like a
+//! 1,000 USDT bid on BTC, or a market that drifted half the window away) go to a sorted map.
+//! Measured on the real diffs of btcusdt_20240808 (`benches/replay.rs`, `decoded_diffs`): the
+//! ladder vs one `BTreeMap` per side (kept as the overflow) — see the README performance table.
 
 use std::collections::BTreeMap;
 
@@ -25,14 +33,172 @@ pub struct Depth {
     pub qty_over_price: f64,
 }
 
-/// A sorted map per side. Measured against sorted vectors searched from the touch (`benches/replay.rs`,
-/// decoded diffs of btcusdt_20240808): the map was 1.3× faster, because Binance's diffs touch levels
-/// across the whole 1,000-level window, not only near the touch, and vector inserts there move many
-/// levels. The map's cost is O(log levels) for any update.
+/// Ticks on each side of the touch the dense window covers: ±262,144 ticks (±26k USDT on BTCUSDT
+/// at 0.1, ±2.6k on ETHUSDT at 0.01), 4 MiB of quantities per side.
+const HALF_WINDOW: i64 = 1 << 18;
+
+fn gcd(mut a: i64, mut b: i64) -> i64 {
+    a = a.abs();
+    b = b.abs();
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// One side keyed so that the best level has the highest key (key = price for bids, −price for
+/// asks).
+#[derive(Debug, Clone, Default)]
+struct Ladder {
+    /// Key step between slots; 0 before the first snapshot (everything in `overflow`).
+    tick: i64,
+    /// Key of slot 0.
+    low: i64,
+    qty: Vec<i64>,
+    /// Bit i of word i / 64: slot i holds a level.
+    bits: Vec<u64>,
+    /// Highest non-empty slot.
+    best: Option<usize>,
+    /// Levels off the window (or all of them while there is no grid).
+    overflow: BTreeMap<i64, i64>,
+}
+
+impl Ladder {
+    #[inline]
+    fn slot(&self, key: i64) -> Option<Result<usize, ()>> {
+        if self.tick == 0 {
+            return None;
+        }
+        let d = key.checked_sub(self.low)?;
+        if d < 0 {
+            return None;
+        }
+        if d % self.tick != 0 {
+            return Some(Err(())); // off the grid: the grid is too coarse
+        }
+        let i = d / self.tick;
+        (i < self.qty.len() as i64).then_some(Ok(i as usize))
+    }
+
+    #[inline]
+    fn set(&mut self, key: i64, qty: i64) {
+        match self.slot(key) {
+            Some(Ok(i)) => {
+                let old = std::mem::replace(&mut self.qty[i], qty);
+                if qty != 0 {
+                    self.bits[i / 64] |= 1 << (i % 64);
+                    if self.best.is_none_or(|b| i > b) {
+                        self.best = Some(i);
+                    }
+                } else if old != 0 {
+                    self.bits[i / 64] &= !(1 << (i % 64));
+                    if self.best == Some(i) {
+                        self.best = self.next_below(i);
+                    }
+                }
+            }
+            Some(Err(())) => {
+                // A price between grid points: refine the tick so it fits, and rebuild.
+                let refined = gcd(self.tick, key - self.low);
+                let mut levels: Vec<(i64, i64)> = self.iter().filter(|l| l.0 != key).collect();
+                if qty != 0 {
+                    levels.push((key, qty));
+                }
+                self.load(levels.into_iter(), Some(refined));
+            }
+            None => {
+                if qty == 0 {
+                    self.overflow.remove(&key);
+                } else {
+                    self.overflow.insert(key, qty);
+                }
+            }
+        }
+    }
+
+    /// Highest non-empty slot below `i`.
+    fn next_below(&self, i: usize) -> Option<usize> {
+        if i == 0 {
+            return None;
+        }
+        let mut w = (i - 1) / 64;
+        let mut word = self.bits[w] & (u64::MAX >> (63 - (i - 1) % 64));
+        loop {
+            if word != 0 {
+                return Some(w * 64 + 63 - word.leading_zeros() as usize);
+            }
+            if w == 0 {
+                return None;
+            }
+            w -= 1;
+            word = self.bits[w];
+        }
+    }
+
+    /// Replace the side by `levels` (keys, non-zero quantities); the grid is the gcd of their key
+    /// steps (or `tick`), the window centred on the best key.
+    fn load(&mut self, levels: impl Iterator<Item = (i64, i64)>, tick: Option<i64>) {
+        let levels: Vec<(i64, i64)> = levels.collect();
+        self.overflow.clear();
+        self.best = None;
+        let best = levels.iter().map(|l| l.0).max();
+        let step = tick.unwrap_or_else(|| levels.windows(2).fold(0, |g, w| gcd(g, w[1].0 - w[0].0)));
+        match best {
+            Some(best) if step > 0 => {
+                self.tick = step;
+                self.low = best.saturating_sub(HALF_WINDOW.saturating_mul(step));
+                // Fresh zeroed allocations: the allocator hands out zero pages, touched lazily.
+                let len = 2 * HALF_WINDOW as usize;
+                self.qty = vec![0; len];
+                self.bits = vec![0; len / 64];
+            }
+            _ => {
+                self.tick = 0;
+                self.qty.clear();
+                self.bits.clear();
+            }
+        }
+        for (key, qty) in levels {
+            self.set(key, qty);
+        }
+    }
+
+    fn best(&self) -> Option<(i64, i64)> {
+        let above = self.tick != 0 && !self.qty.is_empty();
+        let window_high = self.low + self.tick * self.qty.len() as i64;
+        if let Some((k, q)) = self.overflow.last_key_value() {
+            if !above || *k >= window_high || self.best.is_none() {
+                return Some((*k, *q));
+            }
+        }
+        self.best.map(|i| (self.low + i as i64 * self.tick, self.qty[i]))
+    }
+
+    /// (key, qty) from the best level down.
+    fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        let has_window = self.tick != 0 && !self.qty.is_empty();
+        let (low, high) =
+            if has_window { (self.low, self.low + self.tick * self.qty.len() as i64) } else { (i64::MAX, i64::MAX) };
+        let above = self.overflow.range(high..).rev().map(|(k, q)| (*k, *q));
+        let mut next = self.best;
+        let window = std::iter::from_fn(move || {
+            let i = next?;
+            next = self.next_below(i);
+            Some((self.low + i as i64 * self.tick, self.qty[i]))
+        });
+        let below = self.overflow.range(..low).rev().map(|(k, q)| (*k, *q));
+        above.chain(window).chain(below)
+    }
+
+    fn len(&self) -> usize {
+        self.overflow.len() + self.bits.iter().map(|w| w.count_ones() as usize).sum::<usize>()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct L2Book {
-    bids: BTreeMap<i64, i64>,
-    asks: BTreeMap<i64, i64>,
+    bids: Ladder,
+    asks: Ladder,
 }
 
 impl L2Book {
@@ -40,30 +206,35 @@ impl L2Book {
         L2Book::default()
     }
 
+    /// Replace the book by a snapshot's levels (zero quantities are ignored).
+    pub fn load(&mut self, levels: &[LevelUpdate]) {
+        let of = |side: Side, sign: i64| {
+            levels.iter().filter(move |l| l.side == side && l.qty != 0).map(move |l| (sign * l.price, l.qty))
+        };
+        // Keys ascending for the gcd of neighbouring steps.
+        let mut bids: Vec<(i64, i64)> = of(Side::Buy, 1).collect();
+        let mut asks: Vec<(i64, i64)> = of(Side::Sell, -1).collect();
+        bids.sort_unstable();
+        asks.sort_unstable();
+        self.bids.load(bids.into_iter(), None);
+        self.asks.load(asks.into_iter(), None);
+    }
+
     pub fn clear(&mut self) {
-        self.bids.clear();
-        self.asks.clear();
+        self.load(&[]);
     }
 
     /// Set a level to an absolute quantity; 0 removes it.
     #[inline]
     pub fn apply(&mut self, update: LevelUpdate) {
-        let side = match update.side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        if update.qty == 0 {
-            side.remove(&update.price);
-        } else {
-            side.insert(update.price, update.qty);
+        match update.side {
+            Side::Buy => self.bids.set(update.price, update.qty),
+            Side::Sell => self.asks.set(-update.price, update.qty),
         }
     }
 
     pub fn top(&self) -> Top {
-        Top {
-            bid: self.bids.last_key_value().map(|(p, q)| (*p, *q)),
-            ask: self.asks.first_key_value().map(|(p, q)| (*p, *q)),
-        }
+        Top { bid: self.bids.best(), ask: self.asks.best().map(|(k, q)| (-k, q)) }
     }
 
     pub fn level_count(&self, side: Side) -> usize {
@@ -73,11 +244,11 @@ impl L2Book {
         }
     }
 
-    /// Levels of one side, best first.
+    /// Levels of one side as (price, qty), best first.
     pub fn levels(&self, side: Side) -> Box<dyn Iterator<Item = (i64, i64)> + '_> {
         match side {
-            Side::Buy => Box::new(self.bids.iter().rev().map(|(p, q)| (*p, *q))),
-            Side::Sell => Box::new(self.asks.iter().map(|(p, q)| (*p, *q))),
+            Side::Buy => Box::new(self.bids.iter()),
+            Side::Sell => Box::new(self.asks.iter().map(|(k, q)| (-k, q))),
         }
     }
 
@@ -89,17 +260,17 @@ impl L2Book {
         let mid = (bid as f64 + ask as f64) / 2.0;
         let low = (mid * (1.0 - fraction)).ceil() as i64;
         let high = (mid * (1.0 + fraction)).floor() as i64;
-        let sum = |levels: &mut dyn Iterator<Item = (&i64, &i64)>| {
+        let sum = |levels: &mut dyn Iterator<Item = (i64, i64)>| {
             let mut d = Depth::default();
             for (p, q) in levels {
-                d.qty += *q as i128;
-                d.price_qty += *p as i128 * *q as i128;
-                d.qty_over_price += *q as f64 / *p as f64;
+                d.qty += q as i128;
+                d.price_qty += p as i128 * q as i128;
+                d.qty_over_price += q as f64 / p as f64;
             }
             d
         };
-        let bids = if low <= bid { sum(&mut self.bids.range(low..=bid)) } else { Depth::default() };
-        let asks = if high >= ask { sum(&mut self.asks.range(ask..=high)) } else { Depth::default() };
+        let bids = sum(&mut self.levels(Side::Buy).take_while(|(p, _)| *p >= low));
+        let asks = sum(&mut self.levels(Side::Sell).take_while(|(p, _)| *p <= high));
         Some((bids, asks))
     }
 }
@@ -107,6 +278,7 @@ impl L2Book {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn up(side: Side, price: i64, qty: i64) -> LevelUpdate {
         LevelUpdate { side, price, qty }
@@ -123,27 +295,57 @@ mod tests {
         b.apply(up(Side::Buy, 95, 0)); // removing an absent level is nothing
         b.apply(up(Side::Sell, 111, 7)); // change in place
         assert_eq!(b.levels(Side::Buy).map(|l| l.0).collect::<Vec<_>>(), vec![101, 100, 98, 97, 96]);
-        assert_eq!(b.levels(Side::Sell).collect::<Vec<_>>(), vec![(106, 96), (107, 97), (108, 98), (109, 99), (110, 100), (111, 7)]);
+        assert_eq!(
+            b.levels(Side::Sell).collect::<Vec<_>>(),
+            vec![(106, 96), (107, 97), (108, 98), (109, 99), (110, 100), (111, 7)]
+        );
         assert_eq!(b.top(), Top { bid: Some((101, 101)), ask: Some((106, 96)) });
     }
 
     #[test]
-    fn ladder_search_agrees_with_a_sorted_reference() {
-        // Pseudo-random updates against a BTreeMap: same levels after every step.
-        let mut b = L2Book::new();
-        let mut reference = std::collections::BTreeMap::new();
+    fn ladder_agrees_with_a_sorted_map_on_and_off_the_grid_and_window() {
+        // Pseudo-random updates against BTreeMaps, after a snapshot on a grid of 10: on-grid
+        // prices, off-grid ones (refine the grid to 5, then 1), and far ones outside the window.
         let mut x: u64 = 12345;
-        for _ in 0..20_000 {
+        let mut next = move || {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let price = ((x >> 33) % 500) as i64;
-            let qty = if (x >> 20) % 3 == 0 { 0 } else { ((x >> 40) % 9) as i64 + 1 };
-            b.apply(up(Side::Sell, price, qty));
+            x >> 20
+        };
+        let snapshot: Vec<LevelUpdate> = (0..50)
+            .flat_map(|i| [up(Side::Buy, 10_000 - 10 * i, 1 + i), up(Side::Sell, 10_010 + 10 * i, 1 + i)])
+            .collect();
+        let mut b = L2Book::new();
+        b.load(&snapshot);
+        let mut reference: [BTreeMap<i64, i64>; 2] = Default::default();
+        for l in &snapshot {
+            reference[l.side as usize].insert(l.price, l.qty);
+        }
+        for step in 0..30_000 {
+            let side = if next() % 2 == 0 { Side::Buy } else { Side::Sell };
+            let near = if side == Side::Buy { 10_000 } else { 10_010 };
+            let r = next();
+            let price = match r % 100 {
+                0 => near + 5 + 10 * (next() % 20) as i64, // off the grid of 10
+                1 if step > 20_000 => near + 1 + 10 * (next() % 20) as i64, // off the grid of 5
+                2 => near + 100_000_000 * (1 + (next() % 3) as i64), // far outside the window
+                _ => near - 500 + 10 * (next() % 100) as i64,
+            };
+            let qty = if next() % 3 == 0 { 0 } else { (next() % 9) as i64 + 1 };
+            b.apply(up(side, price, qty));
+            let map = &mut reference[side as usize];
             if qty == 0 {
-                reference.remove(&price);
+                map.remove(&price);
             } else {
-                reference.insert(price, qty);
+                map.insert(price, qty);
+            }
+            if step % 997 == 0 || step > 29_900 {
+                let bids: Vec<_> = reference[0].iter().rev().map(|(p, q)| (*p, *q)).collect();
+                let asks: Vec<_> = reference[1].iter().map(|(p, q)| (*p, *q)).collect();
+                assert_eq!(b.levels(Side::Buy).collect::<Vec<_>>(), bids, "step {step}");
+                assert_eq!(b.levels(Side::Sell).collect::<Vec<_>>(), asks, "step {step}");
+                assert_eq!(b.top(), Top { bid: bids.first().copied(), ask: asks.first().copied() });
+                assert_eq!(b.level_count(Side::Buy), bids.len());
             }
         }
-        assert_eq!(b.levels(Side::Sell).collect::<Vec<_>>(), reference.into_iter().collect::<Vec<_>>());
     }
 }

@@ -444,12 +444,7 @@ impl Replayer {
             // 1,000 per side); replacing it would only lose depth.
             SyncState::Live { .. } => {}
             SyncState::WaitingSnapshot | SyncState::Snapshot { .. } => {
-                self.book.clear();
-                for level in &snapshot.levels {
-                    if level.qty != 0 {
-                        self.book.apply(*level);
-                    }
-                }
+                self.book.load(&snapshot.levels);
                 self.state = SyncState::Snapshot { last_update_id: snapshot.last_update_id };
                 let buffered = std::mem::take(&mut self.buffer);
                 for b in buffered {
