@@ -22,10 +22,12 @@ mod sync;
 mod tests;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
 
 use flate2::read::MultiGzDecoder;
+use rayon::prelude::*;
 use thiserror::Error as ThisError;
 
 pub use book::{Depth, L2Book, Top};
@@ -179,21 +181,137 @@ impl LineReader {
     }
 }
 
-/// Replay the files as one stream (see [`Replayer`] for the rules and outputs).
-pub fn replay_files<P: AsRef<Path>>(paths: &[P], options: ReplayOptions) -> Result<ReplayOutput, ReplayError> {
-    let mut lines = LineReader::new(paths)?;
-    let mut replayer = Replayer::new(options, lines.file_count())?;
-    let mut message = Message::default();
-    while let Some((position, text)) = lines.next_line()? {
-        let ts = parse_line(text, &mut message).map_err(|m| ReplayError::Malformed {
-            path: lines.path(position.file),
-            line: position.line,
-            message: m,
-        })?;
-        if !replayer.on_message(ts, position, &message) {
-            break;
+/// Whole lines of one file, inflated on the reader thread.
+struct Block {
+    file: usize,
+    /// 1-based number of the block's first line.
+    first_line: u64,
+    data: Vec<u8>,
+}
+
+/// Inflated bytes per block: big enough that decoding a block in parallel dwarfs the hand-off,
+/// small enough that memory stays flat (at most `BLOCKS_IN_FLIGHT` + 2 blocks exist).
+const BLOCK_BYTES: usize = 1 << 20;
+const BLOCKS_IN_FLIGHT: usize = 2;
+
+fn path_text(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Reader thread: inflate each file in turn and send blocks of whole lines; stops when the
+/// receiver is gone.
+fn read_blocks(paths: &[PathBuf], tx: &SyncSender<Result<Block, ReplayError>>) {
+    for (file, path) in paths.iter().enumerate() {
+        let opened = File::open(path).map_err(|e| ReplayError::Io { path: path_text(path), message: e.to_string() });
+        let mut reader = match opened {
+            Ok(f) => MultiGzDecoder::new(f),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let mut line = 1u64;
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let mut data = std::mem::take(&mut carry);
+            let start = data.len();
+            data.resize(start + BLOCK_BYTES, 0);
+            let mut filled = start;
+            let mut eof = false;
+            while filled < data.len() {
+                match reader.read(&mut data[filled..]) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let message = format!("cannot decompress: {e}");
+                        let _ = tx.send(Err(ReplayError::Malformed { path: path_text(path), line, message }));
+                        return;
+                    }
+                }
+            }
+            data.truncate(filled);
+            if !eof {
+                // Keep the partial last line for the next block.
+                match data.iter().rposition(|&b| b == b'\n') {
+                    Some(end) => carry = data.split_off(end + 1),
+                    None => {
+                        carry = data; // one line longer than a block: keep reading
+                        continue;
+                    }
+                }
+            }
+            let lines_in_block = count_newlines(&data);
+            if !data.is_empty() && tx.send(Ok(Block { file, first_line: line, data })).is_err() {
+                return;
+            }
+            line += lines_in_block;
+            if eof {
+                break;
+            }
         }
     }
+}
+
+fn count_newlines(data: &[u8]) -> u64 {
+    data.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Decode the files' lines in order and hand each message to `visit` (which returns false to
+/// stop): one thread inflates, the rayon pool decodes a block's lines in parallel, `visit` runs on
+/// the calling thread in file order.
+fn for_each_message<P: AsRef<Path>>(
+    paths: &[P],
+    mut visit: impl FnMut(i64, LinePosition, &Message) -> bool,
+) -> Result<(), ReplayError> {
+    if paths.is_empty() {
+        return Err(ReplayError::Config { what: "paths", message: "no file given".into() });
+    }
+    let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel(BLOCKS_IN_FLIGHT);
+        let reader_paths = &paths;
+        scope.spawn(move || read_blocks(reader_paths, &tx));
+        for block in rx.iter() {
+            let block = block?;
+            let mut lines: Vec<(u64, &[u8])> = Vec::with_capacity(block.data.len() / 200);
+            for (i, raw) in block.data.split(|&b| b == b'\n').enumerate() {
+                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                if !raw.is_empty() {
+                    lines.push((block.first_line + i as u64, raw));
+                }
+            }
+            let decoded: Vec<Result<(i64, Message), String>> = lines
+                .par_iter()
+                .map(|(_, raw)| {
+                    let text = std::str::from_utf8(raw).map_err(|_| "not UTF-8 text".to_string())?;
+                    let mut message = Message::default();
+                    parse_line(text, &mut message).map(|ts| (ts, message))
+                })
+                .collect();
+            for ((line, _), result) in lines.iter().zip(decoded) {
+                let position = LinePosition { file: block.file, line: *line };
+                let (ts, message) = result.map_err(|message| ReplayError::Malformed {
+                    path: path_text(&paths[block.file]),
+                    line: *line,
+                    message,
+                })?;
+                if !visit(ts, position, &message) {
+                    return Ok(()); // dropping the receiver stops the reader
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Replay the files as one stream (see [`Replayer`] for the rules and outputs).
+pub fn replay_files<P: AsRef<Path>>(paths: &[P], options: ReplayOptions) -> Result<ReplayOutput, ReplayError> {
+    let mut replayer = Replayer::new(options, paths.len())?;
+    for_each_message(paths, |ts, position, message| replayer.on_message(ts, position, message))?;
     Ok(replayer.finish())
 }
 
@@ -261,16 +379,18 @@ fn id_i64(id: u64) -> i64 {
 
 /// Decode every message of the files into columns, without replaying.
 pub fn decode_files<P: AsRef<Path>>(paths: &[P]) -> Result<DecodedStream, ReplayError> {
-    let mut lines = LineReader::new(paths)?;
-    let mut out = DecodedStream { skipped: vec![0; lines.file_count()], ..Default::default() };
-    let mut message = Message::default();
-    while let Some((position, text)) = lines.next_line()? {
-        let ts = parse_line(text, &mut message).map_err(|m| ReplayError::Malformed {
-            path: lines.path(position.file),
-            line: position.line,
-            message: m,
-        })?;
-        match &message {
+    let mut out = DecodedStream { skipped: vec![0; paths.len()], ..Default::default() };
+    for_each_message(paths, |ts, position, message| {
+        out.push(ts, position, message);
+        true
+    })?;
+    Ok(out)
+}
+
+impl DecodedStream {
+    fn push(&mut self, ts: i64, position: LinePosition, message: &Message) {
+        let out = self;
+        match message {
             Message::Depth(d) => {
                 let c = &mut out.depth;
                 for l in &d.levels {
@@ -316,5 +436,4 @@ pub fn decode_files<P: AsRef<Path>>(paths: &[P]) -> Result<DecodedStream, Replay
             Message::Other => out.skipped[position.file] += 1,
         }
     }
-    Ok(out)
 }
