@@ -320,3 +320,167 @@ fn bad_options_are_refused() {
     assert!(bad(ReplayOptions { book_times: vec![2, 1], ..options() }));
     assert!(bad(ReplayOptions { sample_every_ns: -1, ..options() }));
 }
+
+mod properties {
+    //! Random id chains with shared id space (gaps between a symbol's diffs), a snapshot taken
+    //! between two diffs and received late, and bookTickers reporting the true book at their id.
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        /// Per diff: id span, id gap before it, level changes (side, price, qty).
+        diffs: Vec<(u64, u64, Vec<(bool, i64, i64)>)>,
+        snapshot_after: usize,
+        snapshot_delay: usize,
+        ticker_delays: Vec<usize>,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        let diff = (0u64..4, 1u64..5, prop::collection::vec((any::<bool>(), 0i64..40, 0i64..4), 1..6));
+        (
+            prop::collection::vec(diff, 4..60),
+            any::<prop::sample::Index>(),
+            0usize..6,
+            prop::collection::vec(0usize..4, 60),
+        )
+            .prop_map(|(diffs, at, snapshot_delay, ticker_delays)| {
+                let snapshot_after = at.index(diffs.len() - 2);
+                Case { diffs, snapshot_after, snapshot_delay, ticker_delays }
+            })
+    }
+
+    struct Built {
+        messages: Vec<Message>,
+        final_book: [BTreeMap<i64, i64>; 2],
+        /// Ids: (U, u) per diff.
+        ids: Vec<(u64, u64)>,
+    }
+
+    fn top_of(book: &[BTreeMap<i64, i64>; 2]) -> (Option<(i64, i64)>, Option<(i64, i64)>) {
+        (book[0].iter().next_back().map(|(p, q)| (*p, *q)), book[1].iter().next().map(|(p, q)| (*p, *q)))
+    }
+
+    /// The stream of a case, with diff `drop` (if any) left out.
+    fn build(c: &Case, drop: Option<usize>) -> Built {
+        let mut book: [BTreeMap<i64, i64>; 2] = Default::default();
+        // A starting book so both sides have levels: bids 900.., asks 1100..
+        for i in 0..5 {
+            book[0].insert((900 + i) * ONE, ONE);
+            book[1].insert((1100 + i) * ONE, ONE);
+        }
+        let mut ids = Vec::new();
+        let mut next_id = 1000u64;
+        let mut diffs = Vec::new();
+        let mut tickers: Vec<(usize, Message)> = Vec::new();
+        let mut snapshot = None;
+        for (k, (span, gap, levels)) in c.diffs.iter().enumerate() {
+            next_id += gap;
+            let (first, last) = (next_id, next_id + span);
+            next_id = last;
+            let prev = ids.last().map_or(first - 1, |x: &(u64, u64)| x.1);
+            ids.push((first, last));
+            let mut updates = Vec::new();
+            for (bid, offset, qty) in levels {
+                let (side, price) =
+                    if *bid { (Side::Buy, (960 + offset) * ONE) } else { (Side::Sell, (1001 + offset) * ONE) };
+                updates.push(LevelUpdate { side, price, qty: qty * ONE });
+                let map = &mut book[side as usize];
+                if *qty == 0 {
+                    map.remove(&price);
+                } else {
+                    map.insert(price, qty * ONE);
+                }
+            }
+            diffs.push(Message::Depth(DepthDiff {
+                event_time_ms: 0,
+                first_update_id: first,
+                update_id: last,
+                prev_update_id: Some(prev),
+                levels: updates,
+            }));
+            let (bid, ask) = top_of(&book);
+            if let (Some(b), Some(a)) = (bid, ask) {
+                let t =
+                    BookTicker { event_time_ms: 0, update_id: last, bid: b.0, bid_qty: b.1, ask: a.0, ask_qty: a.1 };
+                tickers.push((k + c.ticker_delays[k % c.ticker_delays.len()], Message::BookTicker(t)));
+            }
+            if k == c.snapshot_after {
+                // Taken at an id between this diff and the next (other symbols' ids).
+                let levels = book[0]
+                    .iter()
+                    .map(|(p, q)| LevelUpdate { side: Side::Buy, price: *p, qty: *q })
+                    .chain(book[1].iter().map(|(p, q)| LevelUpdate { side: Side::Sell, price: *p, qty: *q }))
+                    .collect();
+                snapshot =
+                    Some((k + 1 + c.snapshot_delay, Message::Snapshot(Snapshot { last_update_id: last, levels })));
+            }
+        }
+        let mut messages = Vec::new();
+        for (k, d) in diffs.into_iter().enumerate() {
+            if Some(k) != drop {
+                messages.push(d);
+            }
+            if let Some((at, _)) = &snapshot {
+                if *at == k {
+                    messages.push(snapshot.take().map(|s| s.1).unwrap_or_default());
+                }
+            }
+            for (_, t) in tickers.iter().filter(|(at, _)| *at == k) {
+                messages.push(t.clone());
+            }
+        }
+        if let Some((_, s)) = snapshot {
+            messages.push(s);
+        }
+        Built { messages, final_book: book, ids }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn unbroken_chain_rebuilds_the_true_book_and_agrees_with_every_aligned_ticker(c in case()) {
+            let built = build(&c, None);
+            let (r, _) = run(&built.messages);
+            let last_diff_after_snapshot = c.snapshot_after + 1 < c.diffs.len();
+            prop_assert_eq!(r.is_synced(), last_diff_after_snapshot);
+            if r.is_synced() {
+                let bids: Vec<_> = built.final_book[0].iter().rev().map(|(p, q)| (*p, *q)).collect();
+                let asks: Vec<_> = built.final_book[1].iter().map(|(p, q)| (*p, *q)).collect();
+                prop_assert_eq!(r.book().levels(Side::Buy).collect::<Vec<_>>(), bids);
+                prop_assert_eq!(r.book().levels(Side::Sell).collect::<Vec<_>>(), asks);
+            }
+            let out = r.finish();
+            prop_assert!(out.gaps.is_empty());
+            prop_assert_eq!(out.mismatch_count, 0);
+            prop_assert_eq!(out.files[0].aligned, out.files[0].matched);
+            if c.diffs.len() > c.snapshot_after + c.snapshot_delay + 6 {
+                prop_assert!(out.files[0].aligned > 0, "tickers after sync must align");
+            }
+        }
+
+        #[test]
+        fn a_lost_diff_after_sync_is_one_gap_with_its_ids(c in case(), pick in any::<prop::sample::Index>()) {
+            prop_assume!(c.snapshot_after + 3 < c.diffs.len());
+            // Lose a diff at least two after the snapshot point, so the book was in sync before.
+            let lost = c.snapshot_after + 2 + pick.index(c.diffs.len() - c.snapshot_after - 2);
+            let built = build(&c, Some(lost));
+            let (r, _) = run(&built.messages);
+            let out = r.finish();
+            if lost + 1 < c.diffs.len() {
+                prop_assert_eq!(out.gaps.len(), 1);
+                let g = &out.gaps[0];
+                prop_assert_eq!(g.kind, GapKind::PrevIdMismatch);
+                prop_assert_eq!(g.expected, built.ids[lost - 1].1);
+                prop_assert_eq!(g.prev_update_id, Some(built.ids[lost].1));
+                prop_assert_eq!((g.first_update_id, g.update_id), built.ids[lost + 1]);
+                prop_assert_eq!(g.resynced_ts, None);
+            } else {
+                prop_assert!(out.gaps.is_empty()); // the last diff lost: nothing shows it
+            }
+            prop_assert_eq!(out.mismatch_count, 0);
+        }
+    }
+}
