@@ -165,7 +165,7 @@ impl Ladder {
 
     fn best(&self) -> Option<(i64, i64)> {
         let above = self.tick != 0 && !self.qty.is_empty();
-        let window_high = self.low + self.tick * self.qty.len() as i64;
+        let window_high = self.low.saturating_add(self.tick.saturating_mul(self.qty.len() as i64));
         if let Some((k, q)) = self.overflow.last_key_value() {
             if !above || *k >= window_high || self.best.is_none() {
                 return Some((*k, *q));
@@ -177,8 +177,11 @@ impl Ladder {
     /// (key, qty) from the best level down.
     fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         let has_window = self.tick != 0 && !self.qty.is_empty();
-        let (low, high) =
-            if has_window { (self.low, self.low + self.tick * self.qty.len() as i64) } else { (i64::MAX, i64::MAX) };
+        let (low, high) = if has_window {
+            (self.low, self.low.saturating_add(self.tick.saturating_mul(self.qty.len() as i64)))
+        } else {
+            (i64::MAX, i64::MAX)
+        };
         let above = self.overflow.range(high..).rev().map(|(k, q)| (*k, *q));
         let mut next = self.best;
         let window = std::iter::from_fn(move || {

@@ -35,13 +35,16 @@ const HISTORY: usize = 4096;
 const MAX_PENDING: usize = 4096;
 /// At most this many mismatches are kept as examples (all are counted).
 const MAX_MISMATCHES: usize = 100;
+/// Longest run of sample intervals without messages that the series fills with rows.
+const MAX_SAMPLE_GAP: i64 = 1_000_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayOptions {
     /// `None`: linear contract, quantities in base currency (USDⓈ-M). `Some(c)`: inverse contract
     /// (COIN-M), quantities in contracts worth `c` quote currency each (BTCUSD_PERP: 100 USD).
     pub contract_size: Option<f64>,
-    /// Interval of the sampled series, ns; 0 for none.
+    /// Interval of the sampled series, ns; 0 for none. A silence longer than a million intervals
+    /// is not filled with rows (the series resumes at its last interval).
     pub sample_every_ns: i64,
     /// Bands for the depth columns of the series, as fractions of mid (0.01 = 1%).
     pub depth_fractions: Vec<f64>,
@@ -388,12 +391,22 @@ impl Replayer {
             self.push_book(self.options.book_times[self.next_book]);
             self.next_book += 1;
         }
+        let every = self.options.sample_every_ns;
         while let Some(t) = self.next_sample {
             if !due(t) {
                 break;
             }
             self.push_sample(t);
-            self.next_sample = Some(t + self.options.sample_every_ns);
+            let mut next = t.checked_add(every);
+            // A silence of more than MAX_SAMPLE_GAP intervals (a recorder restarted days later, a
+            // bad clock) is not filled row by row: the series resumes at the last interval.
+            if let Some(n) = next {
+                if every > 0 && n < ts && (ts - n) / every > MAX_SAMPLE_GAP {
+                    let last = n + (ts - n) / every * every;
+                    next = Some(if due(last) { last } else { last - every });
+                }
+            }
+            self.next_sample = next;
         }
     }
 

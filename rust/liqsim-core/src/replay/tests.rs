@@ -295,6 +295,18 @@ fn samples_and_books_show_the_state_after_messages_up_to_their_time() {
 }
 
 #[test]
+fn a_long_silence_does_not_fill_the_series_row_by_row() {
+    // 1e15 ns at 1 µs samples would be 1e9 rows: the series resumes at the last interval instead.
+    let mut o = options();
+    o.sample_every_ns = 1000;
+    let mut r = Replayer::new(o, 1).unwrap();
+    r.on_message(1000, at(1), &Message::Other);
+    r.on_message(1_000_000_000_000_000, at(2), &Message::Other);
+    let out = r.finish();
+    assert_eq!(out.series.top.ts, vec![1000, 999_999_999_999_000, 1_000_000_000_000_000]);
+}
+
+#[test]
 fn inverse_contract_notional_is_contracts_times_contract_size() {
     // COIN-M: qty in contracts of 100 USD; notional does not depend on price.
     let mut o = options();
