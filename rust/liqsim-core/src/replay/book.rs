@@ -193,6 +193,45 @@ impl Ladder {
         above.chain(window).chain(below)
     }
 
+    /// (key, qty) of the levels with key ≥ `floor`, best first; the window part walks the
+    /// bitmap directly (the sampled depth series spends its time here).
+    fn down_to(&self, floor: i64) -> impl Iterator<Item = (i64, i64)> + '_ {
+        let has_window = self.tick != 0 && !self.qty.is_empty();
+        let high = if has_window {
+            self.low.saturating_add(self.tick.saturating_mul(self.qty.len() as i64))
+        } else {
+            i64::MAX
+        };
+        let low = if has_window { self.low } else { i64::MAX };
+        let above = self.overflow.range(high.max(floor)..).rev().map(|(k, q)| (*k, *q));
+        // Slots at or above the floor: index ≥ ceil((floor − low) / tick).
+        let first_slot =
+            if !has_window || floor <= low { 0 } else { ((floor - low + self.tick - 1) / self.tick) as usize };
+        let words = if has_window && first_slot < self.qty.len() {
+            let top = self.best.map_or(0, |b| b / 64 + 1);
+            first_slot / 64..top
+        } else {
+            0..0
+        };
+        let window = words.rev().flat_map(move |w| {
+            let mut word = self.bits[w];
+            if w == first_slot / 64 {
+                word &= u64::MAX << (first_slot % 64);
+            }
+            std::iter::from_fn(move || {
+                if word == 0 {
+                    return None;
+                }
+                let bit = 63 - word.leading_zeros() as usize;
+                word &= !(1u64 << bit);
+                let i = w * 64 + bit;
+                Some((self.low + i as i64 * self.tick, self.qty[i]))
+            })
+        });
+        let below = self.overflow.range(floor..low.max(floor)).rev().map(|(k, q)| (*k, *q));
+        above.chain(window).chain(below)
+    }
+
     fn len(&self) -> usize {
         self.overflow.len() + self.bits.iter().map(|w| w.count_ones() as usize).sum::<usize>()
     }
@@ -272,8 +311,8 @@ impl L2Book {
             }
             d
         };
-        let bids = sum(&mut self.levels(Side::Buy).take_while(|(p, _)| *p >= low));
-        let asks = sum(&mut self.levels(Side::Sell).take_while(|(p, _)| *p <= high));
+        let bids = sum(&mut self.bids.down_to(low));
+        let asks = sum(&mut self.asks.down_to(-high).map(|(k, q)| (-k, q)));
         Some((bids, asks))
     }
 }
@@ -348,6 +387,12 @@ mod tests {
                 assert_eq!(b.levels(Side::Sell).collect::<Vec<_>>(), asks, "step {step}");
                 assert_eq!(b.top(), Top { bid: bids.first().copied(), ask: asks.first().copied() });
                 assert_eq!(b.level_count(Side::Buy), bids.len());
+                let floor = 9_990;
+                let expect: Vec<_> = bids.iter().copied().take_while(|l| l.0 >= floor).collect();
+                assert_eq!(b.bids.down_to(floor).collect::<Vec<_>>(), expect, "step {step}");
+                let cap = 10_020;
+                let expect: Vec<_> = asks.iter().copied().take_while(|l| l.0 <= cap).collect();
+                assert_eq!(b.asks.down_to(-cap).map(|(k, q)| (-k, q)).collect::<Vec<_>>(), expect, "step {step}");
             }
         }
     }

@@ -51,6 +51,9 @@ pub enum ReplayError {
     /// A line that is not `<ns> <JSON message>` of a known shape; `line` is 1-based.
     #[error("{path}, line {line}: {message}")]
     Malformed { path: String, line: u64, message: String },
+    /// Not a readable gzip stream (corrupt or truncated).
+    #[error("{path}: {message}")]
+    Corrupt { path: String, message: String },
     #[error("invalid {what}: {message}")]
     Config { what: &'static str, message: String },
 }
@@ -184,8 +187,6 @@ impl LineReader {
 /// Whole lines of one file, inflated on the reader thread.
 struct Block {
     file: usize,
-    /// 1-based number of the block's first line.
-    first_line: u64,
     data: Vec<u8>,
 }
 
@@ -210,7 +211,6 @@ fn read_blocks(paths: &[PathBuf], tx: &SyncSender<Result<Block, ReplayError>>) {
                 return;
             }
         };
-        let mut line = 1u64;
         let mut carry: Vec<u8> = Vec::new();
         loop {
             let mut data = std::mem::take(&mut carry);
@@ -228,7 +228,7 @@ fn read_blocks(paths: &[PathBuf], tx: &SyncSender<Result<Block, ReplayError>>) {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         let message = format!("cannot decompress: {e}");
-                        let _ = tx.send(Err(ReplayError::Malformed { path: path_text(path), line, message }));
+                        let _ = tx.send(Err(ReplayError::Corrupt { path: path_text(path), message }));
                         return;
                     }
                 }
@@ -244,20 +244,14 @@ fn read_blocks(paths: &[PathBuf], tx: &SyncSender<Result<Block, ReplayError>>) {
                     }
                 }
             }
-            let lines_in_block = count_newlines(&data);
-            if !data.is_empty() && tx.send(Ok(Block { file, first_line: line, data })).is_err() {
+            if !data.is_empty() && tx.send(Ok(Block { file, data })).is_err() {
                 return;
             }
-            line += lines_in_block;
             if eof {
                 break;
             }
         }
     }
-}
-
-fn count_newlines(data: &[u8]) -> u64 {
-    data.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Decode the files' lines in order and hand each message to `visit` (which returns false to
@@ -275,13 +269,20 @@ fn for_each_message<P: AsRef<Path>>(
         let (tx, rx) = sync_channel(BLOCKS_IN_FLIGHT);
         let reader_paths = &paths;
         scope.spawn(move || read_blocks(reader_paths, &tx));
+        // Lines read so far in the current file (blocks hold whole lines, in order).
+        let (mut file, mut line) = (usize::MAX, 0u64);
         for block in rx.iter() {
             let block = block?;
+            if block.file != file {
+                (file, line) = (block.file, 0);
+            }
             let mut lines: Vec<(u64, &[u8])> = Vec::with_capacity(block.data.len() / 200);
-            for (i, raw) in block.data.split(|&b| b == b'\n').enumerate() {
+            let body = block.data.strip_suffix(b"\n").unwrap_or(&block.data);
+            for raw in body.split(|&b| b == b'\n') {
+                line += 1;
                 let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
                 if !raw.is_empty() {
-                    lines.push((block.first_line + i as u64, raw));
+                    lines.push((line, raw));
                 }
             }
             let decoded: Vec<Result<(i64, Message), String>> = lines
