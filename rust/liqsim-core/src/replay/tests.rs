@@ -340,10 +340,14 @@ mod properties {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
+    /// One diff of a case: id span, id gap before it, level changes (is bid, price offset, qty).
+    type CaseDiff = (u64, u64, Vec<(bool, i64, i64)>);
+    type Level = Option<(i64, i64)>;
+
     #[derive(Debug, Clone)]
     struct Case {
         /// Per diff: id span, id gap before it, level changes (side, price, qty).
-        diffs: Vec<(u64, u64, Vec<(bool, i64, i64)>)>,
+        diffs: Vec<CaseDiff>,
         snapshot_after: usize,
         snapshot_delay: usize,
         ticker_delays: Vec<usize>,
@@ -370,7 +374,7 @@ mod properties {
         ids: Vec<(u64, u64)>,
     }
 
-    fn top_of(book: &[BTreeMap<i64, i64>; 2]) -> (Option<(i64, i64)>, Option<(i64, i64)>) {
+    fn top_of(book: &[BTreeMap<i64, i64>; 2]) -> (Level, Level) {
         (book[0].iter().next_back().map(|(p, q)| (*p, *q)), book[1].iter().next().map(|(p, q)| (*p, *q)))
     }
 
