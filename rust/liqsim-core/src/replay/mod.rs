@@ -276,37 +276,67 @@ fn for_each_message<P: AsRef<Path>>(
             if block.file != file {
                 (file, line) = (block.file, 0);
             }
-            let mut lines: Vec<(u64, &[u8])> = Vec::with_capacity(block.data.len() / 200);
-            let body = block.data.strip_suffix(b"\n").unwrap_or(&block.data);
-            for raw in body.split(|&b| b == b'\n') {
-                line += 1;
-                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-                if !raw.is_empty() {
-                    lines.push((line, raw));
+            // Workers split and decode their own piece of the block (pieces end at a newline);
+            // this thread only walks the results in order.
+            let pieces = split_at_newlines(&block.data, rayon::current_num_threads() * 4);
+            let decoded: Vec<(u64, Vec<Decoded>)> = pieces.par_iter().map(|piece| decode_piece(piece)).collect();
+            for (count, messages) in decoded {
+                for (offset, result) in messages {
+                    let at = line + offset;
+                    let (ts, message) = result.map_err(|message| ReplayError::Malformed {
+                        path: path_text(&paths[block.file]),
+                        line: at,
+                        message,
+                    })?;
+                    if !visit(ts, LinePosition { file: block.file, line: at }, &message) {
+                        return Ok(()); // dropping the receiver stops the reader
+                    }
                 }
-            }
-            let decoded: Vec<Result<(i64, Message), String>> = lines
-                .par_iter()
-                .map(|(_, raw)| {
-                    let text = std::str::from_utf8(raw).map_err(|_| "not UTF-8 text".to_string())?;
-                    let mut message = Message::default();
-                    parse_line(text, &mut message).map(|ts| (ts, message))
-                })
-                .collect();
-            for ((line, _), result) in lines.iter().zip(decoded) {
-                let position = LinePosition { file: block.file, line: *line };
-                let (ts, message) = result.map_err(|message| ReplayError::Malformed {
-                    path: path_text(&paths[block.file]),
-                    line: *line,
-                    message,
-                })?;
-                if !visit(ts, position, &message) {
-                    return Ok(()); // dropping the receiver stops the reader
-                }
+                line += count;
             }
         }
         Ok(())
     })
+}
+
+/// A decoded line: its 1-based number within its piece, and the message or what is wrong.
+type Decoded = (u64, Result<(i64, Message), String>);
+
+/// About `parts` pieces of whole lines (each ends with its newline, but for the block's last).
+fn split_at_newlines(data: &[u8], parts: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(parts);
+    let mut start = 0;
+    let step = data.len() / parts.max(1) + 1;
+    while start < data.len() {
+        let guess = (start + step).min(data.len());
+        let end = match data[guess..].iter().position(|&b| b == b'\n') {
+            Some(i) => guess + i + 1,
+            None => data.len(),
+        };
+        pieces.push(&data[start..end]);
+        start = end;
+    }
+    pieces
+}
+
+/// Decode a piece's lines; returns how many lines it holds and the non-empty ones decoded.
+fn decode_piece(piece: &[u8]) -> (u64, Vec<Decoded>) {
+    let body = piece.strip_suffix(b"\n").unwrap_or(piece);
+    let mut out = Vec::with_capacity(piece.len() / 200);
+    let mut count = 0;
+    for raw in body.split(|&b| b == b'\n') {
+        count += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.is_empty() {
+            continue;
+        }
+        let result = std::str::from_utf8(raw).map_err(|_| "not UTF-8 text".to_string()).and_then(|text| {
+            let mut message = Message::default();
+            parse_line(text, &mut message).map(|ts| (ts, message))
+        });
+        out.push((count, result));
+    }
+    (count, out)
 }
 
 /// Replay the files as one stream (see [`Replayer`] for the rules and outputs).

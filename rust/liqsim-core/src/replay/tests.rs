@@ -500,3 +500,29 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn pieces_keep_line_numbers_and_files_are_one_stream() {
+    use std::io::Write;
+    // Two gzip files; the second has a bad line 1,500 lines in, after empty lines and CRLFs.
+    let dir = std::env::temp_dir().join(format!("liqsim-replay-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trade =
+        |i: usize| format!(r#"{i} {{"stream":"x@trade","data":{{"T":{i},"t":{i},"p":"1.5","q":"2","m":false}}}}"#);
+    let write = |name: &str, lines: Vec<String>| {
+        let path = dir.join(name);
+        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+        gz.write_all(lines.join("\n").as_bytes()).unwrap();
+        gz.finish().unwrap();
+        path
+    };
+    let a = write("a.gz", (1..=3000).map(trade).collect());
+    let mut b: Vec<String> = (1..=2000).map(|i| if i % 7 == 0 { String::new() } else { trade(i) + "\r" }).collect();
+    b[1499] = "1500 {\"stream\":\"x@trade\",\"data\":{".into();
+    let b = write("b.gz", b);
+    let err = replay_files(&[&a, &b], options()).unwrap_err();
+    assert!(matches!(&err, ReplayError::Malformed { line: 1500, path, .. } if path.ends_with("b.gz")), "{err}");
+    let decoded = decode_files(&[&a]).unwrap();
+    assert_eq!(decoded.trades.trade_id, (1..=3000).collect::<Vec<i64>>());
+    let _ = std::fs::remove_dir_all(&dir);
+}
