@@ -121,6 +121,17 @@ fn parses_the_four_recorded_message_kinds() {
     parse_line(r#"1 {"data":{"e":"trade","T":8,"t":43,"p":"1","q":"2","m":false},"stream":"x@trade"}"#, &mut m)
         .unwrap();
     assert!(matches!(m, Message::Trade(t) if t.trade_id == 43 && t.aggressor == Side::Buy));
+    parse_line(
+        r#"1 {"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":9,"a":77,"s":"BTCUSDT","p":"2.5","q":"0.5","f":1,"l":3,"T":8,"m":true}}"#,
+        &mut m,
+    )
+    .unwrap();
+    assert!(matches!(m, Message::Trade(t) if t.trade_id == 77 && t.price == 250_000_000 && t.aggressor == Side::Sell));
+    // An unwrapped event (single-stream connection) and another stream kind.
+    parse_line(r#"1 {"e":"bookTicker","u":5,"b":"1","B":"1","a":"2","A":"1"}"#, &mut m).unwrap();
+    assert!(matches!(m, Message::BookTicker(t) if t.update_id == 5));
+    parse_line(r#"1 {"stream":"btcusdt@markPrice","data":{"e":"markPriceUpdate","p":"1"}}"#, &mut m).unwrap();
+    assert_eq!(m, Message::Other);
     parse_line(r#"1 {"result":null,"id":1}"#, &mut m).unwrap();
     assert_eq!(m, Message::Other);
 }
