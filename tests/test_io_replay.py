@@ -90,6 +90,7 @@ def test_book_at_loads_into_an_exchange():
     asks = book["price"][book["side"] == "ask"]
     assert bids[0] == r.series["bid"][-1] or t != r.series["ts"][-1]
     assert np.all(np.diff(bids) < 0) and np.all(np.diff(asks) > 0) and bids[0] < asks[0]
+    assert liqsim.io.book_grid(book) == (0.1, 0.001)  # BTCUSDT's tick and lot, from the data
     ex = liqsim.Exchange(symbol="BTCUSDT", tick_size=0.1, lot_size=0.001)
     ex.load_book(book)
     assert ex.best_bid == bids[0] if hasattr(ex, "best_bid") else True
@@ -181,6 +182,7 @@ def test_coin_m_quantities_are_contracts():
     t = int(r.series["ts"][r.series["synced"]][-1])
     book = r.book_at(t)
     np.testing.assert_allclose(book["base_qty"], book["qty"] * 100.0 / book["price"])
+    assert liqsim.io.book_grid(book) == (0.1, 1.0)  # BTCUSD_PERP: 0.1 USD tick, whole contracts
     s = r.series
     live = s["synced"]
     np.testing.assert_allclose(s["bid_notional_1pct"][live], s["bid_qty_1pct"][live] * 100.0)

@@ -14,10 +14,11 @@ from ._archive import (
     read_binance_metrics,
     read_binance_trades,
 )
-from ._stream import L2Replay, read_binance_stream, replay_l2
+from ._stream import L2Replay, book_grid, read_binance_stream, replay_l2
 
 __all__ = [
     "L2Replay",
+    "book_grid",
     "read_binance_book_depth",
     "read_binance_funding",
     "read_binance_klines",

@@ -233,6 +233,26 @@ class L2Replay:
         }
 
 
+def book_grid(book: Any) -> tuple[float, float]:
+    """The tick and lot sizes a book's prices and quantities sit on: the largest steps (multiples
+    of 1e-8) that divide every price and every quantity exactly. With a real book of a few thousand
+    levels these are the venue's steps (in principle they are multiples of them).
+
+    Example
+    -------
+    >>> tick, lot = liqsim.io.book_grid(replay.book_at(t))             # doctest: +SKIP
+    >>> liqsim.Exchange(symbol="BTCUSDT", tick_size=tick, lot_size=lot)  # doctest: +SKIP
+    """
+    steps = []
+    for column in ("price", "qty"):
+        units = np.round(np.asarray(book[column], dtype=np.float64) * 1e8)
+        values = units[units > 0].astype(np.int64)
+        if len(values) == 0:
+            raise ValueError(f"book_grid: the book has no positive {column}")
+        steps.append(float(np.gcd.reduce(values)) / 1e8)
+    return steps[0], steps[1]
+
+
 def replay_l2(
     path: Paths,
     *,
