@@ -72,16 +72,23 @@ pub fn parse_units(text: &str) -> Option<i64> {
     if int_part.is_empty() || frac_part.len() > DECIMALS {
         return None;
     }
+    // Hot path (every price and quantity): up to 18 digits cannot overflow an i64, so the
+    // accumulation needs no checks; only the final scaling can.
     let mut value: i64 = 0;
-    for &b in int_part.iter().chain(frac_part) {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
-            return None;
+    let wide = int_part.len() + frac_part.len() > 18;
+    for part in [int_part, frac_part] {
+        for &b in part {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            value = if wide { value.checked_mul(10)?.checked_add(digit as i64)? } else { value * 10 + digit as i64 };
         }
-        value = value.checked_mul(10)?.checked_add(digit as i64)?;
     }
-    value.checked_mul(10i64.pow((DECIMALS - frac_part.len()) as u32))
+    value.checked_mul(POW10[DECIMALS - frac_part.len()])
 }
+
+const POW10: [i64; DECIMALS + 1] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
 
 /// Units (1e-8) as a float: the nearest double to the decimal the venue sent.
 #[inline]
