@@ -108,6 +108,17 @@ def test_book_at_refuses_times_out_of_sync_or_after_the_end():
         r.book_at(first_ts)
     with pytest.raises(liqsim.LiqsimError, match="after the end"):
         r.book_at(r.last_ts + 10**9)
+    with pytest.raises(ValueError, match="'yesterday' is not an ISO time"):
+        r.book_at("yesterday")
+    # the same instant given as ns, ISO string, numpy and datetime
+    import datetime as dt
+
+    t = int(r.series["ts"][-1])
+    iso = str(np.datetime64(t, "ns"))
+    as_dt = dt.datetime.fromtimestamp(t // 10**9, tz=dt.timezone.utc)
+    assert t % 10**9 == 0
+    sizes = {len(r.book_at(x)) for x in (t, iso, np.datetime64(t, "ns"), as_dt)}
+    assert len(sizes) == 1
 
 
 def test_split_recording_is_one_stream(tmp_path):

@@ -49,7 +49,10 @@ def _ns(t: TimeLike, what: str) -> int:
         delta = t - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
         return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
     if isinstance(t, str):
-        t = np.datetime64(t.rstrip("Z"), "ns")
+        try:
+            t = np.datetime64(t.rstrip("Z"), "ns")
+        except ValueError:
+            raise ValueError(f"{what}: {t!r} is not an ISO time such as '2024-08-08T23:58:00'") from None
     if isinstance(t, np.datetime64):
         return int(t.astype("datetime64[ns]").astype(np.int64))
     raise TypeError(f"{what}: expected ns since the epoch, a datetime, numpy.datetime64 or ISO string, got {t!r}")
