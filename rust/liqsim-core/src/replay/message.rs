@@ -74,6 +74,20 @@ impl<'de> Deserialize<'de> for Units {
     }
 }
 
+/// An update or trade id: it is returned in `i64` columns, so one above `i64::MAX` is refused
+/// (not saturated).
+struct Id(u64);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        let id = u64::deserialize(d)?;
+        if id > i64::MAX as u64 {
+            return Err(de::Error::custom(format!("id {id} does not fit a signed 64-bit integer")));
+        }
+        Ok(Id(id))
+    }
+}
+
 /// `[[price, qty], …]` of one side, appended to a level list.
 struct Levels(Vec<(i64, i64)>);
 
@@ -111,11 +125,11 @@ struct DepthJson {
     #[serde(rename = "E", default)]
     event_time: i64,
     #[serde(rename = "U")]
-    first: u64,
+    first: Id,
     #[serde(rename = "u")]
-    last: u64,
+    last: Id,
     #[serde(rename = "pu")]
-    prev: Option<u64>,
+    prev: Option<Id>,
     #[serde(rename = "b")]
     bids: Levels,
     #[serde(rename = "a")]
@@ -125,7 +139,7 @@ struct DepthJson {
 #[derive(Deserialize)]
 struct SnapshotJson {
     #[serde(rename = "lastUpdateId")]
-    last_update_id: u64,
+    last_update_id: Id,
     bids: Levels,
     asks: Levels,
 }
@@ -134,7 +148,7 @@ struct SnapshotJson {
 struct BookTickerJson {
     #[serde(rename = "E", default)]
     event_time: i64,
-    u: u64,
+    u: Id,
     b: Units,
     #[serde(rename = "B")]
     bid_qty: Units,
@@ -147,7 +161,7 @@ struct BookTickerJson {
 struct TradeJson {
     #[serde(rename = "T")]
     time: i64,
-    t: u64,
+    t: Id,
     p: Units,
     q: Units,
     m: bool,
@@ -157,7 +171,7 @@ struct TradeJson {
 struct AggTradeJson {
     #[serde(rename = "T")]
     time: i64,
-    a: u64,
+    a: Id,
     p: Units,
     q: Units,
     m: bool,
@@ -231,9 +245,9 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
             push_side(&mut levels, Side::Sell, d.asks);
             Message::Depth(DepthDiff {
                 event_time_ms: d.event_time,
-                first_update_id: d.first,
-                update_id: d.last,
-                prev_update_id: d.prev,
+                first_update_id: d.first.0,
+                update_id: d.last.0,
+                prev_update_id: d.prev.map(|p| p.0),
                 levels,
             })
         }
@@ -241,7 +255,7 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
             let b: BookTickerJson = data(json, wrapped)?;
             Message::BookTicker(BookTicker {
                 event_time_ms: b.event_time,
-                update_id: b.u,
+                update_id: b.u.0,
                 bid: b.b.0,
                 bid_qty: b.bid_qty.0,
                 ask: b.a.0,
@@ -252,7 +266,7 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
             let t: TradeJson = data(json, wrapped)?;
             Message::Trade(Trade {
                 trade_time_ms: t.time,
-                trade_id: t.t,
+                trade_id: t.t.0,
                 price: t.p.0,
                 qty: t.q.0,
                 aggressor: if t.m { Side::Sell } else { Side::Buy },
@@ -262,7 +276,7 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
             let t: AggTradeJson = data(json, wrapped)?;
             Message::Trade(Trade {
                 trade_time_ms: t.time,
-                trade_id: t.a,
+                trade_id: t.a.0,
                 price: t.p.0,
                 qty: t.q.0,
                 aggressor: if t.m { Side::Sell } else { Side::Buy },
@@ -297,7 +311,7 @@ pub fn parse_line(line: &str, out: &mut Message) -> Result<i64, String> {
             let mut levels = Vec::with_capacity(s.bids.0.len() + s.asks.0.len());
             push_side(&mut levels, Side::Buy, s.bids);
             push_side(&mut levels, Side::Sell, s.asks);
-            *out = Message::Snapshot(Snapshot { last_update_id: s.last_update_id, levels });
+            *out = Message::Snapshot(Snapshot { last_update_id: s.last_update_id.0, levels });
         }
         _ => *out = Message::Other,
     }

@@ -145,6 +145,12 @@ fn malformed_lines_say_what_is_wrong() {
         .unwrap_err();
     assert!(e.contains("1.5e3"), "{e}");
     assert!(parse_line(r#"1 {"stream":"x@trade","data":{"T":8,"#, &mut m).is_err());
+    let e = parse_line(
+        r#"1 {"stream":"x@trade","data":{"T":8,"t":9223372036854775808,"p":"1","q":"2","m":false}}"#,
+        &mut m,
+    )
+    .unwrap_err();
+    assert!(e.contains("does not fit"), "{e}");
 }
 
 #[test]
