@@ -224,6 +224,14 @@ fn kind_of_event(e: &str) -> Kind {
     }
 }
 
+/// A venue time in ms, checked to be expressible in ns as an `i64` (the outputs' unit).
+fn millis(ms: i64, what: &str) -> Result<i64, String> {
+    match ms.checked_mul(1_000_000) {
+        Some(_) if ms >= 0 => Ok(ms),
+        _ => Err(format!("{what} {ms} ms is not a time since 1970 that ns in 64 bits can hold")),
+    }
+}
+
 fn decode<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, String> {
     serde_json::from_str(json).map_err(|e| e.to_string())
 }
@@ -244,7 +252,7 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
             push_side(&mut levels, Side::Buy, d.bids);
             push_side(&mut levels, Side::Sell, d.asks);
             Message::Depth(DepthDiff {
-                event_time_ms: d.event_time,
+                event_time_ms: millis(d.event_time, "event time E")?,
                 first_update_id: d.first.0,
                 update_id: d.last.0,
                 prev_update_id: d.prev.map(|p| p.0),
@@ -254,7 +262,7 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
         Kind::BookTicker => {
             let b: BookTickerJson = data(json, wrapped)?;
             Message::BookTicker(BookTicker {
-                event_time_ms: b.event_time,
+                event_time_ms: millis(b.event_time, "event time E")?,
                 update_id: b.u.0,
                 bid: b.b.0,
                 bid_qty: b.bid_qty.0,
@@ -265,7 +273,7 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
         Kind::Trade => {
             let t: TradeJson = data(json, wrapped)?;
             Message::Trade(Trade {
-                trade_time_ms: t.time,
+                trade_time_ms: millis(t.time, "trade time T")?,
                 trade_id: t.t.0,
                 price: t.p.0,
                 qty: t.q.0,
@@ -275,7 +283,7 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
         Kind::AggTrade => {
             let t: AggTradeJson = data(json, wrapped)?;
             Message::Trade(Trade {
-                trade_time_ms: t.time,
+                trade_time_ms: millis(t.time, "trade time T")?,
                 trade_id: t.a.0,
                 price: t.p.0,
                 qty: t.q.0,

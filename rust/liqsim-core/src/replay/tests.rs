@@ -151,6 +151,9 @@ fn malformed_lines_say_what_is_wrong() {
     )
     .unwrap_err();
     assert!(e.contains("does not fit"), "{e}");
+    let e =
+        parse_line(r#"1 {"stream":"x@trade","data":{"T":-8,"t":1,"p":"1","q":"2","m":false}}"#, &mut m).unwrap_err();
+    assert!(e.contains("trade time T -8 ms"), "{e}");
 }
 
 #[test]
