@@ -67,6 +67,7 @@ def test_agg_trades_without_header(tmp_path):
         ("2,1.0,0.02,1.0,yesterday,false", 3, "time", "is not an epoch time"),
         ("2.5,1.0,0.02,1.0,1,false", 3, "id", "is not an integer"),
         ("2,1.0,0.02", 3, None, "expected 6 fields, got 3"),
+        ("2,1.0,0.02,1.0,9000000000000000000,false", 3, "time", "out of range as a time"),
     ],
 )
 def test_malformed_rows_name_file_line_and_column(tmp_path, row, line, column, message):

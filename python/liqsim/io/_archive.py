@@ -175,8 +175,8 @@ def _first_bad(text: pa.Array, target: pa.DataType) -> int:
 
 
 def _times(text: pa.Array, path: str, column: str, skip: int) -> np.ndarray:
-    """int64 ns since the epoch from integer epoch times (unit guessed from magnitude: s, ms, µs
-    or ns) or from date / datetime strings (UTC)."""
+    """int64 ns since the epoch from integer epoch times (unit guessed from the first row's
+    magnitude: s, ms, µs or ns) or from date / datetime strings (UTC)."""
     if len(text) == 0:
         return np.zeros(0, np.int64)
     first = text[0].as_py()
@@ -186,8 +186,12 @@ def _times(text: pa.Array, path: str, column: str, skip: int) -> np.ndarray:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             i = _first_bad(text, pa.int64())
             raise _error(path, i + 1 + skip, column, f"{text[i].as_py()!r} is not an epoch time", row=i) from None
-        magnitude = np.abs(values).max()
+        magnitude = abs(int(values[0]))  # the file's unit, from its first row
         scale = 1 if magnitude >= 10**17 else 1_000 if magnitude >= 10**14 else 1_000_000 if magnitude >= 10**11 else 1_000_000_000
+        too_big = np.flatnonzero(np.abs(values) > np.iinfo(np.int64).max // scale)
+        if len(too_big):
+            i = int(too_big[0])
+            raise _error(path, i + 1 + skip, column, f"{text[i].as_py()!r} is out of range as a time", row=i)
         return values * scale
     try:
         stamps = pc.strptime(text, format="%Y-%m-%d %H:%M:%S", unit="ns", error_is_null=True)
