@@ -218,6 +218,11 @@ def test_bad_input_gets_clear_errors(tmp_path):
     not_gzip.write_bytes(b"hello\n")
     with pytest.raises(liqsim.ScenarioError, match="plain.gz"):
         replay_l2(not_gzip)
+    raw = lines(BTC)[:30]
+    k = next(i for i, x in enumerate(raw) if b"btcusdt@trade" in x)
+    raw[k] = raw[k].replace(b"btcusdt@trade", b"ethusdt@trade")
+    with pytest.raises(liqsim.ScenarioError, match=f"line {k + 1}: the recording mixes symbols"):
+        replay_l2(write(tmp_path / "mixed.gz", raw))
     with pytest.raises(ValueError, match="depth"):
         replay_l2(BTC, depth=[1.5])
     with pytest.raises(ValueError, match="sample_every"):

@@ -297,22 +297,55 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
 
 const STREAM_PREFIX: &str = "{\"stream\":\"";
 
+/// The symbol a combined-stream message is about (`btcusdt` of `btcusdt@depth@0ms`), kept inline
+/// (no allocation per message). Symbols longer than 23 bytes are cut there (still distinct in
+/// practice; only used to detect a file that mixes symbols).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSymbol {
+    len: u8,
+    bytes: [u8; 23],
+}
+
+impl StreamSymbol {
+    fn of_stream(stream: &str) -> Option<StreamSymbol> {
+        let symbol = stream.split_once('@')?.0.as_bytes();
+        let len = symbol.len().min(23);
+        let mut bytes = [0; 23];
+        bytes[..len].copy_from_slice(&symbol[..len]);
+        Some(StreamSymbol { len: len as u8, bytes })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("?")
+    }
+}
+
 /// Decode one recorded line `<receive time ns> <JSON>` into `out`; returns the receive time.
 /// The error text says what is wrong (the caller adds file and line).
 pub fn parse_line(line: &str, out: &mut Message) -> Result<i64, String> {
+    parse_line_with_symbol(line, out).map(|(ts, _)| ts)
+}
+
+/// [`parse_line`], also returning the symbol of the message's stream when it names one.
+pub fn parse_line_with_symbol(line: &str, out: &mut Message) -> Result<(i64, Option<StreamSymbol>), String> {
     let (ts_text, json) = line.split_once(' ').ok_or("expected '<receive time ns> <JSON message>'")?;
     let ts: i64 = ts_text.parse().map_err(|_| format!("receive time {ts_text:?} is not an integer of ns"))?;
     let json = json.trim();
     // Fast path: the combined-stream shape every recorder writes, stream name first.
     if let Some(rest) = json.strip_prefix(STREAM_PREFIX) {
         if let Some(end) = rest.find('"') {
-            decode_kind(kind_of_stream(&rest[..end]), json, true, out)?;
-            return Ok(ts);
+            let stream = &rest[..end];
+            decode_kind(kind_of_stream(stream), json, true, out)?;
+            return Ok((ts, StreamSymbol::of_stream(stream)));
         }
     }
     let envelope: Envelope = decode(json)?;
+    let mut symbol = None;
     match (envelope.stream, envelope.data, envelope.e, envelope.last_update_id) {
-        (Some(stream), Some(data), _, _) => decode_kind(kind_of_stream(stream), data.get(), false, out)?,
+        (Some(stream), Some(data), _, _) => {
+            decode_kind(kind_of_stream(stream), data.get(), false, out)?;
+            symbol = StreamSymbol::of_stream(stream);
+        }
         (None, None, Some(e), _) => decode_kind(kind_of_event(e), json, false, out)?,
         (None, None, None, Some(_)) => {
             let s: SnapshotJson = decode(json)?;
@@ -323,5 +356,5 @@ pub fn parse_line(line: &str, out: &mut Message) -> Result<i64, String> {
         }
         _ => *out = Message::Other,
     }
-    Ok(ts)
+    Ok((ts, symbol))
 }

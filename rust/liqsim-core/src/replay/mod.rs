@@ -34,7 +34,7 @@ use rayon::prelude::*;
 use thiserror::Error as ThisError;
 
 pub use book::{Depth, L2Book, Top};
-pub use message::{parse_line, Message};
+pub use message::{parse_line, parse_line_with_symbol, Message, StreamSymbol};
 pub use sync::{
     BookSnapshot, FileCheck, Gap, GapKind, Mismatch, ReplayOptions, ReplayOutput, Replayer, SeriesColumns, TopColumns,
     TradeColumns,
@@ -281,6 +281,9 @@ fn for_each_message<P: AsRef<Path>>(
         scope.spawn(move || read_blocks(reader_paths, &tx));
         // Lines read so far in the current file (blocks hold whole lines, in order).
         let (mut file, mut line) = (usize::MAX, 0u64);
+        // One book per replay: a recording that mixes symbols (several streams in one connection)
+        // would blend their diffs, and its REST snapshots do not say which symbol they are.
+        let mut first_symbol: Option<StreamSymbol> = None;
         for block in rx.iter() {
             let block = block?;
             if block.file != file {
@@ -293,11 +296,29 @@ fn for_each_message<P: AsRef<Path>>(
             for (count, messages) in decoded {
                 for (offset, result) in messages {
                     let at = line + offset;
-                    let (ts, message) = result.map_err(|message| ReplayError::Malformed {
+                    let (ts, message, symbol) = result.map_err(|message| ReplayError::Malformed {
                         path: path_text(&paths[block.file]),
                         line: at,
                         message,
                     })?;
+                    if let Some(symbol) = symbol.filter(|_| !matches!(message, Message::Other)) {
+                        match first_symbol {
+                            None => first_symbol = Some(symbol),
+                            Some(first) if first != symbol => {
+                                let message = format!(
+                                    "the recording mixes symbols ({} and {}); replay one symbol per file",
+                                    first.as_str(),
+                                    symbol.as_str()
+                                );
+                                return Err(ReplayError::Malformed {
+                                    path: path_text(&paths[block.file]),
+                                    line: at,
+                                    message,
+                                });
+                            }
+                            Some(_) => {}
+                        }
+                    }
                     if !visit(ts, LinePosition { file: block.file, line: at }, &message) {
                         return Ok(()); // dropping the receiver stops the reader
                     }
@@ -309,8 +330,9 @@ fn for_each_message<P: AsRef<Path>>(
     })
 }
 
-/// A decoded line: its 1-based number within its piece, and the message or what is wrong.
-type Decoded = (u64, Result<(i64, Message), String>);
+/// A decoded line: its 1-based number within its piece, and the message (with its receive time
+/// and stream symbol) or what is wrong.
+type Decoded = (u64, Result<(i64, Message, Option<StreamSymbol>), String>);
 
 /// About `parts` pieces of whole lines (each ends with its newline, but for the block's last).
 fn split_at_newlines(data: &[u8], parts: usize) -> Vec<&[u8]> {
@@ -342,7 +364,7 @@ fn decode_piece(piece: &[u8]) -> (u64, Vec<Decoded>) {
         }
         let result = std::str::from_utf8(raw).map_err(|_| "not UTF-8 text".to_string()).and_then(|text| {
             let mut message = Message::default();
-            parse_line(text, &mut message).map(|ts| (ts, message))
+            parse_line_with_symbol(text, &mut message).map(|(ts, symbol)| (ts, message, symbol))
         });
         out.push((count, result));
     }

@@ -542,6 +542,9 @@ fn pieces_keep_line_numbers_and_files_are_one_stream() {
     let b = write("b.gz", b);
     let err = replay_files(&[&a, &b], options()).unwrap_err();
     assert!(matches!(&err, ReplayError::Malformed { line: 1500, path, .. } if path.ends_with("b.gz")), "{err}");
+    let c = write("c.gz", vec![trade(1), trade(2).replace("x@trade", "y@trade")]);
+    let err = replay_files(&[&c], options()).unwrap_err();
+    assert!(err.to_string().contains("mixes symbols (x and y)") && err.to_string().contains("line 2"), "{err}");
     let decoded = decode_files(&[&a]).unwrap();
     assert_eq!(decoded.trades.trade_id, (1..=3000).collect::<Vec<i64>>());
     let _ = std::fs::remove_dir_all(&dir);
