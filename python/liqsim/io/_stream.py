@@ -279,6 +279,10 @@ def replay_l2(
     Every ``bookTicker`` whose update id aligns with the rebuilt book (between two diffs) is
     compared with it on best bid/ask price and quantity: ``.files["match_rate"]``.
 
+    One symbol per replay: a recording whose streams name several symbols raises
+    :class:`liqsim.ScenarioError` (its diffs would blend, and REST snapshots do not say whose they
+    are); so does a malformed line (naming the file and line).
+
     Parameters
     ----------
     path : file or list of files (gzip, ``<ns> <JSON>`` lines)
