@@ -51,19 +51,6 @@ fn bench_replay(c: &mut Criterion) {
     group.bench_function("raw_gz", |b| {
         b.iter(|| black_box(replay_files(&[&path], ReplayOptions::default()).expect("replay")))
     });
-    // The same on one thread (no reader thread, no parallel decoding), to show what the pipeline buys.
-    group.bench_function("raw_gz_one_thread", |b| {
-        b.iter(|| {
-            let mut lines = LineReader::new(&[&path]).expect("data file");
-            let mut r = Replayer::new(ReplayOptions::default(), 1).expect("options");
-            let mut m = Message::default();
-            while let Some((position, text)) = lines.next_line().expect("readable") {
-                let ts = parse_line(text, &mut m).expect("well-formed");
-                r.on_message(ts, position, &m);
-            }
-            black_box(r.finish())
-        })
-    });
     // The stages of raw_gz on their own, to see where its time goes.
     group.bench_function("stage_gunzip_lines", |b| {
         b.iter(|| {

@@ -22,13 +22,6 @@ fn replay_error(py: Python<'_>, err: ReplayError) -> PyErr {
                 Err(e) => e,
             }
         }
-        ReplayError::Corrupt { ref path, .. } => {
-            let attrs = path.into_pyobject(py).map(|p| vec![("path", p.into_any().unbind())]);
-            match attrs {
-                Ok(attrs) => liqsim_error(py, "ScenarioError", err.to_string(), &attrs),
-                Err(e) => e.into(),
-            }
-        }
         ReplayError::Io { .. } | ReplayError::Config { .. } => liqsim_error(py, "LiqsimError", err.to_string(), &[]),
     }
 }
