@@ -7,10 +7,11 @@
 //! divisor of the snapshot's price steps; a later price off that grid refines it (the ladder is
 //! rebuilt, which happens at most a few times). Levels outside the window (stale far quotes like a
 //! 1,000 USDT bid on BTC, or a market that drifted half the window away) go to a sorted map.
-//! Measured on the real diffs of btcusdt_20240808 (`benches/replay.rs`, `decoded_diffs`, same
-//! loaded machine): one `BTreeMap` per side 6.9 M level updates/s (57% of the time in its
-//! search), sorted vectors searched from the touch 5.3 M/s (Binance diffs touch the whole
-//! 1,000-level window, so inserts move many levels), this ladder 28–35 M/s.
+//! Measured on the real diffs of btcusdt_20240808 (`benches/replay.rs`, `decoded_diffs`, all three
+//! under the same load from other builds): one `BTreeMap` per side 6.9 M level updates/s (57% of
+//! the time in its search), sorted vectors searched from the touch 5.3 M/s (Binance diffs touch
+//! the whole 1,000-level window, so inserts move many levels), this ladder 28–35 M/s (74 M/s on a
+//! quiet machine).
 
 use std::collections::BTreeMap;
 

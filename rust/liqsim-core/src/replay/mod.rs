@@ -190,9 +190,9 @@ impl LineReader {
 
 /// Decode the files' lines in order and hand each message to `visit` (which returns false to
 /// stop). One thread: a pipeline (inflating on a second thread, decoding blocks of lines on the
-/// rayon pool) was built and measured against this on the project's shared 2-core machine and
-/// gave no consistent gain (165–298 ms vs 150–220 ms for btcusdt_20240808), so the simple
-/// path stays.
+/// rayon pool) was built and measured against this on the project's shared 2-core machine, and
+/// was slower as often as faster (btcusdt_20240808: 165–460 ms vs 150–396 ms in the same runs),
+/// so the simple path stays.
 fn for_each_message<P: AsRef<Path>>(
     paths: &[P],
     mut visit: impl FnMut(i64, LinePosition, &Message) -> bool,
