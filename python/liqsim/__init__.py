@@ -8,6 +8,7 @@ from Arrow-compatible tables, calls the core once per batch and returns every ta
 # One name per line, sorted within each section: several branches add exports here.
 from . import agents
 from . import analysis
+from . import io
 from . import plot
 from ._core import __version__
 from .analysis import estimate_liquidation_map
@@ -39,6 +40,7 @@ __all__ = [
     "__version__",
     "agents",
     "analysis",
+    "io",
     "bankruptcy_price",
     "estimate_liquidation_map",
     "liquidation_map",

@@ -51,6 +51,8 @@ __all__ = [
     "estimate_liquidation_heatmap",
     "liquidation_prices",
     "maintenance_margins",
+    "read_binance_stream",
+    "replay_l2",
     "simulate",
     "stop_tape",
     "submit_stop",
@@ -276,3 +278,16 @@ def submit_stop(
     oco_group: int | None,
 ) -> StopResult: ...
 def waiting_stops(exchange: Exchange) -> dict[str, NDArray[np.generic]]: ...
+
+# --- liqsim.io: Binance L2 replay (rust/liqsim-py/src/replay.rs) --------------------------------
+def read_binance_stream(paths: list[str]) -> dict[str, Any]: ...
+def replay_l2(
+    paths: list[str],
+    contract_size: float | None = None,
+    sample_every_ns: int = 1_000_000_000,
+    depth_fractions: list[float] = ...,
+    book_times: list[int] = ...,
+    book_levels: int = 0,
+    stop_after_ns: int | None = None,
+    top_of_book: bool = True,
+) -> dict[str, Any]: ...
