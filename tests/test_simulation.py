@@ -332,3 +332,19 @@ def test_a_stop_placer_from_a_dict_places_and_fires_stops():
     )
     res = liqsim.simulate(scn, check_invariants=True)
     assert len(res.stops) > 0 and res.summary()["stops_triggered"] >= 1
+
+
+def test_states_kept_mid_run_give_maps_and_what_ifs():
+    res = liqsim.simulate(squeeze_scenario(pull=True), keep_states=[4 * S, 20 * S])
+    assert res.state_times == [4 * S, 20 * S]
+    before, after = liqsim.liquidation_map(res, at=4 * S), liqsim.liquidation_map(res, at=20 * S)
+    # Before the buying the whole stack of shorts is on the map; by 20 s the squeeze took it.
+    assert before["short_notional"].sum() > 500_000
+    assert before["short_notional"].sum() > 10 * after["short_notional"].sum()
+    end = liqsim.liquidation_map(res)
+    assert end["short_notional"].sum() == after["short_notional"].sum()
+    what_if = res.state_at(4 * S)                 # a copy: acting on it leaves the result alone
+    what_if.submit(1_000_000, "buy", 50.0)
+    assert len(what_if.liquidations()) > 0 and len(res.state_at(4 * S).liquidations()) == 0
+    with pytest.raises(liqsim.ConfigError, match="no market state kept"):
+        res.state_at(1 * S)

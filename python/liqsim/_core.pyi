@@ -262,7 +262,8 @@ def simulate(
     seed: int,
     check_invariants: bool,
     agent_balance: float,
-) -> dict[str, object]: ...
+    state_times: list[int] = ...,
+) -> dict[str, Any]: ...
 def stop_tape(exchange: Exchange) -> dict[str, NDArray[np.generic]]: ...
 def submit_stop(
     exchange: Exchange,

@@ -176,6 +176,13 @@ class Exchange:
             f"insurance fund {self.insurance_fund:,.2f}, time {np.datetime64(self.ts, 'ns')}Z>"
         )
 
+    @classmethod
+    def _wrap(cls, core: _core.Exchange) -> Exchange:
+        """An Exchange around a core exchange the binding made (e.g. a state kept by a run)."""
+        new = cls.__new__(cls)
+        new._ex = core
+        return new
+
     def copy(self) -> Exchange:
         """An independent deep copy (book, accounts, tapes, clock): the cheap way to branch a
         what-if. Acting on the copy leaves the original as it was.

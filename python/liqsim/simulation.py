@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,29 @@ class SimulationResult:
         #: Rows of the scenario's ``orders`` table that the exchange refused (margin, reduce-only, …).
         self.refused_orders: np.ndarray = raw["refused_orders"]
         self.wall_time = wall_time
+        self._states: list[tuple[int, Exchange]] = [(int(ts), Exchange._wrap(core)) for ts, core in raw["states"]]
+
+    @property
+    def state_times(self) -> list[int]:
+        """Times (ns) of the market copies kept with ``simulate(..., keep_states=...)``."""
+        return [ts for ts, _ in self._states]
+
+    def state_at(self, t: TimeLike) -> Exchange:
+        """A copy of the market as it was at the kept state at or before ``t`` (see
+        ``simulate(..., keep_states=...)``); the result stays unchanged when you act on it.
+
+        >>> # res = liqsim.simulate(scn, keep_states=[30 * 10**9]); liqsim.liquidation_map(res.state_at(30 * 10**9))
+        """
+        target = time_ns("t", t)
+        before = [ex for ts, ex in self._states if ts <= target]
+        if not before:
+            err = ConfigError(
+                f"no market state kept at or before {target} ns; kept: {self.state_times} "
+                "(pass keep_states=[...] to simulate)"
+            )
+            err.parameter = "t"
+            raise err
+        return before[-1].copy()
 
     @property
     def trades(self) -> Table:
@@ -200,6 +224,7 @@ def simulate(
     seed: int | None = None,
     until: TimeLike | None = None,
     check_invariants: bool = False,
+    keep_states: Sequence[TimeLike] = (),
 ) -> SimulationResult:
     """Run ``scenario`` in the core (the GIL is released) and return its results.
 
@@ -213,6 +238,10 @@ def simulate(
     check_invariants : bool
         Check the exchange's invariants after every event (slow; raises
         :class:`liqsim.LiqsimError` at the first broken one).
+    keep_states : times, optional
+        Keep a copy of the whole market at the first sample at or after each of these times
+        (:meth:`SimulationResult.state_at`): a liquidation map or a what-if from mid-run. Each
+        copy holds the accounts, book and tapes so far: ask for the times you need.
 
     Example
     -------
@@ -232,6 +261,12 @@ def simulate(
             err = ConfigError(f"until must be after start and not after end ({scenario.start}..{scenario.end} ns), got {until!r}")
             err.parameter = "until"
             raise err
+    state_times = sorted(time_ns("keep_states", t) for t in keep_states)
+    for t in state_times:
+        if not scenario.start <= t <= end:
+            err = ConfigError(f"keep_states: {t} ns is outside the run ({scenario.start}..{end} ns)")
+            err.parameter = "keep_states"
+            raise err
     ex = build_exchange(scenario)
     index_ts, index_price = _index_columns(scenario)
     keep = index_ts <= end
@@ -248,6 +283,7 @@ def simulate(
         scenario.seed,
         check_invariants,
         AGENT_BALANCE,
+        state_times,
     )
     return SimulationResult(scenario, ex, raw, time.perf_counter() - started)
 

@@ -226,6 +226,7 @@ def liquidation_map(
     mark: float | None = None,
     tiers: object | None = None,
     span: float = 0.2,
+    at: object | None = None,
 ) -> LiquidationMap:
     """Exact liquidation map: notional liquidated per price bucket, longs and shorts.
 
@@ -236,7 +237,9 @@ def liquidation_map(
         ``margin_mode``, ``side``, ``qty``, ``entry_price``, ``leverage``, ``isolated_margin``,
         optionally ``symbol`` and ``trader_id``), or an Exchange: then its accounts, its venue,
         symbol and mark, and the engine's own trigger prices (exact to the tick) are used; the
-        insurance fund and background liquidity (ids < 0) are left out.
+        insurance fund and background liquidity (ids < 0) are left out. Or a
+        :class:`liqsim.SimulationResult`: its market at the end, or with ``at=`` (a time) the
+        state it kept at or before then (``simulate(..., keep_states=[...])``).
     price_grid : array of edges, int, or None
         Bucket edges in quote currency (increasing), or a number of buckets; None: 200 buckets
         over ``mark × (1 ± span)`` (without a mark: over the range of the liquidation prices).
@@ -256,6 +259,11 @@ def liquidation_map(
     >>> m["long_notional"].round(2).tolist(), m["short_notional"].round(2).tolist()
     ([0.0, 90.36, 0.0, 0.0], [0.0, 0.0, 109.56, 0.0])
     """
+    if hasattr(accounts, "state_at") and hasattr(accounts, "exchange"):
+        result: Any = accounts
+        accounts = result.exchange if at is None else result.state_at(at)
+    elif at is not None:
+        raise TypeError("liquidation_map: at= needs a SimulationResult (the run's kept states)")
     if hasattr(accounts, "accounts") and hasattr(accounts, "mark"):
         ex: Any = accounts
         a = ex.accounts()

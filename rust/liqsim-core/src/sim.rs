@@ -220,11 +220,7 @@ pub fn validate(
     Ok(())
 }
 
-/// Run a scenario from the exchange's current state to `spec.end`.
-///
-/// The exchange keeps everything that happened (tape, accounts); the returned [`RunOutput`] holds
-/// the series and counters. Agents whose trader is not a loaded account get one (cross, leverage 1,
-/// `spec.agent_balance`), except the background-liquidity account (id −2), which needs none.
+/// Run a scenario from the exchange's current state to `spec.end`; see [`run_with_states`].
 pub fn run(
     ex: &mut Exchange,
     orders: &[ScenarioOrder],
@@ -232,7 +228,30 @@ pub fn run(
     specs: &[AgentSpec],
     spec: &RunSpec,
 ) -> Result<RunOutput, Error> {
+    run_with_states(ex, orders, index, specs, spec, &[]).map(|(out, _)| out)
+}
+
+/// Run a scenario from the exchange's current state to `spec.end`, and keep a copy of the whole
+/// market at the first sample at or after each of `state_times` (sorted): a liquidation map, or a
+/// what-if, from the middle of a run. Each copy costs what the market holds (accounts, book,
+/// tapes so far), so ask for the times you need.
+///
+/// The exchange keeps everything that happened (tape, accounts); the returned [`RunOutput`] holds
+/// the series and counters. Agents whose trader is not a loaded account get one (cross, leverage 1,
+/// `spec.agent_balance`), except the background-liquidity account (id −2), which needs none.
+pub fn run_with_states(
+    ex: &mut Exchange,
+    orders: &[ScenarioOrder],
+    index: &[IndexPoint],
+    specs: &[AgentSpec],
+    spec: &RunSpec,
+    state_times: &[Ts],
+) -> Result<(RunOutput, Vec<(Ts, Exchange)>), Error> {
     validate(orders, index, specs, spec)?;
+    if state_times.windows(2).any(|w| w[0] > w[1]) || state_times.iter().any(|&t| t < spec.start || t > spec.end) {
+        return Err(Error::Config { what: "state times", message: "must be sorted and within [start, end]".into() });
+    }
+    let mut states: Vec<(Ts, Exchange)> = Vec::with_capacity(state_times.len());
     let mut missing: Vec<AccountRow> = Vec::new();
     for (k, a) in specs.iter().enumerate() {
         let pool = a.own_accounts(spec.seed, k as u64 + 1)?;
@@ -316,6 +335,9 @@ pub fn run(
             out.events += 1;
         } else {
             out.series.push(recorder.sample(ex));
+            while states.len() < state_times.len() && state_times[states.len()] <= t {
+                states.push((t, ex.clone()));
+            }
             next_sample = next_sample.saturating_add(spec.sample_every);
             continue;
         }
@@ -326,7 +348,7 @@ pub fn run(
     if ex.ts() < spec.end {
         ex.advance_to(spec.end);
     }
-    Ok(out)
+    Ok((out, states))
 }
 
 /// What a scenario row named by its `order_id` became at the exchange.

@@ -6,9 +6,9 @@ use liqsim_core::agents::{
     AgentSpec, BasisArbSpec, IndexCouplingSpec, MarketMakerSpec, MomentumTakerSpec, NoiseTakerSpec, PositionOpenerSpec,
     Reference, SizeDist, StopPlacerSpec,
 };
-use liqsim_core::sim::{self, index_rows, order_rows, OrderColumns, RunSpec, SeriesRow};
 use liqsim_core::exchange::{OrderReject, StopRequest, StopStatus};
 use liqsim_core::margin::Rate;
+use liqsim_core::sim::{self, index_rows, order_rows, OrderColumns, RunSpec, SeriesRow};
 use liqsim_core::stops::{Trail, TriggerOn};
 use liqsim_core::{Error as CoreError, Money, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
@@ -138,7 +138,7 @@ fn column<'py, T: numpy::Element>(orders: &Bound<'py, PyDict>, name: &str) -> Py
 /// `orders`: a dict of the [`OrderColumns`] arrays; times in ns; `agents` a list of dicts with every
 /// parameter in core units (ns, quote). Returns the series columns and counters.
 #[pyfunction]
-#[pyo3(signature = (exchange, orders, index_ts, index_price, agents, start, end, sample_every, seed, check_invariants, agent_balance))]
+#[pyo3(signature = (exchange, orders, index_ts, index_price, agents, start, end, sample_every, seed, check_invariants, agent_balance, state_times=vec![]))]
 #[allow(clippy::too_many_arguments)]
 fn simulate<'py>(
     py: Python<'py>,
@@ -153,6 +153,7 @@ fn simulate<'py>(
     seed: u64,
     check_invariants: bool,
     agent_balance: f64,
+    state_times: Vec<i64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let specs = agents
         .iter()
@@ -167,13 +168,18 @@ fn simulate<'py>(
     let mut guard = exchange.borrow_mut();
     let this = &mut *guard;
     let (tick, lot) = (this.tick, this.lot);
-    let (ts, trader_id, action) = (column::<i64>(orders, "ts")?, column::<i64>(orders, "trader_id")?, column::<u8>(orders, "action")?);
-    let (side, price, qty) = (column::<u8>(orders, "side")?, column::<f64>(orders, "price")?, column::<f64>(orders, "qty")?);
+    let (ts, trader_id, action) =
+        (column::<i64>(orders, "ts")?, column::<i64>(orders, "trader_id")?, column::<u8>(orders, "action")?);
+    let (side, price, qty) =
+        (column::<u8>(orders, "side")?, column::<f64>(orders, "price")?, column::<f64>(orders, "qty")?);
     let (tif, reduce_only, order_id) =
         (column::<u8>(orders, "tif")?, column::<bool>(orders, "reduce_only")?, column::<i64>(orders, "order_id")?);
     let (trigger_price, trigger_on) = (column::<f64>(orders, "trigger_price")?, column::<u8>(orders, "trigger_on")?);
-    let (trail, trail_fraction, oco_group) =
-        (column::<f64>(orders, "trail")?, column::<f64>(orders, "trail_fraction")?, column::<i64>(orders, "oco_group")?);
+    let (trail, trail_fraction, oco_group) = (
+        column::<f64>(orders, "trail")?,
+        column::<f64>(orders, "trail_fraction")?,
+        column::<i64>(orders, "oco_group")?,
+    );
     let cols = OrderColumns {
         ts: ts.as_slice()?,
         trader_id: trader_id.as_slice()?,
@@ -195,11 +201,13 @@ fn simulate<'py>(
         index_rows(index_ts.as_slice()?, index_price.as_slice()?, &tick).map_err(|e| scenario_error(py, "index", e))?;
     let ex = &mut this.ex;
     let started = std::time::Instant::now();
-    let out = py.detach(|| sim::run(ex, &rows, &index, &specs, &spec)).map_err(|e| match e {
-        CoreError::Config { .. } => config_error(py, e),
-        other => scenario_error(py, "scenario", other),
-    })?;
+    let out =
+        py.detach(|| sim::run_with_states(ex, &rows, &index, &specs, &spec, &state_times)).map_err(|e| match e {
+            CoreError::Config { .. } => config_error(py, e),
+            other => scenario_error(py, "scenario", other),
+        })?;
     let wall = started.elapsed().as_secs_f64();
+    let (out, states) = out;
     let s = &out.series;
     let price = |f: fn(&SeriesRow) -> Option<i64>| -> Vec<f64> {
         s.iter().map(|r| f(r).map_or(f64::NAN, |p| tick.to_f64(p))).collect()
@@ -226,6 +234,12 @@ fn simulate<'py>(
     result.set_item("agent_actions", out.agent_actions)?;
     result.set_item("refused_orders", out.refused_orders.into_pyarray(py))?;
     result.set_item("wall_time", wall)?;
+    let kept = PyList::empty(py);
+    for (ts, state) in states {
+        let copy = Py::new(py, PyExchange { ex: state, tick, lot })?;
+        kept.append((ts, copy))?;
+    }
+    result.set_item("states", kept)?;
     Ok(result)
 }
 
@@ -257,7 +271,9 @@ fn submit_stop<'py>(
     let trigger_on = match trigger_on {
         "last" => TriggerOn::Last,
         "mark" => TriggerOn::Mark,
-        other => return Err(order_error(py, format!("trigger_on must be last or mark, got {other:?}"), "invalid_trigger")),
+        other => {
+            return Err(order_error(py, format!("trigger_on must be last or mark, got {other:?}"), "invalid_trigger"))
+        }
     };
     let trail = match (trail, trail_fraction) {
         (Some(_), Some(_)) => {
@@ -343,10 +359,16 @@ fn waiting_stops<'py>(py: Python<'py>, exchange: &Bound<'py, PyExchange>) -> PyR
     let accounts = this.ex.accounts();
     let d = PyDict::new(py);
     d.set_item("stop_id", stops.iter().map(|s| s.id).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("trader_id", stops.iter().map(|s| accounts[s.owner as usize].id.0).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item(
+        "trader_id",
+        stops.iter().map(|s| accounts[s.owner as usize].id.0).collect::<Vec<_>>().into_pyarray(py),
+    )?;
     d.set_item("side", stops.iter().map(|s| s.side as u8).collect::<Vec<_>>().into_pyarray(py))?;
     d.set_item("qty", stops.iter().map(|s| this.lot.to_f64(s.qty)).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("trigger_price", stops.iter().map(|s| this.tick.to_f64(s.trigger)).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item(
+        "trigger_price",
+        stops.iter().map(|s| this.tick.to_f64(s.trigger)).collect::<Vec<_>>().into_pyarray(py),
+    )?;
     d.set_item(
         "limit_price",
         stops.iter().map(|s| s.limit.map_or(f64::NAN, |p| this.tick.to_f64(p))).collect::<Vec<_>>().into_pyarray(py),
