@@ -42,9 +42,10 @@ class Exchange:
         feed on themselves when the mark follows the last price).
     adl : bool
         Auto-deleverage profitable opposite positions when the insurance fund is empty.
-    liquidation_limit : {"market", "bankruptcy"}
-        Liquidation orders as market orders (shortfalls hit the fund; bounded at bankruptcy while
-        the fund is empty) or as IOC limits at the bankruptcy price.
+    liquidation_limit : {"market", "bankruptcy"} or None
+        Liquidation orders as market orders (shortfalls hit the fund, so they go past bankruptcy only
+        as far as the fund can pay) or as limits at the bankruptcy price. None: what the venue
+        sends (Binance, Bybit: bankruptcy; Hyperliquid: market; dYdX: its fillable price, as market).
     stp : str
         Self-trade prevention of the book.
     tiers : table or None
@@ -67,7 +68,7 @@ class Exchange:
         mark_rule: str | None = None,
         closeouts_move_mark: bool = True,
         adl: bool = True,
-        liquidation_limit: str = "market",
+        liquidation_limit: str | None = None,
         stp: str = "none",
         tiers: object | None = None,
         fees: tuple[float, float] | None = None,

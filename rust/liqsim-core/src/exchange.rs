@@ -33,11 +33,12 @@ pub const LIQUIDITY_ID: TraderId = TraderId(-2);
 /// How far a liquidation order may sweep the book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LiquidationLimit {
-    /// A market order; fills worse than bankruptcy are a shortfall the insurance fund pays. While
-    /// the fund is empty the order is bounded at the bankruptcy price instead, and what is left goes
-    /// to auto-deleveraging.
+    /// A market order (Hyperliquid; dYdX's IOC at its fillable price); fills worse than bankruptcy
+    /// are a shortfall the insurance fund pays, so with ADL on the order goes past bankruptcy only
+    /// as far as the fund's equity pays for, and what is left goes to the backstop / ADL.
     Market,
-    /// Always an IOC limit at the bankruptcy price (what Binance sends).
+    /// Always a limit at the bankruptcy price (what Binance and Bybit send; the default of their
+    /// presets).
     Bankruptcy,
 }
 
@@ -64,12 +65,12 @@ impl ExchangeConfig {
     pub fn new(preset: VenuePreset, scale: NotionalScale) -> ExchangeConfig {
         ExchangeConfig {
             mark_rule: preset.mark_rule,
+            liquidation_limit: LiquidationLimit::venue_default(preset.venue),
             preset,
             scale,
             stp: SelfTradePrevention::None,
             closeouts_move_mark: true,
             adl: true,
-            liquidation_limit: LiquidationLimit::Market,
             insurance_fund: Money::ZERO,
             max_cascade_rounds: 1_000_000,
         }
@@ -268,8 +269,12 @@ pub struct Exchange {
     /// Resting orders per account (only accounts that have some).
     open_orders: HashMap<u32, Vec<OrderId>>,
     reduce_only: std::collections::HashSet<OrderId>,
-    /// Hyperliquid slices: no further close-out before this time.
+    /// dYdX blocks: no further close-out of the account before this time.
     cooldown_until: HashMap<u32, Ts>,
+    /// Hyperliquid: after a 20 % slice, liquidations before this time take the whole position.
+    whole_position_until: HashMap<u32, Ts>,
+    /// The mark before the current one (Hyperliquid deleverages at it).
+    previous_mark: Option<Price>,
     fees: Money,
     /// Total money put in by loads (the conserved quantity).
     deposits: Money,
@@ -297,7 +302,7 @@ pub struct Exchange {
 impl Exchange {
     pub fn new(cfg: ExchangeConfig) -> Result<Exchange, Error> {
         cfg.preset.funding.validate()?;
-        let basis = BasisAverager::new(BasisAverager::BINANCE_WINDOW)?;
+        let basis = BasisAverager::new(cfg.mark_rule.basis_window())?;
         let mut backstop = Account::new(BACKSTOP_ID, cfg.insurance_fund, MarginMode::Cross, 1);
         backstop.exempt = true;
         let mut liquidity = Account::new(LIQUIDITY_ID, Money::ZERO, MarginMode::Cross, 1);
@@ -312,6 +317,8 @@ impl Exchange {
             open_orders: HashMap::new(),
             reduce_only: Default::default(),
             cooldown_until: HashMap::new(),
+            whole_position_until: HashMap::new(),
+            previous_mark: None,
             fees: Money::ZERO,
             ts: 0,
             last: None,
@@ -660,9 +667,8 @@ impl Exchange {
 
     fn sample_premium(&mut self) {
         let Some(index) = self.index_price else { return };
-        // Impact notional: 200 USDT of margin at the first tier's max leverage.
-        let first = self.cfg.preset.tiers.tiers()[0];
-        let impact_money = 200 * crate::MONEY_SCALE * first.max_leverage as i128;
+        // Impact notional: the venue's (Binance: 200 USDT of margin at the first tier's max leverage).
+        let impact_money = self.cfg.preset.impact_notional.0;
         let impact = impact_money / self.cfg.scale.money_per_tick_lot();
         let bid = self.book.sweep_notional(Side::Sell, impact);
         let ask = self.book.sweep_notional(Side::Buy, impact);
@@ -680,7 +686,12 @@ impl Exchange {
         let rate = self.premiums.rate(&rule);
         self.premiums.reset();
         self.last_funding_rate = rate;
-        let Some(mark) = self.mark else { return };
+        // The price funding is paid on: the mark, or the oracle (index) on Hyperliquid.
+        let price = match self.cfg.preset.funding_price {
+            crate::venue::FundingPrice::Mark => self.mark,
+            crate::venue::FundingPrice::Index => self.index_price.or(self.mark),
+        };
+        let Some(mark) = price else { return };
         let holders: Vec<u32> =
             (0..self.accounts.len() as u32).filter(|&i| !self.accounts[i as usize].position.is_flat()).collect();
         let lots: Vec<Qty> = holders.iter().map(|&i| self.accounts[i as usize].position.lots).collect();
@@ -901,7 +912,7 @@ impl Exchange {
         let mut round = 0u32;
         let mut crossed = Vec::new();
         loop {
-            self.mark = self.compute_mark();
+            self.refresh_mark();
             let Some(mark) = self.mark else { break };
             crossed.clear();
             self.index.crossed(mark, &mut crossed);
@@ -929,7 +940,7 @@ impl Exchange {
                     self.liquidate(a, now, round);
                     liquidated_any = true;
                     if self.cfg.closeouts_move_mark {
-                        self.mark = self.compute_mark();
+                        self.refresh_mark();
                     }
                 }
             }
@@ -1010,7 +1021,7 @@ impl Exchange {
                 return Err(format!("trader {} is flat with a negative balance", a.id.0));
             }
         }
-        Ok(())
+        self.check_fund()
     }
 }
 

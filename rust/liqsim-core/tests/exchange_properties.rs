@@ -728,8 +728,8 @@ fn brute_force_index(ex: &Exchange, extra_probes: &[Price]) -> Result<(), String
 // An independent re-check of the invariants (public API only)
 // ---------------------------------------------------------------------------------------------
 
-/// Every invariant `check_invariants` states, re-derived from public state. The slice cooldown is
-/// read off the tape (a partial slice liquidation less than `cooldown` ago).
+/// Every invariant `check_invariants` states, re-derived from public state. The dYdX block wait is
+/// read off the tape (a partial liquidation less than one block ago).
 fn recheck(ex: &Exchange) -> Result<(), String> {
     ex.book().check_invariants()?;
     let net: i64 = ex.accounts().iter().map(|a| a.position.lots).sum();
@@ -744,7 +744,7 @@ fn recheck(ex: &Exchange) -> Result<(), String> {
     let scale = ex.config().scale;
     let tiers = &ex.config().preset.tiers;
     let cooldown = match ex.config().preset.liquidation.close_out {
-        liqsim_core::venue::CloseOut::Slices { cooldown, .. } => Some(cooldown),
+        liqsim_core::venue::CloseOut::PerBlock { block, .. } => Some(block),
         _ => None,
     };
     for a in ex.accounts() {
@@ -766,6 +766,18 @@ fn recheck(ex: &Exchange) -> Result<(), String> {
         if !a.exempt && a.position.is_flat() && a.total_balance() < Money::ZERO {
             return Err(format!("trader {} is flat with a negative balance {:?}", a.id.0, a.total_balance()));
         }
+    }
+    // The fund (less funding on positions it holds) is never below zero unless ADL ran or is off
+    // (REFERENCE §7).
+    let funding: i128 = ex
+        .tape()
+        .insurance
+        .iter()
+        .filter(|r| r.reason == liqsim_core::exchange::InsuranceReason::Funding)
+        .map(|r| r.delta.0)
+        .sum();
+    if ex.insurance_fund().0 - funding < 0 && ex.config().adl && ex.tape().adl.is_empty() {
+        return Err(format!("insurance fund {:?} below zero with no ADL record", ex.insurance_fund()));
     }
     Ok(())
 }
