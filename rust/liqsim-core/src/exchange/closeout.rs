@@ -727,6 +727,21 @@ mod tests {
     }
 
     #[test]
+    fn hyperliquid_pays_funding_on_the_oracle_price() {
+        // REFERENCE §7 (docs trading/funding): the payment is on the oracle (index) price, 3,000,
+        // not the mark (last trade 3,100 here).
+        let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.01, 0.0);
+        ex.add_accounts(&[account(30, 10_000.0, LOTS, 3000.0), account(20, 10_000.0, 0, 0.0)]).unwrap();
+        ex.add_resting_orders(&[(Side::Sell, eth_px(3100.0), 1, None), (Side::Buy, eth_px(2900.0), 1, None)]).unwrap();
+        ex.set_index(eth_px(3000.0));
+        order(&mut ex, 20, Side::Buy, 1);
+        assert_eq!(ex.mark(), Some(eth_px(3100.0)));
+        ex.advance_to(crate::funding::HOUR);
+        assert_eq!(ex.tape().funding[0].mark, eth_px(3000.0));
+        ex.check_invariants().unwrap();
+    }
+
+    #[test]
     fn dydx_closes_10_percent_per_block_at_the_fillable_price() {
         // REFERENCE §7 (x/clob/keeper/liquidations.go). ETH-USD (MMR 1.2 %): short 200 ETH @ 3,000
         // with 10,000; index (= mark) 3,020: margin balance 6,000, MM 7,248, bankruptcy 3,050.
