@@ -138,3 +138,16 @@ def test_dydx_liquidates_one_block_at_a_time():
     ex.advance(3 * 10**9)
     assert len(ex.liquidations()["qty"]) >= 2
     ex.check_invariants()
+
+
+def test_any_hyperliquid_asset_by_its_max_leverage():
+    ex = liqsim.Exchange(venue="hyperliquid", symbol="DOGE", tick_size=0.00001, lot_size=1.0, max_leverage=20)
+    ex.load_accounts({"trader_id": [1], "balance": [25.136807], "side": ["short"], "qty": [351.0],
+                      "entry_price": [0.14333], "leverage": [20]})
+    # REFERENCE §3: DOGE short 351 @ 0.14333 with 25.136807 at 20x (MMR 2.5 %) → 0.2097023; the
+    # exact trigger is the first tick at or above it.
+    assert ex.accounts()["liquidation_price"][-1] == pytest.approx(0.20971, abs=1e-9)
+    with pytest.raises(liqsim.LiqsimError, match="max_leverage"):
+        liqsim.Exchange(venue="hyperliquid", symbol="DOGE")
+    with pytest.raises(liqsim.LiqsimError, match="hyperliquid only"):
+        liqsim.Exchange(venue="binance", max_leverage=20)

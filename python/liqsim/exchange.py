@@ -56,6 +56,9 @@ class Exchange:
         Trading fee rates overriding the preset's (e.g. ``(0.0002, 0.0005)``).
     liquidation_fee : float or None
         Liquidation fee rate overriding the preset's.
+    max_leverage : int or None
+        Hyperliquid only: the asset's max leverage (one tier, MMR = 1 / (2 × it)), for assets
+        without a built-in table (BTC, ETH, SOL, XRP have one).
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Exchange:
         tiers: object | None = None,
         fees: tuple[float, float] | None = None,
         liquidation_fee: float | None = None,
+        max_leverage: int | None = None,
     ) -> None:
         tier_columns = None
         if tiers is not None:
@@ -85,7 +89,7 @@ class Exchange:
             )
         self._ex = _core.Exchange(
             venue, symbol, tick_size, lot_size, insurance_fund, mark_rule, closeouts_move_mark, adl, liquidation_limit,
-            stp, tier_columns, fees, liquidation_fee,
+            stp, tier_columns, fees, liquidation_fee, max_leverage,
         )
 
     def __repr__(self) -> str:

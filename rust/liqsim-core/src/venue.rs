@@ -1,10 +1,17 @@
 //! Venue presets: tier table, fees, liquidation fee, funding rule, mark-price rule, liquidation
 //! policy and ADL ranking for a (venue, symbol) pair.
 //!
-//! Figures come from shared/REFERENCE.md; where it is silent the choice is stated next to the
-//! value. Presets exist for the BTC and ETH perpetuals ([`SymbolFamily`]); any other symbol needs a
+//! Figures come from shared/REFERENCE.md, §7 (corrections from the venues' own documentation and
+//! code) over §1–4; where it is silent the choice is stated next to the value. Presets exist for
+//! the BTC and ETH perpetuals ([`SymbolFamily`]) and, on Hyperliquid, for SOL and XRP and for any
+//! asset given its max leverage ([`VenuePreset::hyperliquid`]); any other symbol needs a
 //! user-supplied tier table ([`VenuePreset::custom`]). Every field is public and the `with_*`
 //! methods override the common ones.
+//!
+//! Corrections of §1–4 the presets follow: Hyperliquid BTC is 40x (MMR 1.25 %) and ETH 25x (2 %),
+//! not 50x; dYdX large caps are 50x with MMR 1.2 %, not 20x / 3 %; Bybit's mark is a median, not
+//! the index; Bybit's BTCUSDT table runs to 80M (20 tiers); Binance and Bybit liquidation orders
+//! are limits at the bankruptcy price.
 
 use crate::error::Error;
 use crate::funding::{FundingRule, MarkRule, PremiumWeighting, HOUR, SECOND};

@@ -52,7 +52,7 @@ impl PyExchange {
 impl PyExchange {
     #[new]
     #[pyo3(signature = (venue, symbol, tick_size, lot_size, insurance_fund, mark_rule, closeouts_move_mark, adl,
-                        liquidation_limit, stp, tiers=None, fees=None, liquidation_fee=None))]
+                        liquidation_limit, stp, tiers=None, fees=None, liquidation_fee=None, max_leverage=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -69,10 +69,22 @@ impl PyExchange {
         tiers: Option<TierColumns>,
         fees: Option<(f64, f64)>,
         liquidation_fee: Option<f64>,
+        max_leverage: Option<u32>,
     ) -> PyResult<Self> {
-        let mut preset = match tiers {
-            None => preset(py, venue, symbol)?,
-            Some((floor, cap, mmr, max_leverage)) => {
+        let mut preset = match (tiers, max_leverage) {
+            (None, None) => preset(py, venue, symbol)?,
+            (None, Some(lev)) => {
+                if Venue::from_name(venue).map_err(|e| config_error(py, e))? != Venue::Hyperliquid {
+                    let msg = format!("max_leverage applies to hyperliquid only (venue {venue:?})");
+                    return Err(liqsim_error(py, "LiqsimError", msg, &[]));
+                }
+                VenuePreset::hyperliquid(symbol, Some(lev)).map_err(|e| config_error(py, e))?
+            }
+            (Some(_), Some(_)) => {
+                let msg = "give tiers or max_leverage, not both".to_string();
+                return Err(liqsim_error(py, "LiqsimError", msg, &[]));
+            }
+            (Some((floor, cap, mmr, max_leverage)), None) => {
                 let rows: Vec<(f64, f64, f64, u32)> = floor
                     .iter()
                     .zip(&cap)

@@ -698,6 +698,28 @@ mod tests {
     }
 
     #[test]
+    fn hyperliquid_slices_again_once_the_cooldown_is_over() {
+        // Short 50 ETH @ 3,000 with 5,000 (trigger 3,039.22 as above): the slice buys 10 ETH at 3,041
+        // (collateral 4,590; 40 ETH, above maintenance: 2,950 > 2,432.8). The second crossing, at
+        // 3,060 (2,190 ≤ 2,448), comes 30 s later: the window is over and 122,400 > 100,000, so 20 %
+        // again: 8 ETH.
+        let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.01, 0.0);
+        ex.add_accounts(&[account(10, 5_000.0, -50 * LOTS, 3000.0), account(20, 10_000.0, 0, 0.0)]).unwrap();
+        ex.add_resting_orders(&[
+            (Side::Sell, eth_px(3040.0), 1, None),
+            (Side::Sell, eth_px(3041.0), 10 * LOTS, None),
+            (Side::Sell, eth_px(3060.0), 1, None),
+            (Side::Sell, eth_px(3061.0), 40 * LOTS, None),
+        ])
+        .unwrap();
+        order(&mut ex, 20, Side::Buy, 1);
+        ex.advance_to(30 * crate::funding::SECOND);
+        order(&mut ex, 20, Side::Buy, 1);
+        let liq = ex.tape().liquidations[1];
+        assert_eq!((liq.kind, liq.qty), (LiquidationKind::Partial, 8 * LOTS));
+    }
+
+    #[test]
     fn hyperliquid_deleverages_an_account_with_negative_value_at_the_previous_mark() {
         // REFERENCE §7 (docs trading/auto-deleveraging). ETH: short 1 @ 3,000 with 50 (trigger
         // 3,050 / 1.02 = 2,990.20…: already crossed at 3,000? no: 50 + 3,000 − P = 0.02 P → P =
@@ -770,6 +792,24 @@ mod tests {
         assert_eq!((liq.len(), liq[1].qty, liq[1].ts), (2, 18 * LOTS, crate::funding::SECOND));
         assert_eq!(liq[1].avg_fill_ticks, eth_px(3030.0) as f64);
         assert_eq!(ex.insurance_fund(), usdt(907.5 + 818.1));
+    }
+
+    #[test]
+    fn dydx_leaves_the_surplus_after_the_fee_with_the_trader() {
+        // REFERENCE §7: the fund receives min(1.5 % × notional, surplus), the trader the rest.
+        // Short 0.3 ETH @ 3,000 with 30 (900 USDC < the 1,000 minimum: closed whole). Index 3,065:
+        // margin balance 10.5 ≤ MM 1.2 % × 919.5 = 11.03. A stale ask at 3,040 fills it: 30 − 12 =
+        // 18 left, fee 1.5 % × 912 = 13.68 to the fund, 4.32 stays with the trader.
+        let mut ex = exchange(Venue::Dydx, "ETH-USD", 0.01, 0.0);
+        ex.add_accounts(&[account(10, 30.0, -300, 3000.0)]).unwrap();
+        ex.add_resting_orders(&[(Side::Buy, eth_px(2900.0), LOTS, None), (Side::Sell, eth_px(3040.0), LOTS, None)])
+            .unwrap();
+        ex.set_index(eth_px(3065.0));
+        ex.check_invariants().unwrap();
+        let liq = ex.tape().liquidations[0];
+        assert_eq!((liq.kind, liq.qty), (LiquidationKind::Full, 300));
+        assert_eq!(ex.account(TraderId(10)).unwrap().wallet, usdt(4.32));
+        assert_eq!(ex.insurance_fund(), usdt(13.68));
     }
 
     #[test]
