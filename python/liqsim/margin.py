@@ -33,14 +33,25 @@ def _flat(column: object, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(column, dtype=dtype).ravel()
 
 
+def _symbol_codes(symbol, shape) -> dict:
+    """One symbol for every row (the common case: no per-row work), or per-row codes into the
+    distinct symbols (hash-encoded by Arrow, then broadcast)."""
+    if isinstance(symbol, str):
+        return {"symbols": [symbol]}
+    given = np.asarray(symbol)
+    try:
+        encoded = pa.array(given.ravel(), type=pa.string()).dictionary_encode()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise scenario_error("positions", "symbol", None, f"symbols must be strings ({e})") from None
+    if encoded.null_count:
+        raise scenario_error("positions", "symbol", int(np.flatnonzero(encoded.is_null())[0]), "symbol is missing")
+    codes = encoded.indices.to_numpy(zero_copy_only=False).reshape(given.shape)
+    return {"symbols": encoded.dictionary.to_pylist(), "symbol_code": _flat(np.broadcast_to(codes, shape), np.uint32)}
+
+
 def _options(shape, symbol, tiers, max_leverage, margin_mode=None, leverage=None) -> dict:
     """The keyword arguments of the core formula functions for rows of ``shape``."""
-    symbols = np.broadcast_to(np.asarray(symbol, dtype=object), shape).ravel()
-    if symbols.size and not all(isinstance(s, str) for s in symbols):
-        bad = next(i for i, s in enumerate(symbols) if not isinstance(s, str))
-        raise scenario_error("positions", "symbol", bad, f"symbol must be a string, got {symbols[bad]!r}")
-    names, codes = np.unique(symbols.astype(str), return_inverse=True) if symbols.size else (np.array(["BTCUSDT"]), [])
-    out: dict = {"symbols": [str(n) for n in names], "symbol_code": _flat(codes, np.uint32)}
+    out = _symbol_codes(symbol, shape)
     if tiers is not None:
         if max_leverage is not None:
             raise scenario_error("positions", "max_leverage", None, "give tiers or max_leverage, not both")
@@ -60,9 +71,10 @@ def _options(shape, symbol, tiers, max_leverage, margin_mode=None, leverage=None
                                  f"max leverage must be a whole number ≥ 1, got {lev[bad[0]]}")
         out["max_leverage"] = _flat(np.where(given, lev, 0), np.uint32)
     if margin_mode is not None:
-        modes = np.broadcast_to(np.asarray(margin_mode), shape).ravel()
-        codes = code_column(pa.table({"margin_mode": modes}), "positions", "margin_mode", _MODE_CODES, required=True)
-        isolated = _flat(codes, np.uint8)
+        modes = np.asarray(margin_mode)
+        codes = code_column(pa.table({"margin_mode": modes.ravel()}), "positions", "margin_mode", _MODE_CODES,
+                            required=True).reshape(modes.shape)
+        isolated = _flat(np.broadcast_to(codes, shape), np.uint8)
         if isolated.any():
             if leverage is None:
                 raise scenario_error("positions", "leverage", int(np.flatnonzero(isolated)[0]),

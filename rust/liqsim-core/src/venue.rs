@@ -604,14 +604,15 @@ impl VenuePreset {
     /// 20,000 with 400 of margin, MMR 0.5 %: (20,000 − 400) / 0.995 = 19,698.49). Its pre-2025 help
     /// page measures maintenance on the entry value (19,700): [`crate::margin::bybit_isolated_liq_price`].
     pub fn liquidation_price(&self, size: f64, entry_price: f64, balance: f64) -> Option<f64> {
-        let first_rate = self.tiers.rates_f64(self.tiers.tier_index_f64(size.abs() * entry_price)).0;
+        // MMR of the entry notional's tier (only the closed forms need it; looked up lazily).
+        let entry_rate = || self.tiers.rates_f64(self.tiers.tier_index_f64(size.abs() * entry_price)).0;
         // A price at or below zero (including −0.0 for a fully backed long) means "never".
         let price = match self.venue {
             Venue::Binance | Venue::Bybit => {
                 binance_liq_price_tiered(&BinanceAccount::isolated(balance), size, entry_price, &self.tiers)
             }
-            Venue::Hyperliquid => hyperliquid_liq_price(size, entry_price, balance, first_rate),
-            Venue::Dydx => dydx_liq_price(size, entry_price, balance, first_rate),
+            Venue::Hyperliquid => hyperliquid_liq_price(size, entry_price, balance, entry_rate()),
+            Venue::Dydx => dydx_liq_price(size, entry_price, balance, entry_rate()),
         };
         price.filter(|p| *p > 0.0)
     }

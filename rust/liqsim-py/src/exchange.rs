@@ -10,7 +10,6 @@ use liqsim_core::margin::{isolated_position_margin, NotionalScale, Rate, TierTab
 use liqsim_core::units::Grid;
 use liqsim_core::venue::{Fees, Venue, VenuePreset};
 use liqsim_core::{Money, OrderId, TraderId};
-use std::collections::HashMap;
 
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
@@ -458,12 +457,22 @@ impl PyExchange {
 /// rows, built before the GIL is released so that an unknown symbol is a clean `LiqsimError`.
 struct FormulaPresets {
     presets: Vec<VenuePreset>,
-    /// Per row: index into `presets`.
-    row_preset: Vec<u32>,
+    /// Per row: index into `presets` (`None`: one preset for every row).
+    row_preset: Option<Vec<u32>>,
+}
+
+impl FormulaPresets {
+    fn of_row(&self, row: usize) -> &VenuePreset {
+        match &self.row_preset {
+            None => &self.presets[0],
+            Some(index) => &self.presets[index[row] as usize],
+        }
+    }
 }
 
 /// Per-row symbol codes (into `symbols`), optional Hyperliquid max leverage per row (0: the
-/// built-in table) and an optional user tier table shared by every row.
+/// built-in table) and an optional user tier table shared by every row. Rows find their preset by
+/// symbol code, then by a scan of that symbol's few max leverages (no hashing per row).
 fn formula_presets(
     py: Python<'_>,
     rows: usize,
@@ -482,32 +491,44 @@ fn formula_presets(
             Some(TierTable::from_f64_rows(&rows).map_err(|e| config_error(py, e))?)
         }
     };
-    let mut keys: HashMap<(u32, u32), u32> = HashMap::new();
+    let build = |symbol: &str, lev: u32| -> PyResult<VenuePreset> {
+        let preset = match (&table, venue, lev) {
+            (Some(t), _, _) => Ok(VenuePreset::custom(venue, symbol, t.clone())),
+            (None, Venue::Hyperliquid, lev) => VenuePreset::hyperliquid(symbol, (lev > 0).then_some(lev)),
+            (None, _, 0) => VenuePreset::new(venue, symbol),
+            (None, _, _) => {
+                let msg = format!("max_leverage applies to hyperliquid only (venue {:?})", venue.name());
+                return Err(liqsim_error(py, "LiqsimError", msg, &[]));
+            }
+        };
+        preset.map_err(|e| config_error(py, e))
+    };
+    if symbol_code.is_none() && max_leverage.is_none() {
+        let symbol = symbols.first().map_or("BTCUSDT", |s| s.as_str());
+        return Ok(FormulaPresets { presets: vec![build(symbol, 0)?], row_preset: None });
+    }
+    // by_symbol[code]: the (max leverage, preset index) pairs seen so far.
+    let mut by_symbol: Vec<Vec<(u32, u32)>> = vec![Vec::new(); symbols.len()];
     let mut presets = Vec::new();
     let mut row_preset = Vec::with_capacity(rows);
     for row in 0..rows {
         let code = symbol_code.map_or(0, |c| c[row]);
         let lev = max_leverage.map_or(0, |m| m[row]);
-        let next = presets.len() as u32;
-        let k = *keys.entry((code, lev)).or_insert(next);
-        if k == next {
-            let Some(symbol) = symbols.get(code as usize) else {
-                return Err(liqsim_error(py, "LiqsimError", format!("symbol code {code} out of range"), &[]));
-            };
-            let preset = match (&table, venue, lev) {
-                (Some(t), _, _) => Ok(VenuePreset::custom(venue, symbol, t.clone())),
-                (None, Venue::Hyperliquid, lev) => VenuePreset::hyperliquid(symbol, (lev > 0).then_some(lev)),
-                (None, _, 0) => VenuePreset::new(venue, symbol),
-                (None, _, _) => {
-                    let msg = format!("max_leverage applies to hyperliquid only (venue {:?})", venue.name());
-                    return Err(liqsim_error(py, "LiqsimError", msg, &[]));
-                }
-            };
-            presets.push(preset.map_err(|e| config_error(py, e))?);
-        }
+        let Some(seen) = by_symbol.get_mut(code as usize) else {
+            return Err(liqsim_error(py, "LiqsimError", format!("symbol code {code} out of range"), &[]));
+        };
+        let k = match seen.iter().find(|(l, _)| *l == lev) {
+            Some(&(_, k)) => k,
+            None => {
+                let k = presets.len() as u32;
+                presets.push(build(&symbols[code as usize], lev)?);
+                seen.push((lev, k));
+                k
+            }
+        };
         row_preset.push(k);
     }
-    Ok(FormulaPresets { presets, row_preset })
+    Ok(FormulaPresets { presets, row_preset: Some(row_preset) })
 }
 
 /// A per-position price formula of the presets over numpy columns (NaN where the formula has none).
@@ -543,7 +564,7 @@ fn per_position<'py>(
     let out: Vec<f64> = py.detach(|| {
         (0..n)
             .map(|i| {
-                let preset = &p.presets[p.row_preset[i] as usize];
+                let preset = p.of_row(i);
                 let backing = if isolated.is_some_and(|m| m[i] != 0) {
                     let extra = if b[i].is_nan() { 0.0 } else { b[i] };
                     isolated_position_margin(s[i], e[i], leverage.map_or(f64::NAN, |l| l[i]), extra)
@@ -625,16 +646,8 @@ pub fn maintenance_margins<'py>(
     let p = formula_presets(py, n.len(), venue, &symbols, codes, tiers, max_lev)?;
     let out: Vec<f64> = py.detach(|| {
         n.iter()
-            .zip(&p.row_preset)
-            .map(
-                |(&x, &k)| {
-                    if x.is_finite() {
-                        p.presets[k as usize].tiers.maintenance_margin_f64(x.abs())
-                    } else {
-                        f64::NAN
-                    }
-                },
-            )
+            .enumerate()
+            .map(|(i, &x)| if x.is_finite() { p.of_row(i).tiers.maintenance_margin_f64(x.abs()) } else { f64::NAN })
             .collect()
     });
     Ok(out.into_pyarray(py))
