@@ -362,8 +362,7 @@ def test_adl_never_leaves_a_counterparty_flat_and_negative():
 def test_a_reduce_only_close_through_a_thin_book_is_covered_on_the_record():
     # Was: a reduce-only buy closing a short at 3,400 (loss 0.40 on 0.30, plus fee) left the account
     # flat at −0.1017 with nothing covering it. Now the fund covers it, as a recorded shortfall.
-    # (The fund starts at 1: an empty fund driven below zero with no ADL fails check_invariants.)
-    ex = liqsim.Exchange(venue="binance", symbol="ETHUSDT", insurance_fund=1.0)
+    ex = liqsim.Exchange(venue="binance", symbol="ETHUSDT")
     ex.load_accounts({"trader_id": [1], "balance": [0.30], "side": ["short"], "qty": [0.001],
                       "entry_price": [3000.0], "leverage": [10]})
     ex.load_book({"side": ["bid", "ask"], "price": [2999.99, 3400.0], "qty": [1.0, 1.0]})
@@ -375,7 +374,7 @@ def test_a_reduce_only_close_through_a_thin_book_is_covered_on_the_record():
     assert acc["balance"][acc["trader_id"] == 1][0] == 0.0
     ins = ex.insurance()
     assert list(ins["reason"]) == ["shortfall"] and list(ins["trader_id"]) == [1]
-    assert ex.insurance_fund - 1.0 == pytest.approx(ins["delta"].sum(), abs=1e-9) == pytest.approx(-0.1017)
+    assert ex.insurance_fund == pytest.approx(ins["delta"].sum(), abs=1e-9) == pytest.approx(-0.1017)
 
 
 # Found by these properties and fixed (the fund's realised PnL used to be missing from the log).

@@ -981,7 +981,8 @@ impl Exchange {
 
     /// Check every invariant of the design: book structure; positions sum to zero; money conserved
     /// exactly; trigger index equal to a brute-force scan; no non-exempt account left liquidatable
-    /// or with a negative balance after a cascade (unless waiting out a slice cooldown).
+    /// or with a negative balance after a cascade (unless waiting for its next dYdX block); the
+    /// insurance fund not below zero unless an ADL record covers it (`closeout::check_fund`).
     pub fn check_invariants(&self) -> Result<(), String> {
         self.book.check_invariants()?;
         let net: i64 = self.accounts.iter().map(|a| a.position.lots).sum();

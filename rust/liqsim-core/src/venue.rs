@@ -597,8 +597,8 @@ impl VenuePreset {
     /// entered at `entry_price` and backed by `balance`: the isolated margin, or the wallet of a
     /// cross account holding nothing else. Each venue's own formula: Binance and Bybit solve
     /// `balance + PnL = MM` with the tier at the liquidation price; Hyperliquid and dYdX use their
-    /// closed forms with the rate of the entry notional's tier. `None`: no such price (e.g. a fully
-    /// backed long).
+    /// closed forms (Hyperliquid with a multi-tier table: the same equation solved with the tier at
+    /// the liquidation price). `None`: no such price (e.g. a fully backed long).
     ///
     /// Bybit: this is its live engine since 2025-09-02, maintenance on the mark value (long 1 BTC @
     /// 20,000 with 400 of margin, MMR 0.5 %: (20,000 − 400) / 0.995 = 19,698.49). Its pre-2025 help
@@ -611,8 +611,16 @@ impl VenuePreset {
             Venue::Binance | Venue::Bybit => {
                 binance_liq_price_tiered(&BinanceAccount::isolated(balance), size, entry_price, &self.tiers)
             }
-            Venue::Hyperliquid => hyperliquid_liq_price(size, entry_price, balance, entry_rate()),
-            Venue::Dydx => dydx_liq_price(size, entry_price, balance, entry_rate()),
+            Venue::Hyperliquid if self.tiers.tiers().len() == 1 => {
+                hyperliquid_liq_price(size, entry_price, balance, entry_rate())
+            }
+            Venue::Dydx if self.tiers.tiers().len() == 1 => dydx_liq_price(size, entry_price, balance, entry_rate()),
+            // Hyperliquid's and dYdX's closed forms solve `margin + PnL = Q × P × MMR`; with a
+            // multi-tier table (Hyperliquid BTC above $150M, a user's table) the same equation holds
+            // with the deduction of the tier at P, which is Binance's tiered solve.
+            Venue::Hyperliquid | Venue::Dydx => {
+                binance_liq_price_tiered(&BinanceAccount::isolated(balance), size, entry_price, &self.tiers)
+            }
         };
         price.filter(|p| *p > 0.0)
     }
@@ -867,6 +875,12 @@ mod tests {
         // Binance short 1 ETH @ 3,000 with 60 (first tier 0.4%): 3060 / 1.004 = 3,047.81.
         let lp = bn.liquidation_price(-1.0, 3_000.0, 60.0).unwrap();
         assert!((lp - 3_060.0 / 1.004).abs() < 1e-6, "{lp}");
+        // Hyperliquid BTC above $150M (2.5 %, deduction 1,875,000): short 2,000 BTC @ 80,000
+        // (160M) with 8M: 8M + 160M − 2,000 P = 2,000 × 0.025 P − 1,875,000 → P = 169,875,000 /
+        // 2,050 = 82,865.85 (notional 165.7M: the second tier, as assumed).
+        let hl = VenuePreset::new(Venue::Hyperliquid, "BTC").unwrap();
+        let lp = hl.liquidation_price(-2_000.0, 80_000.0, 8_000_000.0).unwrap();
+        assert!((lp - 169_875_000.0 / 2_050.0).abs() < 1e-6, "{lp}");
         // A fully backed long (1x) has no liquidation or bankruptcy price (the formula gives −0.0).
         assert_eq!(bn.liquidation_price(1.0, 3_000.0, 3_000.0), None);
         assert_eq!(bn.bankruptcy_price(1.0, 3_000.0, 3_000.0), None);

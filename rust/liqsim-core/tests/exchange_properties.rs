@@ -767,17 +767,12 @@ fn recheck(ex: &Exchange) -> Result<(), String> {
             return Err(format!("trader {} is flat with a negative balance {:?}", a.id.0, a.total_balance()));
         }
     }
-    // The fund (less funding on positions it holds) is never below zero unless ADL ran or is off
+    // What close-outs did to the fund never leaves it below zero unless ADL ran or is off
     // (REFERENCE §7).
-    let funding: i128 = ex
-        .tape()
-        .insurance
-        .iter()
-        .filter(|r| r.reason == liqsim_core::exchange::InsuranceReason::Funding)
-        .map(|r| r.delta.0)
-        .sum();
-    if ex.insurance_fund().0 - funding < 0 && ex.config().adl && ex.tape().adl.is_empty() {
-        return Err(format!("insurance fund {:?} below zero with no ADL record", ex.insurance_fund()));
+    let from_close_outs: i128 =
+        ex.config().insurance_fund.0 + ex.tape().liquidations.iter().map(|l| l.insurance_delta.0).sum::<i128>();
+    if from_close_outs < 0 && ex.config().adl && ex.tape().adl.is_empty() {
+        return Err(format!("close-outs left the insurance fund at {from_close_outs} with no ADL record"));
     }
     Ok(())
 }

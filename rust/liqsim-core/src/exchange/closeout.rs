@@ -533,21 +533,20 @@ impl Exchange {
     }
 
     /// Insurance-fund invariant (a separate check, called from `check_invariants`): what the
-    /// close-out engine did to the fund never leaves it below zero unless ADL ran (the fund's
-    /// capacity was exhausted and losses were socialised, on the record) or ADL is off (the user
-    /// made the fund the only backstop). Funding paid on positions the fund holds is market risk
-    /// of those positions, like their value moving with the mark, and is left out: the checked
-    /// figure is the balance less the funding it received.
+    /// close-out engine did to the fund (its starting balance plus every liquidation's insurance
+    /// delta) never leaves it below zero unless ADL ran (the fund's capacity was exhausted and
+    /// losses were socialised, on the record) or ADL is off (the user made the fund the only
+    /// backstop). Left out, as not decided by the close-out: funding on positions the fund holds
+    /// (market risk, like their value moving with the mark) and a trader's own order filled past
+    /// bankruptcy, which the fund covers as a recorded shortfall.
     pub(super) fn check_fund(&self) -> Result<(), String> {
-        let fund = self.insurance_fund();
-        let funding: Money =
-            self.tape.insurance.iter().filter(|r| r.reason == InsuranceReason::Funding).map(|r| r.delta).sum();
-        let from_close_outs = fund - funding;
+        let from_close_outs: Money =
+            self.cfg.insurance_fund + self.tape.liquidations.iter().map(|l| l.insurance_delta).sum::<Money>();
         if from_close_outs < Money::ZERO && self.cfg.adl && self.tape.adl.is_empty() {
             return Err(format!(
-                "insurance fund at {:.12} ({:.12} before funding on its positions) with no ADL record covering it",
-                fund.to_f64(),
-                from_close_outs.to_f64()
+                "close-outs left the insurance fund at {:.12} (balance {:.12}) with no ADL record covering it",
+                from_close_outs.to_f64(),
+                self.insurance_fund().to_f64()
             ));
         }
         Ok(())
