@@ -108,9 +108,11 @@ def test_an_empty_fund_means_adl_of_profitable_longs():
         "entry_price": [3000.0, 2900.0, np.nan],
         "leverage": [50, 5, 5],
     })
-    ex.load_book({"side": ["ask", "bid"], "price": [3050.0, 2990.0], "qty": [1.0, 5.0]})
+    ex.load_book({"side": ["ask", "bid"], "price": [3070.0, 2990.0], "qty": [1.0, 5.0]})
     ex.set_index(3000.0)
-    ex.submit(3, "buy", 1.0)  # lifts the only ask: the short's close-out finds no book
+    # Lifts the only ask: the short's close-out finds no book, and at the 3,070 mark a takeover at its
+    # bankruptcy price 3,060 would cost the empty fund 10, so it cannot accept it (REFERENCE §7).
+    ex.submit(3, "buy", 1.0)
     adl = ex.adl()
     assert list(adl["trader_id"]) == [2] and list(adl["liquidated_trader_id"]) == [1]
     assert adl["qty"][0] == 1.0
@@ -174,9 +176,10 @@ def test_bad_scenario_tables_name_table_column_and_row():
 
 
 def test_vectorised_formulas_match_the_reference():
-    # REFERENCE §3 Hyperliquid: BTC long 0.00077 @ 62,739 with 24.137992 → 31,708.04;
-    # DOGE is not a preset symbol, so only BTC here.
-    lp = liqsim.liquidation_price("long", 0.00077, 62_739.0, 24.137992, venue="hyperliquid", symbol="BTC")
+    # REFERENCE §3 Hyperliquid: BTC long 0.00077 @ 62,739 with 24.137992 → 31,708.04 (at the 50x of
+    # that example; today's BTC table is 40x, so the max leverage is given).
+    lp = liqsim.liquidation_price("long", 0.00077, 62_739.0, 24.137992, venue="hyperliquid", symbol="BTC",
+                                  max_leverage=50)
     assert float(lp) == pytest.approx(31_708.04, abs=0.01)
     # Binance ETHUSDT first tier 0.4%: short 1 @ 3,000 with 60 → 3,060 / 1.004; bankruptcy 3,060.
     lp = liqsim.liquidation_price(["short", "long"], 1.0, 3000.0, [60.0, 3000.0], symbol="ETHUSDT")

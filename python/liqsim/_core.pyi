@@ -86,11 +86,12 @@ class Exchange:
         mark_rule: _CoreMarkRule | None,
         closeouts_move_mark: bool,
         adl: bool,
-        liquidation_limit: _CoreLiquidationLimit,
+        liquidation_limit: _CoreLiquidationLimit | None,
         stp: _CoreStp,
         tiers: tuple[list[float], list[float], list[float], list[int]] | None = None,
         fees: tuple[float, float] | None = None,
         liquidation_fee: float | None = None,
+        max_leverage: int | None = None,
     ) -> Exchange: ...
     @property
     def account_count(self) -> int: ...
@@ -207,9 +208,38 @@ class OrderBook:
     def sweep_price(self, side: _CoreSide, qty: float) -> float | None: ...
 
 # --- functions ----------------------------------------------------------------------------------
-def bankruptcy_prices(size: _F64, entry_price: _F64, balance: _F64, venue: str, symbol: str) -> _F64: ...
-def liquidation_prices(size: _F64, entry_price: _F64, balance: _F64, venue: str, symbol: str) -> _F64: ...
-def maintenance_margins(notional: _F64, venue: str, symbol: str) -> _F64: ...
+def bankruptcy_prices(
+    size: _F64,
+    entry_price: _F64,
+    balance: _F64,
+    venue: str,
+    symbols: list[str],
+    symbol_code: NDArray[np.uint32] | None = None,
+    tiers: tuple[list[float], list[float], list[float], list[int]] | None = None,
+    max_leverage: NDArray[np.uint32] | None = None,
+    isolated: _U8 | None = None,
+    leverage: _F64 | None = None,
+) -> _F64: ...
+def liquidation_prices(
+    size: _F64,
+    entry_price: _F64,
+    balance: _F64,
+    venue: str,
+    symbols: list[str],
+    symbol_code: NDArray[np.uint32] | None = None,
+    tiers: tuple[list[float], list[float], list[float], list[int]] | None = None,
+    max_leverage: NDArray[np.uint32] | None = None,
+    isolated: _U8 | None = None,
+    leverage: _F64 | None = None,
+) -> _F64: ...
+def maintenance_margins(
+    notional: _F64,
+    venue: str,
+    symbols: list[str],
+    symbol_code: NDArray[np.uint32] | None = None,
+    tiers: tuple[list[float], list[float], list[float], list[int]] | None = None,
+    max_leverage: NDArray[np.uint32] | None = None,
+) -> _F64: ...
 
 # --- analysis (issue 11) -------------------------------------------------------------------------
 _TierColumns = tuple[list[float], list[float], list[float], list[int]]

@@ -90,9 +90,10 @@ class Exchange:
         feed on themselves when the mark follows the last price).
     adl : bool
         Auto-deleverage profitable opposite positions when the insurance fund is empty.
-    liquidation_limit : {"market", "bankruptcy"}
-        Liquidation orders as market orders (shortfalls hit the fund; bounded at bankruptcy while
-        the fund is empty) or as IOC limits at the bankruptcy price.
+    liquidation_limit : {"market", "bankruptcy"} or None
+        Liquidation orders as market orders (shortfalls hit the fund, so they go past bankruptcy only
+        as far as the fund can pay) or as limits at the bankruptcy price. None: what the venue
+        sends (Binance, Bybit: bankruptcy; Hyperliquid: market; dYdX: its fillable price, as market).
     stp : str
         Self-trade prevention of the book.
     tiers : table or None
@@ -104,6 +105,9 @@ class Exchange:
         0.05% taker). A single number is refused (which side would it be?): pass it twice.
     liquidation_fee : float or None
         Liquidation fee rate overriding the preset's.
+    max_leverage : int or None
+        Hyperliquid only: the asset's max leverage (one tier, MMR = 1 / (2 × it)), for assets
+        without a built-in table (BTC, ETH, SOL, XRP have one).
 
     String arguments accept any case; a value not accepted raises :class:`liqsim.ConfigError`
     naming the parameter (``venue="binanse"`` → did you mean 'binance'?).
@@ -133,11 +137,12 @@ class Exchange:
         mark_rule: MarkRule | None = None,
         closeouts_move_mark: bool = True,
         adl: bool = True,
-        liquidation_limit: LiquidationLimit = "market",
+        liquidation_limit: LiquidationLimit | None = None,
         stp: SelfTradePrevention = "none",
         tiers: object | None = None,
         fees: tuple[float, float] | None = None,
         liquidation_fee: float | None = None,
+        max_leverage: int | None = None,
     ) -> None:
         tier_columns = None
         if tiers is not None:
@@ -158,11 +163,12 @@ class Exchange:
             None if mark_rule is None else _choices.mark_rule(mark_rule),
             closeouts_move_mark,
             adl,
-            _choices.liquidation_limit(liquidation_limit),
+            None if liquidation_limit is None else _choices.liquidation_limit(liquidation_limit),
             _choices.stp(stp),
             tier_columns,
             _fees(fees),
             None if liquidation_fee is None else _rate("liquidation_fee", liquidation_fee),
+            None if max_leverage is None else int(max_leverage),
         )
 
     def __repr__(self) -> str:

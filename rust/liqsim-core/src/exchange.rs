@@ -36,11 +36,12 @@ pub const LIQUIDITY_ID: TraderId = TraderId(-2);
 /// How far a liquidation order may sweep the book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LiquidationLimit {
-    /// A market order; fills worse than bankruptcy are a shortfall the insurance fund pays. While
-    /// the fund is empty the order is bounded at the bankruptcy price instead, and what is left goes
-    /// to auto-deleveraging.
+    /// A market order (Hyperliquid; dYdX's IOC at its fillable price); fills worse than bankruptcy
+    /// are a shortfall the insurance fund pays, so with ADL on the order goes past bankruptcy only
+    /// as far as the fund's equity pays for, and what is left goes to the backstop / ADL.
     Market,
-    /// Always an IOC limit at the bankruptcy price (what Binance sends).
+    /// Always a limit at the bankruptcy price (what Binance and Bybit send; the default of their
+    /// presets).
     Bankruptcy,
 }
 
@@ -67,12 +68,12 @@ impl ExchangeConfig {
     pub fn new(preset: VenuePreset, scale: NotionalScale) -> ExchangeConfig {
         ExchangeConfig {
             mark_rule: preset.mark_rule,
+            liquidation_limit: LiquidationLimit::venue_default(preset.venue),
             preset,
             scale,
             stp: SelfTradePrevention::None,
             closeouts_move_mark: true,
             adl: true,
-            liquidation_limit: LiquidationLimit::Market,
             insurance_fund: Money::ZERO,
             max_cascade_rounds: 1_000_000,
         }
@@ -127,10 +128,14 @@ pub enum InsuranceReason {
     Funding = 3,
     /// Realised PnL when a position the backstop took over is reduced.
     PositionPnl = 4,
+    /// A trader's own fill (not a liquidation) closed a position worse than its bankruptcy price:
+    /// the negative balance it left, covered.
+    TraderShortfall = 5,
 }
 
 impl InsuranceReason {
-    pub const NAMES: [&'static str; 5] = ["liquidation_fee", "surplus", "shortfall", "funding", "position_pnl"];
+    pub const NAMES: [&'static str; 6] =
+        ["liquidation_fee", "surplus", "shortfall", "funding", "position_pnl", "trader_shortfall"];
 }
 
 /// Exchange-level refusals of an order (the book's own are in [`Outcome`]).
@@ -292,8 +297,12 @@ pub struct Exchange {
     /// Σ of long positions in lots, kept as positions change (a sample of the market reads it
     /// every second: it must not cost a pass over every account).
     open_interest: Qty,
-    /// Hyperliquid slices: no further close-out before this time.
+    /// dYdX blocks: no further close-out of the account before this time.
     cooldown_until: HashMap<u32, Ts>,
+    /// Hyperliquid: after a 20 % slice, liquidations before this time take the whole position.
+    whole_position_until: HashMap<u32, Ts>,
+    /// The mark before the current one (Hyperliquid deleverages at it).
+    previous_mark: Option<Price>,
     fees: Money,
     /// Total money put in by loads (the conserved quantity).
     deposits: Money,
@@ -322,7 +331,7 @@ impl Exchange {
     pub fn new(cfg: ExchangeConfig) -> Result<Exchange, Error> {
         cfg.preset.funding.validate()?;
         validate_money_parameters(&cfg)?;
-        let basis = BasisAverager::new(BasisAverager::BINANCE_WINDOW)?;
+        let basis = BasisAverager::new(cfg.mark_rule.basis_window())?;
         let mut backstop = Account::new(BACKSTOP_ID, cfg.insurance_fund, MarginMode::Cross, 1);
         backstop.exempt = true;
         let mut liquidity = Account::new(LIQUIDITY_ID, Money::ZERO, MarginMode::Cross, 1);
@@ -338,6 +347,8 @@ impl Exchange {
             stops: crate::stops::StopBook::new(),
             open_interest: 0,
             cooldown_until: HashMap::new(),
+            whole_position_until: HashMap::new(),
+            previous_mark: None,
             fees: Money::ZERO,
             ts: 0,
             last: None,
@@ -881,7 +892,7 @@ impl Exchange {
         }
         self.ts = until;
         self.next_basis_sample = until.checked_add(SECOND).unwrap_or(NEVER);
-        self.mark = self.compute_mark();
+        self.refresh_mark();
         true
     }
 
@@ -898,9 +909,8 @@ impl Exchange {
     /// The premium index the book and index give now (`None`: no index, or a side too thin).
     fn premium_sample(&self) -> Option<Rate> {
         let index = self.index_price?;
-        // Impact notional: 200 USDT of margin at the first tier's max leverage.
-        let first = self.cfg.preset.tiers.tiers()[0];
-        let impact_money = 200 * crate::MONEY_SCALE * first.max_leverage as i128;
+        // Impact notional: the venue's (Binance: 200 USDT of margin at the first tier's max leverage).
+        let impact_money = self.cfg.preset.impact_notional.0;
         let impact = impact_money / self.cfg.scale.money_per_tick_lot();
         let bid = self.book.sweep_notional(Side::Sell, impact);
         let ask = self.book.sweep_notional(Side::Buy, impact);
@@ -916,7 +926,12 @@ impl Exchange {
         let rate = self.premiums.rate(&rule);
         self.premiums.reset();
         self.last_funding_rate = rate;
-        let Some(mark) = self.mark else { return };
+        // The price funding is paid on: the mark, or the oracle (index) on Hyperliquid.
+        let price = match self.cfg.preset.funding_price {
+            crate::venue::FundingPrice::Mark => self.mark,
+            crate::venue::FundingPrice::Index => self.index_price.or(self.mark),
+        };
+        let Some(mark) = price else { return };
         let holders: Vec<u32> =
             (0..self.accounts.len() as u32).filter(|&i| !self.accounts[i as usize].position.is_flat()).collect();
         let lots: Vec<Qty> = holders.iter().map(|&i| self.accounts[i as usize].position.lots).collect();
@@ -1037,7 +1052,7 @@ impl Exchange {
         acct.release_isolated_if_flat();
         if !acct.exempt && acct.wallet < Money::ZERO {
             let owed = acct.wallet;
-            self.pay_fund(a, owed, InsuranceReason::Shortfall);
+            self.pay_fund(a, owed, InsuranceReason::TraderShortfall);
         }
     }
 
@@ -1122,12 +1137,12 @@ impl Exchange {
         let mut round = 0u32;
         let mut crossed = Vec::new();
         loop {
-            self.mark = self.compute_mark();
+            self.refresh_mark();
             // Stops first: their fills move the price the liquidations below then see, and the
             // liquidations' fills may trigger more stops in the next round.
             let fired = self.fire_stops(round + 1);
             if fired > 0 {
-                self.mark = self.compute_mark();
+                self.refresh_mark();
             }
             let Some(mark) = self.mark else {
                 if fired > 0 && round < self.cfg.max_cascade_rounds {
@@ -1165,7 +1180,7 @@ impl Exchange {
                     self.liquidate(a, now, round);
                     liquidated_any = true;
                     if self.cfg.closeouts_move_mark {
-                        self.mark = self.compute_mark();
+                        self.refresh_mark();
                     }
                 }
             }
@@ -1177,242 +1192,6 @@ impl Exchange {
         }
         self.rounds_in_last_cascade = round;
         self.max_round = self.max_round.max(round);
-    }
-
-    /// Close out one account (steps per the venue's policy), charging the liquidation fee, and
-    /// hand what the book cannot absorb to the backstop or to ADL.
-    fn liquidate(&mut self, a: u32, mark: Price, round: u32) {
-        let scale = self.cfg.scale;
-        let fund_before = self.insurance_fund();
-        let start = self.accounts[a as usize].position;
-        let trader = self.accounts[a as usize].id;
-        self.accounts[a as usize].liquidated = true;
-        self.liquidating = Some(a);
-        self.cancel_all(a);
-        // Closing at the bankruptcy price leaves the account at exactly zero; an account bankrupt
-        // at every price has none, and is closed at the mark (the fund covers the rest).
-        let bankruptcy = bankruptcy_price(&self.accounts[a as usize], scale).unwrap_or(mark);
-        let policy = self.cfg.preset.liquidation;
-        let (mut book_filled, mut book_notional) = (0i64, 0i128);
-        let mut kind = LiquidationKind::Full;
-
-        let vault_takes_all = match policy.backstop {
-            Backstop::LiquidatorVault { below_maintenance: r } => {
-                let acct = &self.accounts[a as usize];
-                let mb = acct.margin_balance(mark, scale).0;
-                let mm = acct.maintenance_margin(mark, scale, &self.cfg.preset.tiers).0;
-                mb * (r.den as i128) < mm * (r.num as i128)
-            }
-            Backstop::InsuranceFund => false,
-        };
-        if vault_takes_all {
-            self.transfer(a, BACKSTOP, -start.lots, mark, TradeKind::Backstop);
-            kind = LiquidationKind::Backstop;
-        } else {
-            loop {
-                let pos = self.accounts[a as usize].position;
-                if pos.is_flat() {
-                    break;
-                }
-                let step = self.step_size(a, mark);
-                let close_side = if pos.lots > 0 { Side::Sell } else { Side::Buy };
-                let bounded =
-                    self.cfg.liquidation_limit == LiquidationLimit::Bankruptcy || self.insurance_fund() <= Money::ZERO;
-                let mut order = NewOrder::market(close_side, step).with_owner(a as i64);
-                if bounded {
-                    order = order.with_protection(bankruptcy);
-                }
-                self.events.clear();
-                self.book.submit(order, &mut self.events);
-                let (filled, notional) = self.settle_events(TradeKind::Liquidation, Some(a));
-                book_filled += filled;
-                book_notional += notional;
-                // Liquidation fee on what the book took, out of what is left above zero.
-                let fee_due = self
-                    .cfg
-                    .preset
-                    .liquidation_fee
-                    .apply(Money(notional * scale.money_per_tick_lot()), Rounding::Up)
-                    .unwrap_or(Money::ZERO);
-                let left = self.accounts[a as usize].collateral();
-                let fee = Money(fee_due.0.min(left.0.max(0)));
-                self.pay_fund(a, fee, InsuranceReason::LiquidationFee);
-                let unfilled = step - filled;
-                if unfilled > 0 {
-                    kind = self.backstop(a, unfilled, bankruptcy, round);
-                }
-                let now = self.mark_after_fills().unwrap_or(mark);
-                let acct = &self.accounts[a as usize];
-                if acct.position.is_flat() {
-                    break;
-                }
-                if let CloseOut::Slices { cooldown, .. } = policy.close_out {
-                    self.cooldown_until.insert(a, self.ts + cooldown);
-                    kind = LiquidationKind::Partial;
-                    break;
-                }
-                if !acct.liquidatable(now, scale, &self.cfg.preset.tiers) {
-                    kind = LiquidationKind::Partial;
-                    break;
-                }
-            }
-        }
-        // A fully closed account: what is left of the position's collateral goes to the fund, a
-        // hole is covered by it (for an isolated position: its isolated margin only).
-        self.liquidating = None;
-        if self.accounts[a as usize].position.is_flat() {
-            let left = self.accounts[a as usize].collateral();
-            self.accounts[a as usize].release_isolated_if_flat();
-            let reason = if left.0 >= 0 { InsuranceReason::Surplus } else { InsuranceReason::Shortfall };
-            self.pay_fund(a, left, reason);
-            self.settle_if_flat(a);
-            self.cooldown_until.remove(&a);
-        }
-        self.refresh_trigger(a);
-        let end = self.accounts[a as usize].position;
-        self.tape.liquidations.push(LiquidationRecord {
-            ts: self.ts,
-            trader,
-            side: if start.lots > 0 { Side::Buy } else { Side::Sell },
-            qty: start.lots.abs() - end.lots.abs(),
-            mark,
-            avg_fill_ticks: if book_filled > 0 { book_notional as f64 / book_filled as f64 } else { f64::NAN },
-            bankruptcy_price: bankruptcy,
-            insurance_delta: self.insurance_fund() - fund_before,
-            kind,
-            round,
-        });
-    }
-
-    fn mark_after_fills(&mut self) -> Option<Price> {
-        if self.cfg.closeouts_move_mark {
-            self.mark = self.compute_mark();
-        }
-        self.mark
-    }
-
-    /// Lots the next close-out order should take.
-    fn step_size(&self, a: u32, mark: Price) -> Qty {
-        let scale = self.cfg.scale;
-        let pos = self.accounts[a as usize].position;
-        let lots = pos.lots.abs();
-        match self.cfg.preset.liquidation.close_out {
-            CloseOut::Full => lots,
-            CloseOut::TierStepDown => {
-                let tiers = &self.cfg.preset.tiers;
-                let notional = pos.notional(mark, scale);
-                let k = tiers.tier_index(notional);
-                if k == 0 {
-                    return lots;
-                }
-                // Down to the floor of the current tier (the cap of the one below).
-                let floor = tiers.tiers()[k].floor.0;
-                let per_lot = mark as i128 * scale.money_per_tick_lot();
-                let keep = (floor / per_lot.max(1)) as i64;
-                (lots - keep.min(lots - 1)).max(1)
-            }
-            CloseOut::Slices { fraction, above_notional, .. } => {
-                if pos.notional(mark, scale) <= above_notional {
-                    lots
-                } else {
-                    let slice = (lots as i128 * fraction.0 as i128 + RATE_SCALE as i128 - 1) / RATE_SCALE as i128;
-                    (slice as i64).clamp(1, lots)
-                }
-            }
-        }
-    }
-
-    /// What the book could not take: the insurance fund takes it over at the bankruptcy price, or,
-    /// when the fund is empty and ADL is on, profitable opposite positions are closed against it.
-    fn backstop(&mut self, a: u32, lots: Qty, bankruptcy: Price, round: u32) -> LiquidationKind {
-        let pos = self.accounts[a as usize].position.lots;
-        let signed_close = -pos.signum() * lots; // what `a` trades to reduce
-        let fund_can_take = self.insurance_fund() > Money::ZERO
-            || matches!(self.cfg.preset.liquidation.backstop, Backstop::LiquidatorVault { .. });
-        if fund_can_take || !self.cfg.adl {
-            self.transfer(a, BACKSTOP, signed_close, bankruptcy, TradeKind::Backstop);
-            return LiquidationKind::Backstop;
-        }
-        let mut remaining = lots;
-        let counter_sign = -pos.signum(); // counterparties hold the opposite position
-        while remaining > 0 {
-            let Some(c) = self.next_adl_counterparty(counter_sign, round, a, bankruptcy) else { break };
-            let their = self.accounts[c as usize].position.lots.abs();
-            let q = remaining.min(their);
-            self.transfer(a, c, -pos.signum() * q, bankruptcy, TradeKind::Adl);
-            self.tape.adl.push(AdlRecord {
-                ts: self.ts,
-                trader: self.accounts[c as usize].id,
-                liquidated: self.accounts[a as usize].id,
-                side: if counter_sign > 0 { Side::Buy } else { Side::Sell },
-                qty: q,
-                price: bankruptcy,
-                round,
-            });
-            remaining -= q;
-        }
-        if remaining > 0 {
-            // Nobody left to deleverage: the fund takes the rest, whatever its balance.
-            self.transfer(a, BACKSTOP, -pos.signum() * remaining, bankruptcy, TradeKind::Backstop);
-            return LiquidationKind::Backstop;
-        }
-        LiquidationKind::Adl
-    }
-
-    /// The best-ranked account still holding a position of `sign` that is in profit at the ADL
-    /// `price` (so being closed there never costs it money), ranking once per round.
-    fn next_adl_counterparty(&mut self, sign: i64, round: u32, liquidated: u32, price: Price) -> Option<u32> {
-        let stale = !matches!(&self.adl_queue, Some((r, s, _, _)) if *r == round && *s == sign);
-        if stale {
-            let mark = self.mark?;
-            let scale = self.cfg.scale;
-            let ranking = self.cfg.preset.adl_ranking;
-            let mut ranked: Vec<(f64, i64, u32)> = (2..self.accounts.len() as u32)
-                .filter_map(|i| {
-                    let acct = &self.accounts[i as usize];
-                    if acct.exempt || acct.position.lots.signum() != sign {
-                        return None;
-                    }
-                    // The score is a ratio: lots, ticks and money in tick·lot units are consistent.
-                    let size = acct.position.lots as f64;
-                    let entry = acct.position.entry_ticks(scale);
-                    let mb = acct.margin_balance(mark, scale).0 as f64 / scale.money_per_tick_lot() as f64;
-                    let score = ranking.score(size, entry, mark as f64, mb)?;
-                    Some((score, acct.id.0, i))
-                })
-                .collect();
-            ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-            self.adl_queue = Some((round, sign, ranked.into_iter().map(|t| t.2).collect(), 0));
-        }
-        let scale = self.cfg.scale;
-        let (_, _, queue, next) = self.adl_queue.as_mut()?;
-        // Entries no longer holding the side are skipped for good; ones merely not in profit at
-        // this price stay queued (another bankruptcy price this round may suit them).
-        while *next < queue.len() && self.accounts[queue[*next] as usize].position.lots.signum() != sign {
-            *next += 1;
-        }
-        queue[*next..].iter().copied().find(|&c| {
-            let pos = self.accounts[c as usize].position;
-            c != liquidated && pos.lots.signum() == sign && pos.unrealized(price, scale) > Money::ZERO
-        })
-    }
-
-    /// An off-book trade: `a` trades `signed` lots at `price` with `b` (who takes the other side).
-    fn transfer(&mut self, a: u32, b: u32, signed: Qty, price: Price, kind: TradeKind) {
-        if signed == 0 {
-            return;
-        }
-        self.apply_fill(a, signed, price, Rate::ZERO);
-        self.apply_fill(b, -signed, price, Rate::ZERO);
-        self.tape.trades.push(TradeRecord {
-            ts: self.ts,
-            price,
-            qty: signed.abs(),
-            aggressor: if signed > 0 { Side::Buy } else { Side::Sell },
-            taker: self.accounts[a as usize].id,
-            maker: self.accounts[b as usize].id,
-            kind,
-        });
     }
 
     fn cancel_all(&mut self, a: u32) {
@@ -1454,7 +1233,8 @@ impl Exchange {
 
     /// Check every invariant of the design: book structure; positions sum to zero; money conserved
     /// exactly; trigger index equal to a brute-force scan; no non-exempt account left liquidatable
-    /// or with a negative balance after a cascade (unless waiting out a slice cooldown).
+    /// or with a negative balance after a cascade (unless waiting for its next dYdX block); the
+    /// insurance fund not below zero unless an ADL record covers it (`closeout::check_fund`).
     pub fn check_invariants(&self) -> Result<(), String> {
         self.book.check_invariants()?;
         let net: i64 = self.accounts.iter().map(|a| a.position.lots).sum();
@@ -1501,7 +1281,7 @@ impl Exchange {
                 return Err(format!("trader {} is flat with a negative balance", a.id.0));
             }
         }
-        Ok(())
+        self.check_fund()
     }
 }
 
@@ -1558,6 +1338,7 @@ fn merge_sorted(a: Vec<(i64, u32)>, b: Vec<(i64, u32)>) -> Vec<(i64, u32)> {
     out
 }
 
+mod closeout;
 mod columns;
 mod orders;
 mod stops;

@@ -241,8 +241,11 @@ pub enum MarkRule {
     /// The exogenous index (spot) price.
     Index,
     /// Binance: `median(P1, P2, last)` with `P1 = index × (1 + F × time_to_next / interval)` and
-    /// `P2 = index + moving average of (mid − index)` ([`BasisAverager`]).
+    /// `P2 = index + moving average of (mid − index)` ([`BasisAverager`]) over 30 s.
     BinanceMedian,
+    /// Bybit: the same median with its own window, `P2 = index + 5-minute moving average of
+    /// (mid − index)` (REFERENCE §7, Bybit mark price; corrects §2's "index alone").
+    BybitMedian,
 }
 
 impl MarkRule {
@@ -252,9 +255,12 @@ impl MarkRule {
             "last" => Ok(MarkRule::Last),
             "index" => Ok(MarkRule::Index),
             "median" | "binance_median" => Ok(MarkRule::BinanceMedian),
+            "bybit_median" => Ok(MarkRule::BybitMedian),
             other => Err(Error::Config {
                 what: "mark price rule",
-                message: format!("unknown rule {other:?} (expected \"last\", \"index\" or \"median\")"),
+                message: format!(
+                    "unknown rule {other:?} (expected \"last\", \"index\", \"median\" or \"bybit_median\")"
+                ),
             }),
         }
     }
@@ -264,7 +270,7 @@ impl MarkRule {
         match self {
             MarkRule::Last => Some(inputs.last),
             MarkRule::Index => Some(inputs.index),
-            MarkRule::BinanceMedian => {
+            MarkRule::BinanceMedian | MarkRule::BybitMedian => {
                 let p1 = funding_basis_price(
                     inputs.index,
                     inputs.funding_rate,
@@ -274,6 +280,17 @@ impl MarkRule {
                 let p2 = basis.price(inputs.index);
                 Some(median3(p1, p2, inputs.last))
             }
+        }
+    }
+}
+
+impl MarkRule {
+    /// One-second basis samples the rule's moving average spans: Binance 30 s, Bybit 5 minutes
+    /// (the other rules ignore the averager; they get Binance's window).
+    pub fn basis_window(self) -> usize {
+        match self {
+            MarkRule::BybitMedian => BasisAverager::BYBIT_WINDOW,
+            _ => BasisAverager::BINANCE_WINDOW,
         }
     }
 }
@@ -326,6 +343,8 @@ pub struct BasisAverager {
 impl BasisAverager {
     /// Binance's window: 30 one-second samples.
     pub const BINANCE_WINDOW: usize = 30;
+    /// Bybit's window: 5 minutes of one-second samples (REFERENCE §7).
+    pub const BYBIT_WINDOW: usize = 300;
 
     /// An empty averager over the last `window` samples (≥ 1).
     pub fn new(window: usize) -> Result<BasisAverager, Error> {
@@ -584,6 +603,33 @@ mod tests {
         assert_eq!(MarkRule::from_name(" Median "), Ok(MarkRule::BinanceMedian));
         assert_eq!(MarkRule::from_name("last"), Ok(MarkRule::Last));
         assert!(MarkRule::from_name("vwap").is_err());
+    }
+
+    #[test]
+    fn bybit_mark_is_the_median_with_a_five_minute_basis() {
+        // REFERENCE §7 (Bybit mark price): median(index × (1 + F × t / T), index + 5-min MA of
+        // (mid − index), last). Same samples into both windows: 270 s at zero basis, then 30 s at
+        // +200 ticks. Binance (30 s): P2 = 1,000,200. Bybit (300 s): 1,000,000 + 200 × 30 / 300 =
+        // 1,000,020. P1 = 1,000,000 × (1 + 0.03 % × 4 h / 8 h) = 1,000,150; last 1,000,500.
+        let mut binance = BasisAverager::new(MarkRule::BinanceMedian.basis_window()).unwrap();
+        let mut bybit = BasisAverager::new(MarkRule::BybitMedian.basis_window()).unwrap();
+        for second in 0..300 {
+            let (bid, ask) = if second < 270 { (999_999, 1_000_001) } else { (1_000_199, 1_000_201) };
+            binance.sample(bid, ask, 1_000_000);
+            bybit.sample(bid, ask, 1_000_000);
+        }
+        let inputs = MarkInputs {
+            last: 1_000_500,
+            index: 1_000_000,
+            funding_rate: Rate(30_000),
+            time_to_next_funding: 4 * HOUR,
+            funding_interval: 8 * HOUR,
+        };
+        assert_eq!(bybit.price(1_000_000), 1_000_020);
+        // median(1,000,150, 1,000,200, 1,000,500) = 1,000,200 vs median(1,000,150, 1,000,020, 1,000,500).
+        assert_eq!(MarkRule::BinanceMedian.mark(&inputs, &binance), Some(1_000_200));
+        assert_eq!(MarkRule::BybitMedian.mark(&inputs, &bybit), Some(1_000_150));
+        assert_eq!(MarkRule::from_name("bybit_median"), Ok(MarkRule::BybitMedian));
     }
 
     #[test]

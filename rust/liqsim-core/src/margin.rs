@@ -531,6 +531,17 @@ pub fn isolated_bankruptcy_price(size: f64, entry_price: f64, margin: f64) -> Op
     price_or_none(entry_price - margin / size)
 }
 
+/// Margin of an isolated position opened at `leverage`: its initial margin `|size| × entry / leverage`
+/// plus `extra_margin` added to it (quote currency). Bybit's isolated liquidation and bankruptcy
+/// prices follow from it (bankruptcy `E × (1 ∓ 1/leverage)` when no margin is added). `None` for a
+/// leverage that is not > 0 or unusable inputs.
+pub fn isolated_position_margin(size: f64, entry_price: f64, leverage: f64, extra_margin: f64) -> Option<f64> {
+    if !usable(size, entry_price) || !positive(leverage) || !leverage.is_finite() || !extra_margin.is_finite() {
+        return None;
+    }
+    Some(size.abs() * entry_price / leverage + extra_margin)
+}
+
 /// Hyperliquid: `liq = price − s × margin_available / Q / (1 − l × s)` with `l = MMR` and
 /// `margin_available = margin − Q × price × MMR` (`margin`: isolated margin or account value, quote
 /// currency; `price`: the price the margin is measured at, the entry for a fresh position).
@@ -994,6 +1005,24 @@ mod tests {
             let got = simplified_isolated_liq_price(-1.0, 10.0, lev, 0.01).unwrap();
             assert!((got - want).abs() < 5e-7, "short {lev}x: {got}");
         }
+    }
+
+    #[test]
+    fn bybit_live_engine_measures_maintenance_on_the_mark_value() {
+        // REFERENCE §7: since 2025-09-02 Bybit's isolated maintenance margin is on the mark value:
+        // long 1 BTC @ 20,000, 50x (margin 400), MMR 0.5 %: 400 + (P − 20,000) = 0.005 P →
+        // P = 19,600 / 0.995 = 19,698.49. The older help page (entry value) gives 19,700.
+        let margin = isolated_position_margin(1.0, 20_000.0, 50.0, 0.0).unwrap();
+        assert!(close(margin, 400.0, 1e-12));
+        let bybit = table(&[(0, 2_000_000, 500_000, 100), (2_000_000, 2_600_000, 560_000, 90)]);
+        let live = binance_liq_price_tiered(&BinanceAccount::isolated(margin), 1.0, 20_000.0, &bybit).unwrap();
+        assert!((live - 19_698.49).abs() < 0.005, "{live}");
+        assert!(close(bybit_isolated_liq_price(1.0, 20_000.0, 50.0, 0.005, 0.0, 0.0).unwrap(), 19_700.0, 1e-12));
+        // Bankruptcy from the same margin: 20,000 − 400 = 19,600 = 20,000 × (1 − 1/50).
+        let b = binance_bankruptcy_price(&BinanceAccount::isolated(margin), 1.0, 20_000.0).unwrap();
+        assert!(close(b, bybit_bankruptcy_price(1.0, 20_000.0, 50.0).unwrap(), 1e-12));
+        assert_eq!(isolated_position_margin(1.0, 20_000.0, 0.0, 0.0), None);
+        assert!(close(isolated_position_margin(-2.0, 100.0, 4.0, 5.0).unwrap(), 55.0, 1e-12));
     }
 
     // ---- Hyperliquid and dYdX ----------------------------------------------------------------

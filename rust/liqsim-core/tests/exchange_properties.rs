@@ -728,8 +728,8 @@ fn brute_force_index(ex: &Exchange, extra_probes: &[Price]) -> Result<(), String
 // An independent re-check of the invariants (public API only)
 // ---------------------------------------------------------------------------------------------
 
-/// Every invariant `check_invariants` states, re-derived from public state. The slice cooldown is
-/// read off the tape (a partial slice liquidation less than `cooldown` ago).
+/// Every invariant `check_invariants` states, re-derived from public state. The dYdX block wait is
+/// read off the tape (a partial liquidation less than one block ago).
 fn recheck(ex: &Exchange) -> Result<(), String> {
     ex.book().check_invariants()?;
     let net: i64 = ex.accounts().iter().map(|a| a.position.lots).sum();
@@ -744,7 +744,7 @@ fn recheck(ex: &Exchange) -> Result<(), String> {
     let scale = ex.config().scale;
     let tiers = &ex.config().preset.tiers;
     let cooldown = match ex.config().preset.liquidation.close_out {
-        liqsim_core::venue::CloseOut::Slices { cooldown, .. } => Some(cooldown),
+        liqsim_core::venue::CloseOut::PerBlock { block, .. } => Some(block),
         _ => None,
     };
     for a in ex.accounts() {
@@ -766,6 +766,13 @@ fn recheck(ex: &Exchange) -> Result<(), String> {
         if !a.exempt && a.position.is_flat() && a.total_balance() < Money::ZERO {
             return Err(format!("trader {} is flat with a negative balance {:?}", a.id.0, a.total_balance()));
         }
+    }
+    // What close-outs did to the fund never leaves it below zero unless ADL ran or is off
+    // (REFERENCE §7).
+    let from_close_outs: i128 =
+        ex.config().insurance_fund.0 + ex.tape().liquidations.iter().map(|l| l.insurance_delta.0).sum::<i128>();
+    if from_close_outs < 0 && ex.config().adl && ex.tape().adl.is_empty() {
+        return Err(format!("close-outs left the insurance fund at {from_close_outs} with no ADL record"));
     }
     Ok(())
 }
@@ -1002,7 +1009,7 @@ fn own_order_filled_past_bankruptcy_is_covered_by_the_fund() {
     assert!(t.position.is_flat());
     assert_eq!(t.wallet, Money::ZERO);
     let ins = ex.tape().insurance.last().unwrap();
-    assert_eq!((ins.reason, ins.trader), (InsuranceReason::Shortfall, TraderId(20)));
+    assert_eq!((ins.reason, ins.trader), (InsuranceReason::TraderShortfall, TraderId(20)));
     assert_eq!(ins.delta, Money::from_f64(-10.0));
     ex.check_invariants().unwrap();
 }

@@ -7,7 +7,7 @@ use liqsim_core::exchange::{
 };
 use liqsim_core::funding::MarkRule;
 use liqsim_core::limits::MAX_BALANCE;
-use liqsim_core::margin::{NotionalScale, Rate, TierTable};
+use liqsim_core::margin::{isolated_position_margin, NotionalScale, Rate, TierTable};
 use liqsim_core::units::Grid;
 use liqsim_core::venue::{Fees, Venue, VenuePreset};
 use liqsim_core::{Error as CoreError, Money, OrderId, TraderId};
@@ -82,7 +82,7 @@ impl PyExchange {
 impl PyExchange {
     #[new]
     #[pyo3(signature = (venue, symbol, tick_size, lot_size, insurance_fund, mark_rule, closeouts_move_mark, adl,
-                        liquidation_limit, stp, tiers=None, fees=None, liquidation_fee=None))]
+                        liquidation_limit, stp, tiers=None, fees=None, liquidation_fee=None, max_leverage=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -94,15 +94,27 @@ impl PyExchange {
         mark_rule: Option<&str>,
         closeouts_move_mark: bool,
         adl: bool,
-        liquidation_limit: &str,
+        liquidation_limit: Option<&str>,
         stp: &str,
         tiers: Option<TierColumns>,
         fees: Option<(f64, f64)>,
         liquidation_fee: Option<f64>,
+        max_leverage: Option<u32>,
     ) -> PyResult<Self> {
-        let mut preset = match tiers {
-            None => preset(py, venue, symbol)?,
-            Some((floor, cap, mmr, max_leverage)) => {
+        let mut preset = match (tiers, max_leverage) {
+            (None, None) => preset(py, venue, symbol)?,
+            (None, Some(lev)) => {
+                if Venue::from_name(venue).map_err(|e| config_error(py, e))? != Venue::Hyperliquid {
+                    let msg = format!("max_leverage applies to hyperliquid only (venue {venue:?})");
+                    return Err(liqsim_error(py, "LiqsimError", msg, &[]));
+                }
+                VenuePreset::hyperliquid(symbol, Some(lev)).map_err(|e| config_error(py, e))?
+            }
+            (Some(_), Some(_)) => {
+                let msg = "give tiers or max_leverage, not both".to_string();
+                return Err(liqsim_error(py, "LiqsimError", msg, &[]));
+            }
+            (Some((floor, cap, mmr, max_leverage)), None) => {
                 let rows: Vec<(f64, f64, f64, u32)> = floor
                     .iter()
                     .zip(&cap)
@@ -145,10 +157,12 @@ impl PyExchange {
         cfg.insurance_fund = Money::from_f64(insurance_fund);
         cfg.closeouts_move_mark = closeouts_move_mark;
         cfg.adl = adl;
+        // None: the venue's own (Binance, Bybit: bankruptcy; Hyperliquid, dYdX: market).
         cfg.liquidation_limit = match liquidation_limit {
-            "market" => LiquidationLimit::Market,
-            "bankruptcy" => LiquidationLimit::Bankruptcy,
-            other => {
+            None => cfg.liquidation_limit,
+            Some("market") => LiquidationLimit::Market,
+            Some("bankruptcy") => LiquidationLimit::Bankruptcy,
+            Some(other) => {
                 let msg = format!("liquidation_limit must be 'market' or 'bankruptcy', got {other:?}");
                 return Err(liqsim_error(py, "ConfigError", msg, &[]));
             }
@@ -521,59 +535,207 @@ impl PyExchange {
     }
 }
 
-/// A per-position price formula of a preset over numpy columns (NaN where the formula has none).
+/// The presets a vectorised formula call needs: one per distinct (symbol, max leverage) of the
+/// rows, built before the GIL is released so that an unknown symbol is a clean `LiqsimError`.
+struct FormulaPresets {
+    presets: Vec<VenuePreset>,
+    /// Per row: index into `presets` (`None`: one preset for every row).
+    row_preset: Option<Vec<u32>>,
+}
+
+impl FormulaPresets {
+    fn of_row(&self, row: usize) -> &VenuePreset {
+        match &self.row_preset {
+            None => &self.presets[0],
+            Some(index) => &self.presets[index[row] as usize],
+        }
+    }
+}
+
+/// Per-row symbol codes (into `symbols`), optional Hyperliquid max leverage per row (0: the
+/// built-in table) and an optional user tier table shared by every row. Rows find their preset by
+/// symbol code, then by a scan of that symbol's few max leverages (no hashing per row).
+fn formula_presets(
+    py: Python<'_>,
+    rows: usize,
+    venue: &str,
+    symbols: &[String],
+    symbol_code: Option<&[u32]>,
+    tiers: Option<TierColumns>,
+    max_leverage: Option<&[u32]>,
+) -> PyResult<FormulaPresets> {
+    let venue = Venue::from_name(venue).map_err(|e| config_error(py, e))?;
+    let table = match tiers {
+        None => None,
+        Some((floor, cap, mmr, lev)) => {
+            let rows: Vec<(f64, f64, f64, u32)> =
+                floor.iter().zip(&cap).zip(&mmr).zip(&lev).map(|(((&f, &c), &m), &l)| (f, c, m, l)).collect();
+            Some(TierTable::from_f64_rows(&rows).map_err(|e| config_error(py, e))?)
+        }
+    };
+    let build = |symbol: &str, lev: u32| -> PyResult<VenuePreset> {
+        let preset = match (&table, venue, lev) {
+            (Some(t), _, _) => Ok(VenuePreset::custom(venue, symbol, t.clone())),
+            (None, Venue::Hyperliquid, lev) => VenuePreset::hyperliquid(symbol, (lev > 0).then_some(lev)),
+            (None, _, 0) => VenuePreset::new(venue, symbol),
+            (None, _, _) => {
+                let msg = format!("max_leverage applies to hyperliquid only (venue {:?})", venue.name());
+                return Err(liqsim_error(py, "LiqsimError", msg, &[]));
+            }
+        };
+        preset.map_err(|e| config_error(py, e))
+    };
+    if symbol_code.is_none() && max_leverage.is_none() {
+        let symbol = symbols.first().map_or("BTCUSDT", |s| s.as_str());
+        return Ok(FormulaPresets { presets: vec![build(symbol, 0)?], row_preset: None });
+    }
+    // by_symbol[code]: the (max leverage, preset index) pairs seen so far.
+    let mut by_symbol: Vec<Vec<(u32, u32)>> = vec![Vec::new(); symbols.len()];
+    let mut presets = Vec::new();
+    let mut row_preset = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let code = symbol_code.map_or(0, |c| c[row]);
+        let lev = max_leverage.map_or(0, |m| m[row]);
+        let Some(seen) = by_symbol.get_mut(code as usize) else {
+            return Err(liqsim_error(py, "LiqsimError", format!("symbol code {code} out of range"), &[]));
+        };
+        let k = match seen.iter().find(|(l, _)| *l == lev) {
+            Some(&(_, k)) => k,
+            None => {
+                let k = presets.len() as u32;
+                presets.push(build(&symbols[code as usize], lev)?);
+                seen.push((lev, k));
+                k
+            }
+        };
+        row_preset.push(k);
+    }
+    Ok(FormulaPresets { presets, row_preset: Some(row_preset) })
+}
+
+/// A per-position price formula of the presets over numpy columns (NaN where the formula has none).
+/// `isolated` rows are backed by their initial margin at `leverage` plus `balance` as extra margin;
+/// the others by `balance`.
+#[allow(clippy::too_many_arguments)]
 fn per_position<'py>(
     py: Python<'py>,
     (size, entry_price, balance): (PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, f64>),
     venue: &str,
-    symbol: &str,
+    symbols: Vec<String>,
+    symbol_code: Option<PyReadonlyArray1<'py, u32>>,
+    tiers: Option<TierColumns>,
+    max_leverage: Option<PyReadonlyArray1<'py, u32>>,
+    (isolated, leverage): (Option<PyReadonlyArray1<'py, u8>>, Option<PyReadonlyArray1<'py, f64>>),
     formula: fn(&VenuePreset, f64, f64, f64) -> Option<f64>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
-    let p = preset(py, venue, symbol)?;
     let (s, e, b) = (size.as_slice()?, entry_price.as_slice()?, balance.as_slice()?);
-    let out: Vec<f64> =
-        py.detach(|| s.iter().zip(e).zip(b).map(|((&s, &e), &b)| formula(&p, s, e, b).unwrap_or(f64::NAN)).collect());
+    let codes = symbol_code.as_ref().map(|a| a.as_slice()).transpose()?;
+    let max_lev = max_leverage.as_ref().map(|a| a.as_slice()).transpose()?;
+    let isolated = isolated.as_ref().map(|a| a.as_slice()).transpose()?;
+    let leverage = leverage.as_ref().map(|a| a.as_slice()).transpose()?;
+    let n = s.len();
+    let lengths_agree = [e.len(), b.len()].iter().all(|&l| l == n)
+        && codes.is_none_or(|c| c.len() == n)
+        && max_lev.is_none_or(|c| c.len() == n)
+        && isolated.is_none_or(|c| c.len() == n)
+        && leverage.is_none_or(|c| c.len() == n);
+    if !lengths_agree {
+        return Err(liqsim_error(py, "LiqsimError", "formula columns differ in length".into(), &[]));
+    }
+    let p = formula_presets(py, n, venue, &symbols, codes, tiers, max_lev)?;
+    let out: Vec<f64> = py.detach(|| {
+        if let (None, None) = (&p.row_preset, isolated) {
+            // The common case (one preset, balances given): a plain zip, as fast as it gets.
+            let preset = &p.presets[0];
+            return s.iter().zip(e).zip(b).map(|((&s, &e), &b)| formula(preset, s, e, b).unwrap_or(f64::NAN)).collect();
+        }
+        (0..n)
+            .map(|i| {
+                let preset = p.of_row(i);
+                let backing = if isolated.is_some_and(|m| m[i] != 0) {
+                    let extra = if b[i].is_nan() { 0.0 } else { b[i] };
+                    isolated_position_margin(s[i], e[i], leverage.map_or(f64::NAN, |l| l[i]), extra)
+                } else {
+                    Some(b[i])
+                };
+                backing.and_then(|m| formula(preset, s[i], e[i], m)).unwrap_or(f64::NAN)
+            })
+            .collect()
+    });
     Ok(out.into_pyarray(py))
 }
 
 /// Liquidation prices of single positions (signed `size` in base units), NaN where none.
 #[pyfunction]
+#[pyo3(signature = (size, entry_price, balance, venue, symbols, symbol_code=None, tiers=None, max_leverage=None,
+                    isolated=None, leverage=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn liquidation_prices<'py>(
     py: Python<'py>,
     size: PyReadonlyArray1<'py, f64>,
     entry_price: PyReadonlyArray1<'py, f64>,
     balance: PyReadonlyArray1<'py, f64>,
     venue: &str,
-    symbol: &str,
+    symbols: Vec<String>,
+    symbol_code: Option<PyReadonlyArray1<'py, u32>>,
+    tiers: Option<TierColumns>,
+    max_leverage: Option<PyReadonlyArray1<'py, u32>>,
+    isolated: Option<PyReadonlyArray1<'py, u8>>,
+    leverage: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
-    per_position(py, (size, entry_price, balance), venue, symbol, VenuePreset::liquidation_price)
+    let columns = (size, entry_price, balance);
+    let (mode, formula) =
+        ((isolated, leverage), VenuePreset::liquidation_price as fn(&VenuePreset, f64, f64, f64) -> _);
+    per_position(py, columns, venue, symbols, symbol_code, tiers, max_leverage, mode, formula)
 }
 
 /// Bankruptcy prices of single positions, NaN where none.
 #[pyfunction]
+#[pyo3(signature = (size, entry_price, balance, venue, symbols, symbol_code=None, tiers=None, max_leverage=None,
+                    isolated=None, leverage=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn bankruptcy_prices<'py>(
     py: Python<'py>,
     size: PyReadonlyArray1<'py, f64>,
     entry_price: PyReadonlyArray1<'py, f64>,
     balance: PyReadonlyArray1<'py, f64>,
     venue: &str,
-    symbol: &str,
+    symbols: Vec<String>,
+    symbol_code: Option<PyReadonlyArray1<'py, u32>>,
+    tiers: Option<TierColumns>,
+    max_leverage: Option<PyReadonlyArray1<'py, u32>>,
+    isolated: Option<PyReadonlyArray1<'py, u8>>,
+    leverage: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
-    per_position(py, (size, entry_price, balance), venue, symbol, VenuePreset::bankruptcy_price)
+    let columns = (size, entry_price, balance);
+    let (mode, formula) = ((isolated, leverage), VenuePreset::bankruptcy_price as fn(&VenuePreset, f64, f64, f64) -> _);
+    per_position(py, columns, venue, symbols, symbol_code, tiers, max_leverage, mode, formula)
 }
 
-/// Maintenance margin of notionals (quote currency) with the venue's tiers.
+/// Maintenance margin of notionals (quote currency) with each row's tiers.
 #[pyfunction]
+#[pyo3(signature = (notional, venue, symbols, symbol_code=None, tiers=None, max_leverage=None))]
 pub fn maintenance_margins<'py>(
     py: Python<'py>,
     notional: PyReadonlyArray1<'py, f64>,
     venue: &str,
-    symbol: &str,
+    symbols: Vec<String>,
+    symbol_code: Option<PyReadonlyArray1<'py, u32>>,
+    tiers: Option<TierColumns>,
+    max_leverage: Option<PyReadonlyArray1<'py, u32>>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
-    let p = preset(py, venue, symbol)?;
     let n = notional.as_slice()?;
+    let codes = symbol_code.as_ref().map(|a| a.as_slice()).transpose()?;
+    let max_lev = max_leverage.as_ref().map(|a| a.as_slice()).transpose()?;
+    if codes.is_some_and(|c| c.len() != n.len()) || max_lev.is_some_and(|c| c.len() != n.len()) {
+        return Err(liqsim_error(py, "LiqsimError", "formula columns differ in length".into(), &[]));
+    }
+    let p = formula_presets(py, n.len(), venue, &symbols, codes, tiers, max_lev)?;
     let out: Vec<f64> = py.detach(|| {
-        n.iter().map(|&x| if x.is_finite() { p.tiers.maintenance_margin_f64(x.abs()) } else { f64::NAN }).collect()
+        n.iter()
+            .enumerate()
+            .map(|(i, &x)| if x.is_finite() { p.of_row(i).tiers.maintenance_margin_f64(x.abs()) } else { f64::NAN })
+            .collect()
     });
     Ok(out.into_pyarray(py))
 }

@@ -70,7 +70,8 @@ fn advancing_in_one_call_matches_stepping_every_second() {
     assert!(jumped.tape().liquidations.iter().any(|l| l.ts % (8 * HOUR) != 0), "between settlements");
     assert_eq!(jumped.ts(), stepped.ts());
     assert_eq!(jumped.mark(), stepped.mark());
-    assert_eq!(jumped.tape().liquidations, stepped.tape().liquidations);
+    // Debug text, not ==: a backstop record with no book fill has a NaN average price.
+    assert_eq!(format!("{:?}", jumped.tape().liquidations), format!("{:?}", stepped.tape().liquidations));
     assert_eq!(jumped.tape().trades, stepped.tape().trades);
     assert_eq!(jumped.tape().funding, stepped.tape().funding);
     assert_eq!(jumped.tape().insurance, stepped.tape().insurance);

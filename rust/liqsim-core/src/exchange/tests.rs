@@ -24,6 +24,8 @@ fn config(liquidation_fee: f64, insurance: f64) -> ExchangeConfig {
     let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(0.01, 0.001).unwrap());
     cfg.mark_rule = MarkRule::Last;
     cfg.insurance_fund = usdt(insurance);
+    // These scenarios test market liquidation orders (the Binance preset sends bankruptcy limits).
+    cfg.liquidation_limit = LiquidationLimit::Market;
     cfg
 }
 
@@ -151,10 +153,18 @@ fn what_the_book_cannot_take_the_fund_takes_over_at_bankruptcy() {
 }
 
 #[test]
-fn with_an_empty_fund_profitable_opposite_positions_are_deleveraged() {
+fn an_empty_fund_takes_over_what_it_can_afford_and_adl_takes_the_rest() {
+    // REFERENCE §7 (Binance): ADL only when the insurance fund cannot accept the position.
+    // (1) B lifts 3,030: the mark 3,030 is below the short's bankruptcy price 3,060, so taking the
+    //     short over at 3,060 is worth +30 to the fund at the mark: even an empty fund accepts it.
     let mut ex = exchange(config(0.0, 0.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0]);
     market_buy(&mut ex, 20, ETH);
-    // The only non-exempt long is B (1 ETH at 3,030): closed against the short at 3,060.
+    assert_eq!(ex.tape().liquidations[0].kind, LiquidationKind::Backstop);
+    assert!(ex.tape().adl.is_empty());
+    // (2) B lifts 3,030 and 3,070: at the mark 3,070 the takeover at 3,060 would cost the empty
+    //     fund 10, so it goes to ADL: B (long 2 @ 3,050, in profit at 3,060) is closed 1 at 3,060.
+    let mut ex = exchange(config(0.0, 0.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0, 3070.0]);
+    market_buy(&mut ex, 20, 2 * ETH);
     let adl = ex.tape().adl.clone();
     assert_eq!(adl.len(), 1);
     assert_eq!(
@@ -163,9 +173,33 @@ fn with_an_empty_fund_profitable_opposite_positions_are_deleveraged() {
     );
     assert_eq!(ex.tape().liquidations[0].kind, LiquidationKind::Adl);
     let b = ex.account(TraderId(20)).unwrap();
-    assert!(b.position.is_flat());
-    assert_eq!(b.realized_pnl, usdt(30.0));
+    assert_eq!(b.position.lots, ETH);
+    assert_eq!(b.realized_pnl, usdt(10.0)); // 3,060 − 3,050
     assert_eq!(ex.insurance_fund(), Money::ZERO);
+}
+
+#[test]
+fn a_fund_that_cannot_pay_stops_the_market_order_and_never_goes_negative() {
+    // REFERENCE §7: the fund is never driven below zero silently. Fund 10, market liquidation
+    // order of the short (bankruptcy 3,060) into asks at 3,070 and 3,200 after B lifted 3,030:
+    // the fund's 10 pays for fills up to 3,070 (10 past bankruptcy on 1 ETH), not 3,200.
+    let mut ex =
+        exchange(config(0.0, 10.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0, 3070.0, 3200.0]);
+    market_buy(&mut ex, 20, ETH);
+    let l = ex.tape().liquidations[0];
+    assert_eq!(l.avg_fill_ticks, px(3070.0) as f64);
+    assert_eq!(l.insurance_delta, usdt(-10.0));
+    assert_eq!(ex.insurance_fund(), Money::ZERO);
+}
+
+#[test]
+fn check_invariants_catches_a_negative_fund_without_adl() {
+    let mut ex = exchange(config(0.0, 0.0), &[short(10, 60.0, 3000.0), trader(20, 10_000.0)], &[3030.0]);
+    market_buy(&mut ex, 20, ETH);
+    // As if the close-out had cost the empty fund 1 (the fund's liquidation delta on the record).
+    ex.tape.liquidations[0].insurance_delta = usdt(-1.0);
+    let err = ex.check_invariants().unwrap_err();
+    assert!(err.contains("insurance fund"), "{err}");
 }
 
 #[test]
