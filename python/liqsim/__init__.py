@@ -9,6 +9,7 @@ from Arrow-compatible tables, calls the core once per batch and returns every ta
 from . import agents
 from . import analysis
 from . import plot
+from . import scenarios
 from ._core import __version__
 from .analysis import estimate_liquidation_map
 from .analysis import liquidation_map
@@ -45,5 +46,6 @@ __all__ = [
     "liquidation_price",
     "maintenance_margin",
     "plot",
+    "scenarios",
     "simulate",
 ]

@@ -17,6 +17,7 @@ use pyo3::types::{PyDict, PyList};
 mod analysis;
 mod book_view;
 mod exchange;
+mod scenarios;
 mod sim;
 
 /// Raise `liqsim.errors.<name>(message)` with extra attributes (table, column, row, reason, …).
@@ -339,6 +340,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exchange::register(m)?;
     analysis::register(m)?;
     sim::register(m)?;
+    scenarios::register(m)?;
     // Code → name tables, defined once in the core; Python decodes result columns with them.
     m.add("ACTION_NAMES", ActionKind::NAMES.to_vec())?;
     m.add("SIDE_NAMES", vec![Side::Buy.name(), Side::Sell.name()])?;
