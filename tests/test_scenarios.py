@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import liqsim
 from liqsim.scenarios import CLUSTER_ID_BASE, Cluster
@@ -163,3 +165,33 @@ def test_eth_6b_wall_the_stack_is_the_headline_and_a_move_halfway_in_takes_about
     assert stacked == pytest.approx(6e9, rel=1e-4)
     # The index stops at 4,700, the middle of the 4,600–4,800 wall: about half of it goes.
     assert 0.35 < share < 0.8
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    venue=st.sampled_from(["binance", "bybit", "hyperliquid", "dydx"]),
+    side=st.sampled_from(["long", "short"]),
+    gap=st.floats(0.001, 0.2),
+    width=st.floats(0.001, 0.2),
+    lev_low=st.floats(2.0, 60.0),
+    lev_span=st.floats(1.0, 2.0),
+    notional=st.floats(1e4, 5e9),
+    seed=st.integers(0, 2**32),
+)
+def test_any_cluster_lands_in_its_band(venue, side, gap, width, lev_low, lev_span, notional, seed):
+    price = 3000.0
+    if side == "short":
+        low, high = price * (1 + gap), price * (1 + gap + width)
+    else:
+        low, high = price * (1 - gap - width), price * (1 - gap)
+    lev = (lev_low, min(lev_low * lev_span, 125.0))
+    try:
+        scn = liqsim.scenarios.build(venue=venue, price=price, population=0, duration=5.0, seed=seed,
+                                     clusters=[Cluster(side, notional, low, high, accounts=50, leverage=lev)])
+    except liqsim.ConfigError as err:
+        # The only refusal: no positive balance reaches a band that far at that leverage.
+        assert "no positive balance" in str(err)
+        return
+    acc = _accounts(scn)
+    lp = liqsim.liquidation_price(acc["side"], acc["qty"], acc["entry_price"], _backing(acc), venue=venue, symbol="ETHUSDT")
+    assert (low < lp).all() and (lp < high).all()

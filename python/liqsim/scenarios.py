@@ -277,8 +277,6 @@ def build(
         )
         if np.isnan(balance).any():
             raise _config_error(f"clusters[{k}]", f"clusters[{k}]: no positive balance places a {cl.side} there (leverage {cl.leverage})")
-        # Rounded up to the cent: the price moves by at most 0.01 / qty, well inside the band.
-        balance = np.ceil(balance * 100) / 100
         isolated = rng.random(n) < cl.isolated_share
         add(CLUSTER_ID_BASE * (k + 1) + np.arange(n), np.full(n, s), qty, entry, balance, isolated)
 

@@ -56,6 +56,7 @@ pub fn balance_for_liquidation_price(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * b.abs().max(1.0)
@@ -99,6 +100,26 @@ mod tests {
                     let back = preset.liquidation_price(size, entry, balance).unwrap();
                     assert!((back - lp).abs() < 1e-6 * lp, "{venue} {symbol} {size} {entry} {lp}: {back}");
                 }
+            }
+        }
+    }
+
+    proptest! {
+        /// Any placement that has a positive balance lands where it was put, on every venue, from
+        /// 0.01 to 5,000 units and 1 % to 60 % away from the entry.
+        #[test]
+        fn chosen_liquidation_prices_round_trip(
+            venue in prop::sample::select(vec!["binance", "bybit", "hyperliquid", "dydx"]),
+            long in any::<bool>(),
+            qty in 0.01f64..5_000.0,
+            entry in 100.0f64..150_000.0,
+            distance in 0.01f64..0.6,
+        ) {
+            let preset = VenuePreset::from_names(venue, "ETHUSDT").unwrap();
+            let (size, lp) = if long { (qty, entry * (1.0 - distance)) } else { (-qty, entry * (1.0 + distance)) };
+            if let Some(balance) = balance_for_liquidation_price(&preset, size, entry, lp) {
+                let back = preset.liquidation_price(size, entry, balance).unwrap();
+                prop_assert!((back - lp).abs() <= 1e-7 * lp, "{} {} {} {}: {}", venue, size, entry, lp, back);
             }
         }
     }
