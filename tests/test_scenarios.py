@@ -195,3 +195,13 @@ def test_any_cluster_lands_in_its_band(venue, side, gap, width, lev_low, lev_spa
     acc = _accounts(scn)
     lp = liqsim.liquidation_price(acc["side"], acc["qty"], acc["entry_price"], _backing(acc), venue=venue, symbol="ETHUSDT")
     assert (low < lp).all() and (lp < high).all()
+
+
+def test_background_open_interest_sits_at_low_leverage_and_liquidations_come_from_high():
+    # MODELS.md §4: most open interest at low leverage, most liquidations from 20–100x.
+    acc = _accounts(liqsim.scenarios.load("eth-4k-squeeze"))
+    background = acc["trader_id"] < CLUSTER_ID_BASE
+    notional = acc["qty"] * acc["entry_price"]
+    assert notional[background & (acc["leverage"] <= 5)].sum() > 0.6 * notional[background].sum()
+    liquidated = background & np.isin(acc["trader_id"], _run("eth-4k-squeeze").liquidations["trader_id"])
+    assert notional[liquidated & (acc["leverage"] >= 20)].sum() > 0.6 * notional[liquidated].sum()

@@ -217,7 +217,7 @@ def build(
                                                             "entry_price", "leverage", "isolated_margin")}
 
     def add(ids: np.ndarray, sign: np.ndarray, qty: np.ndarray, entry: np.ndarray, margin: np.ndarray,
-            isolated: np.ndarray) -> None:
+            isolated: np.ndarray, leverage: np.ndarray) -> None:
         notional = qty * entry
         columns["trader_id"].append(ids)
         columns["balance"].append(np.where(isolated, 0.0, margin))
@@ -225,8 +225,9 @@ def build(
         columns["side"].append(np.where(sign > 0, "long", "short"))
         columns["qty"].append(qty)
         columns["entry_price"].append(entry)
-        # The account's leverage setting: what it opened at, within what the largest tiers allow.
-        columns["leverage"].append(np.clip(np.floor(notional / margin), 1, 20).astype(np.int64))
+        # The account's leverage setting: what it opened at, within what the tier of its notional allows.
+        allowed = _core.max_leverages(np.ascontiguousarray(notional, dtype=np.float64), venue, symbol)
+        columns["leverage"].append(np.clip(np.round(leverage), 1, allowed).astype(np.int64))
         columns["isolated_margin"].append(np.where(isolated, margin, np.nan))
 
     # --- the population --------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def build(
         crossed = np.where(sign > 0, lp >= price * 0.999, lp <= price * 1.001)
         entry = np.where(crossed, price, entry)
         margin = np.where(crossed, np.round(qty * price / lev * 1.3, 2), margin)
-        add(np.arange(1, n + 1), sign, qty, entry, margin, isolated)
+        add(np.arange(1, n + 1), sign, qty, entry, margin, isolated, lev)
 
     # --- the clusters ---------------------------------------------------------------------------
     for k, raw in enumerate(clusters):
@@ -278,7 +279,7 @@ def build(
         if np.isnan(balance).any():
             raise _config_error(f"clusters[{k}]", f"clusters[{k}]: no positive balance places a {cl.side} there (leverage {cl.leverage})")
         isolated = rng.random(n) < cl.isolated_share
-        add(CLUSTER_ID_BASE * (k + 1) + np.arange(n), np.full(n, s), qty, entry, balance, isolated)
+        add(CLUSTER_ID_BASE * (k + 1) + np.arange(n), np.full(n, s), qty, entry, balance, isolated, lev)
 
     accounts = {k: np.concatenate(v) if v else np.zeros(0) for k, v in columns.items()}
 

@@ -53,6 +53,15 @@ pub fn balance_for_liquidation_price(
     (balance.is_finite() && balance > 0.0).then_some(balance)
 }
 
+/// The highest leverage setting a position of `notional` (quote currency) may have under `preset`'s
+/// tiers (what loading an account checks). Taken at a notional a hair above the given one, so a
+/// position on a tier boundary gets the stricter tier whichever way the float rounds.
+pub fn max_leverage_for(preset: &VenuePreset, notional: f64) -> u32 {
+    let tiers = preset.tiers.tiers();
+    let at = |n: f64| tiers[preset.tiers.tier_index_f64(n)].max_leverage;
+    at(notional.abs()).min(at(notional.abs() * (1.0 + 1e-9)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +131,16 @@ mod tests {
                 prop_assert!((back - lp).abs() <= 1e-7 * lp, "{} {} {} {}: {}", venue, size, entry, lp, back);
             }
         }
+    }
+
+    #[test]
+    fn max_leverage_follows_the_tiers() {
+        // REFERENCE §1 Binance ETHUSDT: 125x below 50k, 100x up to 600k, 20x at 50M–65M.
+        let preset = VenuePreset::from_names("binance", "ETHUSDT").unwrap();
+        assert_eq!(max_leverage_for(&preset, 10_000.0), 125);
+        assert_eq!(max_leverage_for(&preset, 50_000.0), 100);
+        assert_eq!(max_leverage_for(&preset, 49_999.0), 125);
+        assert_eq!(max_leverage_for(&preset, 60_000_000.0), 20);
     }
 
     #[test]
