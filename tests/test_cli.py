@@ -58,3 +58,10 @@ def test_version(capsys):
         cli.main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out.strip() == f"liqsim {liqsim.__version__}"
+
+
+def test_scenarios_lists_each_builtin_with_its_title(capsys):
+    assert cli.main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [l.split()[0] for l in lines] == liqsim.scenarios.names()
+    assert "$4,000" in lines[0]

@@ -200,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             return run_demo(args.scenario, args.plot, args.seed)
         if args.command == "scenarios":
-            print("\n".join(scenarios.names()))
+            width = max(len(n) for n in scenarios.names())
+            for n in scenarios.names():
+                print(f"{n:<{width}}  {scenarios.describe(n).title}")
             return 0
         if args.command == "run":
             return run_saved(args.directory, args.out, args.seed, args.check_invariants)
