@@ -205,3 +205,17 @@ def test_background_open_interest_sits_at_low_leverage_and_liquidations_come_fro
     assert notional[background & (acc["leverage"] <= 5)].sum() > 0.6 * notional[background].sum()
     liquidated = background & np.isin(acc["trader_id"], _run("eth-4k-squeeze").liquidations["trader_id"])
     assert notional[liquidated & (acc["leverage"] >= 20)].sum() > 0.6 * notional[liquidated].sum()
+
+
+def test_static_share_of_the_depth_is_a_concave_book_on_the_tick_grid():
+    scn = liqsim.scenarios.build(price=3000.0, depth_10bp=2e6, maker_share=0.25, population=0, duration=5.0, seed=2)
+    book = {k: np.asarray(v) for k, v in scn.book.to_pydict().items()}
+    assert np.allclose(np.round(book["price"] / 0.01) * 0.01, book["price"])
+    asks = book["side"] == "ask"
+    quote = book["price"] * book["qty"]
+    within = lambda x: quote[asks & (book["price"] <= 3000.0 * (1 + x))].sum()  # noqa: E731
+    # MODELS.md §1: D(x) = D10 · (x / 10 bp)^0.65 with D10 = 75% of $2M; ±15% level noise.
+    assert within(0.001) == pytest.approx(1.5e6, rel=0.2)
+    assert within(0.01) == pytest.approx(1.5e6 * 10**0.65, rel=0.1)
+    assert within(0.01) / within(0.001) < 10  # concave
+    assert len(scn.agents) == 2 and scn.agents[0].depth_10bp == pytest.approx(0.5e6)
