@@ -9,22 +9,25 @@ import pytest
 import liqsim
 from liqsim import cli
 
-# "best bid 3,849.99  best ask 3,850.01" or "best bid 3,849.99 / best ask 3,850.01"
-BID_ASK = re.compile(r"best bid ([\d,]+\.\d+)\W+best ask ([\d,]+\.\d+)")
 
-
-def test_demo_runs_and_prints_best_bid_and_ask(capsys):
+def test_demo_runs_the_default_scenario_and_prints_each_part(capsys):
     assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
-    m = BID_ASK.search(out)
-    assert m, out
-    bid, ask = (float(x.replace(",", "")) for x in m.groups())
-    assert 0 < bid < ask
+    assert out.startswith("liqsim demo: eth-4k-squeeze")
+    for part in ("setup:", "path", "(peak)", "liquidations  shorts", "by cascade round", "open interest",
+                 "funding", "insurance", "ADL", "stops", "wall time", "change it: liqsim demo --scenario NAME"):
+        assert part in out, part
+    wall = float(re.search(r"wall time\s+([\d.]+) s", out).group(1))
+    assert wall < 5.0
 
 
-def test_demo_with_a_custom_buy_size(capsys):
-    assert cli.main(["demo", "--buy", "10"]) == 0
-    assert BID_ASK.search(capsys.readouterr().out)
+def test_demo_of_another_scenario_with_its_chart(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out_png = tmp_path / "chart.png"
+    assert cli.main(["demo", "--scenario", "btc-93k-rejection", "--plot", str(out_png)]) == 0
+    out = capsys.readouterr().out
+    assert "btc-93k-rejection" in out and "(low)" in out and f"chart         {out_png}" in out
+    assert out_png.stat().st_size > 10_000
 
 
 def test_no_command_is_a_usage_error(capsys):
@@ -34,11 +37,10 @@ def test_no_command_is_a_usage_error(capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["demo", "--buy", "0"], "argument --buy: must be a positive number of ETH, got '0'"),
-    (["demo", "--buy", "nan"], "must be a positive number of ETH"),
-    (["demo", "--buy", "lots"], "expected a number of ETH, got 'lots'"),
-    (["demo", "--buy", "60000"], "the demo buy of 60,000.0 ETH was rejected (insufficient_margin)"),
-    (["demo", "--mark", "twap"], "invalid choice: 'twap'"),
+    (["demo", "--scenario", "eth-4k-sqeeze"], "no built-in scenario 'eth-4k-sqeeze' (did you mean 'eth-4k-squeeze'?)"),
+    (["demo", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    (["demo", "--plot", "/nonexistent-dir/chart.png"], "cannot write the chart to /nonexistent-dir/chart.png"),
+    (["demo", "--buy", "10"], "unrecognized arguments: --buy 10"),
 ])
 def test_user_mistakes_are_one_line_with_exit_code_2(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
@@ -56,3 +58,10 @@ def test_version(capsys):
         cli.main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out.strip() == f"liqsim {liqsim.__version__}"
+
+
+def test_scenarios_lists_each_builtin_with_its_title(capsys):
+    assert cli.main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [l.split()[0] for l in lines] == liqsim.scenarios.names()
+    assert "$4,000" in lines[0]

@@ -69,3 +69,19 @@ def test_missing_matplotlib_message(monkeypatch):
     m = liqsim.analysis.maps.build_map(np.array([1.0, 2.0]), np.zeros(1), np.zeros(1))
     with pytest.raises(ImportError, match=r"liqsim\[plot\]"):
         liqsim.plot.liquidation_map(m)
+
+
+def test_cascade_and_compare_pictures_of_a_builtin_scenario(tmp_path):
+    import dataclasses
+
+    scn = liqsim.scenarios.load("eth-4k-squeeze")
+    refill = liqsim.simulate(scn)
+    fig = refill.plot(path=tmp_path / "cascade.png", title="eth-4k-squeeze")
+    assert len(fig.axes) == 5 and (tmp_path / "cascade.png").stat().st_size > 20_000
+    # Price, mark and index lines, and one marker series per squeezed side.
+    assert len(fig.axes[0].lines) == 3 and len(fig.axes[0].collections) == 1
+    maker = dataclasses.replace(scn.agents[0], pull_move=0.01, pull_window=30.0)
+    pulled = liqsim.simulate(scn.replace(agents=[maker, *scn.agents[1:]]))
+    fig = liqsim.plot.compare(refill, pulled, labels=("refill", "pull"), path=tmp_path / "compare.png")
+    assert len(fig.axes) == 3 and [l.get_label() for l in fig.axes[0].lines] == ["refill", "pull"]
+    assert (tmp_path / "compare.png").stat().st_size > 10_000

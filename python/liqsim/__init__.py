@@ -10,6 +10,7 @@ from . import agents
 from . import analysis
 from . import io
 from . import plot
+from . import scenarios
 from ._core import __version__
 from .analysis import estimate_liquidation_map
 from .analysis import liquidation_map
@@ -47,5 +48,6 @@ __all__ = [
     "liquidation_price",
     "maintenance_margin",
     "plot",
+    "scenarios",
     "simulate",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "TRIGGER_ON_NAMES",
     "__version__",
     "account_liq_prices",
+    "balances_for_liquidation_prices",
     "bankruptcy_prices",
     "bucket_liquidation_map",
     "cancel_stop",
@@ -51,6 +52,7 @@ __all__ = [
     "estimate_liquidation_heatmap",
     "liquidation_prices",
     "maintenance_margins",
+    "max_leverages",
     "read_binance_stream",
     "replay_l2",
     "simulate",
@@ -322,3 +324,7 @@ def replay_l2(
     stop_after_ns: int | None = None,
     top_of_book: bool = True,
 ) -> dict[str, Any]: ...
+
+# --- scenarios (issue 10) ------------------------------------------------------------------------
+def balances_for_liquidation_prices(size: _F64, entry_price: _F64, liquidation_price: _F64, venue: str, symbol: str) -> _F64: ...
+def max_leverages(notional: _F64, venue: str, symbol: str) -> NDArray[np.uint32]: ...

@@ -11,6 +11,7 @@ from typing import NoReturn
 import numpy as np
 
 from . import __version__, scenarios
+from ._choices import did_you_mean
 from .errors import LiqsimError
 
 
@@ -25,68 +26,103 @@ def _money(x: float) -> str:
     return f"${x:,.0f}"
 
 
-def run_demo(buy: float, mark_rule: str, seed: int) -> int:
-    t0 = time.perf_counter()
-    market = scenarios.eth_short_squeeze(seed=seed)
-    p = market["params"]
-    ex = scenarios.build_exchange(market, mark_rule=mark_rule)
-    acc = ex.accounts()
-    shorts = acc["position"] < 0
-    shorts &= acc["trader_id"] >= 0
-    short_qty = -acc["position"][shorts].sum()
-    lp = acc["liquidation_price"][shorts]
-    bid, ask = ex.best_bid, ex.best_ask
-    assert bid is not None and ask is not None, "the built-in market has both sides"
-    print(f"liqsim demo: an ETH-like perpetual on {p['venue']} {p['symbol']} rules, mark price = {mark_rule}")
-    print(f"  book       best bid {bid:,.2f} / best ask {ask:,.2f}, background liquidity out to ±10%")
-    print(
-        f"  shorts     {shorts.sum():,} leveraged accounts, {short_qty:,.0f} ETH ({_money(short_qty * ask)}), "
-        f"liquidation prices {np.nanmin(lp):,.2f} … {np.nanmax(lp):,.2f} (median {np.nanmedian(lp):,.2f})"
-    )
-    fund0 = ex.insurance_fund
-    print(f"  insurance  {_money(fund0)}")
-    print(f"\nA market buy of {buy:,.0f} ETH ({_money(buy * ask)}) hits the asks:\n")
+def _price(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:,.2f}"
 
-    out = ex.submit(p["whale_id"], "buy", buy)
-    if out["status"] == "rejected" or out["avg_price"] is None:
-        raise UsageError(
-            f"the demo buy of {buy:,} ETH was {out['status']} ({out['reason'] or 'nothing filled'}); "
-            "try a smaller size (the default is 1500)"
-        )
-    liq = ex.liquidations()
-    adl = ex.adl()
-    print(f"  the buy filled {out['filled']:,.3f} ETH at {out['avg_price']:,.2f} on average; then the cascade:\n")
-    header = f"  {'round':>5} {'price reached':>14} {'accounts':>9} {'ETH':>10} {'notional':>11} {'insurance fund':>15} {'ADL':>5}"
-    print(header)
-    fund = fund0
-    fill = np.where(np.isnan(liq["avg_fill_price"]), liq["bankruptcy_price"], liq["avg_fill_price"])
-    rounds = liq["round"]
-    for r in range(1, int(rounds.max()) + 1 if len(rounds) else 1):
-        sel = rounds == r
-        fund += liq["insurance_delta"][sel].sum()
-        reached = np.nanmax(liq["avg_fill_price"][sel]) if np.isfinite(liq["avg_fill_price"][sel]).any() else float("nan")
+
+def _key_times(n: int, peak: int) -> list[int]:
+    """Sample rows to show: the start, five even steps, the peak of the move, the end."""
+    rows = {0, n - 1, peak} | {round(k * (n - 1) / 6) for k in range(1, 6)}
+    return sorted(rows)
+
+
+def run_demo(name: str, plot: str | None, seed: int) -> int:
+    """``liqsim demo``: run a built-in scenario and print what happened."""
+    from .agents import MarketMaker
+    from .scenarios import CLUSTER_ID_BASE, describe, load
+    from .simulation import simulate
+
+    t0 = time.perf_counter()
+    about = describe(name)
+    scn = load(name, seed=seed)
+    acc = scn.accounts
+    assert acc is not None, "built-in scenarios have accounts"
+    ids = acc.column("trader_id").to_numpy()
+    qty = acc.column("qty").to_numpy()
+    entry = acc.column("entry_price").to_numpy()
+    sides = np.asarray(acc.column("side").to_pylist())
+    notional = qty * entry
+    stacked = ids >= CLUSTER_ID_BASE
+    market = scn.market
+    index0 = float(scn.index.column("price")[0].as_py()) if scn.index is not None else float("nan")
+    maker = next((a for a in scn.agents if isinstance(a, MarketMaker)), None)
+    depth = f"{_money(maker.depth_10bp)} within 10 bp per side from a maker that refills" if maker is not None else "static book"
+    print(f"liqsim demo: {about.name}: {about.title} (reported: {about.reported})")
+    print(
+        f"  setup: {market['venue']} {market['symbol']} at {index0:,.2f}; {len(ids):,} accounts, "
+        f"{_money(notional[sides == 'long'].sum())} long / {_money(notional[sides == 'short'].sum())} short "
+        f"({_money(notional[stacked].sum())} stacked in clusters); {depth}; {(scn.end - scn.start) / 1e9:,.0f} s simulated"
+    )
+    res = simulate(scn)
+    s = res.summary()
+    series = res.series
+    n = len(series)
+    print("\n  path       time       index        last        mark   liquidated so far (shorts / longs)")
+    peak_row = int(np.nanargmax(series["last"])) if about.squeezed_side == "short" else int(np.nanargmin(series["last"]))
+    liq_s, liq_l = series["liquidated_short"], series["liquidated_long"]  # cumulative, quote
+    for r in _key_times(n, peak_row):
+        t = (series["ts"][r] - scn.start) / 1e9
+        mark = " (peak)" if r == peak_row and about.squeezed_side == "short" else " (low)" if r == peak_row else ""
         print(
-            f"  {r:>5} {reached:>14,.2f} {sel.sum():>9,} {liq['qty'][sel].sum():>10,.1f} "
-            f"{_money((liq['qty'][sel] * fill[sel]).sum()):>11} {_money(fund):>15} {(adl['round'] == r).sum():>5}"
+            f"  {t:>12,.0f} s {series['index'][r]:>11,.2f} {_price(series['last'][r]):>11} {_price(series['mark'][r]):>11}"
+            f"   {_money(liq_s[r])} / {_money(liq_l[r])}{mark}"
         )
-    notional = (liq["qty"] * fill).sum()
-    last = ex.last if ex.last is not None else ask
-    move = (last / ask - 1) * 100
+    liq = res.liquidations
+    fill = np.where(np.isnan(liq["avg_fill_price"]), liq["bankruptcy_price"], liq["avg_fill_price"])
+    liq_notional = liq["qty"] * fill
     print(
-        f"\n  {len(rounds):,} shorts liquidated ({_money(notional)}) in {int(rounds.max()) if len(rounds) else 0} rounds; "
-        f"last price {ask:,.2f} → {last:,.2f} ({move:+.2f}%), mark {ex.mark or last:,.2f}"
+        f"\n  liquidations  shorts {_money(s['liquidated_short_notional'])} ({s['liquidated_short_count']:,} accounts), "
+        f"longs {_money(s['liquidated_long_notional'])} ({s['liquidated_long_count']:,})"
     )
-    kinds = {k: int((liq["kind"] == k).sum()) for k in ("full", "partial", "backstop", "adl")}
+    kinds = {k: int((liq["kind"] == k).sum()) for k in ("full", "partial", "backstop")}
+    rounds = liq["round"]
+    by_round = ", ".join(
+        f"{r}: {int((rounds == r).sum()):,} ({_money(liq_notional[rounds == r].sum())})"
+        for r in range(1, int(rounds.max()) + 1 if len(rounds) else 1)
+    )
     print(
-        f"  close-outs: {kinds['full']:,} in the book, {kinds['partial']:,} partial, {kinds['backstop']:,} taken over "
-        f"by the fund, {len(adl['qty']):,} ADL fills; insurance fund {_money(fund0)} → {_money(ex.insurance_fund)}"
+        f"                {kinds['full']:,} closed in the book, {kinds['partial']:,} partial, {kinds['backstop']:,} taken over "
+        f"by the fund; by cascade round {by_round or '-'}"
     )
-    deposits, total = ex.money()
-    ex.check_invariants()
-    print(f"  money conserved to the unit: {_money(deposits)} in, {_money(total)} accounted for; invariants hold")
-    print("  (try --buy 1000: below the tipping point; --mark median: Binance's mark rule damps the squeeze)")
-    print(f"\ndone in {time.perf_counter() - t0:.2f} s")
+    oi = series["open_interest"]
+    oi_change = 100.0 * (oi[-1] / oi[0] - 1.0) if oi[0] else 0.0
+    print(f"  open interest {oi[0]:,.1f} → {oi[-1]:,.1f} {market['symbol'][:3]} ({oi_change:+.1f}%)")
+    funding = res.funding
+    paid = f"{len(funding):,} payments" if len(funding) else "no payment in the window"
+    print(f"  funding       rate {series['funding_rate'][0] * 100:+.4f}% → {series['funding_rate'][-1] * 100:+.4f}% per interval; {paid}")
+    fund = series["insurance_fund"]
+    print(f"  insurance     {_money(fund[0])} → {_money(fund[-1])} ({'+' if fund[-1] >= fund[0] else '-'}{_money(abs(fund[-1] - fund[0]))})")
+    print(f"  ADL           {s['adl_fills']:,} fills")
+    print(f"  stops         {s['stops_triggered']:,} triggered")
+    if plot is not None:
+        try:
+            res.plot(path=plot, title=f"liqsim demo --scenario {name}: {about.title}")
+        except ImportError as err:
+            raise UsageError(str(err)) from None
+        except (OSError, ValueError) as err:
+            raise UsageError(f"cannot write the chart to {plot}: {getattr(err, 'strerror', None) or err}") from None
+        print(f"  chart         {plot}")
+    print(f"  wall time     {time.perf_counter() - t0:.2f} s (simulation {res.wall_time:.2f} s, {res.events:,} events)")
+    others = ", ".join(x for x in _scenario_names() if x != name)
+    print(
+        f"\nchange it: liqsim demo --scenario NAME ({others}); in Python, "
+        f"liqsim.scenarios.build(depth_10bp=…, clusters=[…]) or .replace(agents=[…]) on liqsim.scenarios.load({name!r})"
+    )
     return 0
+
+
+def _scenario_names() -> list[str]:
+    return scenarios.names()
 
 
 def run_saved(directory: str, out: str | None, seed: int | None, check_invariants: bool) -> int:
@@ -143,16 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="liqsim", description="Simulate perpetual-futures liquidation cascades.")
     parser.add_argument("--version", action="version", version=f"liqsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    demo = sub.add_parser("demo", help="run the built-in short-squeeze market")
-    demo.add_argument(
-        "--buy", type=_positive_amount, default=1500.0, help="size of the market buy, in ETH (default 1500)"
-    )
-    demo.add_argument(
-        "--mark", default="last", type=str.lower, choices=["last", "median", "index"],
-        help="mark price rule: last trade (default), Binance median rule, or index",
-    )
-    demo.add_argument("--seed", type=int, default=7, help="seed of the built-in market (default 7)")
-    sub.add_parser("scenarios", help="list the built-in markets")
+    demo = sub.add_parser("demo", help="run a built-in scenario of a reported squeeze and print what happened")
+    demo.add_argument("--scenario", default=scenarios.DEFAULT, metavar="NAME",
+                      help=f"one of {', '.join(scenarios.names())} (default {scenarios.DEFAULT})")
+    demo.add_argument("--plot", metavar="OUT.png", help="also draw the cascade chart (needs matplotlib: pip install liqsim[plot])")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the scenario (default 7)")
+    sub.add_parser("scenarios", help="list the built-in scenarios")
     run = sub.add_parser("run", help="run a saved scenario (a directory written by Scenario.save)")
     run.add_argument("directory", help="the scenario's directory (scenario.json + Parquet tables)")
     run.add_argument("--out", help="write the result tables (Parquet) and summary.json here")
@@ -161,9 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
-            return run_demo(args.buy, args.mark, args.seed)
+            if args.scenario not in scenarios.names():
+                raise UsageError(
+                    f"no built-in scenario {args.scenario!r}{did_you_mean(args.scenario, scenarios.names())}; "
+                    f"choose one of {', '.join(scenarios.names())}"
+                )
+            return run_demo(args.scenario, args.plot, args.seed)
         if args.command == "scenarios":
-            print("\n".join(scenarios.names()))
+            width = max(len(n) for n in scenarios.names())
+            for n in scenarios.names():
+                print(f"{n:<{width}}  {scenarios.describe(n).title}")
             return 0
         if args.command == "run":
             return run_saved(args.directory, args.out, args.seed, args.check_invariants)

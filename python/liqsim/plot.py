@@ -7,13 +7,17 @@ with ``fig.savefig("out.png")``).
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .analysis.clusters import find_clusters
 from .analysis.estimate import Heatmap
 from .analysis.maps import LiquidationMap
+
+if TYPE_CHECKING:
+    from .simulation import SimulationResult
 
 
 def _pyplot() -> Any:
@@ -185,4 +189,107 @@ def indicators(
     return fig
 
 
-__all__ = ["liquidation_map", "heatmap", "indicators"]
+def _seconds(result: SimulationResult, ts: np.ndarray) -> np.ndarray:
+    return (np.asarray(ts, dtype=np.int64) - result.scenario.start) / 1e9
+
+
+def _save(fig: Any, path: str | os.PathLike[str] | None, dpi: int) -> None:
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+
+
+def cascade(result: SimulationResult, *, path: str | os.PathLike[str] | None = None, title: str | None = None,
+            dpi: int = 72) -> Any:
+    """The cascade of one run (:class:`liqsim.SimulationResult`), five panels over seconds from the
+    start: last, mark and index prices with every liquidation as a marker at its fill price (area ∝
+    notional; shorts ▲ green, longs ▼ red); liquidated notional per second by side (quote); open
+    interest (base units); book depth within 1 % of mid per side (quote); insurance fund (quote).
+    ``path`` also saves it (PNG, ``dpi``). Returns the Figure.
+
+    Example
+    -------
+    >>> import liqsim
+    >>> res = liqsim.simulate(liqsim.scenarios.load("eth-4k-squeeze"))
+    >>> fig = liqsim.plot.cascade(res)       # or res.plot(path="cascade.png")
+    >>> len(fig.axes)
+    5
+    """
+    plt = _pyplot()
+    s = result.series
+    x = _seconds(result, s["ts"])
+    dt = result.scenario.sample_every / 1e9
+    fig, axes = plt.subplots(5, 1, figsize=(9, 10), sharex=True, gridspec_kw={"height_ratios": [3, 1.4, 1, 1, 1]})
+    ax = axes[0]
+    ax.plot(x, s["index"], color="tab:blue", lw=1, label="index")
+    ax.plot(x, s["mark"], color="tab:orange", lw=1, label="mark")
+    ax.plot(x, s["last"], color="black", lw=0.8, label="last")
+    liq = result.liquidations
+    if len(liq):
+        price = np.where(np.isnan(liq["avg_fill_price"]), liq["bankruptcy_price"], liq["avg_fill_price"])
+        notional = liq["qty"] * price
+        size = 4 + 150 * notional / notional.max()
+        lx = _seconds(result, liq["ts"])
+        for side, marker, colour in (("short", "^", "tab:green"), ("long", "v", "tab:red")):
+            sel = liq["side"] == side
+            if sel.any():
+                ax.scatter(lx[sel], price[sel], s=size[sel], marker=marker, color=colour, alpha=0.35, lw=0,
+                           label=f"{side}s liquidated")
+    ax.set_ylabel("price")
+    ax.legend(loc="best", fontsize="small", ncol=2)
+    if title is not None:
+        ax.set_title(title, fontsize="medium")
+    ax = axes[1]
+    for column, colour, label in (("liquidated_short", "tab:green", "shorts"), ("liquidated_long", "tab:red", "longs")):
+        per_s = np.diff(np.asarray(s[column], dtype=np.float64), prepend=0.0) / dt
+        ax.fill_between(x, per_s, step="pre", color=colour, alpha=0.6, label=label)
+    ax.set_ylabel("liquidated\nper second")
+    ax.legend(loc="upper left", fontsize="small")
+    axes[2].plot(x, s["open_interest"], color="tab:purple", lw=1)
+    axes[2].set_ylabel("open interest\n(base)")
+    axes[3].plot(x, s["bid_depth_1pct"], color="tab:green", lw=1, label="bids")
+    axes[3].plot(x, s["ask_depth_1pct"], color="tab:red", lw=1, label="asks")
+    axes[3].set_ylabel("depth ±1%")
+    axes[3].legend(loc="upper left", fontsize="small")
+    axes[4].plot(x, s["insurance_fund"], color="tab:brown", lw=1)
+    axes[4].set_ylabel("insurance\nfund")
+    axes[4].set_xlabel("seconds from start")
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    return fig
+
+
+def compare(a: SimulationResult, b: SimulationResult, *, labels: tuple[str, str] = ("a", "b"),
+            path: str | os.PathLike[str] | None = None, title: str | None = None, dpi: int = 72) -> Any:
+    """Two runs side by side over seconds from their starts (e.g. makers that refill vs makers that
+    pull): last price, liquidated notional so far (both sides, quote), and book depth within 1 % of
+    mid (both sides, quote). ``path`` also saves it. Returns the Figure.
+
+    Example
+    -------
+    >>> import liqsim, dataclasses
+    >>> scn = liqsim.scenarios.load("eth-4k-squeeze")
+    >>> maker = dataclasses.replace(scn.agents[0], pull_move=0.01, pull_window=30.0)
+    >>> pulled = scn.replace(agents=[maker, *scn.agents[1:]])
+    >>> fig = liqsim.plot.compare(liqsim.simulate(scn), liqsim.simulate(pulled), labels=("refill", "pull"))
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+    for result, label, colour in ((a, labels[0], "tab:blue"), (b, labels[1], "tab:red")):
+        s = result.series
+        x = _seconds(result, s["ts"])
+        axes[0].plot(x, s["last"], color=colour, lw=1, label=label)
+        axes[1].plot(x, np.asarray(s["liquidated_long"]) + np.asarray(s["liquidated_short"]), color=colour, lw=1, label=label)
+        axes[2].plot(x, np.asarray(s["bid_depth_1pct"]) + np.asarray(s["ask_depth_1pct"]), color=colour, lw=1, label=label)
+    axes[0].set_ylabel("last price")
+    axes[1].set_ylabel("liquidated\nso far")
+    axes[2].set_ylabel("depth ±1%\n(both sides)")
+    axes[2].set_xlabel("seconds from start")
+    axes[0].legend(loc="best", fontsize="small")
+    if title is not None:
+        axes[0].set_title(title, fontsize="medium")
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    return fig
+
+
+__all__ = ["cascade", "compare", "heatmap", "indicators", "liquidation_map"]

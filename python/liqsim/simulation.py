@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -131,6 +132,13 @@ class SimulationResult:
             wall_time_s=self.wall_time,
         )
         return out
+
+    def plot(self, path: str | os.PathLike[str] | None = None, title: str | None = None) -> Any:
+        """The cascade chart of this run (:func:`liqsim.plot.cascade`; needs matplotlib). ``path``
+        also saves it as a PNG. Returns the matplotlib Figure."""
+        from .plot import cascade
+
+        return cascade(self, path=path, title=title)
 
     def __repr__(self) -> str:
         s = self.summary()

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod liquidation;
 pub mod margin;
 pub mod replay;
+pub mod scenarios;
 pub mod sim;
 pub mod stops;
 pub mod types;

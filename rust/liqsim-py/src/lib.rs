@@ -18,6 +18,7 @@ mod analysis;
 mod book_view;
 mod exchange;
 mod replay;
+mod scenarios;
 mod sim;
 
 /// Raise `liqsim.errors.<name>(message)` with extra attributes (table, column, row, reason, …).
@@ -341,6 +342,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     analysis::register(m)?;
     sim::register(m)?;
     replay::register(m)?;
+    scenarios::register(m)?;
     // Code → name tables, defined once in the core; Python decodes result columns with them.
     m.add("ACTION_NAMES", ActionKind::NAMES.to_vec())?;
     m.add("SIDE_NAMES", vec![Side::Buy.name(), Side::Sell.name()])?;
