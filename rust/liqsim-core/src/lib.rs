@@ -17,6 +17,7 @@ pub mod liquidation;
 pub mod margin;
 pub mod sim;
 pub mod stops;
+pub mod sweep;
 pub mod types;
 pub mod units;
 pub mod venue;
