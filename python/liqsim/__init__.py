@@ -25,9 +25,13 @@ from .results import Table
 from .scenario import Scenario
 from .simulation import SimulationResult
 from .simulation import simulate
+from .sweep import CriticalShock
+from .sweep import critical_shock
+from .sweep import sweep
 
 __all__ = [
     "ConfigError",
+    "CriticalShock",
     "Exchange",
     "LiqsimError",
     "OrderBook",
@@ -40,10 +44,12 @@ __all__ = [
     "agents",
     "analysis",
     "bankruptcy_price",
+    "critical_shock",
     "estimate_liquidation_map",
     "liquidation_map",
     "liquidation_price",
     "maintenance_margin",
     "plot",
     "simulate",
+    "sweep",
 ]

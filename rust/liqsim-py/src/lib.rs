@@ -18,6 +18,7 @@ mod analysis;
 mod book_view;
 mod exchange;
 mod sim;
+mod sweep;
 
 /// Raise `liqsim.errors.<name>(message)` with extra attributes (table, column, row, reason, …).
 fn liqsim_error(py: Python<'_>, name: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
@@ -339,6 +340,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exchange::register(m)?;
     analysis::register(m)?;
     sim::register(m)?;
+    sweep::register(m)?;
     // Code → name tables, defined once in the core; Python decodes result columns with them.
     m.add("ACTION_NAMES", ActionKind::NAMES.to_vec())?;
     m.add("SIDE_NAMES", vec![Side::Buy.name(), Side::Sell.name()])?;
