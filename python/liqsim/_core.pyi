@@ -35,6 +35,7 @@ __all__ = [
     "ORDER_ACTION_NAMES",
     "OrderBook",
     "REASON_NAMES",
+    "SHOCK_TRADER_ID",
     "SIDE_NAMES",
     "STATUS_NAMES",
     "STOP_STATUS_NAMES",
@@ -54,6 +55,7 @@ __all__ = [
     "simulate",
     "stop_tape",
     "submit_stop",
+    "sweep",
     "waiting_stops",
 ]
 
@@ -276,3 +278,18 @@ def submit_stop(
     oco_group: int | None,
 ) -> StopResult: ...
 def waiting_stops(exchange: Exchange) -> dict[str, NDArray[np.generic]]: ...
+
+# --- sweeps (liqsim.sweep) ---------------------------------------------------------------------
+SHOCK_TRADER_ID: int
+
+def sweep(
+    exchange: Exchange,
+    orders: dict[str, NDArray[np.generic]],
+    index_ts: _I64,
+    index_price: _F64,
+    runs: list[dict[str, object]],
+    start: int,
+    sample_every: int,
+    agent_balance: float,
+    threads: int | None = None,
+) -> dict[str, object]: ...

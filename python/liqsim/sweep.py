@@ -17,7 +17,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +114,9 @@ def _seed_list(root: int, seeds: int | Sequence[int] | None) -> list[int]:
     numpy's ``SeedSequence`` (child k depends only on the root and k); a sequence: those seeds."""
     if seeds is None:
         return [root]
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+    if isinstance(seeds, bool):
+        raise _config_error("seeds", f"seeds must be a count or a list of seeds, got {seeds!r}")
+    if isinstance(seeds, (int, np.integer)):
         if seeds < 1:
             raise _config_error("seeds", f"seeds must be ≥ 1, got {seeds}")
         children = np.random.SeedSequence(root).spawn(int(seeds))
@@ -148,7 +150,7 @@ def _shock_rows(shock: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, s
     orders.sort(key=lambda o: o[0])
     index.sort(key=lambda p: p[0])
     n = len(orders)
-    cols = {
+    cols: dict[str, np.ndarray] = {
         "ts": np.array([o[0] for o in orders], dtype=np.int64),
         "trader_id": np.full(n, SHOCK_TRADER_ID, dtype=np.int64),
         "action": np.ones(n, dtype=np.uint8),  # market
@@ -270,7 +272,7 @@ def _executor_workers(executor: Executor) -> int:
     client = getattr(executor, "_client", None)
     if client is not None:
         try:
-            return max(1, sum(client.nthreads().values()))
+            return max(1, int(sum(client.nthreads().values())))
         except Exception:  # a client that cannot say: assume one task per core
             return os.cpu_count() or 1
     return os.cpu_count() or 1
@@ -291,13 +293,13 @@ def _schema(grid: Mapping[str, Sequence[Any]], shocks: Sequence[Any], fingerprin
     return pa.schema(fields, metadata={"liqsim.sweep": fingerprint})
 
 
-def _shock_figures(shock: Any) -> tuple[float, str | None, float]:
-    """Total base qty, side and index level of a shock (for the table and plots)."""
+def _shock_figures(shock: Any) -> tuple[float | None, str | None, float | None]:
+    """Total base qty, side and last index level of a shock (null where it has none)."""
     rows = [] if shock is None else ([shock] if isinstance(shock, Mapping) else list(shock))
     qty = sum(float(r["qty"]) for r in rows if "qty" in r)
     sides = {str(r["side"]) for r in rows if "side" in r}
     index = [float(r["index"]) for r in rows if "index" in r]
-    return (qty if sides else math.nan, sides.pop() if len(sides) == 1 else None, index[-1] if index else math.nan)
+    return (qty if sides else None, sides.pop() if len(sides) == 1 else None, index[-1] if index else None)
 
 
 def _batch_table(schema: pa.Schema, runs: Sequence[_Run], shocks: Sequence[Any], result: Mapping[str, Any]) -> pa.Table:
@@ -321,7 +323,7 @@ def _progress(total: int, enabled: bool) -> Any:
     if not enabled or not sys.stderr.isatty():
         return None
     try:
-        from tqdm import tqdm  # the optional `sweep` extra
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]  # the optional `sweep` extra
     except ImportError:
         return None
     return tqdm(total=total, unit="run", desc="liqsim.sweep")

@@ -63,7 +63,22 @@ fn plan(run: &Bound<'_, PyDict>, base: &RunSpec, tick: &Grid, lot: &Grid) -> PyR
     let (index_ts, index_price): (PyReadonlyArray1<'_, i64>, PyReadonlyArray1<'_, f64>) =
         (item(run, "shock_index_ts")?, item(run, "shock_index_price")?);
     let shock_index = index_rows(index_ts.as_slice()?, index_price.as_slice()?, tick);
-    Ok((|| Ok(RunPlan { spec, agents: specs?, shock_orders: shock_orders?, shock_index: shock_index? }))())
+    Ok((|| {
+        Ok(RunPlan {
+            spec,
+            agents: specs?,
+            shock_orders: shock_orders.map_err(|e| renamed(e, "shock_orders"))?,
+            shock_index: shock_index.map_err(|e| renamed(e, "shock_index"))?,
+        })
+    })())
+}
+
+/// A shock row's error names the shock table, not the scenario's.
+fn renamed(err: CoreError, table: &'static str) -> CoreError {
+    match err {
+        CoreError::InTable { column, row, message, .. } => CoreError::InTable { table, column, row, message },
+        other => other,
+    }
 }
 
 /// Run every plan in `runs` from a clone of `exchange` (left unchanged), GIL released, on at most

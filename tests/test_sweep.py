@@ -1,0 +1,194 @@
+"""liqsim.sweep and liqsim.critical_shock, as a user runs them."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import liqsim
+from test_simulation import squeeze_scenario
+
+SHOCK = {"ts": 3.0, "side": "buy", "qty": 5.0}
+
+
+def without_wall_time(t: pa.Table) -> bytes:
+    """The table minus its one irreproducible column, as Arrow IPC bytes (NaN compares equal)."""
+    t = t.drop_columns(["wall_time_s"]).replace_schema_metadata(None).combine_chunks()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, t.schema) as writer:
+        writer.write_table(t)
+    return bytes(sink.getvalue())
+
+
+def small_sweep(**kw: object) -> pa.Table:
+    scn = squeeze_scenario(pull=False, n_shorts=100)
+    return liqsim.sweep(scn, grid={"agents.market_maker.pull_move": [0.0, 0.002]}, seeds=3,
+                        shocks=[None, SHOCK], progress=False, **kw)  # type: ignore[arg-type]
+
+
+def test_a_row_per_combination_with_the_same_figures_as_simulate():
+    scn = squeeze_scenario(pull=False, n_shorts=100)
+    t = small_sweep()
+    assert t.num_rows == 2 * 2 * 3
+    assert t.column("run_id").to_pylist() == list(range(12))
+    assert t.column("error").null_count == 12
+    for name in ("agents.market_maker.pull_move", "seed", "shock", "shock_qty", "liquidated_long_notional",
+                 "liquidated_short_notional", "liquidated_short_count", "peak_price", "trough_price", "final_mark",
+                 "cascade_rounds", "stops_triggered", "insurance_fund_change", "adl_fills", "bid_exhausted",
+                 "ask_exhausted", "events", "wall_time_s"):
+        assert name in t.column_names, name
+    # Run 9: pull_move 0.002, the shock, the first seed. simulate() with the same inputs agrees.
+    row = t.slice(9, 1).to_pylist()[0]
+    assert row["agents.market_maker.pull_move"] == 0.002 and row["shock"] == 1 and row["shock_qty"] == 5.0
+    maker = scn.agents[0]
+    orders = scn.orders.to_pandas()
+    shock = {"ts": 3 * 10**9, "trader_id": liqsim.sweep.__globals__["SHOCK_TRADER_ID"], "action": "market",
+             "side": "buy", "qty": 5.0}
+    merged = pd.concat([pd.DataFrame([shock]), orders]).sort_values("ts", kind="stable")
+    accounts = pd.concat([scn.accounts.to_pandas(), pd.DataFrame(
+        {"trader_id": [shock["trader_id"]], "balance": [1e12], "side": ["flat"], "qty": [0.0],
+         "entry_price": [np.nan], "leverage": [1]})])
+    direct = liqsim.simulate(scn.replace(orders=merged, accounts=accounts,
+                                         agents=[dataclasses.replace(maker, pull_move=0.002)]), seed=row["seed"])
+    s = direct.summary()
+    assert row["liquidated_short_count"] == s["liquidated_short_count"] > 0
+    assert row["liquidated_short_notional"] == pytest.approx(s["liquidated_short_notional"], rel=1e-12)
+    assert row["peak_price"] == s["peak_price"]
+    assert row["cascade_rounds"] == s["cascade_rounds"]
+    assert row["insurance_fund_change"] == pytest.approx(s["insurance_fund_change"], abs=1e-6)
+    # Without pulling, the shock adds liquidations to those the scenario's own buyer sets off.
+    no_shock, shock = t.slice(0, 1).to_pylist()[0], t.slice(3, 1).to_pylist()[0]
+    assert no_shock["shock"] == 0 and shock["shock"] == 1
+    assert 0 < no_shock["liquidated_short_count"] < shock["liquidated_short_count"]
+
+
+def test_seeds_come_from_one_root_and_results_do_not_depend_on_threads():
+    one = small_sweep(threads=1, batch_size=5)
+    two = small_sweep(threads=2)
+    assert without_wall_time(one) == (without_wall_time(two))
+    root = np.random.SeedSequence(1).spawn(3)
+    expected = [int(c.generate_state(1, dtype=np.uint64)[0]) for c in root]
+    assert one.column("seed").to_pylist()[:3] == expected
+
+
+def test_grid_keys_are_checked_with_a_suggestion():
+    scn = squeeze_scenario(pull=False, n_shorts=10)
+    with pytest.raises(liqsim.ConfigError, match="market_maker"):
+        liqsim.sweep(scn, grid={"agents.market_makr.pull_move": [0.01]}, progress=False)
+    with pytest.raises(liqsim.ConfigError, match="pull_move"):
+        liqsim.sweep(scn, grid={"agents.market_maker.pull_mov": [0.01]}, progress=False)
+    with pytest.raises(liqsim.ConfigError, match="not seed, end"):
+        liqsim.sweep(scn, grid={"volatility": [0.01]}, progress=False)
+    with pytest.raises(liqsim.ConfigError, match="side"):
+        liqsim.sweep(scn, shocks=[{"ts": 1.0, "qty": 1.0}], progress=False)
+
+
+def test_market_and_end_overrides_share_one_exchange_per_market():
+    scn = squeeze_scenario(pull=False, n_shorts=100)
+    t = liqsim.sweep(scn, grid={"market.insurance_fund": [1e6, 0.0], "end": [30.0, 60.0]}, shocks=[SHOCK],
+                     progress=False)
+    assert t.num_rows == 4 and t.column("error").null_count == 4
+    events = t.column("events").to_pylist()
+    assert events[0] < events[1]  # 30 s vs 60 s
+
+
+def test_a_failed_run_is_reported_in_its_row_and_the_others_finish():
+    scn = squeeze_scenario(pull=False, n_shorts=50)
+    t = liqsim.sweep(scn, grid={"market.tick_size": [0.01, -1.0]},
+                     shocks=[SHOCK, {"ts": 3.0, "side": "buy", "qty": 0.0005}], progress=False)
+    errors = t.column("error").to_pylist()
+    assert errors[0] is None
+    assert "shock_orders" in errors[1] and "qty" in errors[1] and "0.001" in errors[1]
+    assert "tick_size" in errors[2] and "tick_size" in errors[3]
+    assert np.isnan(t.column("peak_price").to_numpy()[2])
+
+
+def test_an_interrupted_streaming_sweep_resumes_without_repeating_runs(tmp_path, monkeypatch):
+    module = sys.modules["liqsim.sweep"]
+    out = tmp_path / "runs.parquet"
+    real = module._run_local
+    calls: list[int] = []
+
+    def interrupted(*args, **kw):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(len(args[2]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(module, "_run_local", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        small_sweep(out=out, batch_size=2)
+    kept = pq.read_table(out)
+    assert kept.num_rows == 6 and sorted(kept.column("run_id").to_pylist()) == list(range(6))
+
+    calls.clear()
+    monkeypatch.setattr(module, "_run_local", lambda *a, **k: (calls.append(len(a[2])), real(*a, **k))[1])
+    resumed = small_sweep(out=out, resume=True, batch_size=2)
+    assert sum(calls) == 6  # only the runs not in the file
+    assert without_wall_time(resumed) == (without_wall_time(small_sweep()))
+    assert without_wall_time(pq.read_table(out).sort_by("run_id")) == (without_wall_time(resumed))
+    # A different sweep does not resume from this file.
+    with pytest.raises(liqsim.ConfigError, match="different sweep"):
+        liqsim.sweep(squeeze_scenario(pull=False, n_shorts=100), seeds=2, out=out, resume=True, progress=False)
+
+
+def test_a_process_pool_gives_the_in_process_result():
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
+        remote = small_sweep(executor=pool)
+    assert without_wall_time(remote) == (without_wall_time(small_sweep()))
+
+
+def test_a_dask_cluster_gives_the_in_process_result_byte_for_byte():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        remote = small_sweep(executor=client.get_executor())
+    local = small_sweep()
+    assert remote.num_rows == 12
+    assert without_wall_time(remote) == (without_wall_time(local))
+
+
+def test_the_scenario_survives_the_wire():
+    scn = squeeze_scenario(pull=True, n_shorts=20)
+    tables, doc = liqsim.sweep.__globals__["pack_scenario"](scn)
+    back = liqsim.sweep.__globals__["unpack_scenario"](tables, doc)
+    a, b = liqsim.simulate(scn).summary(), liqsim.simulate(back).summary()
+    a.pop("wall_time_s"), b.pop("wall_time_s")
+    assert a == b
+
+
+def test_critical_shock_brackets_the_tipping_point():
+    scn = squeeze_scenario(pull=False).replace(orders=None)
+    c = liqsim.critical_shock(scn, seeds=2, start_notional=1e4, tolerance=0.02)
+    assert np.isfinite(c.median) and c.low <= c.median <= c.high
+    qty = c.per_seed.column("critical_qty").to_pylist()[0]
+    # At the critical size the shorts' buy-backs run far beyond the shock; 10% smaller, no cascade.
+    t = liqsim.sweep(scn, shocks=[{"ts": 6.0, "side": "buy", "qty": q} for q in (round(qty * 0.9, 3), qty)],
+                     progress=False)
+    small, big = t.column("liquidated_short_notional").to_pylist()
+    assert small < 0.9 * c.median < c.median < big
+    assert not c.at_book_edge
+
+
+def test_critical_shock_flags_an_answer_at_the_edge_of_the_book():
+    # The maker pulls as the price moves: the cascade runs through every static ask.
+    c = liqsim.critical_shock(squeeze_scenario(pull=True).replace(orders=None), seeds=2, start_notional=1e4)
+    assert c.at_book_edge and "edge of the book" in repr(c)
+    assert all(c.per_seed.column("at_book_edge").to_pylist())
+
+
+def test_critical_shock_without_a_cascade_is_nan_and_bad_arguments_are_refused():
+    scn = squeeze_scenario(pull=False, n_shorts=0).replace(orders=None)
+    c = liqsim.critical_shock(scn, seeds=1, start_notional=1e4, max_notional=1e5)
+    assert np.isnan(c.median) and np.isnan(c.per_seed.column("critical_notional").to_numpy()[0])
+    with pytest.raises(liqsim.ConfigError, match="side"):
+        liqsim.critical_shock(scn, side="long")
+    with pytest.raises(liqsim.ConfigError, match="multiple"):
+        liqsim.critical_shock(scn, multiple=-1.0)
