@@ -192,3 +192,25 @@ def test_critical_shock_without_a_cascade_is_nan_and_bad_arguments_are_refused()
         liqsim.critical_shock(scn, side="long")
     with pytest.raises(liqsim.ConfigError, match="multiple"):
         liqsim.critical_shock(scn, multiple=-1.0)
+
+
+def test_the_command_line_sweeps_a_saved_scenario(tmp_path, capsys):
+    from liqsim.cli import main
+
+    squeeze_scenario(pull=False, n_shorts=50).save(tmp_path / "scn")
+    out = tmp_path / "runs.parquet"
+    code = main(["sweep", str(tmp_path / "scn"), "--grid", "agents.market_maker.pull_move=0,0.002", "--seeds", "2",
+                 "--shock", "buy=1,5", "--at", "3", "--out", str(out)])
+    assert code == 0
+    assert "8 runs, 0 failed" in capsys.readouterr().out
+    assert pq.read_table(out).num_rows == 8
+    assert main(["sweep", str(tmp_path / "scn"), "--grid", "agents.maker.pull_move=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'market_maker'" in err
+    assert main(["sweep", str(tmp_path / "nowhere")]) == 2
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    assert doctest.testmod(sys.modules["liqsim.sweep"], optionflags=doctest.ELLIPSIS).failed == 0
