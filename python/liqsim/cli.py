@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 import time
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -162,14 +162,14 @@ def run_sweep(directory: str, grid_args: list[str], seeds: int, shock_args: list
             raise UsageError(f"--shock sizes must be numbers, got {sizes!r}") from None
     scn = Scenario.load(directory)
     executor = None
-    client = None
+    client: Any = None
     if scheduler is not None:
         try:
-            from distributed import Client
+            import distributed
         except ImportError:
             raise UsageError("--scheduler needs Dask: pip install 'liqsim[sweep]'") from None
         try:
-            client = Client(scheduler, timeout=10)
+            client = getattr(distributed, "Client")(scheduler, timeout=10)  # untyped package: an Any
         except OSError as exc:
             raise UsageError(f"cannot reach the scheduler {scheduler}: {exc}") from None
         executor = client.get_executor()
