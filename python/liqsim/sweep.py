@@ -582,7 +582,7 @@ def critical_shock(
     exhausted = "ask_exhausted" if side == "buy" else "bid_exhausted"
 
     def qty_of(notional: float) -> float:
-        return math.floor(notional / reference / lot) * lot
+        return round(math.floor(notional / reference / lot) * lot, 12)
 
     def run(notionals: list[float]) -> dict[str, Any]:
         core = []
