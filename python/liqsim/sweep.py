@@ -247,13 +247,14 @@ def _run_group(scenario: Scenario, market: dict[str, Any], runs: Sequence[dict[s
 _WORKER_CACHE: dict[str, tuple[Scenario, dict[str, Exchange]]] = {}
 
 
-def run_batch(tables: Mapping[str, bytes], doc: str, digest: str, market: dict[str, Any],
+def run_batch(packed: tuple[Mapping[str, bytes], str], digest: str, market: dict[str, Any],
               runs: list[dict[str, Any]], threads: int | None) -> dict[str, Any]:
     """A batch of runs on a worker (module level, so executors can pickle it): the scenario arrives
-    as :func:`pack_scenario`'s bytes; decoded scenarios and built exchanges are kept per process."""
+    as :func:`pack_scenario`'s (bytes, JSON); decoded scenarios and built exchanges are kept per
+    process."""
     if digest not in _WORKER_CACHE:
         _WORKER_CACHE.clear()  # one sweep at a time per worker: keep memory bounded
-        _WORKER_CACHE[digest] = (unpack_scenario(tables, doc), {})
+        _WORKER_CACHE[digest] = (unpack_scenario(*packed), {})
     scenario, exchanges = _WORKER_CACHE[digest]
     key = _market_key(market)
     if key not in exchanges:
@@ -477,9 +478,14 @@ def _results(scenario: Scenario, batches: list[list[_Run]], executor: Executor |
                     continue
             yield batch, _run_local(scenario, market, [r.core for r in batch], threads, exchanges[key])
         return
+    packed: Any = (tables, doc)
+    client = getattr(executor, "_client", None)
+    if client is not None and hasattr(client, "scatter"):
+        # Dask: send the scenario to every worker once; batches carry a reference to it.
+        packed = client.scatter(packed, broadcast=True, hash=False)
     futures: dict[Future[dict[str, Any]], list[_Run]] = {}
     for batch in batches:
-        futures[executor.submit(run_batch, tables, doc, digest, batch[0].market, [r.core for r in batch], threads)] = batch
+        futures[executor.submit(run_batch, packed, digest, batch[0].market, [r.core for r in batch], threads)] = batch
     try:
         for f in as_completed(futures):
             yield futures[f], f.result()
