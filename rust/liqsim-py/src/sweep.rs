@@ -16,13 +16,18 @@ use crate::sim::{agent_error, agent_spec, column};
 
 /// A dict of the `orders` columns (as `liqsim._core.simulate` takes them) as core rows.
 fn order_table(orders: &Bound<'_, PyDict>, tick: &Grid, lot: &Grid) -> PyResult<Result<Vec<ScenarioOrder>, CoreError>> {
-    let (ts, trader_id, action) = (column::<i64>(orders, "ts")?, column::<i64>(orders, "trader_id")?, column::<u8>(orders, "action")?);
-    let (side, price, qty) = (column::<u8>(orders, "side")?, column::<f64>(orders, "price")?, column::<f64>(orders, "qty")?);
+    let (ts, trader_id, action) =
+        (column::<i64>(orders, "ts")?, column::<i64>(orders, "trader_id")?, column::<u8>(orders, "action")?);
+    let (side, price, qty) =
+        (column::<u8>(orders, "side")?, column::<f64>(orders, "price")?, column::<f64>(orders, "qty")?);
     let (tif, reduce_only, order_id) =
         (column::<u8>(orders, "tif")?, column::<bool>(orders, "reduce_only")?, column::<i64>(orders, "order_id")?);
     let (trigger_price, trigger_on) = (column::<f64>(orders, "trigger_price")?, column::<u8>(orders, "trigger_on")?);
-    let (trail, trail_fraction, oco_group) =
-        (column::<f64>(orders, "trail")?, column::<f64>(orders, "trail_fraction")?, column::<i64>(orders, "oco_group")?);
+    let (trail, trail_fraction, oco_group) = (
+        column::<f64>(orders, "trail")?,
+        column::<f64>(orders, "trail_fraction")?,
+        column::<i64>(orders, "oco_group")?,
+    );
     let cols = OrderColumns {
         ts: ts.as_slice()?,
         trader_id: trader_id.as_slice()?,
@@ -56,7 +61,9 @@ fn plan(run: &Bound<'_, PyDict>, base: &RunSpec, tick: &Grid, lot: &Grid) -> PyR
     let specs = agents
         .iter()
         .enumerate()
-        .map(|(k, a)| a.cast::<PyDict>().map_err(|_| agent_error(k, "not a dict".into())).and_then(|d| agent_spec(d, k)))
+        .map(|(k, a)| {
+            a.cast::<PyDict>().map_err(|_| agent_error(k, "not a dict".into())).and_then(|d| agent_spec(d, k))
+        })
         .collect::<Result<Vec<_>, _>>();
     let shock_orders: Bound<'_, PyDict> = item(run, "shock_orders")?;
     let shock_orders = order_table(&shock_orders, tick, lot)?;
@@ -117,7 +124,8 @@ fn sweep<'py>(
     let mut plans = Vec::with_capacity(runs.len());
     let mut refused: Vec<Option<CoreError>> = Vec::with_capacity(runs.len());
     for run in runs.iter() {
-        let run = run.cast::<PyDict>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("each run must be a dict"))?;
+        let run =
+            run.cast::<PyDict>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("each run must be a dict"))?;
         match plan(run, &base, &tick, &lot)? {
             Ok(p) => {
                 plans.push(p);
@@ -132,7 +140,9 @@ fn sweep<'py>(
         .into_iter()
         .map(|r| match r {
             Some(e) => Err(e),
-            None => results.next().unwrap_or_else(|| Err(CoreError::Config { what: "run", message: "missing result".into() })),
+            None => results
+                .next()
+                .unwrap_or_else(|| Err(CoreError::Config { what: "run", message: "missing result".into() })),
         })
         .collect();
 
