@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 import liqsim
 from test_simulation import squeeze_scenario
 
+#: The module (the package attribute `liqsim.sweep` is the function).
+SWEEP = sys.modules["liqsim.sweep"]
 SHOCK = {"ts": 3.0, "side": "buy", "qty": 5.0}
 
 
@@ -51,7 +53,7 @@ def test_a_row_per_combination_with_the_same_figures_as_simulate():
     assert row["agents.market_maker.pull_move"] == 0.002 and row["shock"] == 1 and row["shock_qty"] == 5.0
     maker = scn.agents[0]
     orders = scn.orders.to_pandas()
-    shock = {"ts": 3 * 10**9, "trader_id": liqsim.sweep.__globals__["SHOCK_TRADER_ID"], "action": "market",
+    shock = {"ts": 3 * 10**9, "trader_id": SWEEP.SHOCK_TRADER_ID, "action": "market",
              "side": "buy", "qty": 5.0}
     merged = pd.concat([pd.DataFrame([shock]), orders]).sort_values("ts", kind="stable")
     accounts = pd.concat([scn.accounts.to_pandas(), pd.DataFrame(
@@ -113,7 +115,7 @@ def test_a_failed_run_is_reported_in_its_row_and_the_others_finish():
 
 
 def test_an_interrupted_streaming_sweep_resumes_without_repeating_runs(tmp_path, monkeypatch):
-    module = sys.modules["liqsim.sweep"]
+    module = SWEEP
     out = tmp_path / "runs.parquet"
     real = module._run_local
     calls: list[int] = []
@@ -159,8 +161,8 @@ def test_a_dask_cluster_gives_the_in_process_result_byte_for_byte():
 
 def test_the_scenario_survives_the_wire():
     scn = squeeze_scenario(pull=True, n_shorts=20)
-    tables, doc = liqsim.sweep.__globals__["pack_scenario"](scn)
-    back = liqsim.sweep.__globals__["unpack_scenario"](tables, doc)
+    tables, doc = SWEEP.pack_scenario(scn)
+    back = SWEEP.unpack_scenario(tables, doc)
     a, b = liqsim.simulate(scn).summary(), liqsim.simulate(back).summary()
     a.pop("wall_time_s"), b.pop("wall_time_s")
     assert a == b

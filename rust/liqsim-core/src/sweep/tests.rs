@@ -2,7 +2,7 @@
 //! max 100x), no fees, mark = last; static asks and bids of 2 ETH every 0.5% out to ±10%.
 
 use super::*;
-use crate::agents::{MarketMakerSpec, Reference};
+use crate::agents::{MarketMakerSpec, NoiseTakerSpec, Reference, SizeDist};
 use crate::book::TimeInForce;
 use crate::exchange::{ExchangeConfig, LIQUIDITY_ID};
 use crate::funding::MarkRule;
@@ -69,6 +69,16 @@ fn maker(depth_10bp: f64) -> AgentSpec {
         pull_liquidations: 0.0,
         pull_both_sides: false,
         reload_after: 60 * S,
+    })
+}
+
+/// Random taker flow (2 trades a second, lognormal sizes around $3k): makes the seed matter.
+fn noise() -> AgentSpec {
+    AgentSpec::NoiseTaker(NoiseTakerSpec {
+        trader: TraderId(500_000),
+        rate_per_s: 2.0,
+        size: SizeDist::LogNormal { median: 3_000.0, sigma: 1.0 },
+        buy_share: 0.5,
     })
 }
 
@@ -227,4 +237,41 @@ fn an_index_jump_shock_is_merged_into_the_index_path() {
     p.shock_index = vec![IndexPoint { ts: 5 * S, price: px(2700.0) }];
     let r = run_one(&ex, &[], &base, &p).unwrap();
     assert_eq!(r.events, 3);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// Any set of plans (seeds, maker depth, shock sizes and times): the results on one thread,
+    /// on two, and in reverse order are the same run for run.
+    #[test]
+    fn any_plans_give_the_same_results_on_any_thread_count(
+        raw in proptest::collection::vec((0u64..1_000, 10_000.0f64..60_000.0, 1i64..60, 1i64..25), 1..6)
+    ) {
+        let ex = market(100);
+        let plans: Vec<RunPlan> = raw
+            .iter()
+            .map(|&(seed, depth, lots, at)| {
+                let mut p = plan(seed, vec![maker(depth), noise()], Some(lots * ETH / 2));
+                p.shock_orders[0].ts = at * S;
+                p
+            })
+            .collect();
+        let one: Vec<_> = run_many(&ex, &[], &[], &plans, Some(1)).into_iter().map(without_wall_time).collect();
+        let two: Vec<_> = run_many(&ex, &[], &[], &plans, Some(2)).into_iter().map(without_wall_time).collect();
+        proptest::prop_assert_eq!(&one, &two);
+        let reversed: Vec<RunPlan> = plans.iter().rev().cloned().collect();
+        let mut back: Vec<_> =
+            run_many(&ex, &[], &[], &reversed, Some(2)).into_iter().map(without_wall_time).collect();
+        back.reverse();
+        proptest::prop_assert_eq!(&one, &back);
+    }
+}
+
+#[test]
+fn the_seed_reaches_the_agents() {
+    let ex = market(100);
+    let plans: Vec<RunPlan> = (0..4).map(|seed| plan(seed, vec![maker(30_000.0), noise()], None)).collect();
+    let out: Vec<RunSummary> = run_many(&ex, &[], &[], &plans, Some(2)).into_iter().map(|r| r.unwrap()).collect();
+    assert!(out.iter().any(|r| r.final_last != out[0].final_last || r.events != out[0].events), "{out:?}");
 }
