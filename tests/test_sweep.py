@@ -96,11 +96,13 @@ def test_grid_keys_are_checked_with_a_suggestion():
 
 def test_market_and_end_overrides_share_one_exchange_per_market():
     scn = squeeze_scenario(pull=False, n_shorts=100)
-    t = liqsim.sweep(scn, grid={"market.insurance_fund": [1e6, 0.0], "end": [30.0, 60.0]}, shocks=[SHOCK],
+    t = liqsim.sweep(scn, grid={"market.insurance_fund": [1e6, 0.0], "end": [10.0, 30.0, 60.0]}, shocks=[SHOCK],
                      progress=False)
-    assert t.num_rows == 4 and t.column("error").null_count == 4
+    assert t.num_rows == 6 and t.column("error").null_count == 6
     events = t.column("events").to_pylist()
-    assert events[0] < events[1]  # 30 s vs 60 s
+    assert events[0] < events[1] < events[2]  # 10 s (the buyer's orders after 10 s dropped), 30 s, 60 s
+    short = liqsim.simulate(scn.replace(orders=scn.orders.slice(0, 6), end=10.0))  # its orders at 5..10 s
+    assert events[0] == short.events + 1  # + the shock
 
 
 def test_a_failed_run_is_reported_in_its_row_and_the_others_finish():

@@ -115,6 +115,10 @@ pub fn run_one(
             isolated_margin: None,
         }])?;
     }
+    // A run that ends earlier than the scenario drops the scenario's later rows (as
+    // `simulate(until=...)` does); the scenario's tables are sorted by ts.
+    let orders = &orders[..orders.partition_point(|o| o.ts <= plan.spec.end)];
+    let index = &index[..index.partition_point(|p| p.ts <= plan.spec.end)];
     let orders = merge_by_ts(orders, &plan.shock_orders, |o| o.ts);
     let index = merge_by_ts(index, &plan.shock_index, |p| p.ts);
     let tape_before = (ex.tape().liquidations.len(), ex.tape().adl.len(), ex.tape().stops.len());

@@ -275,3 +275,28 @@ fn the_seed_reaches_the_agents() {
     let out: Vec<RunSummary> = run_many(&ex, &[], &[], &plans, Some(2)).into_iter().map(|r| r.unwrap()).collect();
     assert!(out.iter().any(|r| r.final_last != out[0].final_last || r.events != out[0].events), "{out:?}");
 }
+
+#[test]
+fn a_run_ending_early_drops_the_scenarios_later_rows() {
+    // Scenario buys of 2 ETH at 5 s and 40 s from the shock trader; a run to 30 s sees only the
+    // first: last 3,015.00 (the first ask), one event.
+    let ex = market(0);
+    let scenario = [shock_buy(5 * S, 2 * ETH), shock_buy(40 * S, 2 * ETH)];
+    let mut p = plan(1, vec![], None);
+    p.shock_orders = vec![];
+    let mut ex_with_trader = ex.clone();
+    ex_with_trader
+        .add_accounts(&[AccountRow {
+            id: SHOCK_TRADER,
+            balance: Money::from_f64(1e12),
+            mode: MarginMode::Cross,
+            lots: 0,
+            entry_money_per_lot: Money::ZERO,
+            leverage: 1,
+            isolated_margin: None,
+        }])
+        .unwrap();
+    let r = run_one(&ex_with_trader, &scenario, &[], &p).unwrap();
+    assert_eq!(r.events, 1);
+    assert_eq!(r.final_last, Some(px(3015.0)));
+}
