@@ -255,3 +255,14 @@ def test_a_run_depends_only_on_its_own_inputs(seeds, data):
         for r in (row, other):
             r.pop("wall_time_s"), r.pop("run_id")
         assert row == other
+
+
+def test_progress_bar_only_on_a_terminal_with_tqdm(monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    scn = squeeze_scenario(pull=False, n_shorts=20)
+    liqsim.sweep(scn, seeds=2, progress=True)  # stderr is not a terminal under pytest: no bar
+    assert "liqsim.sweep" not in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    liqsim.sweep(scn, seeds=2, progress=True)
+    err = capsys.readouterr().err
+    assert "liqsim.sweep" in err and "2/2" in err
