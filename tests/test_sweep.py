@@ -92,6 +92,12 @@ def test_grid_keys_are_checked_with_a_suggestion():
         liqsim.sweep(scn, grid={"volatility": [0.01]}, progress=False)
     with pytest.raises(liqsim.ConfigError, match="side"):
         liqsim.sweep(scn, shocks=[{"ts": 1.0, "qty": 1.0}], progress=False)
+    with pytest.raises(liqsim.ConfigError, match="threads"):
+        liqsim.sweep(scn, threads=-1, progress=False)
+    with pytest.raises(liqsim.ConfigError, match="out="):
+        liqsim.sweep(scn, resume=True, progress=False)
+    with pytest.raises(liqsim.ConfigError, match="seeds"):
+        liqsim.sweep(scn, seeds=0, progress=False)
 
 
 def test_market_and_end_overrides_share_one_exchange_per_market():

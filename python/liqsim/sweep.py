@@ -392,6 +392,11 @@ def sweep(
     >>> t.num_rows, t.column("error").null_count
     (4, 4)
     """
+    for name, value in (("threads", threads), ("batch_size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise _config_error(name, f"{name} must be an integer ≥ 1 (or None), got {value!r}")
+    if resume and out is None:
+        raise _config_error("resume", "resume=True needs out= (the Parquet file of the interrupted sweep)")
     grid = dict(grid or {})
     shock_list: list[Any] = list(shocks) if shocks is not None else [None]
     if not shock_list:
