@@ -27,9 +27,13 @@ from .results import Table
 from .scenario import Scenario
 from .simulation import SimulationResult
 from .simulation import simulate
+from .sweep import CriticalShock
+from .sweep import critical_shock
+from .sweep import sweep
 
 __all__ = [
     "ConfigError",
+    "CriticalShock",
     "Exchange",
     "LiqsimError",
     "OrderBook",
@@ -43,6 +47,7 @@ __all__ = [
     "analysis",
     "io",
     "bankruptcy_price",
+    "critical_shock",
     "estimate_liquidation_map",
     "liquidation_map",
     "liquidation_price",
@@ -50,4 +55,5 @@ __all__ = [
     "plot",
     "scenarios",
     "simulate",
+    "sweep",
 ]

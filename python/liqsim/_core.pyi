@@ -35,6 +35,7 @@ __all__ = [
     "ORDER_ACTION_NAMES",
     "OrderBook",
     "REASON_NAMES",
+    "SHOCK_TRADER_ID",
     "SIDE_NAMES",
     "STATUS_NAMES",
     "STOP_STATUS_NAMES",
@@ -58,6 +59,7 @@ __all__ = [
     "simulate",
     "stop_tape",
     "submit_stop",
+    "sweep",
     "waiting_stops",
 ]
 
@@ -328,3 +330,18 @@ def replay_l2(
 # --- scenarios (issue 10) ------------------------------------------------------------------------
 def balances_for_liquidation_prices(size: _F64, entry_price: _F64, liquidation_price: _F64, venue: str, symbol: str) -> _F64: ...
 def max_leverages(notional: _F64, venue: str, symbol: str) -> NDArray[np.uint32]: ...
+
+# --- sweeps (liqsim.sweep) ---------------------------------------------------------------------
+SHOCK_TRADER_ID: int
+
+def sweep(
+    exchange: Exchange,
+    orders: dict[str, NDArray[np.generic]],
+    index_ts: _I64,
+    index_price: _F64,
+    runs: list[dict[str, object]],
+    start: int,
+    sample_every: int,
+    agent_balance: float,
+    threads: int | None = None,
+) -> dict[str, object]: ...

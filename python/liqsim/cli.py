@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 import time
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -157,6 +157,76 @@ def run_saved(directory: str, out: str | None, seed: int | None, check_invariant
     return 0
 
 
+def _grid_value(text: str) -> object:
+    """A grid value from the command line: a number or true/false when it reads as one, else text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def run_sweep(directory: str, grid_args: list[str], seeds: int, shock_args: list[str], at: float, out: str | None,
+              resume: bool, scheduler: str | None, threads: int | None) -> int:
+    """``liqsim sweep DIR``: every combination of ``--grid name=v1,v2`` × ``--shock buy=q1,q2`` ×
+    ``--seeds N`` of a saved scenario; a line per run, or the table as Parquet with ``--out``."""
+    from pathlib import Path
+
+    from .scenario import Scenario
+    from .sweep import sweep
+
+    if not Path(directory).is_dir():
+        raise UsageError(f"{directory} is not a directory (save a scenario with Scenario.save(dir))")
+    grid: dict[str, list[object]] = {}
+    for item in grid_args:
+        name, sep, values = item.partition("=")
+        if not sep or not name or not values:
+            raise UsageError(f"--grid takes name=v1,v2,..., got {item!r}")
+        grid[name.strip()] = [_grid_value(v) for v in values.split(",")]
+    shocks: list[object] = []
+    for item in shock_args:
+        side, sep, sizes = item.partition("=")
+        if not sep or side not in ("buy", "sell"):
+            raise UsageError(f"--shock takes buy=q1,q2 or sell=q1,q2 (base units), got {item!r}")
+        try:
+            shocks += [{"ts": float(at), "side": side, "qty": float(q)} for q in sizes.split(",")]
+        except ValueError:
+            raise UsageError(f"--shock sizes must be numbers, got {sizes!r}") from None
+    scn = Scenario.load(directory)
+    executor = None
+    client: Any = None
+    if scheduler is not None:
+        try:
+            import distributed
+        except ImportError:
+            raise UsageError("--scheduler needs Dask: pip install 'liqsim[sweep]'") from None
+        try:
+            client = getattr(distributed, "Client")(scheduler, timeout=10)  # untyped package: an Any
+        except OSError as exc:
+            raise UsageError(f"cannot reach the scheduler {scheduler}: {exc}") from None
+        executor = client.get_executor()
+    try:
+        table = sweep(scn, grid=grid, seeds=seeds, shocks=shocks or None, executor=executor, out=out, resume=resume,
+                      threads=threads)
+    finally:
+        if client is not None:
+            client.close()
+    failed = table.num_rows - table.column("error").null_count
+    shown = [c for c in table.column_names if c in grid or c in ("seed", "shock_qty")]
+    for row in table.select(shown + ["liquidated_long_notional", "liquidated_short_notional", "peak_price",
+                                     "trough_price", "error"]).to_pylist()[:50]:
+        print("  ".join(f"{k}={v:,.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                        if v is not None))
+    if table.num_rows > 50:
+        print(f"... {table.num_rows - 50:,} more runs")
+    print(f"{table.num_rows:,} runs, {failed:,} failed" + (f"; wrote {out}" if out is not None else ""))
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, no usage block: the user sees what to fix (--help shows the usage).
@@ -190,6 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", help="write the result tables (Parquet) and summary.json here")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     run.add_argument("--check-invariants", action="store_true", help="check every invariant after every event (slow)")
+    sw = sub.add_parser("sweep", help="run a saved scenario over a parameter grid, shocks and seeds")
+    sw.add_argument("directory", help="the scenario's directory (scenario.json + Parquet tables)")
+    sw.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                    help="a parameter and its values, e.g. agents.market_maker.pull_move=0.005,0.01 (repeatable)")
+    sw.add_argument("--seeds", type=int, default=1, help="seeds per combination, from the scenario's seed (default 1)")
+    sw.add_argument("--shock", action="append", default=[], metavar="SIDE=Q1,Q2",
+                    help="market orders of these sizes (base units) at --at, e.g. buy=10,50 (repeatable)")
+    sw.add_argument("--at", type=float, default=0.0, help="time of the shocks, seconds after start (default 0)")
+    sw.add_argument("--out", help="stream the runs to this Parquet file")
+    sw.add_argument("--resume", action="store_true", help="keep the runs already in --out and run the rest")
+    sw.add_argument("--scheduler", help="a Dask scheduler address (tcp://host:port) to run the batches on")
+    sw.add_argument("--threads", type=int, default=None, help="core threads per batch (default: all cores)")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -206,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return run_saved(args.directory, args.out, args.seed, args.check_invariants)
+        if args.command == "sweep":
+            return run_sweep(args.directory, args.grid, args.seeds, args.shock, args.at, args.out, args.resume,
+                             args.scheduler, args.threads)
     except (UsageError, LiqsimError) as err:
         print(f"liqsim: error: {err}", file=sys.stderr)
         return 2

@@ -292,4 +292,42 @@ def compare(a: SimulationResult, b: SimulationResult, *, labels: tuple[str, str]
     return fig
 
 
-__all__ = ["cascade", "compare", "heatmap", "indicators", "liquidation_map"]
+
+
+def sweep(table: Any, *, x: str, y: str, by: str | None = None, ax: Any = None) -> Any:
+    """Lines of a :func:`liqsim.sweep` table: the median of column ``y`` against column ``x``
+    across seeds, one line per value of ``by`` (e.g. a maker rule), the min–max band shaded.
+    Runs with an error are left out. Returns the Figure.
+
+    >>> fig = liqsim.plot.sweep(runs, x="shock_qty", y="liquidated_short_notional",
+    ...                         by="agents.market_maker.pull_move")  # doctest: +SKIP
+    """
+    plt = _pyplot()
+    names = list(getattr(table, "column_names", []))
+    for role, column in (("x", x), ("y", y), ("by", by)):
+        if column is not None and column not in names:
+            raise ValueError(f"{role}={column!r} is not a column of the table; columns: {names}")
+    ok = np.asarray(table.column("error").is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    xs = np.asarray(table.column(x).to_numpy(zero_copy_only=False))[ok]
+    ys = np.asarray(table.column(y).to_numpy(zero_copy_only=False), dtype=np.float64)[ok]
+    groups = np.asarray(table.column(by).to_numpy(zero_copy_only=False))[ok] if by is not None else np.zeros(len(xs))
+    fig, ax = (plt.subplots(figsize=(8, 4.5)) if ax is None else (ax.figure, ax))
+    for g in np.unique(groups):
+        mask = groups == g
+        levels = np.unique(xs[mask])
+        per_x = [ys[mask & (xs == v)] for v in levels]
+        med = np.array([np.median(v) for v in per_x])
+        line = ax.plot(levels, med, marker="o", label=f"{by} = {g}" if by is not None else y)[0]
+        if any(len(v) > 1 for v in per_x):
+            ax.fill_between(levels, [v.min() for v in per_x], [v.max() for v in per_x], color=line.get_color(),
+                            alpha=0.2, lw=0)
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{y} (median across seeds)")
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+
+
+__all__ = ["cascade", "compare", "heatmap", "indicators", "liquidation_map", "sweep"]

@@ -19,6 +19,7 @@ pub mod replay;
 pub mod scenarios;
 pub mod sim;
 pub mod stops;
+pub mod sweep;
 pub mod types;
 pub mod units;
 pub mod venue;

@@ -18,7 +18,7 @@ use pyo3::types::{PyDict, PyList};
 use crate::exchange::PyExchange;
 use crate::{config_error, on_grid, order_error, parse_side, scenario_error};
 
-fn agent_error(k: usize, message: String) -> CoreError {
+pub(crate) fn agent_error(k: usize, message: String) -> CoreError {
     CoreError::Config { what: "agent", message: format!("agent {k}: {message}") }
 }
 
@@ -43,7 +43,7 @@ fn size_dist(d: &Bound<'_, PyDict>, k: usize) -> Result<SizeDist, CoreError> {
     }
 }
 
-fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, CoreError> {
+pub(crate) fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, CoreError> {
     let kind: String = get(d, k, "type")?;
     let trader = |d| get::<i64>(d, k, "trader_id").map(TraderId);
     Ok(match kind.as_str() {
@@ -127,7 +127,7 @@ fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, CoreError> {
 /// Order columns as [`OrderColumns`]; times in ns; `agents` a list of dicts with every parameter
 /// in core units (ns, quote). Returns the series columns and counters.
 /// A column of the `orders` dict (Python builds every column, defaults filled in).
-fn column<'py, T: numpy::Element>(orders: &Bound<'py, PyDict>, name: &str) -> PyResult<PyReadonlyArray1<'py, T>> {
+pub(crate) fn column<'py, T: numpy::Element>(orders: &Bound<'py, PyDict>, name: &str) -> PyResult<PyReadonlyArray1<'py, T>> {
     match orders.get_item(name)? {
         Some(v) => Ok(v.extract::<PyReadonlyArray1<'py, T>>()?),
         None => Err(pyo3::exceptions::PyKeyError::new_err(format!("orders column {name} not given"))),

@@ -1,0 +1,181 @@
+//! `liqsim._core.sweep`: many runs of one scenario in parallel (see `liqsim_core::sweep`).
+//! Glue only: the base exchange, the scenario's columns and a list of run dicts in; one numpy
+//! column per summary figure out, plus an `error` list (None where the run succeeded).
+
+use liqsim_core::sim::{index_rows, order_rows, OrderColumns, RunSpec, ScenarioOrder};
+use liqsim_core::sweep::{run_many, RunPlan, RunSummary, SHOCK_TRADER};
+use liqsim_core::units::Grid;
+use liqsim_core::{Error as CoreError, Money};
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::exchange::PyExchange;
+use crate::scenario_error;
+use crate::sim::{agent_error, agent_spec, column};
+
+/// A dict of the `orders` columns (as `liqsim._core.simulate` takes them) as core rows.
+fn order_table(orders: &Bound<'_, PyDict>, tick: &Grid, lot: &Grid) -> PyResult<Result<Vec<ScenarioOrder>, CoreError>> {
+    let (ts, trader_id, action) =
+        (column::<i64>(orders, "ts")?, column::<i64>(orders, "trader_id")?, column::<u8>(orders, "action")?);
+    let (side, price, qty) =
+        (column::<u8>(orders, "side")?, column::<f64>(orders, "price")?, column::<f64>(orders, "qty")?);
+    let (tif, reduce_only, order_id) =
+        (column::<u8>(orders, "tif")?, column::<bool>(orders, "reduce_only")?, column::<i64>(orders, "order_id")?);
+    let (trigger_price, trigger_on) = (column::<f64>(orders, "trigger_price")?, column::<u8>(orders, "trigger_on")?);
+    let (trail, trail_fraction, oco_group) = (
+        column::<f64>(orders, "trail")?,
+        column::<f64>(orders, "trail_fraction")?,
+        column::<i64>(orders, "oco_group")?,
+    );
+    let cols = OrderColumns {
+        ts: ts.as_slice()?,
+        trader_id: trader_id.as_slice()?,
+        action: action.as_slice()?,
+        side: side.as_slice()?,
+        price: price.as_slice()?,
+        qty: qty.as_slice()?,
+        tif: tif.as_slice()?,
+        reduce_only: reduce_only.as_slice()?,
+        order_id: order_id.as_slice()?,
+        trigger_price: trigger_price.as_slice()?,
+        trigger_on: trigger_on.as_slice()?,
+        trail: trail.as_slice()?,
+        trail_fraction: trail_fraction.as_slice()?,
+        oco_group: oco_group.as_slice()?,
+    };
+    Ok(order_rows(&cols, tick, lot))
+}
+
+fn item<'py, T: pyo3::conversion::FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
+    match d.get_item(key)? {
+        Some(v) => Ok(v.extract::<T>().map_err(Into::into)?),
+        None => Err(pyo3::exceptions::PyKeyError::new_err(format!("run dict has no {key:?}"))),
+    }
+}
+
+/// One run dict as a plan; a bad agent or shock row is that run's error, not the sweep's.
+fn plan(run: &Bound<'_, PyDict>, base: &RunSpec, tick: &Grid, lot: &Grid) -> PyResult<Result<RunPlan, CoreError>> {
+    let spec = RunSpec { seed: item(run, "seed")?, end: item(run, "end")?, ..*base };
+    let agents: Bound<'_, PyList> = item(run, "agents")?;
+    let specs = agents
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            a.cast::<PyDict>().map_err(|_| agent_error(k, "not a dict".into())).and_then(|d| agent_spec(d, k))
+        })
+        .collect::<Result<Vec<_>, _>>();
+    let shock_orders: Bound<'_, PyDict> = item(run, "shock_orders")?;
+    let shock_orders = order_table(&shock_orders, tick, lot)?;
+    let (index_ts, index_price): (PyReadonlyArray1<'_, i64>, PyReadonlyArray1<'_, f64>) =
+        (item(run, "shock_index_ts")?, item(run, "shock_index_price")?);
+    let shock_index = index_rows(index_ts.as_slice()?, index_price.as_slice()?, tick);
+    Ok((|| {
+        Ok(RunPlan {
+            spec,
+            agents: specs?,
+            shock_orders: shock_orders.map_err(|e| renamed(e, "shock_orders"))?,
+            shock_index: shock_index.map_err(|e| renamed(e, "shock_index"))?,
+        })
+    })())
+}
+
+/// A shock row's error names the shock table, not the scenario's.
+fn renamed(err: CoreError, table: &'static str) -> CoreError {
+    match err {
+        CoreError::InTable { column, row, message, .. } => CoreError::InTable { table, column, row, message },
+        other => other,
+    }
+}
+
+/// Run every plan in `runs` from a clone of `exchange` (left unchanged), GIL released, on at most
+/// `threads` threads. `orders`, `index_*`: the scenario's tables, as for `simulate`. Each run is
+/// a dict: seed, end (ns), agents (as for `simulate`), shock_orders (order columns),
+/// shock_index_ts / shock_index_price. Returns summary columns (money in quote, prices in the
+/// user's units, NaN where there was none) and `error` (a message or None per run).
+#[pyfunction]
+#[pyo3(signature = (exchange, orders, index_ts, index_price, runs, start, sample_every, agent_balance, threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn sweep<'py>(
+    py: Python<'py>,
+    exchange: &Bound<'py, PyExchange>,
+    orders: &Bound<'py, PyDict>,
+    index_ts: PyReadonlyArray1<'py, i64>,
+    index_price: PyReadonlyArray1<'py, f64>,
+    runs: &Bound<'py, PyList>,
+    start: i64,
+    sample_every: i64,
+    agent_balance: f64,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let this = exchange.borrow();
+    let (tick, lot) = (this.tick, this.lot);
+    let rows = order_table(orders, &tick, &lot)?.map_err(|e| scenario_error(py, "orders", e))?;
+    let index =
+        index_rows(index_ts.as_slice()?, index_price.as_slice()?, &tick).map_err(|e| scenario_error(py, "index", e))?;
+    let base = RunSpec {
+        start,
+        end: start,
+        sample_every,
+        seed: 0,
+        check_invariants: false,
+        agent_balance: Money::from_f64(agent_balance),
+    };
+    let mut plans = Vec::with_capacity(runs.len());
+    let mut refused: Vec<Option<CoreError>> = Vec::with_capacity(runs.len());
+    for run in runs.iter() {
+        let run =
+            run.cast::<PyDict>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("each run must be a dict"))?;
+        match plan(run, &base, &tick, &lot)? {
+            Ok(p) => {
+                plans.push(p);
+                refused.push(None);
+            }
+            Err(e) => refused.push(Some(e)),
+        }
+    }
+    let ex = &this.ex;
+    let mut results = py.detach(|| run_many(ex, &rows, &index, &plans, threads)).into_iter();
+    let all: Vec<Result<RunSummary, CoreError>> = refused
+        .into_iter()
+        .map(|r| match r {
+            Some(e) => Err(e),
+            None => results
+                .next()
+                .unwrap_or_else(|| Err(CoreError::Config { what: "run", message: "missing result".into() })),
+        })
+        .collect();
+
+    let price = |p: Option<i64>| p.map_or(f64::NAN, |p| tick.to_f64(p));
+    let ok: Vec<Option<&RunSummary>> = all.iter().map(|r| r.as_ref().ok()).collect();
+    let f64s = |f: &dyn Fn(&RunSummary) -> f64| ok.iter().map(|s| s.map_or(f64::NAN, f)).collect::<Vec<f64>>();
+    let i64s = |f: &dyn Fn(&RunSummary) -> i64| ok.iter().map(|s| s.map_or(0, f)).collect::<Vec<i64>>();
+    let bools = |f: &dyn Fn(&RunSummary) -> bool| ok.iter().map(|s| s.is_some_and(f)).collect::<Vec<bool>>();
+    let d = PyDict::new(py);
+    d.set_item("liquidated_long_notional", f64s(&|s| s.liquidated_long.to_f64()).into_pyarray(py))?;
+    d.set_item("liquidated_short_notional", f64s(&|s| s.liquidated_short.to_f64()).into_pyarray(py))?;
+    d.set_item("liquidated_long_count", i64s(&|s| s.liquidated_long_count as i64).into_pyarray(py))?;
+    d.set_item("liquidated_short_count", i64s(&|s| s.liquidated_short_count as i64).into_pyarray(py))?;
+    d.set_item("first_price", f64s(&|s| price(s.first_last)).into_pyarray(py))?;
+    d.set_item("peak_price", f64s(&|s| price(s.peak_last)).into_pyarray(py))?;
+    d.set_item("trough_price", f64s(&|s| price(s.trough_last)).into_pyarray(py))?;
+    d.set_item("last_price", f64s(&|s| price(s.final_last)).into_pyarray(py))?;
+    d.set_item("final_mark", f64s(&|s| price(s.final_mark)).into_pyarray(py))?;
+    d.set_item("cascade_rounds", i64s(&|s| i64::from(s.deepest_round)).into_pyarray(py))?;
+    d.set_item("stops_triggered", i64s(&|s| s.stops_triggered as i64).into_pyarray(py))?;
+    d.set_item("insurance_fund_change", f64s(&|s| s.insurance_fund_change.to_f64()).into_pyarray(py))?;
+    d.set_item("adl_fills", i64s(&|s| s.adl_count as i64).into_pyarray(py))?;
+    d.set_item("bid_exhausted", bools(&|s| s.bid_exhausted).into_pyarray(py))?;
+    d.set_item("ask_exhausted", bools(&|s| s.ask_exhausted).into_pyarray(py))?;
+    d.set_item("events", i64s(&|s| s.events as i64).into_pyarray(py))?;
+    d.set_item("wall_time_s", f64s(&|s| s.wall_time_s).into_pyarray(py))?;
+    let errors: Vec<Option<String>> = all.iter().map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
+    d.set_item("error", errors)?;
+    Ok(d)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sweep, m)?)?;
+    m.add("SHOCK_TRADER_ID", SHOCK_TRADER.0)?;
+    Ok(())
+}
