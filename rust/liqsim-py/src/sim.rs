@@ -127,7 +127,10 @@ pub(crate) fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, C
 /// Order columns as [`OrderColumns`]; times in ns; `agents` a list of dicts with every parameter
 /// in core units (ns, quote). Returns the series columns and counters.
 /// A column of the `orders` dict (Python builds every column, defaults filled in).
-pub(crate) fn column<'py, T: numpy::Element>(orders: &Bound<'py, PyDict>, name: &str) -> PyResult<PyReadonlyArray1<'py, T>> {
+pub(crate) fn column<'py, T: numpy::Element>(
+    orders: &Bound<'py, PyDict>,
+    name: &str,
+) -> PyResult<PyReadonlyArray1<'py, T>> {
     match orders.get_item(name)? {
         Some(v) => Ok(v.extract::<PyReadonlyArray1<'py, T>>()?),
         None => Err(pyo3::exceptions::PyKeyError::new_err(format!("orders column {name} not given"))),
