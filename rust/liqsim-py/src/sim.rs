@@ -8,8 +8,9 @@ use liqsim_core::agents::{
 };
 use liqsim_core::exchange::{OrderReject, StopRequest, StopStatus};
 use liqsim_core::margin::Rate;
-use liqsim_core::sim::{self, index_rows, order_rows, OrderColumns, RunSpec, SeriesRow};
+use liqsim_core::sim::{self, index_rows, order_rows, OrderColumns, RunSpec, ScenarioOrder, SeriesRow};
 use liqsim_core::stops::{Trail, TriggerOn};
+use liqsim_core::units::Grid;
 use liqsim_core::{Error as CoreError, Money, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
@@ -123,6 +124,43 @@ pub(crate) fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, C
     })
 }
 
+/// A dict of the `orders` columns (as `liqsim._core.simulate` takes them) as core rows.
+pub(crate) fn order_table(
+    orders: &Bound<'_, PyDict>,
+    tick: &Grid,
+    lot: &Grid,
+) -> PyResult<Result<Vec<ScenarioOrder>, CoreError>> {
+    let (ts, trader_id, action) =
+        (column::<i64>(orders, "ts")?, column::<i64>(orders, "trader_id")?, column::<u8>(orders, "action")?);
+    let (side, price, qty) =
+        (column::<u8>(orders, "side")?, column::<f64>(orders, "price")?, column::<f64>(orders, "qty")?);
+    let (tif, reduce_only, order_id) =
+        (column::<u8>(orders, "tif")?, column::<bool>(orders, "reduce_only")?, column::<i64>(orders, "order_id")?);
+    let (trigger_price, trigger_on) = (column::<f64>(orders, "trigger_price")?, column::<u8>(orders, "trigger_on")?);
+    let (trail, trail_fraction, oco_group) = (
+        column::<f64>(orders, "trail")?,
+        column::<f64>(orders, "trail_fraction")?,
+        column::<i64>(orders, "oco_group")?,
+    );
+    let cols = OrderColumns {
+        ts: ts.as_slice()?,
+        trader_id: trader_id.as_slice()?,
+        action: action.as_slice()?,
+        side: side.as_slice()?,
+        price: price.as_slice()?,
+        qty: qty.as_slice()?,
+        tif: tif.as_slice()?,
+        reduce_only: reduce_only.as_slice()?,
+        order_id: order_id.as_slice()?,
+        trigger_price: trigger_price.as_slice()?,
+        trigger_on: trigger_on.as_slice()?,
+        trail: trail.as_slice()?,
+        trail_fraction: trail_fraction.as_slice()?,
+        oco_group: oco_group.as_slice()?,
+    };
+    Ok(order_rows(&cols, tick, lot))
+}
+
 /// Run a scenario through `exchange` (mutated in place: its tapes and accounts are the result's).
 /// Order columns as [`OrderColumns`]; times in ns; `agents` a list of dicts with every parameter
 /// in core units (ns, quote). Returns the series columns and counters.
@@ -171,35 +209,7 @@ fn simulate<'py>(
     let mut guard = exchange.borrow_mut();
     let this = &mut *guard;
     let (tick, lot) = (this.tick, this.lot);
-    let (ts, trader_id, action) =
-        (column::<i64>(orders, "ts")?, column::<i64>(orders, "trader_id")?, column::<u8>(orders, "action")?);
-    let (side, price, qty) =
-        (column::<u8>(orders, "side")?, column::<f64>(orders, "price")?, column::<f64>(orders, "qty")?);
-    let (tif, reduce_only, order_id) =
-        (column::<u8>(orders, "tif")?, column::<bool>(orders, "reduce_only")?, column::<i64>(orders, "order_id")?);
-    let (trigger_price, trigger_on) = (column::<f64>(orders, "trigger_price")?, column::<u8>(orders, "trigger_on")?);
-    let (trail, trail_fraction, oco_group) = (
-        column::<f64>(orders, "trail")?,
-        column::<f64>(orders, "trail_fraction")?,
-        column::<i64>(orders, "oco_group")?,
-    );
-    let cols = OrderColumns {
-        ts: ts.as_slice()?,
-        trader_id: trader_id.as_slice()?,
-        action: action.as_slice()?,
-        side: side.as_slice()?,
-        price: price.as_slice()?,
-        qty: qty.as_slice()?,
-        tif: tif.as_slice()?,
-        reduce_only: reduce_only.as_slice()?,
-        order_id: order_id.as_slice()?,
-        trigger_price: trigger_price.as_slice()?,
-        trigger_on: trigger_on.as_slice()?,
-        trail: trail.as_slice()?,
-        trail_fraction: trail_fraction.as_slice()?,
-        oco_group: oco_group.as_slice()?,
-    };
-    let rows = order_rows(&cols, &tick, &lot).map_err(|e| scenario_error(py, "orders", e))?;
+    let rows = order_table(orders, &tick, &lot)?.map_err(|e| scenario_error(py, "orders", e))?;
     let index =
         index_rows(index_ts.as_slice()?, index_price.as_slice()?, &tick).map_err(|e| scenario_error(py, "index", e))?;
     let ex = &mut this.ex;

@@ -2,7 +2,7 @@
 //! Glue only: the base exchange, the scenario's columns and a list of run dicts in; one numpy
 //! column per summary figure out, plus an `error` list (None where the run succeeded).
 
-use liqsim_core::sim::{index_rows, order_rows, OrderColumns, RunSpec, ScenarioOrder};
+use liqsim_core::sim::{index_rows, RunSpec};
 use liqsim_core::sweep::{run_many, RunPlan, RunSummary, SHOCK_TRADER};
 use liqsim_core::units::Grid;
 use liqsim_core::{Error as CoreError, Money};
@@ -12,40 +12,7 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::exchange::PyExchange;
 use crate::scenario_error;
-use crate::sim::{agent_error, agent_spec, column};
-
-/// A dict of the `orders` columns (as `liqsim._core.simulate` takes them) as core rows.
-fn order_table(orders: &Bound<'_, PyDict>, tick: &Grid, lot: &Grid) -> PyResult<Result<Vec<ScenarioOrder>, CoreError>> {
-    let (ts, trader_id, action) =
-        (column::<i64>(orders, "ts")?, column::<i64>(orders, "trader_id")?, column::<u8>(orders, "action")?);
-    let (side, price, qty) =
-        (column::<u8>(orders, "side")?, column::<f64>(orders, "price")?, column::<f64>(orders, "qty")?);
-    let (tif, reduce_only, order_id) =
-        (column::<u8>(orders, "tif")?, column::<bool>(orders, "reduce_only")?, column::<i64>(orders, "order_id")?);
-    let (trigger_price, trigger_on) = (column::<f64>(orders, "trigger_price")?, column::<u8>(orders, "trigger_on")?);
-    let (trail, trail_fraction, oco_group) = (
-        column::<f64>(orders, "trail")?,
-        column::<f64>(orders, "trail_fraction")?,
-        column::<i64>(orders, "oco_group")?,
-    );
-    let cols = OrderColumns {
-        ts: ts.as_slice()?,
-        trader_id: trader_id.as_slice()?,
-        action: action.as_slice()?,
-        side: side.as_slice()?,
-        price: price.as_slice()?,
-        qty: qty.as_slice()?,
-        tif: tif.as_slice()?,
-        reduce_only: reduce_only.as_slice()?,
-        order_id: order_id.as_slice()?,
-        trigger_price: trigger_price.as_slice()?,
-        trigger_on: trigger_on.as_slice()?,
-        trail: trail.as_slice()?,
-        trail_fraction: trail_fraction.as_slice()?,
-        oco_group: oco_group.as_slice()?,
-    };
-    Ok(order_rows(&cols, tick, lot))
-}
+use crate::sim::{agent_error, agent_spec, order_table};
 
 fn item<'py, T: pyo3::conversion::FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
     match d.get_item(key)? {
