@@ -78,8 +78,7 @@ def run_demo(name: str, plot: str | None, seed: int) -> int:
             f"   {_money(liq_s[r])} / {_money(liq_l[r])}{mark}"
         )
     liq = res.liquidations
-    fill = np.where(np.isnan(liq["avg_fill_price"]), liq["bankruptcy_price"], liq["avg_fill_price"])
-    liq_notional = liq["qty"] * fill
+    liq_notional = liq["notional"]
     print(
         f"\n  liquidations  shorts {_money(s['liquidated_short_notional'])} ({s['liquidated_short_count']:,} accounts), "
         f"longs {_money(s['liquidated_long_notional'])} ({s['liquidated_long_count']:,})"

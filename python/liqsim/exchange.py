@@ -452,7 +452,8 @@ class Exchange:
     def liquidations(self) -> Table:
         """One row per liquidation: ts, trader_id, side (long/short), qty, mark (at trigger),
         avg_fill_price (NaN when the book filled nothing), bankruptcy_price, insurance_delta,
-        kind (partial / full / backstop / adl), round (of the cascade)."""
+        kind (partial / full / backstop / adl), round (of the cascade), notional (quote: qty × the
+        average fill price, or × the bankruptcy price where the book filled nothing)."""
         return Table(
             self._ex.liquidations(),
             categories={"side": POSITION_SIDE_NAMES, "kind": _core.LIQUIDATION_KIND_NAMES},

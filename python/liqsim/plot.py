@@ -226,7 +226,7 @@ def cascade(result: SimulationResult, *, path: str | os.PathLike[str] | None = N
     liq = result.liquidations
     if len(liq):
         price = np.where(np.isnan(liq["avg_fill_price"]), liq["bankruptcy_price"], liq["avg_fill_price"])
-        notional = liq["qty"] * price
+        notional = liq["notional"]
         size = 4 + 150 * notional / notional.max()
         lx = _seconds(result, liq["ts"])
         for side, marker, colour in (("short", "^", "tab:green"), ("long", "v", "tab:red")):

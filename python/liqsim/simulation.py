@@ -106,8 +106,7 @@ class SimulationResult:
         s = self.series
         last = s["last"][~np.isnan(s["last"])]
         liq = self.liquidations
-        price = np.where(np.isnan(liq["avg_fill_price"]), liq["bankruptcy_price"], liq["avg_fill_price"])
-        notional = liq["qty"] * price
+        notional = liq["notional"]
         longs = liq["side"] == "long"
         first = float(last[0]) if len(last) else float("nan")
         out: dict[str, Any] = {

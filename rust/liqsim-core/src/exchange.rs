@@ -199,6 +199,16 @@ pub struct LiquidationRecord {
     pub round: u32,
 }
 
+impl LiquidationRecord {
+    /// The liquidated notional: quantity × average book fill price, or × the bankruptcy price
+    /// when the book filled nothing (a takeover or ADL closes there). The one valuation the
+    /// series, sweep summaries and Python tables all use.
+    pub fn notional(&self, scale: NotionalScale) -> Money {
+        let price = if self.avg_fill_ticks.is_finite() { self.avg_fill_ticks } else { self.bankruptcy_price as f64 };
+        Money((price * self.qty as f64).round() as i128 * scale.money_per_tick_lot())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdlRecord {
     pub ts: Ts,

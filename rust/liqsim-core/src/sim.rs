@@ -432,11 +432,9 @@ impl Recorder {
             }
         }
         self.trades_seen = tape.trades.len();
-        let per_tick_lot = ex.config().scale.money_per_tick_lot();
+        let scale = ex.config().scale;
         for l in &tape.liquidations[self.liquidations_seen..] {
-            let price = if l.avg_fill_ticks.is_finite() { l.avg_fill_ticks } else { l.bankruptcy_price as f64 };
-            let money = Money((price * l.qty as f64).round() as i128 * per_tick_lot);
-            self.liquidated[l.side as usize] += money;
+            self.liquidated[l.side as usize] += l.notional(scale);
         }
         self.liquidations_seen = tape.liquidations.len();
     }

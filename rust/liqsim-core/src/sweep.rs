@@ -126,7 +126,7 @@ pub fn run_one(
     let out = sim::run(&mut ex, &orders, &index, &plan.agents, &plan.spec)?;
 
     let tape = ex.tape();
-    let per_tick_lot = ex.config().scale.money_per_tick_lot();
+    let scale = ex.config().scale;
     let mut summary = RunSummary {
         liquidated_long: Money::ZERO,
         liquidated_short: Money::ZERO,
@@ -148,9 +148,7 @@ pub fn run_one(
         wall_time_s: 0.0,
     };
     for l in &tape.liquidations[tape_before.0..] {
-        // Same valuation as the simulation's series (sim::Recorder): fill price, else bankruptcy.
-        let price = if l.avg_fill_ticks.is_finite() { l.avg_fill_ticks } else { l.bankruptcy_price as f64 };
-        let money = Money((price * l.qty as f64).round() as i128 * per_tick_lot);
+        let money = l.notional(scale);
         match l.side {
             Side::Buy => {
                 summary.liquidated_long += money;

@@ -497,6 +497,8 @@ impl PyExchange {
         )?;
         d.set_item("kind", l.iter().map(|r| r.kind as u8).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("round", l.iter().map(|r| r.round).collect::<Vec<_>>().into_pyarray(py))?;
+        let scale = self.ex.config().scale;
+        d.set_item("notional", l.iter().map(|r| r.notional(scale).to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
         Ok(d)
     }
 

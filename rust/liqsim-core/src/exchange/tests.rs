@@ -433,3 +433,25 @@ fn a_trailing_stop_follows_the_rise_and_fires_on_the_pullback() {
     assert_eq!((s.stop_id, s.status, s.filled), (id, StopStatus::Triggered, ETH));
     assert_eq!(ex.account(TraderId(21)).unwrap().position.lots, 0);
 }
+
+#[test]
+fn liquidated_notional_is_the_fill_price_else_the_bankruptcy_price() {
+    // 1 ETH filled at 3,000.50 on average: $3,000.50; taken over with nothing filled in the book,
+    // at its bankruptcy price 3,040: $3,040.
+    let scale = NotionalScale::from_sizes(0.01, 0.001).unwrap();
+    let filled = LiquidationRecord {
+        ts: 0,
+        trader: TraderId(1),
+        side: Side::Sell,
+        qty: ETH,
+        mark: px(3000.0),
+        avg_fill_ticks: 300_050.0,
+        bankruptcy_price: px(3040.0),
+        insurance_delta: Money::ZERO,
+        kind: LiquidationKind::Full,
+        round: 1,
+    };
+    assert_eq!(filled.notional(scale), usdt(3000.5));
+    let taken_over = LiquidationRecord { avg_fill_ticks: f64::NAN, kind: LiquidationKind::Backstop, ..filled };
+    assert_eq!(taken_over.notional(scale), usdt(3040.0));
+}
