@@ -17,6 +17,7 @@
 //! Every action appends [`Event`]s to a caller-owned `Vec` (no allocation per message once warm) and
 //! returns an [`Outcome`] summarising what happened to the order.
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 use crate::types::{OrderId, Price, Qty, Side, TraderId};
@@ -53,7 +54,7 @@ pub enum OrderType {
 }
 
 /// What the book does when an incoming order would trade with a resting order of the same owner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum SelfTradePrevention {
     /// Let them trade.
@@ -1086,6 +1087,8 @@ fn unlink_head(level: &mut Level, slots: &mut [Slot], head: u32) {
     level.qty -= s.qty;
     level.count -= 1;
 }
+
+mod snapshot;
 
 #[cfg(test)]
 mod tests;

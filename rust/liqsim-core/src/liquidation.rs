@@ -6,12 +6,13 @@
 //! range query: O(k + log n) for k accounts crossed, whatever the number that did not cross. The
 //! caller updates an account's key whenever its position, balance or funding changes.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 use crate::types::Price;
 
 /// Which set an account's trigger lives in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TriggerSide {
     /// Liquidatable when the mark is at or below the price.
     Long,
@@ -20,7 +21,7 @@ pub enum TriggerSide {
 }
 
 /// A stored trigger: the key under which an account sits in the index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Trigger {
     pub side: TriggerSide,
     pub price: Price,
