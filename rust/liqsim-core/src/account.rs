@@ -7,6 +7,7 @@
 //! any common mark. That is what makes money conservation hold to the last unit.
 
 use serde::{Deserialize, Serialize};
+
 use crate::margin::{NotionalScale, TierTable};
 use crate::types::{Money, Price, Qty, TraderId};
 

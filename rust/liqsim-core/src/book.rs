@@ -17,8 +17,9 @@
 //! Every action appends [`Event`]s to a caller-owned `Vec` (no allocation per message once warm) and
 //! returns an [`Outcome`] summarising what happened to the order.
 
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
 
 use crate::types::{OrderId, Price, Qty, Side, TraderId};
 

@@ -11,8 +11,9 @@
 //! backstop account), so `Σ balances + Σ unrealised PnL + fees` is constant to the last unit; see
 //! [`Exchange::check_invariants`].
 
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::account::{bankruptcy_price, trigger_price, Account, MarginMode, Position};
 use crate::book::{Event, NewOrder, OrderBook, OrderType, Outcome, SelfTradePrevention, Status, TimeInForce};

@@ -10,8 +10,9 @@
 //! Prices that feed the engine are whole ticks (rounded to the nearest tick, halves away from zero);
 //! rates are [`Rate`] (parts per 10^8); times are nanoseconds.
 
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::margin::{div_round, NotionalScale, Rate, Rounding, RATE_SCALE};

@@ -6,8 +6,9 @@
 //! range query: O(k + log n) for k accounts crossed, whatever the number that did not cross. The
 //! caller updates an account's key whenever its position, balance or funding changes.
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
 
 use crate::types::Price;
 

@@ -13,6 +13,7 @@
 //! bankrupt) by a price move.
 
 use serde::{Deserialize, Serialize};
+
 use crate::error::Error;
 use crate::types::{Money, Price, Qty, MONEY_SCALE};
 
@@ -237,7 +238,13 @@ impl TryFrom<Vec<Tier>> for TierTable {
     fn try_from(tiers: Vec<Tier>) -> Result<TierTable, Error> {
         let specs: Vec<TierSpec> = tiers
             .iter()
-            .map(|t| TierSpec { floor: t.floor, cap: t.cap, mmr: t.mmr, max_leverage: t.max_leverage, cum: Some(t.cum) })
+            .map(|t| TierSpec {
+                floor: t.floor,
+                cap: t.cap,
+                mmr: t.mmr,
+                max_leverage: t.max_leverage,
+                cum: Some(t.cum),
+            })
             .collect();
         TierTable::new(&specs)
     }

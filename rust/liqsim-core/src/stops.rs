@@ -11,8 +11,9 @@
 //! Trailing stops are re-keyed when their trigger moves, O(t log n) per price update for t
 //! trailing stops.
 
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
 
 use crate::margin::{Rate, RATE_SCALE};
 use crate::types::{Price, Qty, Side};

@@ -4,8 +4,9 @@
 //! integer nanoseconds, money a fixed-point integer. Floats exist only at the Python edge (see
 //! [`crate::units`]), so that matching is exact and money is conserved to the last unit.
 
-use serde::{Deserialize, Serialize};
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 /// A price in whole ticks of the instrument (`price = ticks × tick_size`).
 pub type Price = i64;

@@ -14,6 +14,7 @@
 //! are limits at the bankruptcy price.
 
 use serde::{Deserialize, Serialize};
+
 use crate::error::Error;
 use crate::funding::{FundingRule, MarkRule, PremiumWeighting, HOUR, SECOND};
 use crate::margin::{

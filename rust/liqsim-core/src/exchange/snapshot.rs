@@ -130,7 +130,11 @@ impl Exchange {
         let open_orders = OpenOrders::from_lists(&s.open_orders).ok_or("an order id is listed twice")?;
         // Every resting order is an account's, with the same side and size on both sides.
         if open_orders.len() != book.open_orders() {
-            return Err(format!("{} resting orders in the book, {} in the accounts", book.open_orders(), open_orders.len()));
+            return Err(format!(
+                "{} resting orders in the book, {} in the accounts",
+                book.open_orders(),
+                open_orders.len()
+            ));
         }
         for side in [Side::Buy, Side::Sell] {
             for o in book.orders(side) {
@@ -145,7 +149,8 @@ impl Exchange {
             return Err("a stop order belongs to no account".into());
         }
         let adl_queue = s.adl_queue.into_owned();
-        let queue_ok = adl_queue.as_ref().is_none_or(|(_, _, q, next)| *next <= q.len() && q.iter().all(|&a| in_range(a)));
+        let queue_ok =
+            adl_queue.as_ref().is_none_or(|(_, _, q, next)| *next <= q.len() && q.iter().all(|&a| in_range(a)));
         let keys_ok = s.cooldown_until.iter().chain(&s.whole_position_until).all(|&(a, _)| in_range(a));
         if !queue_ok || !keys_ok || !s.liquidating.is_none_or(in_range) {
             return Err("an account index is out of range".into());
@@ -187,7 +192,10 @@ impl Exchange {
         let net: i128 = ex.accounts.iter().map(|a| i128::from(a.position.lots)).sum();
         let longs: i128 = ex.accounts.iter().map(|a| i128::from(a.position.lots.max(0))).sum();
         if net != 0 || longs != i128::from(ex.open_interest) {
-            return Err(format!("positions sum to {net} lots and longs to {longs}, open interest {}", ex.open_interest));
+            return Err(format!(
+                "positions sum to {net} lots and longs to {longs}, open interest {}",
+                ex.open_interest
+            ));
         }
         if ex.checked_money_total() != Some(ex.deposits) {
             return Err("money does not add up to the deposits".into());

@@ -4,6 +4,7 @@
 //! recorded with the cascade round it happened in.
 
 use serde::{Deserialize, Serialize};
+
 use super::{Exchange, OrderReject, OrderRequest, TradeKind};
 use crate::book::{Status, TimeInForce};
 use crate::stops::{StopOrder, Trail, TriggerOn};
