@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .errors import LiqsimError
 from .errors import OrderError
 from .errors import ScenarioError
+from .errors import SnapshotError
 from .exchange import Exchange
 from .margin import bankruptcy_price
 from .margin import liquidation_price
@@ -40,6 +41,7 @@ __all__ = [
     "OrderError",
     "Scenario",
     "ScenarioError",
+    "SnapshotError",
     "SimulationResult",
     "Table",
     "__version__",
