@@ -122,11 +122,13 @@ def test_an_unpickled_order_book_continues_exactly():
     rng = np.random.default_rng(5)
     n = 4000
     actions = {
-        "action": rng.choice(["limit", "limit", "cancel", "market"], n),
+        "action": rng.choice(["limit"] * 6 + ["cancel"] * 3 + ["market"], n),
         "side": rng.choice(["buy", "sell"], n),
-        "price": np.round(100.0 + rng.integers(-50, 50, n) * 0.01, 2),
         "qty": np.round(rng.integers(1, 100, n) * 0.001, 3),
     }
+    # Bids below 100 and asks above, a few crossing; 1 to 50 ticks away.
+    away = np.where(actions["side"] == "buy", -1, 1) * rng.integers(-3, 50, n)
+    actions["price"] = np.round(100.0 + away * 0.01, 2)
     # Cancels name ids of any age (open, filled, cancelled, never used); new orders get the next id.
     actions["order_id"] = np.where(actions["action"] == "cancel", rng.integers(0, n, n), -1)
     head = {k: v[: n // 2] for k, v in actions.items()}
