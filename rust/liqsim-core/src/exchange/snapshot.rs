@@ -20,6 +20,7 @@ use crate::liquidation::TriggerIndex;
 use crate::margin::Rate;
 use crate::stops::StopBook;
 use crate::types::{Money, OrderId, Price, Qty, Side, Ts};
+use crate::venue::CloseOut;
 
 /// An account's resting orders: (account, [(id, side, lots, reduce-only)]).
 type OrderList = (u32, Vec<(OrderId, Side, Qty, bool)>);
@@ -105,6 +106,12 @@ impl Exchange {
         if s.basis.window() != cfg.mark_rule.basis_window() {
             return Err(format!("basis window {} does not fit the mark rule", s.basis.window()));
         }
+        // The one ratio the engine divides by (dYdX's fillable price).
+        if let CloseOut::PerBlock { spread_to_maintenance: r, .. } = cfg.preset.liquidation.close_out {
+            if r.den <= 0 {
+                return Err(format!("close-out spread ratio {}/{} has no positive denominator", r.num, r.den));
+            }
+        }
         if !s.premiums.is_consistent() {
             return Err("funding accumulator has a negative sample count".into());
         }
@@ -112,6 +119,10 @@ impl Exchange {
         let n = accounts.len();
         if n < 2 || accounts[0].id != BACKSTOP_ID || accounts[1].id != LIQUIDITY_ID || n > u32::MAX as usize {
             return Err("the backstop and liquidity accounts are missing".into());
+        }
+        // Initial margin divides by the leverage.
+        if let Some(a) = accounts.iter().find(|a| a.leverage == 0) {
+            return Err(format!("trader {} has leverage 0", a.id));
         }
         let in_range = |a: u32| (a as usize) < n;
         let mut by_id: Vec<(i64, u32)> = accounts.iter().enumerate().map(|(i, a)| (a.id.0, i as u32)).collect();
