@@ -40,6 +40,21 @@ impl TriggerIndex {
         TriggerIndex::default()
     }
 
+    /// The index of these (account, trigger) entries, built in bulk (a snapshot's load): sorted
+    /// once and assembled level by level, several times faster than inserting them one by one.
+    pub fn from_entries(entries: impl IntoIterator<Item = (u32, Trigger)>) -> TriggerIndex {
+        let (mut longs, mut shorts) = (Vec::new(), Vec::new());
+        for (account, t) in entries {
+            match t.side {
+                TriggerSide::Long => longs.push((t.price, account)),
+                TriggerSide::Short => shorts.push((t.price, account)),
+            }
+        }
+        longs.sort_unstable();
+        shorts.sort_unstable();
+        TriggerIndex { longs: longs.into_iter().collect(), shorts: shorts.into_iter().collect() }
+    }
+
     /// Number of accounts indexed.
     pub fn len(&self) -> usize {
         self.longs.len() + self.shorts.len()
@@ -124,5 +139,9 @@ mod tests {
         ix.crossed(120, &mut out);
         assert_eq!(out, vec![2]);
         assert_eq!(ix.len(), 3);
+        // Built in bulk from the same keys: the same index.
+        let keys = ix.entries().map(|(side, price, a)| (a, Trigger { side, price })).collect::<Vec<_>>();
+        let bulk = TriggerIndex::from_entries(keys.into_iter().rev());
+        assert_eq!(bulk.entries().collect::<Vec<_>>(), ix.entries().collect::<Vec<_>>());
     }
 }

@@ -61,17 +61,17 @@ fn bad(message: String) -> Error {
 
 /// Header and payload of `value`.
 fn encode<T: Serialize + ?Sized>(kind: Kind, value: &T) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::with_capacity(4096);
+    // Into a vector of its own, then behind the header: postcard's growing-vector writer is
+    // several times faster than its byte-at-a-time `Extend` writer, and the copy is a memcpy.
+    let payload = postcard::to_allocvec(value).map_err(|e| bad(format!("cannot encode: {e}")))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.push(kind as u8);
     out.push(0);
-    out.extend_from_slice(&[0; 12]); // length and checksum, filled in below
-    let mut out = postcard::to_extend(value, out).map_err(|e| bad(format!("cannot encode: {e}")))?;
-    let payload = &out[HEADER_LEN..];
-    let (len, crc) = (payload.len() as u64, crc32fast::hash(payload));
-    out[12..20].copy_from_slice(&len.to_le_bytes());
-    out[20..24].copy_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
     Ok(out)
 }
 

@@ -130,10 +130,9 @@ impl Exchange {
         if by_id.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err("two accounts share a trader id".into());
         }
-        let mut index = TriggerIndex::new();
-        for (i, a) in accounts.iter().enumerate() {
-            index.update(i as u32, None, a.trigger);
-        }
+        let index = TriggerIndex::from_entries(
+            accounts.iter().enumerate().filter_map(|(i, a)| a.trigger.map(|t| (i as u32, t))),
+        );
         let book = s.book.into_owned();
         if s.open_orders.iter().any(|(a, _)| !in_range(*a)) {
             return Err("a resting order belongs to no account".into());
