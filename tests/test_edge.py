@@ -281,14 +281,6 @@ def test_a_crossing_book_row_is_reported_at_the_users_price():
         liqsim.Exchange().load_book({"side": ["ask", "bid"], "price": [100.0, 100.5], "qty": [1.0, 1.0]})
 
 
-def test_pickling_is_refused_clearly_until_snapshots_exist():
-    import pickle
-
-    for obj in (liqsim.Exchange(), liqsim.OrderBook(0.01, 0.001)):
-        with pytest.raises(TypeError, match=r"cannot be pickled yet; use .*\.copy\(\)"):
-            pickle.dumps(obj)
-
-
 def test_bad_category_values_and_counts_name_what_is_accepted():
     with pytest.raises(ScenarioError, match=r"'limt' is not one of \['cancel', 'limit', 'market', 'modify'\] \(did you mean 'limit'\?\)"):
         liqsim.OrderBook(0.01, 0.001).process({"action": ["limt"], "side": ["buy"], "price": [1.0], "qty": [1.0]})

@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .errors import LiqsimError
 from .errors import OrderError
 from .errors import ScenarioError
+from .errors import SnapshotError
 from .exchange import Exchange
 from .margin import bankruptcy_price
 from .margin import liquidation_price
@@ -41,6 +42,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SimulationResult",
+    "SnapshotError",
     "Table",
     "__version__",
     "agents",

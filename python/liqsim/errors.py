@@ -28,3 +28,8 @@ class OrderError(LiqsimError, ValueError):
     quantity off the lot grid). ``reason`` holds a short machine-readable code."""
 
     reason: str | None = None
+
+
+class SnapshotError(LiqsimError, ValueError):
+    """A pickle or snapshot of an ``OrderBook`` or ``Exchange`` that cannot be loaded: damaged,
+    cut short, of the other kind, or written by a liqsim with another snapshot format version."""

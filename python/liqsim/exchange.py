@@ -112,6 +112,12 @@ class Exchange:
     String arguments accept any case; a value not accepted raises :class:`liqsim.ConfigError`
     naming the parameter (``venue="binanse"`` → did you mean 'binance'?).
 
+    An exchange pickles (any protocol, so process pools and ``copy.deepcopy`` work): the pickle is
+    a compact versioned binary snapshot of its whole state (configuration, book and queues,
+    accounts, open and stop orders, funding accumulators, cooldowns, clocks and tapes), and the
+    unpickled exchange continues exactly as the original would. A damaged pickle, or one from a
+    liqsim with another snapshot format, raises :class:`liqsim.SnapshotError`.
+
     Examples
     --------
     >>> ex = Exchange(venue="binance", symbol="ETHUSDT", insurance_fund=1e6, mark_rule="last")
@@ -194,7 +200,7 @@ class Exchange:
         what-if. Acting on the copy leaves the original as it was.
 
         >>> ex = Exchange()
-        >>> what_if = ex.copy()
+        >>> what_if = ex.copy()                  # or copy.deepcopy(ex), or pickle.loads(pickle.dumps(ex))
         >>> what_if.set_index(3000.0)
         >>> ex.index is None, what_if.index
         (True, 3000.0)
@@ -208,12 +214,8 @@ class Exchange:
     def __deepcopy__(self, memo: dict[int, Any]) -> Exchange:
         return self.copy()
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Not yet: pickling needs a versioned snapshot of the core's state (planned). Refuse
-        # clearly rather than let pickle fail on the Rust object.
-        raise TypeError(
-            "liqsim.Exchange cannot be pickled yet; use ex.copy() to branch a what-if in this process"
-        )
+    # Pickling needs nothing here: the instance's only state is the core exchange, which pickles
+    # as a versioned binary snapshot (``_core.Exchange.__reduce__``), so the default protocol works.
 
     # --- loading ---------------------------------------------------------------------------
 

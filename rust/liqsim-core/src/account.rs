@@ -6,11 +6,13 @@
 //! exactly what was paid in, so Σ (realised + unrealised PnL) over all accounts is exactly zero at
 //! any common mark. That is what makes money conservation hold to the last unit.
 
+use serde::{Deserialize, Serialize};
+
 use crate::margin::{NotionalScale, TierTable};
 use crate::types::{Money, Price, Qty, TraderId};
 
 /// Cross: the whole wallet backs the position. Isolated: only the margin put aside for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum MarginMode {
     Cross = 0,
@@ -18,7 +20,7 @@ pub enum MarginMode {
 }
 
 /// A one-way position in one instrument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Position {
     /// Signed size in lots: > 0 long, < 0 short.
     pub lots: Qty,
@@ -104,7 +106,7 @@ fn mul_div_floor(a: i128, b: i128, c: i128) -> i128 {
 
 /// A trader's account in one instrument (the multi-instrument cross margin of the design extends
 /// `position` to a list; v1 has one instrument).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub id: TraderId,
     /// Cross: the wallet backing the position. Isolated: the wallet *outside* the isolated margin.

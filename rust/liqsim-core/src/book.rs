@@ -19,6 +19,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use crate::types::{OrderId, Price, Qty, Side, TraderId};
 
 /// How long an order may live.
@@ -53,7 +55,7 @@ pub enum OrderType {
 }
 
 /// What the book does when an incoming order would trade with a resting order of the same owner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum SelfTradePrevention {
     /// Let them trade.
@@ -1086,6 +1088,8 @@ fn unlink_head(level: &mut Level, slots: &mut [Slot], head: u32) {
     level.qty -= s.qty;
     level.count -= 1;
 }
+
+mod snapshot;
 
 #[cfg(test)]
 mod tests;

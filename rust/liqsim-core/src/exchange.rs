@@ -13,6 +13,8 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::account::{bankruptcy_price, trigger_price, Account, MarginMode, Position};
 use crate::book::{Event, NewOrder, OrderBook, OrderType, Outcome, SelfTradePrevention, Status, TimeInForce};
 use crate::error::Error;
@@ -34,7 +36,7 @@ pub const BACKSTOP_ID: TraderId = TraderId(-1);
 pub const LIQUIDITY_ID: TraderId = TraderId(-2);
 
 /// How far a liquidation order may sweep the book.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LiquidationLimit {
     /// A market order (Hyperliquid; dYdX's IOC at its fillable price); fills worse than bankruptcy
     /// are a shortfall the insurance fund pays, so with ADL on the order goes past bankruptcy only
@@ -46,7 +48,7 @@ pub enum LiquidationLimit {
 }
 
 /// Everything fixed for the life of an exchange.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExchangeConfig {
     pub preset: VenuePreset,
     pub scale: NotionalScale,
@@ -80,7 +82,7 @@ impl ExchangeConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum TradeKind {
     Normal = 0,
@@ -98,7 +100,7 @@ impl TradeKind {
     pub const NAMES: [&'static str; 5] = ["normal", "liquidation", "adl", "backstop", "stop"];
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum LiquidationKind {
     /// Part of the position closed and the account is back above maintenance (or in cooldown).
@@ -115,7 +117,7 @@ impl LiquidationKind {
     pub const NAMES: [&'static str; 4] = ["partial", "full", "backstop", "adl"];
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum InsuranceReason {
     /// Liquidation fee on the liquidated notional.
@@ -170,7 +172,7 @@ impl OrderReject {
     ];
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TradeRecord {
     pub ts: Ts,
     pub price: Price,
@@ -181,7 +183,7 @@ pub struct TradeRecord {
     pub kind: TradeKind,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LiquidationRecord {
     pub ts: Ts,
     pub trader: TraderId,
@@ -209,7 +211,7 @@ impl LiquidationRecord {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdlRecord {
     pub ts: Ts,
     /// The deleveraged counterparty.
@@ -222,7 +224,7 @@ pub struct AdlRecord {
     pub round: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FundingRecord {
     pub ts: Ts,
     pub rate: Rate,
@@ -231,7 +233,7 @@ pub struct FundingRecord {
     pub paid_by_longs: Money,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InsuranceRecord {
     pub ts: Ts,
     pub delta: Money,
@@ -241,7 +243,7 @@ pub struct InsuranceRecord {
 }
 
 /// Everything the exchange has recorded, in order.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Tape {
     pub trades: Vec<TradeRecord>,
     pub liquidations: Vec<LiquidationRecord>,
@@ -1351,6 +1353,7 @@ fn merge_sorted(a: Vec<(i64, u32)>, b: Vec<(i64, u32)>) -> Vec<(i64, u32)> {
 mod closeout;
 mod columns;
 mod orders;
+pub(crate) mod snapshot;
 mod stops;
 pub use columns::{account_rows, book_rows, AccountColumns};
 use orders::OpenOrders;

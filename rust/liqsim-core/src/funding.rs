@@ -12,6 +12,8 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Error;
 use crate::margin::{div_round, NotionalScale, Rate, Rounding, RATE_SCALE};
 use crate::types::{Money, Price, Qty, Ts};
@@ -43,7 +45,7 @@ pub fn premium_index(impact_bid: f64, impact_ask: f64, index: f64) -> Option<Rat
 }
 
 /// How premium samples are averaged over the funding interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PremiumWeighting {
     /// Weights 1, 2, …, n: later samples count more (Binance, Bybit).
     Linear,
@@ -57,7 +59,7 @@ pub enum PremiumWeighting {
 /// with `c = interest_clamp` (or `F = P̄ + I` when there is no clamp). Venues that pay more often
 /// than that pay `F / payments_per_period` each time (Hyperliquid: 8 hourly payments of an 8 h
 /// rate). The per-payment rate is then capped at `±cap`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FundingRule {
     /// Time between settlements, ns. Settlements fall on whole multiples of it since time 0 (the Unix
     /// epoch in scenarios: 00:00, 08:00, 16:00 UTC for 8 h).
@@ -136,7 +138,7 @@ impl FundingRule {
 /// Call [`FundingAccumulator::sample`] every [`FundingRule::sample_every`], read
 /// [`FundingAccumulator::rate`] at the interval's end, then [`FundingAccumulator::reset`]. Sums are
 /// exact integers, so the average does not depend on the order of floating-point operations.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FundingAccumulator {
     count: i64,
     sum: i128,
@@ -196,6 +198,12 @@ impl FundingAccumulator {
         rule.rate(self.average_premium(rule.weighting))
     }
 
+    /// Whether the sums can come from samples (a sample count below zero cannot): checked when a
+    /// snapshot is loaded, since the average divides by the count.
+    pub fn is_consistent(&self) -> bool {
+        self.count >= 0
+    }
+
     /// Forgets all samples (start of a new interval).
     pub fn reset(&mut self) {
         *self = FundingAccumulator::default();
@@ -234,7 +242,7 @@ pub fn settle_funding(positions: &[Qty], mark: Price, rate: Rate, scale: Notiona
 // ---------------------------------------------------------------------------------------------
 
 /// Which price liquidations and unrealised PnL are measured at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MarkRule {
     /// The last trade price.
     Last,
@@ -333,14 +341,48 @@ pub fn median3(a: Price, b: Price, c: Price) -> Price {
 ///
 /// Samples are kept as `best_bid + best_ask − 2 × index`, i.e. the basis in half-ticks, so a mid
 /// between two ticks is exact.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Snapshots keep the window and the samples; the running sum is recomputed on load.
+#[serde(try_from = "BasisSamples", into = "BasisSamples")]
 pub struct BasisAverager {
     window: usize,
     samples: VecDeque<i64>,
     sum: i128,
 }
 
+/// The serialized form of a [`BasisAverager`]: its window and samples, oldest first.
+#[derive(Serialize, Deserialize)]
+struct BasisSamples {
+    window: usize,
+    samples: Vec<i64>,
+}
+
+impl TryFrom<BasisSamples> for BasisAverager {
+    type Error = Error;
+    fn try_from(state: BasisSamples) -> Result<BasisAverager, Error> {
+        // Not through `new`: it reserves the whole window, and the window of a damaged snapshot
+        // could be anything.
+        if state.window == 0 || state.samples.len() > state.window {
+            let message = format!("{} samples in a window of {}", state.samples.len(), state.window);
+            return Err(Error::Config { what: "basis window", message });
+        }
+        let sum = state.samples.iter().map(|&s| i128::from(s)).sum();
+        Ok(BasisAverager { window: state.window, samples: state.samples.into(), sum })
+    }
+}
+
+impl From<BasisAverager> for BasisSamples {
+    fn from(averager: BasisAverager) -> BasisSamples {
+        BasisSamples { window: averager.window, samples: averager.samples.into() }
+    }
+}
+
 impl BasisAverager {
+    /// The number of samples the moving average spans.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
     /// Binance's window: 30 one-second samples.
     pub const BINANCE_WINDOW: usize = 30;
     /// Bybit's window: 5 minutes of one-second samples (REFERENCE §7).

@@ -18,6 +18,7 @@ pub mod margin;
 pub mod replay;
 pub mod scenarios;
 pub mod sim;
+pub mod snapshot;
 pub mod stops;
 pub mod sweep;
 pub mod types;

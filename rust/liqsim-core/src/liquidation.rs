@@ -8,10 +8,12 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::types::Price;
 
 /// Which set an account's trigger lives in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TriggerSide {
     /// Liquidatable when the mark is at or below the price.
     Long,
@@ -20,7 +22,7 @@ pub enum TriggerSide {
 }
 
 /// A stored trigger: the key under which an account sits in the index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Trigger {
     pub side: TriggerSide,
     pub price: Price,
@@ -36,6 +38,21 @@ pub struct TriggerIndex {
 impl TriggerIndex {
     pub fn new() -> TriggerIndex {
         TriggerIndex::default()
+    }
+
+    /// The index of these (account, trigger) entries, built in bulk (a snapshot's load): sorted
+    /// once and assembled level by level, several times faster than inserting them one by one.
+    pub fn from_entries(entries: impl IntoIterator<Item = (u32, Trigger)>) -> TriggerIndex {
+        let (mut longs, mut shorts) = (Vec::new(), Vec::new());
+        for (account, t) in entries {
+            match t.side {
+                TriggerSide::Long => longs.push((t.price, account)),
+                TriggerSide::Short => shorts.push((t.price, account)),
+            }
+        }
+        longs.sort_unstable();
+        shorts.sort_unstable();
+        TriggerIndex { longs: longs.into_iter().collect(), shorts: shorts.into_iter().collect() }
     }
 
     /// Number of accounts indexed.
@@ -122,5 +139,9 @@ mod tests {
         ix.crossed(120, &mut out);
         assert_eq!(out, vec![2]);
         assert_eq!(ix.len(), 3);
+        // Built in bulk from the same keys: the same index.
+        let keys = ix.entries().map(|(side, price, a)| (a, Trigger { side, price })).collect::<Vec<_>>();
+        let bulk = TriggerIndex::from_entries(keys.into_iter().rev());
+        assert_eq!(bulk.entries().collect::<Vec<_>>(), ix.entries().collect::<Vec<_>>());
     }
 }

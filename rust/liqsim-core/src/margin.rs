@@ -12,6 +12,8 @@
 //! A formula that gives a negative price returns `None`: the position is never liquidated (or never
 //! bankrupt) by a price move.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Error;
 use crate::types::{Money, Price, Qty, MONEY_SCALE};
 
@@ -27,7 +29,7 @@ pub const RATE_SCALE: i64 = 100_000_000;
 /// 10^8 is the precision venues publish rates with (Binance funding rates carry 8 decimals) and keeps
 /// every tier MMR and fee of the presets exact, so `notional × rate` in [`Money`] is exact up to the
 /// one documented rounding of each use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Rate(pub i64);
 
 /// How an exact division is rounded to a whole unit.
@@ -100,7 +102,9 @@ fn config(what: &'static str, message: String) -> Error {
 ///
 /// Whole by construction (`MONEY_SCALE` is chosen for that), which makes notional and PnL exact:
 /// `notional = |lots| × price_ticks × money_per_tick_lot`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+// Snapshots go through `new` so that a damaged one cannot bring a zero scale (a division by zero).
+#[serde(try_from = "i128", into = "i128")]
 pub struct NotionalScale {
     money_per_tick_lot: i128,
 }
@@ -171,7 +175,7 @@ impl NotionalScale {
 pub const UNBOUNDED: Money = Money(i128::MAX);
 
 /// One maintenance-margin tier (Binance "bracket", Bybit "risk limit").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tier {
     /// Lowest notional of the tier, inclusive (quote currency).
     pub floor: Money,
@@ -200,7 +204,10 @@ pub struct TierSpec {
 /// A validated tier table: first floor 0, each floor the previous cap (contiguous), caps above
 /// floors, MMR non-decreasing and below 100 %, cum from the recursion
 /// `cum_n = floor_n × (MMR_n − MMR_{n−1}) + cum_{n−1}`, which keeps MM continuous at every boundary.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Snapshots keep the tiers only and rebuild through `new`: the float copies are derived, and a
+// damaged table is refused by the same checks as a user's.
+#[serde(try_from = "Vec<Tier>", into = "Vec<Tier>")]
 pub struct TierTable {
     tiers: Vec<Tier>,
     /// Floors in quote currency as floats, and each tier's (MMR, cum) as floats, for the
@@ -211,6 +218,43 @@ pub struct TierTable {
 }
 
 impl Eq for TierTable {}
+
+impl TryFrom<i128> for NotionalScale {
+    type Error = Error;
+    fn try_from(money_per_tick_lot: i128) -> Result<NotionalScale, Error> {
+        NotionalScale::new(money_per_tick_lot)
+    }
+}
+
+impl From<NotionalScale> for i128 {
+    fn from(scale: NotionalScale) -> i128 {
+        scale.money_per_tick_lot
+    }
+}
+
+impl TryFrom<Vec<Tier>> for TierTable {
+    type Error = Error;
+    /// The table of these tiers, their `cum` checked against the recursion as a given `cum` is.
+    fn try_from(tiers: Vec<Tier>) -> Result<TierTable, Error> {
+        let specs: Vec<TierSpec> = tiers
+            .iter()
+            .map(|t| TierSpec {
+                floor: t.floor,
+                cap: t.cap,
+                mmr: t.mmr,
+                max_leverage: t.max_leverage,
+                cum: Some(t.cum),
+            })
+            .collect();
+        TierTable::new(&specs)
+    }
+}
+
+impl From<TierTable> for Vec<Tier> {
+    fn from(table: TierTable) -> Vec<Tier> {
+        table.tiers
+    }
+}
 
 impl TierTable {
     /// Validates `specs` and fills in each `cum`.

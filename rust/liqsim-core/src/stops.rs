@@ -13,11 +13,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use crate::margin::{Rate, RATE_SCALE};
 use crate::types::{Price, Qty, Side};
 
 /// What a stop watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum TriggerOn {
     Last = 0,
@@ -29,7 +31,7 @@ impl TriggerOn {
 }
 
 /// How far a trailing stop trails the best price seen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Trail {
     Ticks(Price),
     /// A fraction of the best price seen (rounded down to whole ticks, at least one tick).
@@ -46,7 +48,7 @@ impl Trail {
 }
 
 /// A stop order as it waits. `owner` is the exchange's dense account index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopOrder {
     pub id: i64,
     pub owner: u32,
@@ -64,6 +66,9 @@ pub struct StopOrder {
 }
 
 /// The stops waiting in one market.
+///
+/// Serialized as its orders (by id) and its id counter: the ordered sets and maps are rebuilt on
+/// load, which also writes the hash maps' contents in a fixed order.
 #[derive(Clone, Debug, Default)]
 pub struct StopBook {
     orders: BTreeMap<i64, StopOrder>,
@@ -73,6 +78,44 @@ pub struct StopBook {
     oco: HashMap<i64, Vec<i64>>,
     by_owner: HashMap<u32, BTreeSet<i64>>,
     next_id: i64,
+}
+
+/// The serialized form of a [`StopBook`] (borrowing, to write it).
+#[derive(Serialize)]
+struct StopBookRef<'a> {
+    next_id: i64,
+    orders: Vec<&'a StopOrder>,
+}
+
+/// The serialized form of a [`StopBook`] (owning, to read it); same fields as [`StopBookRef`].
+#[derive(Deserialize)]
+struct StopBookState {
+    next_id: i64,
+    orders: Vec<StopOrder>,
+}
+
+impl Serialize for StopBook {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StopBookRef { next_id: self.next_id, orders: self.orders.values().collect() }.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for StopBook {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<StopBook, D::Error> {
+        use serde::de::Error as _;
+        let state = StopBookState::deserialize(deserializer)?;
+        let mut book = StopBook { next_id: state.next_id, ..Default::default() };
+        for order in state.orders {
+            // Ids are handed out by `insert` from 1 up, so they are unique, ascending and below
+            // the counter.
+            let ordered = book.orders.last_key_value().is_none_or(|(&last, _)| last < order.id);
+            if order.id < 1 || order.id >= state.next_id || !ordered {
+                return Err(D::Error::custom(format!("stop order id {} is out of order", order.id)));
+            }
+            book.index(order);
+        }
+        Ok(book)
+    }
 }
 
 impl StopBook {
@@ -108,6 +151,16 @@ impl StopBook {
                 Side::Sell => order.extreme - trail.distance(order.extreme),
                 Side::Buy => order.extreme + trail.distance(order.extreme),
             };
+        }
+        self.index(order);
+        id
+    }
+
+    /// File an order with its id and trigger set (by `insert`, or by a snapshot's load, which
+    /// must rebuild the same sets: OCO groups list their members in id order either way).
+    fn index(&mut self, order: StopOrder) {
+        let id = order.id;
+        if order.trail.is_some() {
             self.trailing.insert(id);
         }
         self.by_trigger[order.trigger_on as usize][order.side as usize].insert((order.trigger, id));
@@ -116,7 +169,6 @@ impl StopBook {
         }
         self.by_owner.entry(order.owner).or_default().insert(id);
         self.orders.insert(id, order);
-        id
     }
 
     /// Remove a waiting stop (a cancel); `None` when it is not waiting.

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A price in whole ticks of the instrument (`price = ticks × tick_size`).
 pub type Price = i64;
 /// A quantity in whole lots of the instrument (`qty = lots × lot_size`). Always > 0 on a live order.
@@ -14,12 +16,12 @@ pub type Qty = i64;
 pub type Ts = i64;
 
 /// Identifies an order for the whole life of a book. Chosen by the caller or assigned by the book.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct OrderId(pub i64);
 
 /// Identifies the owner of an order or account. The bare book only compares it (self-trade
 /// prevention) and reports it on trades.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct TraderId(pub i64);
 
 impl fmt::Display for OrderId {
@@ -35,7 +37,7 @@ impl fmt::Display for TraderId {
 }
 
 /// Side of an order (and of the aggressor of a trade).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum Side {
     Buy = 0,
@@ -77,7 +79,7 @@ impl Side {
 /// Money (balances, PnL, fees, funding, insurance fund) in fixed point: `MONEY_SCALE` units per one
 /// unit of the quote currency (USDT). `i128` so that notional = price × qty × scale never overflows
 /// and sums over a million accounts stay exact.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Money(pub i128);
 
 /// 10^12 money units per quote unit. Chosen so that `tick_size × lot_size × MONEY_SCALE` is a whole

@@ -13,6 +13,8 @@
 //! the index; Bybit's BTCUSDT table runs to 80M (20 tiers); Binance and Bybit liquidation orders
 //! are limits at the bankruptcy price.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Error;
 use crate::funding::{FundingRule, MarkRule, PremiumWeighting, HOUR, SECOND};
 use crate::margin::{
@@ -22,7 +24,7 @@ use crate::margin::{
 use crate::types::{Money, Ts, MONEY_SCALE};
 
 /// A venue whose rules the simulator can follow.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Venue {
     /// Binance USDⓈ-M futures (the default).
     #[default]
@@ -79,14 +81,14 @@ impl SymbolFamily {
 }
 
 /// Trading fees as rates of the traded notional.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fees {
     pub maker: Rate,
     pub taker: Rate,
 }
 
 /// How much of a liquidated position each close-out order tries to close.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CloseOut {
     /// The whole position in one reduce-only IOC order.
     Full,
@@ -111,7 +113,7 @@ pub enum CloseOut {
 }
 
 /// What happens to the collateral left after a position is closed in full by its liquidation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Remainder {
     /// Goes to the insurance fund (Binance; Bybit, whose position settles at bankruptcy).
     ToFund,
@@ -121,7 +123,7 @@ pub enum Remainder {
 }
 
 /// A fraction `num / den`, compared exactly (`a < b × num / den` as `a × den < b × num`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ratio {
     pub num: i64,
     pub den: i64,
@@ -130,7 +132,7 @@ pub struct Ratio {
 /// Who takes what the book cannot absorb, and when auto-deleveraging starts. In every case the
 /// fund (or vault) is never driven below zero while ADL is on: what it cannot afford at the mark
 /// goes to ADL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Backstop {
     /// Binance, Bybit: the insurance fund takes the position over at bankruptcy price; ADL when
     /// the fund cannot accept it (REFERENCE §7).
@@ -147,7 +149,7 @@ pub enum Backstop {
 }
 
 /// A venue's liquidation procedure (the fee is [`VenuePreset::liquidation_fee`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiquidationPolicy {
     pub close_out: CloseOut,
     pub backstop: Backstop,
@@ -155,7 +157,7 @@ pub struct LiquidationPolicy {
 }
 
 /// The price funding payments are computed on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FundingPrice {
     Mark,
     /// Hyperliquid pays funding on the oracle (index) price (REFERENCE §7, docs trading/funding).
@@ -163,7 +165,7 @@ pub enum FundingPrice {
 }
 
 /// How profitable opposite positions are ranked for auto-deleveraging (highest score first).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdlRanking {
     /// Binance: `PnL% × effective leverage`, or `PnL% / effective leverage` when PnL% < 0, with
     /// `PnL% = unrealised PnL / |notional|` and `effective leverage = |notional| / margin balance`.
@@ -207,7 +209,7 @@ impl AdlRanking {
 }
 
 /// Everything the engine needs to follow one venue's rules for one instrument.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VenuePreset {
     pub venue: Venue,
     pub symbol: String,

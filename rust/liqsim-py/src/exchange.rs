@@ -13,10 +13,13 @@ use liqsim_core::venue::{Fees, Venue, VenuePreset};
 use liqsim_core::{Error as CoreError, Money, OrderId, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 use crate::book_view;
-use crate::{config_error, liqsim_error, on_grid, order_error, parse_side, parse_stp, parse_tif, scenario_error};
+use crate::{
+    config_error, liqsim_error, on_grid, order_error, parse_side, parse_stp, parse_tif, scenario_error, snapshot_error,
+    snapshot_grids,
+};
 
 fn preset(py: Python<'_>, venue: &str, symbol: &str) -> PyResult<VenuePreset> {
     VenuePreset::from_names(venue, symbol).map_err(|e| config_error(py, e))
@@ -310,6 +313,37 @@ impl PyExchange {
     /// An independent deep copy: the cheap way to branch a what-if.
     fn copy(&self) -> Self {
         self.clone()
+    }
+
+    /// The core's versioned binary snapshot of the exchange (`liqsim_core::snapshot`), GIL released.
+    fn _snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let ex = &self.ex;
+        let bytes = py.detach(|| ex.to_snapshot()).map_err(|e| snapshot_error(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The exchange of a snapshot, on these grids (which must give the snapshot's notional scale);
+    /// `liqsim.SnapshotError` for anything else.
+    #[staticmethod]
+    fn _from_snapshot(py: Python<'_>, tick_size: f64, lot_size: f64, snapshot: &[u8]) -> PyResult<Self> {
+        let (tick, lot) = snapshot_grids(py, tick_size, lot_size)?;
+        let ex = py.detach(|| Exchange::from_snapshot(snapshot)).map_err(|e| snapshot_error(py, e))?;
+        if NotionalScale::from_sizes(tick_size, lot_size).ok() != Some(ex.config().scale) {
+            let msg = format!(
+                "invalid snapshot: tick size {tick_size} and lot size {lot_size} do not match the snapshot's notional scale"
+            );
+            return Err(liqsim_error(py, "SnapshotError", msg, &[]));
+        }
+        Ok(PyExchange { ex, tick, lot })
+    }
+
+    /// Pickling: `Exchange._from_snapshot(tick_size, lot_size, snapshot)`.
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (f64, f64, Bound<'py, PyBytes>))> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let restore = slf.get_type().getattr("_from_snapshot")?;
+        Ok((restore, (this.tick.step(), this.lot.step(), this._snapshot(py)?)))
     }
 
     /// Number of accounts, including the insurance fund and background liquidity.

@@ -12,7 +12,7 @@ use liqsim_core::units::{Grid, GridError};
 use liqsim_core::{Error as CoreError, OrderId, Side, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 mod analysis;
 mod book_view;
@@ -68,6 +68,18 @@ fn scenario_error(py: Python<'_>, table: &str, err: CoreError) -> PyErr {
 
 fn config_error(py: Python<'_>, err: CoreError) -> PyErr {
     liqsim_error(py, "ConfigError", err.to_string(), &[])
+}
+
+/// A snapshot the core refused (damaged, cut, another kind or version), or one the core could not
+/// write: `liqsim.SnapshotError`.
+fn snapshot_error(py: Python<'_>, err: CoreError) -> PyErr {
+    liqsim_error(py, "SnapshotError", err.to_string(), &[])
+}
+
+/// The tick and lot grids a pickle carries next to the core snapshot.
+fn snapshot_grids(py: Python<'_>, tick_size: f64, lot_size: f64) -> PyResult<(Grid, Grid)> {
+    let grid = |what, step| Grid::new(what, step).map_err(|e| snapshot_error(py, e));
+    Ok((grid("tick_size", tick_size)?, grid("lot_size", lot_size)?))
 }
 
 fn parse_side(py: Python<'_>, side: &str) -> PyResult<Side> {
@@ -265,6 +277,30 @@ impl PyOrderBook {
     /// An independent deep copy (the core book is cloned).
     fn copy(&self) -> Self {
         PyOrderBook { book: self.book.clone(), tick: self.tick, lot: self.lot, events: Vec::new() }
+    }
+
+    /// The core's versioned binary snapshot of the book (`liqsim_core::snapshot`), GIL released.
+    fn _snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let book = &self.book;
+        let bytes = py.detach(|| book.to_snapshot()).map_err(|e| snapshot_error(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The book of a snapshot, on these grids; `liqsim.SnapshotError` for anything else.
+    #[staticmethod]
+    fn _from_snapshot(py: Python<'_>, tick_size: f64, lot_size: f64, snapshot: &[u8]) -> PyResult<Self> {
+        let (tick, lot) = snapshot_grids(py, tick_size, lot_size)?;
+        let book = py.detach(|| CoreBook::from_snapshot(snapshot)).map_err(|e| snapshot_error(py, e))?;
+        Ok(PyOrderBook { book, tick, lot, events: Vec::new() })
+    }
+
+    /// Pickling: `OrderBook._from_snapshot(tick_size, lot_size, snapshot)`.
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (f64, f64, Bound<'py, PyBytes>))> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let restore = slf.get_type().getattr("_from_snapshot")?;
+        Ok((restore, (this.tick.step(), this.lot.step(), this._snapshot(py)?)))
     }
 
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {

@@ -132,6 +132,51 @@ impl OpenOrders {
         orders.ids
     }
 
+    /// Every account's resting orders in the account's own order (which decides the order in
+    /// which a close-out cancels them): (account, [(id, side, lots, reduce-only)]), by account.
+    /// What a snapshot keeps; [`OpenOrders::from_lists`] rebuilds the rest.
+    pub(crate) fn lists(&self) -> Vec<(u32, Vec<(OrderId, Side, Qty, bool)>)> {
+        let mut out: Vec<(u32, Vec<(OrderId, Side, Qty, bool)>)> = self
+            .accounts
+            .iter()
+            .map(|(&account, orders)| {
+                let list = orders
+                    .ids
+                    .iter()
+                    .filter_map(|id| self.entries.get(id).map(|e| (*id, e.side, e.qty, e.reduce_only)))
+                    .collect();
+                (account, list)
+            })
+            .collect();
+        out.sort_unstable_by_key(|(account, _)| *account);
+        out
+    }
+
+    /// The bookkeeping of these lists (see [`OpenOrders::lists`]); `None` if an id appears twice.
+    pub(crate) fn from_lists(lists: &[(u32, Vec<(OrderId, Side, Qty, bool)>)]) -> Option<OpenOrders> {
+        let mut open = OpenOrders::default();
+        open.reserve(lists.iter().map(|(_, l)| l.len()).sum());
+        for (account, list) in lists {
+            for &(id, side, qty, reduce_only) in list {
+                if open.entries.contains_key(&id) {
+                    return None;
+                }
+                open.add(*account, id, side, qty, reduce_only);
+            }
+        }
+        Some(open)
+    }
+
+    /// Number of resting orders tracked.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Side and lots of a resting order.
+    pub(crate) fn side_and_qty(&self, id: OrderId) -> Option<(Side, Qty)> {
+        self.entries.get(&id).map(|e| (e.side, e.qty))
+    }
+
     /// The account's reduce-only orders (no walk when it has none).
     pub(crate) fn reduce_only_of(&self, account: u32) -> Vec<OrderId> {
         match self.accounts.get(&account) {

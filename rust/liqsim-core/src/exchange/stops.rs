@@ -3,6 +3,8 @@
 //! the account's other orders when it is liquidated. Each triggered, refused or cancelled stop is
 //! recorded with the cascade round it happened in.
 
+use serde::{Deserialize, Serialize};
+
 use super::{Exchange, OrderReject, OrderRequest, TradeKind};
 use crate::book::{Status, TimeInForce};
 use crate::stops::{StopOrder, Trail, TriggerOn};
@@ -24,7 +26,7 @@ pub struct StopRequest {
     pub oco: Option<i64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum StopStatus {
     /// Its trigger was crossed and its order sent (see `filled`).
@@ -39,7 +41,7 @@ impl StopStatus {
     pub const NAMES: [&'static str; 3] = ["triggered", "rejected", "cancelled"];
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopRecord {
     pub ts: Ts,
     pub trader: TraderId,
