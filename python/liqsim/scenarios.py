@@ -28,7 +28,7 @@ from . import agents as _agents
 from ._choices import did_you_mean
 from .errors import ConfigError
 from .exchange import Exchange
-from .scenario import Scenario
+from .scenario import Scenario, real_book
 
 #: Default leverage mix by share of open interest, MODELS.md §4: bimodal — most open interest at
 #: 2–5x, a tail at 20–100x where most liquidations come from.
@@ -125,7 +125,7 @@ def _split(total: float, n: int, rng: np.random.Generator, sigma: float = 1.0) -
 def build(
     symbol: str = "ETHUSDT",
     venue: str = "binance",
-    price: float = 3000.0,
+    price: float | None = None,
     depth_10bp: float = 3e6,
     beta: float = 0.65,
     maker_share: float = 1.0,
@@ -143,8 +143,9 @@ def build(
     sample_every: float = 1.0,
     insurance_fund: float = 10e6,
     mark_rule: str | None = None,
-    tick_size: float = 0.01,
-    lot_size: float = 0.001,
+    tick_size: float | None = None,
+    lot_size: float | None = None,
+    book: object | None = None,
     seed: int = 7,
 ) -> Scenario:
     """A :class:`liqsim.Scenario` from market figures.
@@ -154,7 +155,8 @@ def build(
     symbol, venue : str
         The instrument and whose margin rules apply (``binance``, ``bybit``, ``hyperliquid``, ``dydx``).
     price : float
-        Starting price (index, and the centre of the book), quote currency.
+        Starting price (index, and the centre of the book), quote currency; default 3,000, or the
+        mid of ``book``.
     depth_10bp, beta : float
         Book depth per side: cumulative quote within distance x of the price is
         ``depth_10bp × (x / 10 bp)^beta`` (MODELS.md §1: β ≈ 0.65; a Binance-like BTC perp has $2–4M
@@ -183,7 +185,17 @@ def build(
     duration, sample_every : float
         Seconds simulated, and the interval of the result's series.
     insurance_fund, mark_rule, tick_size, lot_size
-        Passed to the market (:class:`liqsim.Exchange`).
+        Passed to the market (:class:`liqsim.Exchange`). Tick and lot default to 0.01 and 0.001,
+        or to the grid of ``book``.
+    book : table, optional
+        A real order book to start from (:meth:`liqsim.io.L2Replay.book_at`, or any table of
+        ``side``, ``price``, ``qty``): its levels are the starting liquidity in the place of the
+        synthetic profile (``depth_10bp``, ``beta`` and ``maker_share`` are then unused), tick and
+        lot come from its levels (:func:`liqsim.scenario.real_book`; a level off a given grid
+        raises :class:`liqsim.ScenarioError` naming the row), and ``price`` is its mid rounded to
+        the tick. Population entries and cluster bands are relative to that mid. The default
+        agents are the noise taker only: a real book does not refill (add a
+        :class:`~liqsim.agents.MarketMaker` in ``agents`` for that).
     seed : int
         One seed for the build and the run.
 
@@ -197,6 +209,16 @@ def build(
     250
     """
     rng = np.random.default_rng(seed)
+    real: dict[str, np.ndarray] | None = None
+    if book is not None:
+        real, tick_size, lot_size, best_bid, best_ask = real_book(book, tick_size, lot_size)
+        if price is None:
+            price = (best_bid + best_ask) / 2
+        elif not best_bid <= price <= best_ask:
+            raise _config_error("price", f"price {price!r} is outside the book's touch {best_bid} … {best_ask}")
+    price = 3000.0 if price is None else price
+    tick_size = 0.01 if tick_size is None else tick_size
+    lot_size = 0.001 if lot_size is None else lot_size
     for name, value in (("price", price), ("depth_10bp", depth_10bp), ("duration", duration),
                         ("tick_size", tick_size), ("lot_size", lot_size)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -284,9 +306,9 @@ def build(
     accounts = {k: np.concatenate(v) if v else np.zeros(0) for k, v in columns.items()}
 
     # --- book, index, agents --------------------------------------------------------------------
-    book = None
-    if maker_share < 1.0:
-        book = _profile_book(price, tick_size, lot_size, depth_10bp * (1 - maker_share), beta, 0.10, rng)
+    start_book: dict[str, np.ndarray] | None = real
+    if real is None and maker_share < 1.0:
+        start_book = _profile_book(price, tick_size, lot_size, depth_10bp * (1 - maker_share), beta, 0.10, rng)
     if index_path is None:
         index = {"ts": np.array([0], dtype=np.int64), "price": np.array([price])}
     else:
@@ -296,6 +318,8 @@ def build(
             raise _config_error("index_path", "index_path must be (seconds, price) pairs from 0 s, increasing, within duration, prices > 0")
         t = np.arange(0, int(pts[-1, 0]) + 1, dtype=np.float64)
         index = {"ts": (t * 1e9).astype(np.int64), "price": np.round(np.interp(t, pts[:, 0], pts[:, 1]) / tick_size) * tick_size}
+    if agents is None and real is not None:
+        agents = [_agents.NoiseTaker(rate_per_s=2.0, size_min=2_000.0)]
     if agents is None:
         agents = [_agents.MarketMaker(reference="index", depth_10bp=depth_10bp * maker_share, beta=beta,
                                       levels=120, level_spacing_bp=2.0, refill_half_life=20.0),
@@ -306,7 +330,7 @@ def build(
                               "insurance_fund": insurance_fund}
     if mark_rule is not None:
         market["mark_rule"] = mark_rule
-    return Scenario(market=market, book=book, accounts=accounts, orders=orders, index=index, agents=agents,
+    return Scenario(market=market, book=start_book, accounts=accounts, orders=orders, index=index, agents=agents,
                     end=float(duration), sample_every=sample_every, seed=seed)
 
 
