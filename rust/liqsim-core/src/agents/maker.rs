@@ -218,8 +218,10 @@ impl MarketMaker {
     /// not up to a refresh later).
     fn apply_depth_schedule(&mut self, ts: Ts) {
         while let Some(step) = self.spec.depth_schedule.get(self.next_step) {
-            if self.start + step.at > ts {
-                self.next_wake = self.next_wake.min(self.start + step.at);
+            // A step past the end of representable time is never due (not a wrapped time).
+            let Some(due) = self.start.checked_add(step.at) else { break };
+            if due > ts {
+                self.next_wake = self.next_wake.min(due);
                 break;
             }
             self.scale = [step.bid_scale, step.ask_scale];
@@ -362,10 +364,9 @@ impl MarketMaker {
                 let target = self.targets[s].get(k).copied().unwrap_or(0.0);
                 *w = if self.pulled[s] {
                     0.0
-                } else if !w.is_finite() {
-                    target // first wake: the full profile
-                } else if rescale && *w > target {
-                    target // a depth step down: withdrawn at once
+                } else if !w.is_finite() || (rescale && *w > target) {
+                    // The first wake places the full profile; a depth step down is withdrawn at once.
+                    target
                 } else {
                     *w + (target - *w) * regrow
                 };
