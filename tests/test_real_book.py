@@ -169,3 +169,51 @@ def test_same_book_same_bytes(book):
         return repr([res.trades.to_arrow(), res.series.to_arrow()]).encode()
 
     assert run() == run()
+
+
+def _shared_l2() -> Path | None:
+    """The full recordings: $LIQSIM_BINANCE_L2, or ../shared/data/binance-l2 next to the checkout
+    (or one level up, for a worktree)."""
+    import os
+
+    env = os.environ.get("LIQSIM_BINANCE_L2")
+    root = Path(__file__).resolve().parents[1]
+    for d in ([Path(env)] if env else []) + [root.parent / "shared/data/binance-l2", root.parent.parent / "shared/data/binance-l2"]:
+        if (d / "btcusdt_20240808.gz").exists():
+            return d
+    return None
+
+
+L2 = _shared_l2()
+
+
+@pytest.mark.skipif(L2 is None, reason="shared Binance L2 recordings not found (set LIQSIM_BINANCE_L2)")
+@pytest.mark.parametrize("files,symbol,tick,lot", [
+    (["btcusdt_20240718.gz", "btcusdt_20240719.gz"], "BTCUSDT", 0.1, 0.001),  # 0719 continues 0718's book
+    (["btcusdt_20240808.gz"], "BTCUSDT", 0.1, 0.001),
+    (["ethusdt_20240808.gz"], "ETHUSDT", 0.01, 0.001),
+])
+def test_every_shared_recordings_last_book_starts_a_simulation(files, symbol, tick, lot):
+    """The grid inferred from each full recording's book is the venue's (Binance: BTCUSDT 0.1 /
+    0.001, ETHUSDT 0.01 / 0.001), and a noise taker's first fill is at the real touch."""
+    assert L2 is not None
+    replay = liqsim.io.replay_l2([L2 / f for f in files], sample_every=0, top_of_book=False)
+    assert replay.last_ts is not None
+    book = replay.book_at(replay.last_ts)
+    scn = liqsim.Scenario.from_book(book, symbol=symbol, start=replay.last_ts, end=30.0,
+                                    agents=[liqsim.agents.NoiseTaker(rate_per_s=2.0)], seed=3)
+    assert (scn.market["tick_size"], scn.market["lot_size"]) == (tick, lot)
+    side, price = np.asarray(book["side"]), np.asarray(book["price"])
+    touch = (price[side == "bid"].max(), price[side == "ask"].min())
+    res = liqsim.simulate(scn)
+    assert len(res.trades) > 0 and float(res.trades["price"][0]) in touch
+
+
+@pytest.mark.skipif(L2 is None, reason="shared Binance L2 recordings not found (set LIQSIM_BINANCE_L2)")
+def test_a_coin_m_book_is_refused():
+    assert L2 is not None
+    replay = liqsim.io.replay_l2(L2 / "btcusd_perp_20240808.gz", contract_size=100.0, sample_every=0, top_of_book=False)
+    assert replay.last_ts is not None
+    with pytest.raises(liqsim.ScenarioError, match="COIN-M") as err:
+        liqsim.Scenario.from_book(replay.book_at(replay.last_ts), symbol="BTCUSD_PERP")
+    assert err.value.column == "base_qty"
