@@ -81,6 +81,17 @@ class MarketMaker(_Agent):
     ``pull_move`` (a fraction) within ``pull_window``, or when liquidations exceed
     ``pull_liquidations`` quote per second over that window; it reloads from nothing after
     ``reload_after`` of calm. ``pull_move=0`` and ``pull_liquidations=0`` never pull.
+
+    ``depth_schedule`` makes the depth change over time (a real day's depth bands, a liquidity
+    drought): rows ``(at, bid_scale, ask_scale)`` — ``at`` the time since the simulation start
+    (float seconds, int ns, ``timedelta``), strictly increasing; scales in [0, 1000] multiply
+    each side's profile from that time on (before the first row: 1). A cut is withdrawn at once,
+    a rise regrows with ``refill_half_life``. A table or dict with columns ``at``, ``bid_scale``,
+    ``ask_scale`` is accepted too.
+
+    >>> mm = MarketMaker(depth_10bp=2e6, depth_schedule=[(60.0, 0.5, 0.25), (120.0, 1.0, 1.0)])
+    >>> mm.depth_schedule[0]
+    (60000000000, 0.5, 0.25)
     """
 
     type: ClassVar[str] = "market_maker"
@@ -102,6 +113,51 @@ class MarketMaker(_Agent):
     pull_liquidations: float = 0.0
     pull_both_sides: bool = False
     reload_after: DurationLike = 120.0
+    depth_schedule: Any = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "depth_schedule", _depth_schedule(self.depth_schedule))
+
+
+#: The largest scale of a depth step (the core's MAX_DEPTH_SCALE).
+MAX_DEPTH_SCALE = 1000.0
+
+
+def _depth_schedule(rows: Any) -> tuple[tuple[int, float, float], ...]:
+    """``depth_schedule`` rows as (ns since the start, bid scale, ask scale), checked row by row."""
+    where = "market_maker.depth_schedule"
+    if isinstance(rows, Mapping) or hasattr(rows, "column_names") or hasattr(rows, "to_pydict"):
+        from ._tables import as_table
+
+        t = as_table(rows, "depth_schedule")
+        missing = [c for c in ("at", "bid_scale", "ask_scale") if c not in t.column_names]
+        if missing:
+            raise _config_error(where, f"depth_schedule table needs columns {missing} (has {t.column_names})")
+        cols = t.to_pydict()
+        rows = list(zip(cols["at"], cols["bid_scale"], cols["ask_scale"]))
+    out: list[tuple[int, float, float]] = []
+    for r, row in enumerate(rows):
+        try:
+            at, bid, ask = row
+        except (TypeError, ValueError):
+            raise _config_error(where, f"depth_schedule row {r}: expected (at, bid_scale, ask_scale), got {row!r}") from None
+        at_ns = duration_ns(f"{where} row {r}", at)
+        if at_ns < 0:
+            raise _config_error(where, f"depth_schedule row {r}: at must be ≥ 0 (time since the start), got {at!r}")
+        if out and at_ns <= out[-1][0]:
+            raise _config_error(where, f"depth_schedule row {r}: times must increase ({at!r} is not after row {r - 1})")
+        scales = []
+        for name, v in (("bid_scale", bid), ("ask_scale", ask)):
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                raise _config_error(where, f"depth_schedule row {r}: {name} must be a number, got {v!r}") from None
+            if not 0.0 <= x <= MAX_DEPTH_SCALE:
+                raise _config_error(where, f"depth_schedule row {r}: {name} must be in [0, {MAX_DEPTH_SCALE:g}], got {v!r}")
+            scales.append(x)
+        out.append((at_ns, scales[0], scales[1]))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import inspect
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,9 +23,10 @@ import pyarrow as pa
 
 from . import agents as _agents
 from ._choices import did_you_mean
-from ._tables import as_table, check_columns, float_column, scenario_error, time_column
+from ._tables import as_table, check_columns, code_column, float_column, scenario_error, time_column
 from ._time import DurationLike, TimeLike, duration_ns, time_ns
 from .errors import ConfigError
+from .book import SIDE_CODES
 from .exchange import ACCOUNT_COLUMNS, BOOK_COLUMNS, Exchange
 
 #: Format version written into ``scenario.json``.
@@ -44,6 +46,88 @@ def _config_error(parameter: str, message: str) -> ConfigError:
     err = ConfigError(message)
     err.parameter = parameter
     return err
+
+
+#: Columns a real book may have: ``side``, ``price``, ``qty`` and the derived ``notional`` of
+#: :meth:`liqsim.io.L2Replay.book_at` (dropped: the exchange values levels itself).
+REAL_BOOK_COLUMNS = ("side", "price", "qty", "notional")
+
+
+def _grid_step(argument: str, given: float | None, inferred: float) -> float:
+    if given is None:
+        return inferred
+    if isinstance(given, bool) or not isinstance(given, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(given) and given > 0):
+        raise _config_error(argument, f"{argument} must be a finite number > 0, got {given!r}")
+    return float(given)
+
+
+def _off_grid(values: np.ndarray, step: float) -> np.ndarray:
+    """Rows of ``values`` that are not whole multiples of ``step`` (to 1e-6 of a step: a float's
+    rounding is not a different price)."""
+    k = values / step
+    return np.flatnonzero(np.abs(k - np.round(k)) > 1e-6)
+
+
+def real_book(
+    book: object, tick_size: float | None = None, lot_size: float | None = None
+) -> tuple[dict[str, np.ndarray], float, float, float, float]:
+    """A real order book checked and put on its grid, for :meth:`Scenario.from_book` and
+    ``liqsim.scenarios.build(book=...)``.
+
+    ``book`` is :meth:`liqsim.io.L2Replay.book_at`'s table or any table with ``side`` (bid/ask or
+    buy/sell), ``price`` and ``qty`` (base units). The tick and lot are the largest steps that divide
+    every price and quantity (:func:`liqsim.io.book_grid`; a Binance BTCUSDT book gives 0.1 and
+    0.001) unless given; a level off the given grid, a non-positive price or quantity, a one-sided
+    or crossed book raise :class:`liqsim.ScenarioError` naming the row.
+
+    Returns ``(columns, tick_size, lot_size, best_bid, best_ask)``; ``columns`` has ``side`` (as
+    ``"bid"``/``"ask"``), ``price`` and ``qty`` on the grid.
+
+    Example
+    -------
+    >>> cols, tick, lot, bid, ask = real_book({"side": ["bid", "ask"], "price": [64999.9, 65000.0],
+    ...                                        "qty": [1.234, 0.501]})
+    >>> tick, lot, bid, ask
+    (0.1, 0.001, 64999.9, 65000.0)
+    """
+    from .io import book_grid
+
+    t = as_table(book, "book")
+    if "base_qty" in t.column_names:
+        raise scenario_error(
+            "book", "base_qty", None,
+            "a COIN-M book (quantities in contracts): liqsim's exchange simulates linear (USDⓈ-M) contracts only",
+        )
+    check_columns(t, "book", REAL_BOOK_COLUMNS)
+    side = code_column(t, "book", "side", SIDE_CODES, required=True)
+    price = float_column(t, "book", "price", required=True)
+    qty = float_column(t, "book", "qty", required=True)
+    for name, values in (("price", price), ("qty", qty)):
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if len(bad):
+            r = int(bad[0])
+            raise scenario_error("book", name, r, f"{values[r]} must be a finite number > 0")
+    bids, asks = side == 0, side == 1
+    if not bids.any() or not asks.any():
+        raise scenario_error("book", "side", None, f"the book needs bids and asks to have a mid ({int(bids.sum())} bids, {int(asks.sum())} asks)")
+    tick_inferred, lot_inferred = book_grid({"price": price, "qty": qty})
+    tick = _grid_step("tick_size", tick_size, tick_inferred)
+    lot = _grid_step("lot_size", lot_size, lot_inferred)
+    for name, values, step, arg in (("price", price, tick, "tick_size"), ("qty", qty, lot, "lot_size")):
+        bad = _off_grid(values, step)
+        if len(bad):
+            r = int(bad[0])
+            raise scenario_error("book", name, r, f"{values[r]} is not a multiple of {arg} {step:g}")
+    # Snap to the grid exactly (what the exchange will hold), so the mid and prices compare equal.
+    price = np.round(price / tick) * tick
+    qty = np.round(qty / lot) * lot
+    best_bid, best_ask = float(price[bids].max()), float(price[asks].min())
+    if best_bid >= best_ask:
+        r = int(np.flatnonzero(bids & (price >= best_ask))[0])
+        raise scenario_error("book", "price", r, f"bid {price[r]} is at or above the best ask {best_ask} (a crossed book)")
+    columns = {"side": np.where(bids, "bid", "ask"), "price": price, "qty": qty}
+    return columns, tick, lot, best_bid, best_ask
 
 
 def _end_ns(start: int, end: object) -> int:
@@ -137,6 +221,66 @@ class Scenario:
         for name in ("orders", "index"):
             self._check_times(name)
         self._check_index_prices()
+
+    @classmethod
+    def from_book(
+        cls,
+        book: object,
+        *,
+        symbol: str,
+        venue: str = "binance",
+        tick_size: float | None = None,
+        lot_size: float | None = None,
+        accounts: object | None = None,
+        index: object | float | None = None,
+        orders: object | None = None,
+        agents: Sequence[Any] = (),
+        market: Mapping[str, Any] | None = None,
+        start: TimeLike = 0,
+        end: TimeLike | DurationLike = 3600.0,
+        sample_every: DurationLike = 1.0,
+        seed: int = 0,
+    ) -> Scenario:
+        """A scenario that starts from a real order book.
+
+        ``book`` is the book at the chosen time — :meth:`liqsim.io.L2Replay.book_at` of a replayed
+        Binance stream, or any table of ``side``, ``price``, ``qty`` (base units) — and becomes the
+        resting liquidity at the start (the background liquidity account's orders: taken depth
+        does not come back unless an agent such as :class:`liqsim.agents.MarketMaker` adds it).
+        ``tick_size`` and ``lot_size`` are inferred from the levels (the largest steps dividing
+        every price and quantity: 0.1 and 0.001 for Binance BTCUSDT) unless given; a level off the
+        grid raises :class:`liqsim.ScenarioError` naming its row (see :func:`real_book`).
+
+        ``index`` is a table (``ts``, ``price``), a price, or by default the book's mid (rounded to
+        the tick) at ``start``. ``accounts`` is your table (as :meth:`liqsim.Exchange.load_accounts`);
+        for a population with clusters placed relative to the real mid use
+        ``liqsim.scenarios.build(book=...)``. ``market`` holds other :class:`liqsim.Exchange`
+        parameters (``insurance_fund``, ``mark_rule``, ``tiers``, ``fees``, …); the rest is as
+        :class:`Scenario`.
+
+        Example
+        -------
+        >>> import liqsim
+        >>> book = {"side": ["bid", "bid", "ask", "ask"], "price": [64999.9, 64999.5, 65000.1, 65000.7],
+        ...         "qty": [1.5, 2.001, 0.8, 3.25]}
+        >>> scn = liqsim.Scenario.from_book(book, symbol="BTCUSDT", end=60.0)
+        >>> scn.market["tick_size"], scn.market["lot_size"], scn.index["price"][0].as_py()
+        (0.1, 0.001, 65000.0)
+        """
+        extra = dict(market or {})
+        for key in ("venue", "symbol", "tick_size", "lot_size"):
+            if key in extra:
+                raise _config_error("market", f"give {key} as from_book's argument, not in market")
+        columns, tick, lot, best_bid, best_ask = real_book(book, tick_size, lot_size)
+        start_ns = time_ns("start", start)
+        if index is None or isinstance(index, (int, float, np.integer, np.floating)) and not isinstance(index, bool):
+            level = (best_bid + best_ask) / 2 if index is None else float(index)
+            if not (math.isfinite(level) and level > 0):
+                raise _config_error("index", f"index must be a finite price > 0, got {index!r}")
+            index = {"ts": np.array([start_ns], dtype=np.int64), "price": np.array([round(level / tick) * tick])}
+        full = {"venue": venue, "symbol": symbol, "tick_size": tick, "lot_size": lot, **extra}
+        return cls(market=full, book=columns, accounts=accounts, orders=orders, index=index, agents=agents,
+                   start=start_ns, end=end, sample_every=sample_every, seed=seed)
 
     def _table(self, name: str, data: object | None, accepted: Sequence[str]) -> pa.Table | None:
         if data is None:

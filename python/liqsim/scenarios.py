@@ -5,7 +5,8 @@
   liquidation price (exactly, with the venue's formula).
 - :func:`names` / :func:`load` give the built-in scenarios, one per reported event
   (``shared/REFERENCE.md`` §5): ``eth-4k-squeeze`` (the default), ``eth-6b-short-wall``,
-  ``eth-pectra-rally``, ``btc-95k-breakout``, ``btc-93k-rejection``. :func:`describe` says what was
+  ``eth-pectra-rally``, ``btc-95k-breakout``, ``btc-93k-rejection``, and one driven by real data,
+  ``depth-collapse-2025-10-10`` (:func:`depth_collapse_2025_10_10`). :func:`describe` says what was
   reported and what each assumes.
 - :func:`eth_short_squeeze` / :func:`build_exchange`: the older one-shot demo market (plain
   tables for :class:`liqsim.Exchange`), kept for the analysis tour.
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -28,7 +31,7 @@ from . import agents as _agents
 from ._choices import did_you_mean
 from .errors import ConfigError
 from .exchange import Exchange
-from .scenario import Scenario
+from .scenario import Scenario, real_book
 
 #: Default leverage mix by share of open interest, MODELS.md §4: bimodal — most open interest at
 #: 2–5x, a tail at 20–100x where most liquidations come from.
@@ -125,7 +128,7 @@ def _split(total: float, n: int, rng: np.random.Generator, sigma: float = 1.0) -
 def build(
     symbol: str = "ETHUSDT",
     venue: str = "binance",
-    price: float = 3000.0,
+    price: float | None = None,
     depth_10bp: float = 3e6,
     beta: float = 0.65,
     maker_share: float = 1.0,
@@ -143,8 +146,9 @@ def build(
     sample_every: float = 1.0,
     insurance_fund: float = 10e6,
     mark_rule: str | None = None,
-    tick_size: float = 0.01,
-    lot_size: float = 0.001,
+    tick_size: float | None = None,
+    lot_size: float | None = None,
+    book: object | None = None,
     seed: int = 7,
 ) -> Scenario:
     """A :class:`liqsim.Scenario` from market figures.
@@ -154,7 +158,8 @@ def build(
     symbol, venue : str
         The instrument and whose margin rules apply (``binance``, ``bybit``, ``hyperliquid``, ``dydx``).
     price : float
-        Starting price (index, and the centre of the book), quote currency.
+        Starting price (index, and the centre of the book), quote currency; default 3,000, or the
+        mid of ``book``.
     depth_10bp, beta : float
         Book depth per side: cumulative quote within distance x of the price is
         ``depth_10bp × (x / 10 bp)^beta`` (MODELS.md §1: β ≈ 0.65; a Binance-like BTC perp has $2–4M
@@ -183,7 +188,17 @@ def build(
     duration, sample_every : float
         Seconds simulated, and the interval of the result's series.
     insurance_fund, mark_rule, tick_size, lot_size
-        Passed to the market (:class:`liqsim.Exchange`).
+        Passed to the market (:class:`liqsim.Exchange`). Tick and lot default to 0.01 and 0.001,
+        or to the grid of ``book``.
+    book : table, optional
+        A real order book to start from (:meth:`liqsim.io.L2Replay.book_at`, or any table of
+        ``side``, ``price``, ``qty``): its levels are the starting liquidity in the place of the
+        synthetic profile (``depth_10bp``, ``beta`` and ``maker_share`` are then unused), tick and
+        lot come from its levels (:func:`liqsim.scenario.real_book`; a level off a given grid
+        raises :class:`liqsim.ScenarioError` naming the row), and ``price`` is its mid rounded to
+        the tick. Population entries and cluster bands are relative to that mid. The default
+        agents are the noise taker only: a real book does not refill (add a
+        :class:`~liqsim.agents.MarketMaker` in ``agents`` for that).
     seed : int
         One seed for the build and the run.
 
@@ -197,6 +212,16 @@ def build(
     250
     """
     rng = np.random.default_rng(seed)
+    real: dict[str, np.ndarray] | None = None
+    if book is not None:
+        real, tick_size, lot_size, best_bid, best_ask = real_book(book, tick_size, lot_size)
+        if price is None:
+            price = (best_bid + best_ask) / 2
+        elif not best_bid <= price <= best_ask:
+            raise _config_error("price", f"price {price!r} is outside the book's touch {best_bid} … {best_ask}")
+    price = 3000.0 if price is None else price
+    tick_size = 0.01 if tick_size is None else tick_size
+    lot_size = 0.001 if lot_size is None else lot_size
     for name, value in (("price", price), ("depth_10bp", depth_10bp), ("duration", duration),
                         ("tick_size", tick_size), ("lot_size", lot_size)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -251,7 +276,10 @@ def build(
         lp = liqsim.liquidation_price(side, qty, entry, margin, venue=venue, symbol=symbol)
         crossed = np.where(sign > 0, lp >= price * 0.999, lp <= price * 1.001)
         entry = np.where(crossed, price, entry)
-        margin = np.where(crossed, np.round(qty * price / lev * 1.3, 2), margin)
+        # Re-margined at the leverage its tier allows (a $20M BTC position cannot stand at 100x: at
+        # 1.3 % margin it would start below its tier's maintenance rate).
+        allowed = _core.max_leverages(np.ascontiguousarray(qty * price, dtype=np.float64), venue, symbol)
+        margin = np.where(crossed, np.round(qty * price / np.minimum(lev, allowed) * 1.3, 2), margin)
         add(np.arange(1, n + 1), sign, qty, entry, margin, isolated, lev)
 
     # --- the clusters ---------------------------------------------------------------------------
@@ -284,9 +312,9 @@ def build(
     accounts = {k: np.concatenate(v) if v else np.zeros(0) for k, v in columns.items()}
 
     # --- book, index, agents --------------------------------------------------------------------
-    book = None
-    if maker_share < 1.0:
-        book = _profile_book(price, tick_size, lot_size, depth_10bp * (1 - maker_share), beta, 0.10, rng)
+    start_book: dict[str, np.ndarray] | None = real
+    if real is None and maker_share < 1.0:
+        start_book = _profile_book(price, tick_size, lot_size, depth_10bp * (1 - maker_share), beta, 0.10, rng)
     if index_path is None:
         index = {"ts": np.array([0], dtype=np.int64), "price": np.array([price])}
     else:
@@ -296,6 +324,8 @@ def build(
             raise _config_error("index_path", "index_path must be (seconds, price) pairs from 0 s, increasing, within duration, prices > 0")
         t = np.arange(0, int(pts[-1, 0]) + 1, dtype=np.float64)
         index = {"ts": (t * 1e9).astype(np.int64), "price": np.round(np.interp(t, pts[:, 0], pts[:, 1]) / tick_size) * tick_size}
+    if agents is None and real is not None:
+        agents = [_agents.NoiseTaker(rate_per_s=2.0, size_min=2_000.0)]
     if agents is None:
         agents = [_agents.MarketMaker(reference="index", depth_10bp=depth_10bp * maker_share, beta=beta,
                                       levels=120, level_spacing_bp=2.0, refill_half_life=20.0),
@@ -306,7 +336,7 @@ def build(
                               "insurance_fund": insurance_fund}
     if mark_rule is not None:
         market["mark_rule"] = mark_rule
-    return Scenario(market=market, book=book, accounts=accounts, orders=orders, index=index, agents=agents,
+    return Scenario(market=market, book=start_book, accounts=accounts, orders=orders, index=index, agents=agents,
                     end=float(duration), sample_every=sample_every, seed=seed)
 
 
@@ -375,6 +405,95 @@ def _btc_93k_rejection(seed: int) -> Scenario:
     )
 
 
+# --- 2025-10-10: the real depth collapse -------------------------------------------------------------
+
+#: The packaged derived table: the +1% ask band of Binance's BTCUSDT bookDepth archive of 2025-10-10
+#: (source and licence note in liqsim/data/README.md).
+DEPTH_BANDS_2025_10_10 = Path(__file__).parent / "data" / "btcusdt_ask_depth_1pct_2025-10-10.csv"
+#: 21:00:07 UTC, the band snapshot the scenario starts at (ns since the epoch).
+COLLAPSE_START_NS = 1_760_130_007_000_000_000
+#: Seconds simulated from COLLAPSE_START_NS: to 21:30:07 UTC.
+COLLAPSE_SECONDS = 1800
+#: Shape of the maker's profile within 1 % (MODELS.md §1: β ≈ 0.65); the bands start at 1 %, so
+#: the shape inside 1 % is assumed, not measured.
+COLLAPSE_BETA = 0.65
+#: Estimate of mid from the +1 % band's depth-weighted price: that price lies between mid and
+#: mid × 1.01; the middle of the band is assumed.
+COLLAPSE_WAP_OFFSET = 0.005
+
+
+def depth_bands_2025_10_10(path: str | os.PathLike[str] | None = None) -> dict[str, np.ndarray]:
+    """The ask depth within +1 % of Binance BTCUSDT on 2025-10-10, one row per snapshot (~30 s).
+
+    Returns ``ts`` (ns since the epoch, UTC), ``notional`` (quote, USDT, within +1 % of mid) and
+    ``weighted_avg_price`` (the band's depth-weighted price). By default from the small table
+    packaged with liqsim; with ``path``, from Binance's archive file ``BTCUSDT-bookDepth-2025-10-10.csv``
+    read with :func:`liqsim.io.read_binance_book_depth` (``drop_side="bid"``: from 15:30:42 the
+    file's bid bands carry a stale 17.654 BTC bid near 121,363 and are anchored to it).
+
+    >>> bands = liqsim.scenarios.depth_bands_2025_10_10()
+    >>> round(float(np.median(bands["notional"])) / 1e6)
+    244
+    """
+    if path is None:
+        raw = np.loadtxt(DEPTH_BANDS_2025_10_10, delimiter=",", skiprows=1, dtype=np.float64,
+                         converters={0: lambda v: float(np.datetime64(v, "s").astype(np.int64))}, encoding="ascii")
+        return {"ts": raw[:, 0].astype(np.int64) * 1_000_000_000, "notional": raw[:, 1], "weighted_avg_price": raw[:, 2]}
+    from .io import read_binance_book_depth
+
+    t = read_binance_book_depth(path, drop_side="bid")
+    one = np.asarray(t["percentage"]) == 1
+    return {
+        "ts": np.asarray(t["ts"]).astype(np.int64)[one],
+        "notional": np.asarray(t["notional"], dtype=np.float64)[one],
+        "weighted_avg_price": np.asarray(t["weighted_avg_price"], dtype=np.float64)[one],
+    }
+
+
+def depth_collapse_2025_10_10(seed: int = 7, path: str | os.PathLike[str] | None = None) -> Scenario:
+    """BTCUSDT from 21:00:07 to 21:30:07 UTC on 2025-10-10, the largest liquidation day on record,
+    with the real depth: a :class:`liqsim.agents.MarketMaker` whose profile follows the +1 % ask band
+    of Binance's depth archive snapshot by snapshot (``depth_schedule``), against an assumed
+    population of leveraged longs and an index that falls as the real mid did.
+
+    Real (Binance BTCUSDT bookDepth archive, :func:`depth_bands_2025_10_10`): the depth within 1 %
+    (its day median, $244M, is the maker's full profile; each snapshot scales it: $249M at 21:00,
+    $57M at 21:22:31) and the mid path, estimated as the band's depth-weighted price less 0.5 %
+    (116,000 → 108,000 at the low snapshot → 112,000). Assumed: both sides thin alike (the file's bid
+    bands are stale from 15:30, so the ask band stands for both); the profile's shape inside 1 %
+    (β = 0.65); the population — $8B of background open interest, 65 % long, with the bimodal
+    leverage mix — and $1.5B of longs stacked with liquidation prices between 104,000 and 114,000
+    (10–50x); the mid between snapshots (linear; the wick's low is not in the data). t = 0 is
+    21:00:07 UTC. ``path``: read the bands from Binance's file instead of the packaged table.
+
+    >>> scn = liqsim.scenarios.depth_collapse_2025_10_10()      # doctest: +SKIP
+    >>> liqsim.simulate(scn).summary()["liquidated_long_notional"]  # doctest: +SKIP
+    """
+    bands = depth_bands_2025_10_10(path)
+    ts, notional = bands["ts"], bands["notional"]
+    median = float(np.median(notional))
+    first = int(np.flatnonzero(ts <= COLLAPSE_START_NS)[-1])
+    last = int(np.flatnonzero(ts <= COLLAPSE_START_NS + COLLAPSE_SECONDS * 1_000_000_000)[-1])
+    rows = slice(first, last + 1)
+    offset = np.maximum(ts[rows] - COLLAPSE_START_NS, 0) / 1e9  # the first row applies from t = 0
+    mid = bands["weighted_avg_price"][rows] / (1 + COLLAPSE_WAP_OFFSET)
+    scale = notional[rows] / median
+    # The maker's profile within 1 %: levels at 1, 3, …, 99 bp hold D₁₀·(9.9)^β; that is the median.
+    depth_10bp = median / (99.0 / 10.0) ** COLLAPSE_BETA
+    maker = _agents.MarketMaker(
+        reference="index", depth_10bp=depth_10bp, beta=COLLAPSE_BETA, levels=120, level_spacing_bp=2.0,
+        refill_half_life=20.0, depth_schedule=[(float(o), float(x), float(x)) for o, x in zip(offset, scale)],
+    )
+    path_points = [(float(o), float(round(m, 1))) for o, m in zip(offset, mid)]
+    return build(
+        symbol="BTCUSDT", price=path_points[0][1], open_interest=8e9, long_share=0.65, population=3000,
+        entry_spread=0.02,
+        clusters=[Cluster("long", 1.5e9, 104_000.0, 114_000.0, accounts=2000, leverage=(10.0, 50.0))],
+        index_path=path_points, agents=[maker, _agents.NoiseTaker(rate_per_s=2.0, size_min=2_000.0)],
+        duration=float(COLLAPSE_SECONDS), insurance_fund=500e6, tick_size=0.1, seed=seed,
+    )
+
+
 _BUILTINS: dict[str, tuple[Builtin, Callable[[int], Scenario]]] = {
     b.name: (b, f)
     for b, f in (
@@ -423,6 +542,19 @@ _BUILTINS: dict[str, tuple[Builtin, Callable[[int], Scenario]]] = {
             "open interest (55% long); $15M within 10 bp per side. The check is against the middle of the "
             "reported range, $147M.",
             147e6, "long", None), _btc_93k_rejection),
+        (Builtin(
+            "depth-collapse-2025-10-10", "2025-10-10: the book empties under a long flush (real depth)",
+            "BTCUSDT ask depth within +1% fell from a day median of ~$244M to ~$57M at 21:22 UTC; "
+            "$9.9B liquidated across venues over 14 h (one vendor), 84% longs",
+            "BTCUSDT from 21:00 to 21:30 UTC with the day's real liquidity: the maker's depth within 1% follows "
+            "Binance's +1% ask band snapshot by snapshot ($244M day median = full profile; $57M at 21:22:31) and the "
+            "index follows the real mid (the band's depth-weighted price less 0.5%: ~116,000 → ~108,000 → ~112,000). "
+            "Assumed: both sides thin alike (the archive's bid bands are stale from 15:30), the profile's shape "
+            "inside 1% (β 0.65), and the population: $8B of background open interest, 65% long, bimodal leverage, "
+            "plus $1.5B of longs stacked with liquidation prices between 104,000 and 114,000 (10–50x). The "
+            "reported $9.9B is all venues and coins over 14 h, so the check is on the depth and the price path, "
+            "and that longs dominate (84% reported); the liquidated total is what the assumed population gives.",
+            9.9e9, "long", None), depth_collapse_2025_10_10),
     )
 }
 DEFAULT = "eth-4k-squeeze"

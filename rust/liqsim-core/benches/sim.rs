@@ -54,6 +54,7 @@ fn agents() -> Vec<AgentSpec> {
             pull_liquidations: 0.0,
             pull_both_sides: false,
             reload_after: 120 * S,
+            depth_schedule: Vec::new(),
         }),
         AgentSpec::NoiseTaker(NoiseTakerSpec {
             trader: TraderId(9_000_000_000),

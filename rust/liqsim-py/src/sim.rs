@@ -3,8 +3,8 @@
 //! numpy arrays in the user's units.
 
 use liqsim_core::agents::{
-    AgentSpec, BasisArbSpec, IndexCouplingSpec, MarketMakerSpec, MomentumTakerSpec, NoiseTakerSpec, PositionOpenerSpec,
-    Reference, SizeDist, StopPlacerSpec,
+    AgentSpec, BasisArbSpec, DepthStep, IndexCouplingSpec, MarketMakerSpec, MomentumTakerSpec, NoiseTakerSpec,
+    PositionOpenerSpec, Reference, SizeDist, StopPlacerSpec,
 };
 use liqsim_core::exchange::{OrderReject, StopRequest, StopStatus};
 use liqsim_core::margin::Rate;
@@ -69,6 +69,10 @@ pub(crate) fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, C
             pull_liquidations: get(d, k, "pull_liquidations")?,
             pull_both_sides: get(d, k, "pull_both_sides")?,
             reload_after: get(d, k, "reload_after")?,
+            depth_schedule: get::<Vec<(i64, f64, f64)>>(d, k, "depth_schedule")?
+                .into_iter()
+                .map(|(at, bid_scale, ask_scale)| DepthStep { at, bid_scale, ask_scale })
+                .collect(),
         }),
         "noise_taker" => AgentSpec::NoiseTaker(NoiseTakerSpec {
             trader: trader(d)?,

@@ -20,6 +20,19 @@ pub enum Reference {
     Last,
 }
 
+/// One step of a market maker's depth schedule: from `at` (time since the simulation start) on,
+/// each side quotes its scale times the profile.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DepthStep {
+    pub at: Ts,
+    pub bid_scale: f64,
+    pub ask_scale: f64,
+}
+
+/// The largest scale a depth step may set: a thousandfold profile already dwarfs any real book,
+/// and beyond it the lots of a level could outgrow what an order's quantity holds.
+pub const MAX_DEPTH_SCALE: f64 = 1_000.0;
+
 /// A market maker keeping a concave depth profile around a reference price.
 ///
 /// Cumulative depth per side within distance x of the reference is D(x) = D₁₀·(x / 10 bp)^β
@@ -54,6 +67,11 @@ pub struct MarketMakerSpec {
     pub pull_both_sides: bool,
     /// Calm time (no pull condition) before quotes reload.
     pub reload_after: Ts,
+    /// Depth over time (real depth bands, a liquidity drought): steps strictly increasing in
+    /// `at`, applied step-wise. A cut takes effect at once (a maker withdraws quotes in one
+    /// message); a rise regrows with the refill half-life, as consumed depth does. Before the
+    /// first step, and with no steps, each side quotes the full profile.
+    pub depth_schedule: Vec<DepthStep>,
 }
 
 impl MarketMakerSpec {
@@ -86,6 +104,25 @@ impl MarketMakerSpec {
         }
         if !(self.requote_bp >= 0.0 && self.pull_move >= 0.0 && self.pull_liquidations >= 0.0) {
             return bad("requote_bp, pull_move and pull_liquidations must be ≥ 0".into());
+        }
+        for (row, step) in self.depth_schedule.iter().enumerate() {
+            if step.at < 0 {
+                return bad(format!("depth_schedule row {row}: time {} ns is before the start", step.at));
+            }
+            if row > 0 && step.at <= self.depth_schedule[row - 1].at {
+                return bad(format!(
+                    "depth_schedule row {row}: times must increase ({} ns after {} ns)",
+                    step.at,
+                    self.depth_schedule[row - 1].at
+                ));
+            }
+            for (name, scale) in [("bid_scale", step.bid_scale), ("ask_scale", step.ask_scale)] {
+                if !(0.0..=MAX_DEPTH_SCALE).contains(&scale) {
+                    return bad(format!(
+                        "depth_schedule row {row}: {name} must be in [0, {MAX_DEPTH_SCALE}], got {scale}"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -135,6 +172,14 @@ pub struct MarketMaker {
     history: VecDeque<(Ts, Price)>,
     /// Liquidated quote notional seen at recent wakes: (ts, cumulative total).
     liq_history: VecDeque<(Ts, f64)>,
+    /// The simulation start (depth steps count from it).
+    start: Ts,
+    /// The scale of each side's profile [bid, ask] (the last depth step applied).
+    scale: [f64; 2],
+    /// Index of the next depth step to apply.
+    next_step: usize,
+    /// A depth step was applied and the targets are not rescaled yet.
+    rescale: bool,
 }
 
 impl MarketMaker {
@@ -156,7 +201,32 @@ impl MarketMaker {
             settled: false,
             history: VecDeque::new(),
             liq_history: VecDeque::new(),
+            start,
+            scale: [1.0, 1.0],
+            next_step: 0,
+            rescale: false,
             spec,
+        }
+    }
+
+    /// The scale of each side's profile [bid, ask] now.
+    pub fn depth_scale(&self) -> [f64; 2] {
+        self.scale
+    }
+
+    /// Apply the depth steps due at `ts`; wake again at the next one (a step lands at its time,
+    /// not up to a refresh later).
+    fn apply_depth_schedule(&mut self, ts: Ts) {
+        while let Some(step) = self.spec.depth_schedule.get(self.next_step) {
+            // A step past the end of representable time is never due (not a wrapped time).
+            let Some(due) = self.start.checked_add(step.at) else { break };
+            if due > ts {
+                self.next_wake = self.next_wake.min(due);
+                break;
+            }
+            self.scale = [step.bid_scale, step.ask_scale];
+            self.next_step += 1;
+            self.rescale = true;
         }
     }
 
@@ -216,6 +286,7 @@ impl MarketMaker {
 
     pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.spec.refresh_every;
+        self.apply_depth_schedule(ts);
         let dt = self.last_wake.map_or(0, |t| ts - t);
         self.last_wake = Some(ts);
         let Some(reference) = self.reference(ex) else { return 1 };
@@ -231,7 +302,13 @@ impl MarketMaker {
         self.update_pull(ts, ex.last().unwrap_or(reference), ctx);
         let recentre_due =
             self.anchor.is_none_or(|a| (((reference - a).abs()) as f64) >= self.spec.requote_bp * BP * a as f64);
-        if self.settled && !filled && !recentre_due && self.pulled == pulled_before && self.pulled == [false, false] {
+        if self.settled
+            && !filled
+            && !recentre_due
+            && !self.rescale
+            && self.pulled == pulled_before
+            && self.pulled == [false, false]
+        {
             return actions;
         }
         self.settled = false;
@@ -261,11 +338,14 @@ impl MarketMaker {
             Some(a) if (((reference - a).abs()) as f64) < self.spec.requote_bp * BP * a as f64 => a,
             _ => reference,
         };
-        if self.anchor != Some(centre) || self.ladder[1].is_empty() {
-            self.ladder = self.compute_ladder(centre);
+        let rescale = std::mem::take(&mut self.rescale);
+        if self.anchor != Some(centre) || self.ladder[1].is_empty() || rescale {
+            if self.anchor != Some(centre) || self.ladder[1].is_empty() {
+                self.ladder = self.compute_ladder(centre);
+            }
             for s in 0..2 {
-                let (ladder, quote) = (&self.ladder[s], &self.level_quote);
-                self.targets[s] = ladder.iter().enumerate().map(|(k, &p)| ctx.lots_for(quote[k], p)).collect();
+                let (ladder, quote, scale) = (&self.ladder[s], &self.level_quote, self.scale[s]);
+                self.targets[s] = ladder.iter().enumerate().map(|(k, &p)| ctx.lots_for(quote[k] * scale, p)).collect();
             }
         }
         self.anchor = Some(centre);
@@ -284,8 +364,9 @@ impl MarketMaker {
                 let target = self.targets[s].get(k).copied().unwrap_or(0.0);
                 *w = if self.pulled[s] {
                     0.0
-                } else if !w.is_finite() {
-                    target // first wake: the full profile
+                } else if !w.is_finite() || (rescale && *w > target) {
+                    // The first wake places the full profile; a depth step down is withdrawn at once.
+                    target
                 } else {
                     *w + (target - *w) * regrow
                 };
@@ -400,6 +481,7 @@ mod tests {
             pull_liquidations: 0.0,
             pull_both_sides: false,
             reload_after: 60_000_000_000,
+            depth_schedule: Vec::new(),
         }
     }
 
@@ -424,6 +506,112 @@ mod tests {
         assert_eq!(asks.len(), 100);
         assert!(bids.windows(2).all(|w| w[0] > w[1]) && bids.iter().all(|&b| b > 0 && b < 1000));
         assert!(asks.windows(2).all(|w| w[0] < w[1]) && asks[0] > 1000);
+    }
+
+    /// An exchange at 3,000.00 (tick 0.01, lot 0.001, no accounts, empty book) and a maker of two
+    /// levels around the index: β = 1, D₁₀ = $300,000, levels at 10 and 20 bp, so each level is
+    /// worth $300,000 (D(10 bp) = 300,000; D(20 bp) − D(10 bp) = 600,000 − 300,000), at 2,997.00 /
+    /// 3,003.00 and 2,994.00 / 3,006.00 (3,000 × 10 bp = 3.00). Refill instant, never re-centres.
+    fn scheduled_maker(schedule: Vec<DepthStep>) -> (Exchange, MarketMaker, AgentContext) {
+        use crate::exchange::ExchangeConfig;
+        use crate::margin::{NotionalScale, Rate, TierTable};
+        use crate::venue::{Venue, VenuePreset};
+        let tiers = TierTable::single(Rate(1_000_000), 100).unwrap();
+        let preset = VenuePreset::custom(Venue::Binance, "TESTUSDT", tiers);
+        let scale = NotionalScale::from_sizes(0.01, 0.001).unwrap();
+        let mut ex = Exchange::new(ExchangeConfig::new(preset, scale)).unwrap();
+        ex.set_index(300_000);
+        let mut spec = maker_spec();
+        spec.reference = Reference::Index;
+        spec.depth_10bp = 300_000.0;
+        spec.beta = 1.0;
+        spec.first_level_bp = 10.0;
+        spec.level_spacing_bp = 10.0;
+        spec.levels = 2;
+        spec.refill_half_life = 0;
+        spec.requote_bp = 1_000.0;
+        spec.depth_schedule = schedule;
+        spec.validate().unwrap();
+        let ctx = AgentContext { scale, liquidated_quote: [0.0, 0.0] };
+        (ex, MarketMaker::new(spec, 0), ctx)
+    }
+
+    /// Resting lots per price level of one side, best first.
+    fn side_levels(ex: &Exchange, side: Side) -> Vec<(Price, Qty)> {
+        ex.book().levels(side).map(|l| (l.price, l.qty)).collect()
+    }
+
+    #[test]
+    fn depth_schedule_scales_the_quoted_profile_step_by_step() {
+        const S: Ts = 1_000_000_000;
+        let (mut ex, mut m, ctx) = scheduled_maker(vec![
+            DepthStep { at: S, bid_scale: 0.5, ask_scale: 0.25 },
+            DepthStep { at: 2 * S, bid_scale: 0.0, ask_scale: 2.0 },
+        ]);
+        // Before the first step, the full profile: lots = $300,000 / (price × 0.001), floored.
+        // 300,000 / 2.997 = 100,100.1 → 100,100; / 2.994 = 100,200.4 → 100,200;
+        // / 3.003 = 99,900.1 → 99,900; / 3.006 = 99,800.4 → 99,800.
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 100_100), (299_400, 100_200)]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 99_900), (300_600, 99_800)]);
+        // The maker wakes at the step's time, not a refresh later.
+        m.wake(S / 10 * 9, &mut ex, &ctx);
+        assert_eq!(m.next_wake(), S);
+        m.wake(S, &mut ex, &ctx);
+        assert_eq!(m.depth_scale(), [0.5, 0.25]);
+        // Bids at half: 150,000 / 2.997 = 50,050.05 → 50,050; / 2.994 = 50,100.2 → 50,100.
+        // Asks at a quarter: 75,000 / 3.003 = 24,975.02 → 24,975; / 3.006 = 24,950.1 → 24,950.
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 50_050), (299_400, 50_100)]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 24_975), (300_600, 24_950)]);
+        // Between steps nothing changes.
+        m.wake(S + S / 2, &mut ex, &ctx);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 24_975), (300_600, 24_950)]);
+        // Second step: no bids at all; asks at twice the profile (instant refill here):
+        // 600,000 / 3.003 = 199,800.2 → 199,800; / 3.006 = 199,600.8 → 199,600.
+        m.wake(2 * S, &mut ex, &ctx);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 199_800), (300_600, 199_600)]);
+    }
+
+    #[test]
+    fn depth_schedule_rise_regrows_with_the_half_life() {
+        // A cut is at once, a rise follows the refill (half-life 1 s here): the level wants
+        // 0.75 × 300,000 / 3.003 = 74,925.07 → 74,925 lots on the first ask level.
+        const S: Ts = 1_000_000_000;
+        let (mut ex, mut m, ctx) = scheduled_maker(vec![
+            DepthStep { at: S, bid_scale: 0.5, ask_scale: 0.5 },
+            DepthStep { at: 2 * S, bid_scale: 1.0, ask_scale: 1.0 },
+        ]);
+        m.spec.refill_half_life = S;
+        m.wake(0, &mut ex, &ctx);
+        m.wake(S, &mut ex, &ctx);
+        // The cut: 150,000 / 3.003 = 49,950.05 → 49,950 at once, whatever the half-life.
+        assert_eq!(side_levels(&ex, Side::Sell)[0], (300_300, 49_950));
+        m.wake(2 * S, &mut ex, &ctx);
+        // The regrowth counts from the last wake, 1 s earlier (a maker refreshing every 0.1 s
+        // is at most a refresh early): 0.5 + 0.5 × (1 − 2^−1) = 0.75 of the profile.
+        assert_eq!(side_levels(&ex, Side::Sell)[0], (300_300, 74_925));
+    }
+
+    #[test]
+    fn depth_schedule_rows_are_checked() {
+        let step = |at, bid_scale, ask_scale| DepthStep { at, bid_scale, ask_scale };
+        let refused = |schedule: Vec<DepthStep>| {
+            let mut s = maker_spec();
+            s.depth_schedule = schedule;
+            s.validate().unwrap_err().to_string()
+        };
+        let e = refused(vec![step(5, 1.0, 1.0), step(5, 0.5, 0.5)]);
+        assert!(e.contains("depth_schedule row 1") && e.contains("increase"), "{e}");
+        let e = refused(vec![step(0, 1.0, 1.0), step(1, 1.0, -0.1)]);
+        assert!(e.contains("row 1") && e.contains("ask_scale"), "{e}");
+        let e = refused(vec![step(0, f64::NAN, 1.0)]);
+        assert!(e.contains("row 0") && e.contains("bid_scale"), "{e}");
+        let e = refused(vec![step(-1, 1.0, 1.0)]);
+        assert!(e.contains("row 0") && e.contains("before the start"), "{e}");
+        let mut s = maker_spec();
+        s.depth_schedule = vec![step(0, 0.0, MAX_DEPTH_SCALE)];
+        assert!(s.validate().is_ok());
     }
 
     #[test]

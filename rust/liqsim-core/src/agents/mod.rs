@@ -25,7 +25,7 @@ mod stop_placer;
 mod takers;
 
 pub use basis::{BasisArb, BasisArbSpec, IndexCoupling, IndexCouplingSpec};
-pub use maker::{MarketMaker, MarketMakerSpec, Reference};
+pub use maker::{DepthStep, MarketMaker, MarketMakerSpec, Reference, MAX_DEPTH_SCALE};
 pub use openers::{PositionOpenerSpec, PositionOpeners};
 pub use stop_placer::{StopPlacer, StopPlacerSpec};
 pub use takers::{MomentumTaker, MomentumTakerSpec, NoiseTaker, NoiseTakerSpec};

@@ -86,6 +86,7 @@ fn maker(pull: bool) -> AgentSpec {
         pull_liquidations: 0.0,
         pull_both_sides: false,
         reload_after: 60 * S,
+        depth_schedule: Vec::new(),
     })
 }
 

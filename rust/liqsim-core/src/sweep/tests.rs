@@ -69,6 +69,7 @@ fn maker(depth_10bp: f64) -> AgentSpec {
         pull_liquidations: 0.0,
         pull_both_sides: false,
         reload_after: 60 * S,
+        depth_schedule: Vec::new(),
     })
 }
 
