@@ -57,13 +57,17 @@ impl<'a> Scanner<'a> {
     #[inline]
     fn plain_str(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
-        let rest = &self.b[self.i..];
-        let end = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        if rest[end] != b'"' {
-            return None;
+        let (b, start) = (self.b, self.i);
+        let mut end = start;
+        loop {
+            match *b.get(end)? {
+                b'"' => break,
+                b'\\' | 0..0x20 => return None,
+                _ => end += 1,
+            }
         }
-        self.i += end + 1;
-        Some(&rest[..end])
+        self.i = end + 1;
+        Some(&b[start..end])
     }
 
     /// A decimal string as 1e-8 units, in one pass over its digits: the same values as
@@ -113,12 +117,19 @@ impl<'a> Scanner<'a> {
     fn uint(&mut self) -> Option<u64> {
         self.ws();
         let rest = &self.b[self.i..];
-        let n = rest.iter().position(|c| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if n == 0 || n > 19 || (n > 1 && rest[0] == b'0') || matches!(rest.get(n), Some(b'.' | b'e' | b'E')) {
+        let mut n = 0;
+        let mut value: u64 = 0;
+        while let Some(d) = rest.get(n).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+            // At most 19 digits: below u64::MAX (1.8e19), no overflow.
+            if n == 19 {
+                return None;
+            }
+            value = value * 10 + d as u64;
+            n += 1;
+        }
+        if n == 0 || (n > 1 && rest[0] == b'0') || matches!(rest.get(n), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        // 19 digits are below u64::MAX (1.8e19): no overflow.
-        let value = rest[..n].iter().fold(0u64, |v, &c| v * 10 + (c - b'0') as u64);
         self.i += n;
         Some(value)
     }
