@@ -97,4 +97,28 @@ fn main() {
             black_box(replay_files(&[&path], options).expect("replay"));
         });
     }
+    // One and two threads alternately, so a change in the machine's load hits both alike.
+    if "replay interleaved".contains(only.as_str()) {
+        let mut walls = [Vec::new(), Vec::new()];
+        for _ in 0..runs {
+            for (i, threads) in [1, 2].into_iter().enumerate() {
+                let t = Instant::now();
+                let options = ReplayOptions { threads: Some(threads), ..ReplayOptions::default() };
+                black_box(replay_files(&[&path], options).expect("replay"));
+                walls[i].push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        for w in &mut walls {
+            w.sort_by(f64::total_cmp);
+        }
+        let faster = (0..runs).filter(|&k| walls[1][k] < walls[0][k]).count();
+        println!(
+            "replay interleaved: 1 thread median {:.1} ms (best {:.1}), 2 threads median {:.1} ms (best {:.1}); \
+             2 threads faster at {faster} of {runs} ranks",
+            walls[0][runs / 2],
+            walls[0][0],
+            walls[1][runs / 2],
+            walls[1][0]
+        );
+    }
 }
