@@ -106,7 +106,7 @@ impl BlockSource {
 /// Where blocks come from.
 enum Feed {
     /// Inflated on the caller's thread when a block is needed.
-    InPlace(BlockSource),
+    InPlace(Box<BlockSource>),
     /// Inflated ahead on a thread of its own.
     Thread { blocks: Option<Receiver<Block>>, recycle: SyncSender<Vec<u8>>, handle: Option<JoinHandle<()>> },
 }
@@ -189,7 +189,7 @@ impl LineReader {
         }
         let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
         let threaded = if threads > 1 { Feed::spawn(paths.clone()) } else { None };
-        let feed = threaded.unwrap_or_else(|| Feed::InPlace(BlockSource::new(paths.clone())));
+        let feed = threaded.unwrap_or_else(|| Feed::InPlace(Box::new(BlockSource::new(paths.clone()))));
         Ok(LineReader {
             paths,
             feed,
