@@ -115,10 +115,20 @@ impl Feed {
     fn next_block(&mut self, used: Vec<u8>) -> Option<Block> {
         match self {
             Feed::InPlace(source) => source.next_block(used),
-            Feed::Thread { blocks, recycle, .. } => {
+            Feed::Thread { blocks, recycle, handle } => {
                 // The used buffer goes back to be refilled; if the return queue is full it is freed.
                 let _ = recycle.try_send(used);
-                blocks.as_ref()?.recv().ok()
+                match blocks.as_ref()?.recv() {
+                    Ok(block) => Some(block),
+                    Err(_) => {
+                        // The thread has ended: after the last block, or by a panic, which must
+                        // not pass for the end of the input.
+                        if let Some(Err(panic)) = handle.take().map(JoinHandle::join) {
+                            std::panic::resume_unwind(panic);
+                        }
+                        None
+                    }
+                }
             }
         }
     }

@@ -257,6 +257,16 @@ fn replay_on_one_or_more_threads_equals_the_reference_on_every_recording() {
             let out = replay_files(&stream, options(threads, &stream)).unwrap();
             assert!(format!("{out:?}") == reference, "{stream:?} on {threads:?} threads differs from the reference");
         }
+        // Stopping early (the reading thread is then told to stop mid-file).
+        let stop = |threads| ReplayOptions {
+            stop_after_ns: options(threads, &stream).book_times.get(1).copied(),
+            ..options(threads, &stream)
+        };
+        let reference = format!("{:?}", reference_replay(&stream, stop(Some(1))));
+        for threads in [Some(1), Some(2)] {
+            let out = replay_files(&stream, stop(threads)).unwrap();
+            assert!(format!("{out:?}") == reference, "{stream:?} stopped early on {threads:?} threads");
+        }
         let one = format!("{:?}", decode_files_with_threads(&stream, Some(1)).unwrap());
         assert!(format!("{:?}", decode_files_with_threads(&stream, Some(2)).unwrap()) == one, "{stream:?}");
     }
