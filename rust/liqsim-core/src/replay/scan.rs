@@ -4,9 +4,9 @@
 //! and appends levels to the previous message's level buffer (no allocation per message).
 //!
 //! Why not serde alone: serde_json with borrowed strings spent ~85 ms of the 150 ms replay of
-//! btcusdt_20240808 in its generic machinery (visitor per pair, `ignore_value` on every unused key,
-//! an owned level list per side); this scan does the same work in a fraction of that (README
-//! performance table).
+//! btcusdt_20240808 (quick profile) in its generic machinery (visitor per pair, `ignore_value` on
+//! every unused key, an owned level list per side); this scan takes about half that (43 ms CPU
+//! in the same profile, 34 ms in release; README performance table).
 //!
 //! Contract, relied on for correctness and checked by the tests (every line of every shared
 //! recording, and every single-byte mutation of sample lines): whenever the scan returns
