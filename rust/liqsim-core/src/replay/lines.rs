@@ -20,9 +20,9 @@ use super::{LinePosition, ReplayError};
 /// Inflated bytes per block: large enough that the channel costs nothing per line (a block holds
 /// ~1,000 lines of a typical recording), small enough to stay in L2 between the two threads.
 const BLOCK: usize = 1 << 18;
-/// Blocks waiting between the inflating thread and the parser: ~2 MB of text, ~10 ms of parsing,
-/// so the inflating thread (twice as fast as the parser) can be off its core that long on a busy
-/// machine without the parser waiting for it.
+/// Blocks waiting between the inflating thread and the parser: 2 MB of text, ~4 ms of parsing
+/// and replay, so the inflating thread (twice as fast as the parser) can be off its core that
+/// long on a busy machine without the parser waiting for it.
 const QUEUE: usize = 8;
 
 /// How a block ends.
