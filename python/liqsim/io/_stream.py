@@ -284,6 +284,10 @@ def replay_l2(
     :class:`liqsim.ScenarioError` (its diffs would blend, and REST snapshots do not say whose they
     are); so does a malformed line (naming the file and line).
 
+    Reading is streaming and in the core: the gzip is inflated on a second thread while the calling
+    thread decodes and replays (one thread when ``RAYON_NUM_THREADS=1``; the outputs are identical),
+    in a few MB of working memory whatever the recording's length (the outputs grow with it).
+
     Parameters
     ----------
     path : file or list of files (gzip, ``<ns> <JSON>`` lines)

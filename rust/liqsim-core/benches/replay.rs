@@ -3,6 +3,8 @@
 //!
 //! - `replay/raw_gz`: the whole path from the gzip file to the rebuilt book and its outputs
 //!   (gunzip, JSON, sync rules, bookTicker check, trades, 1 s series); throughput in messages.
+//!   Default threads (inflating on a second thread); `raw_gz_1_thread` all on one thread.
+//! - `stage_*`: the one-thread stages of raw_gz (inflate and split lines; then decode too).
 //! - `replay/decoded_diffs`: already-decoded snapshot + diffs through the sync rules into the
 //!   book; throughput in level updates.
 //!
@@ -48,8 +50,13 @@ fn bench_replay(c: &mut Criterion) {
     let mut group = c.benchmark_group("replay");
     group.sample_size(10);
     group.throughput(Throughput::Elements(messages));
+    // Default threads (rayon's count: inflating on a second thread when there are 2+ cores).
     group.bench_function("raw_gz", |b| {
         b.iter(|| black_box(replay_files(&[&path], ReplayOptions::default()).expect("replay")))
+    });
+    group.bench_function("raw_gz_1_thread", |b| {
+        let options = ReplayOptions { threads: Some(1), ..ReplayOptions::default() };
+        b.iter(|| black_box(replay_files(&[&path], options.clone()).expect("replay")))
     });
     // The stages of raw_gz on their own, to see where its time goes.
     group.bench_function("stage_gunzip_lines", |b| {

@@ -191,7 +191,7 @@ struct Envelope<'a> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub(super) enum Kind {
     Depth,
     BookTicker,
     Trade,
@@ -199,8 +199,18 @@ enum Kind {
     Other,
 }
 
+/// `("btcusdt", "depth@0ms")` of `btcusdt@depth@0ms` (split at the first `@`). A byte loop: the
+/// names are short and `str::split_once` costs more to set up than the search (it showed in the
+/// profile, called twice per message).
+#[inline]
+fn split_stream(stream: &str) -> Option<(&str, &str)> {
+    let at = stream.bytes().position(|c| c == b'@')?;
+    // '@' is ASCII, so both sides are char boundaries.
+    Some((&stream[..at], &stream[at + 1..]))
+}
+
 fn kind_of_stream(stream: &str) -> Kind {
-    let name = stream.split_once('@').map(|(_, kind)| kind).unwrap_or("");
+    let name = split_stream(stream).map(|(_, kind)| kind).unwrap_or("");
     if name.starts_with("depth") {
         Kind::Depth
     } else if name == "bookTicker" {
@@ -251,48 +261,77 @@ fn decode_kind(kind: Kind, json: &str, wrapped: bool, out: &mut Message) -> Resu
             let mut levels = Vec::with_capacity(d.bids.0.len() + d.asks.0.len());
             push_side(&mut levels, Side::Buy, d.bids);
             push_side(&mut levels, Side::Sell, d.asks);
-            Message::Depth(DepthDiff {
-                event_time_ms: millis(d.event_time, "event time E")?,
-                first_update_id: d.first.0,
-                update_id: d.last.0,
-                prev_update_id: d.prev.map(|p| p.0),
-                levels,
-            })
+            depth_message(d.event_time, d.first.0, d.last.0, d.prev.map(|p| p.0), levels)?
         }
         Kind::BookTicker => {
             let b: BookTickerJson = data(json, wrapped)?;
-            Message::BookTicker(BookTicker {
-                event_time_ms: millis(b.event_time, "event time E")?,
-                update_id: b.u.0,
-                bid: b.b.0,
-                bid_qty: b.bid_qty.0,
-                ask: b.a.0,
-                ask_qty: b.ask_qty.0,
-            })
+            ticker_message(b.event_time, b.u.0, b.b.0, b.bid_qty.0, b.a.0, b.ask_qty.0)?
         }
         Kind::Trade => {
             let t: TradeJson = data(json, wrapped)?;
-            Message::Trade(Trade {
-                trade_time_ms: millis(t.time, "trade time T")?,
-                trade_id: t.t.0,
-                price: t.p.0,
-                qty: t.q.0,
-                aggressor: if t.m { Side::Sell } else { Side::Buy },
-            })
+            trade_message(t.time, t.t.0, t.p.0, t.q.0, t.m)?
         }
         Kind::AggTrade => {
             let t: AggTradeJson = data(json, wrapped)?;
-            Message::Trade(Trade {
-                trade_time_ms: millis(t.time, "trade time T")?,
-                trade_id: t.a.0,
-                price: t.p.0,
-                qty: t.q.0,
-                aggressor: if t.m { Side::Sell } else { Side::Buy },
-            })
+            trade_message(t.time, t.a.0, t.p.0, t.q.0, t.m)?
         }
         Kind::Other => Message::Other,
     };
     Ok(())
+}
+
+// The checks and conversions after decoding, shared by serde's path and the fast scan
+// (`scan.rs`), so both give the same message or the same error.
+
+pub(super) fn depth_message(
+    event_time: i64,
+    first_update_id: u64,
+    update_id: u64,
+    prev_update_id: Option<u64>,
+    levels: Vec<LevelUpdate>,
+) -> Result<Message, String> {
+    Ok(Message::Depth(DepthDiff {
+        event_time_ms: millis(event_time, "event time E")?,
+        first_update_id,
+        update_id,
+        prev_update_id,
+        levels,
+    }))
+}
+
+pub(super) fn ticker_message(
+    event_time: i64,
+    update_id: u64,
+    bid: i64,
+    bid_qty: i64,
+    ask: i64,
+    ask_qty: i64,
+) -> Result<Message, String> {
+    Ok(Message::BookTicker(BookTicker {
+        event_time_ms: millis(event_time, "event time E")?,
+        update_id,
+        bid,
+        bid_qty,
+        ask,
+        ask_qty,
+    }))
+}
+
+/// `buyer_maker` is Binance's `m`: the buyer was the resting order, so the aggressor sold.
+pub(super) fn trade_message(
+    time: i64,
+    trade_id: u64,
+    price: i64,
+    qty: i64,
+    buyer_maker: bool,
+) -> Result<Message, String> {
+    Ok(Message::Trade(Trade {
+        trade_time_ms: millis(time, "trade time T")?,
+        trade_id,
+        price,
+        qty,
+        aggressor: if buyer_maker { Side::Sell } else { Side::Buy },
+    }))
 }
 
 const STREAM_PREFIX: &str = "{\"stream\":\"";
@@ -308,7 +347,7 @@ pub struct StreamSymbol {
 
 impl StreamSymbol {
     fn of_stream(stream: &str) -> Option<StreamSymbol> {
-        let symbol = stream.split_once('@')?.0.as_bytes();
+        let symbol = split_stream(stream)?.0.as_bytes();
         let len = symbol.len().min(23);
         let mut bytes = [0; 23];
         bytes[..len].copy_from_slice(&symbol[..len]);
@@ -328,6 +367,52 @@ pub fn parse_line(line: &str, out: &mut Message) -> Result<i64, String> {
 
 /// [`parse_line`], also returning the symbol of the message's stream when it names one.
 pub fn parse_line_with_symbol(line: &str, out: &mut Message) -> Result<(i64, Option<StreamSymbol>), String> {
+    parse_line_impl(line, out, true)
+}
+
+/// The recorder's own line, `<digits> {"stream":"<symbol>@<kind>","data":{…}}`, read without the
+/// general path's string searches and trimming; `None` for anything else (or anything the scan is
+/// unsure of), which the general path then reads.
+#[inline]
+fn scan_line(line: &str, out: &mut Message) -> Option<Result<(i64, Option<StreamSymbol>), String>> {
+    let b = line.as_bytes();
+    let (mut n, mut ts) = (0, 0u64);
+    while let Some(d) = b.get(n).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+        // 19 digits (ns since 1970 have 19) always fit a u64; longer times take the general path.
+        if n == 19 {
+            return None;
+        }
+        ts = ts * 10 + d as u64;
+        n += 1;
+    }
+    let ts = i64::try_from(ts).ok()?;
+    if n == 0 || b.get(n) != Some(&b' ') {
+        return None;
+    }
+    // The space is ASCII, so this is a char boundary. Not trimmed: the scan skips trailing JSON
+    // whitespace and leaves anything else to the general path.
+    let json = &line[n + 1..];
+    let rest = json.strip_prefix(STREAM_PREFIX)?;
+    let stream = &rest[..memchr::memchr(b'"', rest.as_bytes())?];
+    let kind = kind_of_stream(stream);
+    if kind == Kind::Other {
+        return None;
+    }
+    Some(super::scan::decode_wrapped(kind, json, out)?.map(|()| (ts, StreamSymbol::of_stream(stream))))
+}
+
+/// serde_json only, without the fast scan: the reference the scan is tested against.
+#[cfg(test)]
+pub(super) fn parse_line_serde(line: &str, out: &mut Message) -> Result<(i64, Option<StreamSymbol>), String> {
+    parse_line_impl(line, out, false)
+}
+
+fn parse_line_impl(line: &str, out: &mut Message, fast: bool) -> Result<(i64, Option<StreamSymbol>), String> {
+    if fast {
+        if let Some(result) = scan_line(line, out) {
+            return result;
+        }
+    }
     let (ts_text, json) = line.split_once(' ').ok_or("expected '<receive time ns> <JSON message>'")?;
     let ts: i64 = ts_text.parse().map_err(|_| format!("receive time {ts_text:?} is not an integer of ns"))?;
     let json = json.trim();
@@ -335,7 +420,12 @@ pub fn parse_line_with_symbol(line: &str, out: &mut Message) -> Result<(i64, Opt
     if let Some(rest) = json.strip_prefix(STREAM_PREFIX) {
         if let Some(end) = rest.find('"') {
             let stream = &rest[..end];
-            decode_kind(kind_of_stream(stream), json, true, out)?;
+            let kind = kind_of_stream(stream);
+            let scanned = if fast && kind != Kind::Other { super::scan::decode_wrapped(kind, json, out) } else { None };
+            match scanned {
+                Some(result) => result?,
+                None => decode_kind(kind, json, true, out)?,
+            }
             return Ok((ts, StreamSymbol::of_stream(stream)));
         }
     }

@@ -4,33 +4,44 @@
 //!
 //! Input files are gzip, one message per line: `<local receive time, ns> <JSON>` (see
 //! `shared/data/README.md`). Several files are read as one stream, so a recording split across files
-//! keeps its `pu` chain. Reading is streaming (one line buffer, bounded sync buffers): working memory
-//! does not grow with file length; only the outputs asked for do.
+//! keeps its `pu` chain. Reading is streaming (inflated blocks of 256 KiB, a bounded queue of them
+//! when inflating runs on its own thread, bounded sync buffers): working memory does not grow with
+//! file length; only the outputs asked for do.
 //!
 //! Prices and quantities are kept as fixed-point integers in units of 1e-8 ([`UNITS_PER_ONE`]),
 //! parsed exactly from the decimal strings Binance sends; a value with more than 8 decimals or too
 //! large for an `i64` is an error, never rounded. Floats appear only in the outputs.
 //!
-//! JSON: `serde_json` with borrowed strings (prices and quantities are JSON strings, so they are
-//! read as `&str` slices of the line without allocating); it is the most widely used and best kept
-//! Rust JSON parser. `sonic-rs` (SIMD) was measured only 16% faster on the inflate + decode stage
-//! of `benches/replay.rs` (portable build, no `target-cpu`), not worth a second JSON stack.
-//! (A multi-threaded pipeline was measured too; see `for_each_message`.)
+//! JSON: the lines the recorder writes (`{"stream":…,"data":{…}}` diffs, tickers, trades) are read
+//! by a single-pass scan of the bytes (`scan.rs`) that keeps only the needed keys and parses
+//! decimals straight to units; any line it is not sure of (and REST snapshots, other shapes) goes
+//! to `serde_json` with borrowed strings, the most widely used and best kept Rust JSON parser,
+//! which also gives every error message. The tests hold the scan to serde's result on every
+//! recorded line and on every single-byte mutation of sample lines. `sonic-rs` (SIMD) was measured
+//! only 16% faster than serde_json on the inflate + decode stage (portable build, no
+//! `target-cpu`); the scan halves the decoding time (85 → 43 ms CPU for btcusdt_20240808 in
+//! the quick profile; 34 ms in release: README performance table).
+//!
+//! Threads: inflating runs a block ahead on a second thread when more than one is allowed
+//! ([`ReplayOptions::threads`], default rayon's count); decoding and the replay stay in line
+//! order on the calling thread, so outputs are identical for any thread count.
 
 mod book;
+mod lines;
 mod message;
+#[cfg(test)]
+mod reading_tests;
+mod scan;
 mod sync;
 #[cfg(test)]
 mod tests;
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
 use thiserror::Error as ThisError;
 
 pub use book::{Depth, L2Book, Top};
+pub use lines::LineReader;
 pub use message::{parse_line, parse_line_with_symbol, Message, StreamSymbol};
 pub use sync::{
     BookSnapshot, FileCheck, Gap, GapKind, Mismatch, ReplayOptions, ReplayOutput, Replayer, SeriesColumns, TopColumns,
@@ -104,15 +115,6 @@ pub struct LevelUpdate {
     pub qty: i64,
 }
 
-/// Lines of several gzip files, read as one stream with a reused line buffer.
-pub struct LineReader {
-    paths: Vec<PathBuf>,
-    file_index: usize,
-    reader: Option<BufReader<MultiGzDecoder<File>>>,
-    line_number: u64,
-    buffer: Vec<u8>,
-}
-
 /// Where a line came from: index into the path list and 1-based line number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinePosition {
@@ -120,84 +122,22 @@ pub struct LinePosition {
     pub line: u64,
 }
 
-impl LineReader {
-    pub fn new<P: AsRef<Path>>(paths: &[P]) -> Result<LineReader, ReplayError> {
-        if paths.is_empty() {
-            return Err(ReplayError::Config { what: "paths", message: "no file given".into() });
-        }
-        Ok(LineReader {
-            paths: paths.iter().map(|p| p.as_ref().to_path_buf()).collect(),
-            file_index: 0,
-            reader: None,
-            line_number: 0,
-            buffer: Vec::with_capacity(1 << 16),
-        })
-    }
-
-    pub fn path(&self, file: usize) -> String {
-        self.paths.get(file).map(|p| p.display().to_string()).unwrap_or_default()
-    }
-
-    pub fn file_count(&self) -> usize {
-        self.paths.len()
-    }
-
-    /// The next non-empty line (without its newline) and its position; `None` after the last file.
-    pub fn next_line(&mut self) -> Result<Option<(LinePosition, &str)>, ReplayError> {
-        loop {
-            if self.file_index >= self.paths.len() {
-                return Ok(None);
-            }
-            if self.reader.is_none() {
-                let path = &self.paths[self.file_index];
-                let file = File::open(path)
-                    .map_err(|e| ReplayError::Io { path: self.path(self.file_index), message: e.to_string() })?;
-                self.reader = Some(BufReader::with_capacity(1 << 18, MultiGzDecoder::new(file)));
-                self.line_number = 0;
-            }
-            self.buffer.clear();
-            let read = match self.reader.as_mut() {
-                Some(r) => r.read_until(b'\n', &mut self.buffer),
-                None => Ok(0),
-            };
-            let read = read.map_err(|e| ReplayError::Malformed {
-                path: self.path(self.file_index),
-                line: self.line_number + 1,
-                message: format!("cannot decompress: {e}"),
-            })?;
-            if read == 0 {
-                self.reader = None;
-                self.file_index += 1;
-                continue;
-            }
-            self.line_number += 1;
-            while matches!(self.buffer.last(), Some(b'\n' | b'\r')) {
-                self.buffer.pop();
-            }
-            if self.buffer.is_empty() {
-                continue;
-            }
-            let position = LinePosition { file: self.file_index, line: self.line_number };
-            let text = std::str::from_utf8(&self.buffer).map_err(|_| ReplayError::Malformed {
-                path: self.path(position.file),
-                line: position.line,
-                message: "not UTF-8 text".into(),
-            })?;
-            return Ok(Some((position, text)));
-        }
-    }
+/// Threads for reading: `None` is rayon's current count (`RAYON_NUM_THREADS`, or the pool the
+/// call runs in), so the replay follows the same setting as the rest of the library.
+fn reading_threads(threads: Option<usize>) -> usize {
+    threads.unwrap_or_else(rayon::current_num_threads)
 }
 
 /// Decode the files' lines in order and hand each message to `visit` (which returns false to
-/// stop). One thread: a pipeline (inflating on a second thread, decoding blocks of lines on the
-/// rayon pool) was built and measured against this on the project's shared 2-core machine, and
-/// was slower as often as faster (btcusdt_20240808: 165–460 ms vs 150–396 ms in the same runs),
-/// so the simple path stays.
+/// stop). With `threads` > 1, inflating runs a block ahead on a second thread (see `lines.rs`);
+/// decoding and the visitor stay on this thread, in line order, so the result does not depend on
+/// the thread count.
 fn for_each_message<P: AsRef<Path>>(
     paths: &[P],
+    threads: usize,
     mut visit: impl FnMut(i64, LinePosition, &Message) -> bool,
 ) -> Result<(), ReplayError> {
-    let mut lines = LineReader::new(paths)?;
+    let mut lines = LineReader::with_threads(paths, threads)?;
     let mut message = Message::default();
     // One book per replay: a recording that mixes symbols (several streams in one connection)
     // would blend their diffs, and its REST snapshots do not say which symbol they are.
@@ -235,8 +175,9 @@ fn for_each_message<P: AsRef<Path>>(
 
 /// Replay the files as one stream (see [`Replayer`] for the rules and outputs).
 pub fn replay_files<P: AsRef<Path>>(paths: &[P], options: ReplayOptions) -> Result<ReplayOutput, ReplayError> {
+    let threads = reading_threads(options.threads);
     let mut replayer = Replayer::new(options, paths.len())?;
-    for_each_message(paths, |ts, position, message| replayer.on_message(ts, position, message))?;
+    for_each_message(paths, threads, |ts, position, message| replayer.on_message(ts, position, message))?;
     Ok(replayer.finish())
 }
 
@@ -304,8 +245,16 @@ fn id_i64(id: u64) -> i64 {
 
 /// Decode every message of the files into columns, without replaying.
 pub fn decode_files<P: AsRef<Path>>(paths: &[P]) -> Result<DecodedStream, ReplayError> {
+    decode_files_with_threads(paths, None)
+}
+
+/// [`decode_files`] with the reading threads chosen as in [`ReplayOptions::threads`].
+pub fn decode_files_with_threads<P: AsRef<Path>>(
+    paths: &[P],
+    threads: Option<usize>,
+) -> Result<DecodedStream, ReplayError> {
     let mut out = DecodedStream { skipped: vec![0; paths.len()], ..Default::default() };
-    for_each_message(paths, |ts, position, message| {
+    for_each_message(paths, reading_threads(threads), |ts, position, message| {
         out.push(ts, position, message);
         true
     })?;

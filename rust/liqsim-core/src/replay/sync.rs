@@ -58,6 +58,10 @@ pub struct ReplayOptions {
     pub top_of_book: bool,
     /// Diffs kept while waiting for a snapshot (older ones are dropped).
     pub max_buffered_diffs: usize,
+    /// Threads for reading the files: 1 inflates and parses on the calling thread; more inflate
+    /// on a second thread while this one parses and replays (outputs identical for any count).
+    /// `None`: rayon's current thread count.
+    pub threads: Option<usize>,
 }
 
 impl Default for ReplayOptions {
@@ -71,6 +75,7 @@ impl Default for ReplayOptions {
             stop_after_ns: None,
             top_of_book: true,
             max_buffered_diffs: 20_000,
+            threads: None,
         }
     }
 }
