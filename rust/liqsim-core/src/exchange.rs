@@ -1399,6 +1399,7 @@ mod legs;
 mod orders;
 mod stops;
 pub use columns::{account_rows, book_rows, AccountColumns};
+pub(crate) use legs::Refresh;
 use orders::OpenOrders;
 pub use stops::{StopRecord, StopRequest, StopStatus};
 

@@ -72,7 +72,7 @@ use std::collections::HashMap;
 use crate::account::{Account, MarginMode, OtherLegs};
 use crate::error::Error;
 use crate::exchange::{
-    AccountRow, Exchange, ExchangeConfig, InsuranceReason, OrderRequest, RestingOrder, SubmitResult,
+    AccountRow, Exchange, ExchangeConfig, InsuranceReason, OrderRequest, Refresh, RestingOrder, SubmitResult,
 };
 use crate::types::{Money, Price, TraderId, Ts};
 use crate::venue::Remainder;
@@ -111,6 +111,20 @@ struct MultiAccount {
     legs: Vec<(u32, u32)>,
 }
 
+/// One leg of an account at the current marks.
+#[derive(Clone, Copy, Debug)]
+struct Figure {
+    k: u32,
+    dense: u32,
+    /// Sub-wallet + unrealised PnL.
+    equity: Money,
+    maintenance: Money,
+    /// Open, in an instrument with a mark.
+    open: bool,
+    /// Waiting for its next dYdX block.
+    cooling: bool,
+}
+
 /// No multi account (in `leg_owner`).
 const NONE: u32 = u32::MAX;
 
@@ -134,6 +148,8 @@ pub struct MultiExchange {
     /// Scratch: a generation stamp per multi account, for de-duplicating without a set.
     stamp: Vec<u32>,
     generation: u32,
+    /// Scratch: the legs of the account being looked at.
+    figs: Vec<Figure>,
 }
 
 impl MultiExchange {
@@ -166,6 +182,7 @@ impl MultiExchange {
             max_rounds,
             stamp: Vec::new(),
             generation: 0,
+            figs: Vec::new(),
         })
     }
 
@@ -317,7 +334,7 @@ impl MultiExchange {
         self.stamp.resize(self.accounts.len(), 0);
         // The loads reported the new legs as changed; refresh those and everyone else touched.
         for m in first_new..self.accounts.len() as u32 {
-            self.refresh_account(m);
+            self.refresh_account(m, false);
         }
         if self.instruments.iter().any(|i| i.exchange.mark().is_some()) {
             self.run_cascade();
@@ -403,7 +420,7 @@ impl MultiExchange {
             let mut order: Vec<(f64, i64, u32)> = crossed
                 .iter()
                 .map(|&m| {
-                    let (equity, mm) = self.account_totals(m);
+                    let (equity, mm, _) = self.account_state(m);
                     (equity.0 as f64 / mm.0.max(1) as f64, self.accounts[m as usize].id.0, m)
                 })
                 .collect();
@@ -424,51 +441,65 @@ impl MultiExchange {
     /// Returns whether any leg was closed out.
     fn liquidate_account(&mut self, m: u32, round: u32) -> bool {
         let mut acted = false;
+        let mut figs = std::mem::take(&mut self.figs);
         // Each pass closes a leg out (or part of it, per its market's policy); the bound only
         // guards against a policy that would make no progress.
         let passes = 4 * self.accounts[m as usize].legs.len() + 4;
         for _ in 0..passes {
-            self.refresh_account(m);
-            if !self.account_liquidatable(m) {
+            let (equity, mm, open) = self.figures(m, &mut figs);
+            if !(open && equity <= mm) {
                 break;
             }
-            let Some((k, dense)) = self.next_leg(m) else { break };
-            if !self.instruments[k as usize].exchange.liquidate_leg(dense, round) {
+            // The published order (an assumption, see the module docs): the open leg of the
+            // largest maintenance margin at its mark; ties to the first instrument.
+            let mut next: Option<&Figure> = None;
+            for f in figs.iter().filter(|f| f.open && !f.cooling) {
+                if next.is_none_or(|b| f.maintenance > b.maintenance) {
+                    next = Some(f);
+                }
+            }
+            let Some(&Figure { k, dense, equity: e, maintenance: f, .. }) = next else { break };
+            // The leg's close-out needs its `others` exact (bankruptcy price, the re-checks between
+            // its steps); its trigger is recomputed when the close-out ends, so not here.
+            let others = OtherLegs { equity: equity - e, maintenance: mm - f };
+            let ex = &mut self.instruments[k as usize].exchange;
+            ex.set_others(dense, others, Refresh::Skip);
+            if !ex.liquidate_leg(dense, round) {
                 break;
             }
             acted = true;
             self.settle_money(m, Some(k));
         }
+        self.figs = figs;
+        self.refresh_account(m, acted);
         acted
     }
 
-    /// The leg to close next: the open leg (with a mark, not cooling down) of the largest
-    /// maintenance margin at its mark; ties to the first instrument.
-    fn next_leg(&self, m: u32) -> Option<(u32, u32)> {
-        let mut best: Option<(Money, u32, u32)> = None;
+    /// Account `m` from its legs directly (not from the `others` they hold), one [`Figure`] per
+    /// leg into `out`; returns the equity (Σ sub-wallets + unrealised PnL), Σ maintenance margin,
+    /// and whether it holds an open leg in an instrument with a mark (only such an account can be
+    /// liquidatable).
+    fn figures(&self, m: u32, out: &mut Vec<Figure>) -> (Money, Money, bool) {
+        out.clear();
+        let (mut equity, mut mm, mut open) = (Money::ZERO, Money::ZERO, false);
         for &(k, dense) in &self.accounts[m as usize].legs {
+            let (e, f) = self.leg_figures(k, dense);
             let ex = &self.instruments[k as usize].exchange;
-            let acct = &ex.accounts()[dense as usize];
-            let Some(mark) = ex.mark() else { continue };
-            if acct.position.is_flat() || ex.in_cooldown(dense) {
-                continue;
-            }
-            let mm = acct.maintenance_margin(mark, ex.config().scale, &ex.config().preset.tiers);
-            if best.is_none_or(|(b, _, _)| mm > b) {
-                best = Some((mm, k, dense));
-            }
+            let leg_open = ex.mark().is_some() && !ex.accounts()[dense as usize].position.is_flat();
+            equity += e;
+            mm += f;
+            open |= leg_open;
+            out.push(Figure { k, dense, equity: e, maintenance: f, open: leg_open, cooling: ex.in_cooldown(dense) });
         }
-        best.map(|(_, k, dense)| (k, dense))
+        (equity, mm, open)
     }
 
-    /// Whether account `m` is at or below maintenance at the current marks (its legs' `others`
-    /// must be fresh): any open leg with a mark answers for the whole account.
-    fn account_liquidatable(&self, m: u32) -> bool {
-        self.accounts[m as usize].legs.iter().any(|&(k, dense)| {
-            let ex = &self.instruments[k as usize].exchange;
-            let acct = &ex.accounts()[dense as usize];
-            ex.mark().is_some_and(|mark| acct.liquidatable(mark, ex.config().scale, &ex.config().preset.tiers))
-        })
+    /// [`figures`](Self::figures) without keeping the legs'.
+    fn account_state(&mut self, m: u32) -> (Money, Money, bool) {
+        let mut figs = std::mem::take(&mut self.figs);
+        let state = self.figures(m, &mut figs);
+        self.figs = figs;
+        state
     }
 
     // ----- keeping the legs exact -------------------------------------------------------------------
@@ -507,23 +538,23 @@ impl MultiExchange {
         }
         stale.sort_unstable();
         for m in stale {
-            self.refresh_account(m);
+            self.refresh_account(m, false);
         }
     }
 
     /// Settle account `m`'s money across its legs, then set every leg's `others` from the legs'
-    /// current figures (and so its trigger).
-    fn refresh_account(&mut self, m: u32) {
-        self.settle_money(m, None);
-        let legs = self.accounts[m as usize].legs.clone();
-        let figures: Vec<(Money, Money)> = legs.iter().map(|&(k, dense)| self.leg_figures(k, dense)).collect();
-        let total = figures.iter().fold((Money::ZERO, Money::ZERO), |t, f| (t.0 + f.0, t.1 + f.1));
-        for (&(k, dense), f) in legs.iter().zip(&figures) {
-            let others = OtherLegs { equity: total.0 - f.0, maintenance: total.1 - f.1 };
-            self.instruments[k as usize].exchange.set_others(dense, others);
+    /// current figures (and so its trigger; every leg's when `force`: balances moved without their
+    /// triggers being refreshed).
+    fn refresh_account(&mut self, m: u32, force: bool) {
+        let force = self.settle_money(m, None) || force;
+        let mut figs = std::mem::take(&mut self.figs);
+        let (equity, mm, _) = self.figures(m, &mut figs);
+        let refresh = if force { Refresh::Always } else { Refresh::IfChanged };
+        for f in &figs {
+            let others = OtherLegs { equity: equity - f.equity, maintenance: mm - f.maintenance };
+            self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
         }
-        // Neither settling nor setting `others` reports the legs as changed (no trigger refresh
-        // is pushed): this refresh already accounts for both.
+        self.figs = figs;
     }
 
     /// A leg's (equity, maintenance margin): sub-wallet + unrealised PnL at its mark, and its
@@ -549,31 +580,30 @@ impl MultiExchange {
         }
     }
 
-    /// The account's equity (Σ sub-wallets + unrealised PnL) and Σ maintenance margin, from the
-    /// legs directly (not from the `others` the legs hold).
-    fn account_totals(&self, m: u32) -> (Money, Money) {
-        self.accounts[m as usize]
-            .legs
-            .iter()
-            .map(|&(k, dense)| self.leg_figures(k, dense))
-            .fold((Money::ZERO, Money::ZERO), |t, f| (t.0 + f.0, t.1 + f.1))
-    }
-
     /// Fill flat legs' negative sub-wallets from the account's positive ones; once the whole
     /// account is flat, a remaining hole goes to the fund of the leg holding it, and after a
     /// liquidation (`liquidated`: the instrument whose leg was closed out) under a
     /// remainder-to-fund policy, what is left goes to the funds of the legs holding it.
-    fn settle_money(&mut self, m: u32, liquidated: Option<u32>) {
-        let legs = self.accounts[m as usize].legs.clone();
+    /// Returns whether money moved (the legs' triggers were not refreshed for it).
+    fn settle_money(&mut self, m: u32, liquidated: Option<u32>) -> bool {
+        let mut moved = false;
+        let legs = std::mem::take(&mut self.accounts[m as usize].legs);
+        moved |= self.settle_legs(m, &legs, liquidated);
+        self.accounts[m as usize].legs = legs;
+        moved
+    }
+
+    fn settle_legs(&mut self, m: u32, legs: &[(u32, u32)], liquidated: Option<u32>) -> bool {
+        let mut moved = false;
         let id = self.accounts[m as usize].id;
         let wallet = |s: &Self, (k, d): (u32, u32)| s.instruments[k as usize].exchange.accounts()[d as usize].wallet;
         let flat =
             |s: &Self, (k, d): (u32, u32)| s.instruments[k as usize].exchange.accounts()[d as usize].position.is_flat();
-        for &to in &legs {
+        for &to in legs {
             if !flat(self, to) {
                 continue;
             }
-            for &from in &legs {
+            for &from in legs {
                 let hole = -wallet(self, to).0;
                 if hole <= 0 {
                     break;
@@ -583,6 +613,7 @@ impl MultiExchange {
                     continue;
                 }
                 let amount = Money(hole.min(available));
+                moved = true;
                 self.instruments[from.0 as usize].exchange.move_money(from.1, -amount);
                 self.instruments[to.0 as usize].exchange.move_money(to.1, amount);
                 let ts = self.instruments[to.0 as usize].exchange.ts();
@@ -596,12 +627,12 @@ impl MultiExchange {
             }
         }
         if !legs.iter().all(|&l| flat(self, l)) {
-            return;
+            return moved;
         }
         let to_fund = liquidated.is_some_and(|k| {
             self.instruments[k as usize].exchange.config().preset.liquidation.remainder == Remainder::ToFund
         });
-        for &(k, dense) in &legs {
+        for &(k, dense) in legs {
             let w = wallet(self, (k, dense));
             let on_liquidation = liquidated == Some(k);
             let ex = &mut self.instruments[k as usize].exchange;
@@ -609,10 +640,13 @@ impl MultiExchange {
                 let reason =
                     if liquidated.is_some() { InsuranceReason::Shortfall } else { InsuranceReason::TraderShortfall };
                 ex.pay_fund_for_leg(dense, w, reason, on_liquidation);
+                moved = true;
             } else if w > Money::ZERO && to_fund {
                 ex.pay_fund_for_leg(dense, w, InsuranceReason::Surplus, on_liquidation);
+                moved = true;
             }
         }
+        moved
     }
 
     // ----- invariants -----------------------------------------------------------------------------

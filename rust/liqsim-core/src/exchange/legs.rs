@@ -7,6 +7,17 @@
 use super::*;
 use crate::account::OtherLegs;
 
+/// When [`Exchange::set_others`] recomputes the leg's trigger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refresh {
+    /// When `others` changed (the leg's own changes refreshed it where they happened).
+    IfChanged,
+    /// Always: the leg's balance moved without a refresh (the venue's transfers and fund payments).
+    Always,
+    /// Never: a close-out of the leg follows and recomputes it when it ends.
+    Skip,
+}
+
 impl Exchange {
     /// Triggers of the legs of multi-instrument accounts (see [`Account::others`]).
     pub fn leg_index(&self) -> &TriggerIndex {
@@ -18,11 +29,14 @@ impl Exchange {
         out.append(&mut self.dirty_legs);
     }
 
-    /// Set what leg `a`'s other legs add to its cross collateral and recompute its trigger (also
-    /// when `others` is unchanged: the leg's own balance may have moved).
-    pub(crate) fn set_others(&mut self, a: u32, others: OtherLegs) {
+    /// Set what leg `a`'s other legs add to its cross collateral; `refresh` says when to recompute
+    /// its trigger (see [`Refresh`]).
+    pub(crate) fn set_others(&mut self, a: u32, others: OtherLegs, refresh: Refresh) {
+        let changed = self.accounts[a as usize].others != Some(others);
         self.accounts[a as usize].others = Some(others);
-        self.refresh_trigger_quietly(a);
+        if refresh == Refresh::Always || (refresh == Refresh::IfChanged && changed) {
+            self.refresh_trigger_quietly(a);
+        }
     }
 
     /// Whether leg `a` waits for its next dYdX block before another close-out.
@@ -34,7 +48,10 @@ impl Exchange {
     /// round of the venue's cascade). Returns false when there is no mark to do it at.
     pub(crate) fn liquidate_leg(&mut self, a: u32, round: u32) -> bool {
         self.refresh_mark();
-        let Some(mark) = self.mark else { return false };
+        let Some(mark) = self.mark else {
+            self.refresh_trigger_quietly(a);
+            return false;
+        };
         // The ADL ranking is cached per round of this market's own cascade; the venue's round
         // numbers are another sequence, so rank afresh.
         self.adl_queue = None;
@@ -44,7 +61,8 @@ impl Exchange {
     }
 
     /// Move `amount` into (negative: out of) leg `a`'s wallet from another market of the venue:
-    /// this market's deposits move with it, so its own conservation check still holds.
+    /// this market's deposits move with it, so its own conservation check still holds. The leg's
+    /// trigger is left to the venue (it refreshes every leg of the account after settling).
     pub(crate) fn move_money(&mut self, a: u32, amount: Money) {
         self.accounts[a as usize].wallet += amount;
         self.deposits += amount;
