@@ -9,9 +9,12 @@
 //! - `single_cascade/n`: the single-instrument reference with the same number of positions: 2n
 //!   shorts of 1 ETH in one market, index +30 % (what `scaling`'s `cascade_all` does).
 //!   Budget (issue 14): multi < 2× single.
-//! - `multi_mark_move/n`: one ETH index move of one tick that liquidates no one, with n accounts
-//!   holding an open ETH leg: the cost of keeping the leg triggers exact (every holder's other leg
-//!   is refreshed). `single_mark_move/n` is the same move in a one-instrument market of n shorts.
+//! - `multi_mark_move_same/n`: one ETH index move of one tick that liquidates no one, ETH being
+//!   the instrument that moved last (its holders' BTC legs may lag it): a range query per leg index.
+//! - `multi_mark_move_other/n`: then a BTC move of one tick: the n holders of ETH are refreshed
+//!   (their BTC legs' `others` and triggers): the cost of keeping the leg indexes exact when marks
+//!   of different instruments alternate.
+//! - `single_mark_move/n`: the same one-tick move in a one-instrument market of n shorts.
 //!
 //! Setup is never timed (clones are made outside the timed region).
 //!
@@ -178,23 +181,25 @@ fn bench_cascades(c: &mut Criterion) {
 }
 
 fn bench_mark_moves(c: &mut Criterion) {
-    let mut g = group(c, "multi_mark_move");
-    for n in sizes() {
-        let v = venue(n);
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter_batched(
-                || v.clone(),
-                |mut v| {
-                    v.set_index(ETH, ETH_MID + 1).unwrap();
-                    assert_eq!(liquidations(&v), 0);
-                    v
-                },
-                BatchSize::PerIteration,
-            )
-        });
+    for (name, inst, to) in [("multi_mark_move_same", ETH, ETH_MID + 1), ("multi_mark_move_other", BTC, BTC_MID + 1)] {
+        let mut g = group(c, name);
+        for n in sizes() {
+            let v = venue(n);
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+                b.iter_batched(
+                    || v.clone(),
+                    |mut v| {
+                        v.set_index(inst, to).unwrap();
+                        assert_eq!(liquidations(&v), 0);
+                        v
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+        g.finish();
     }
-    g.finish();
     let mut g = group(c, "single_mark_move");
     for n in sizes() {
         let ex = single(n);

@@ -26,15 +26,21 @@
 //!
 //! **The index (exact).** A leg's trigger sits in its market's *leg index*
 //! ([`Exchange::leg_index`]), apart from the market's own index, so a market's cascade never closes
-//! a leg on its own. `others` goes stale when another leg's mark, position or sub-wallet changes;
-//! after every action the venue refreshes, for each account touched (a leg's position or balance
-//! changed: the markets report it) and for every account holding an open leg in an instrument
-//! whose mark moved, all its legs' `others` and trigger entries. Cost per mark move of instrument
-//! `k`: O(multi accounts holding `k` × legs × (trigger search + log n)); the exchanges' own
-//! accounts cost nothing extra. The refreshed index equals brute force (every account checked at
-//! the current marks): `index_equals_brute_force_under_random_marks_and_fills` in the tests.
-//! (Bands — triggers valid while the other marks stay in a box, refreshed when a mark leaves it —
-//! would make a mark move inside the band free; not built: see the report of issue 14.)
+//! a leg on its own. A leg's `others` goes stale when another leg's mark, position or sub-wallet
+//! changes. Positions and balances: the markets report every leg that changed, and the venue
+//! refreshes those accounts (all their legs' `others` and trigger entries) after every action.
+//! Marks: a leg's trigger does not depend on its own instrument's mark, so when one instrument's
+//! mark moves its own leg index stays exact, and only the *other* legs of the accounts holding it
+//! go stale. The venue lets one instrument lag like that (the union of the leg indexes' answers,
+//! each account checked exactly before a close-out, is then still the brute-force set: see
+//! `sync_instrument`), and refreshes the holders of an instrument (its open legs) when a second
+//! instrument's mark has moved too. Cost per mark move: a range query when the same instrument
+//! moves again; O(accounts with an open leg there × legs × (trigger search + log n)) once another
+//! instrument moves in between (measured: `benches/multi.rs`). Accounts of one instrument cost
+//! nothing extra. Property test against brute force:
+//! `index_equals_brute_force_under_random_marks_and_fills`. (Bands — triggers computed at the worst
+//! corner of a box around the other marks, refreshed when a mark leaves it — would make
+//! alternating small moves cheap too; not built.)
 //!
 //! **Liquidation order.** Neither Binance's USDⓈ-M liquidation pages nor Bybit's "Liquidation
 //! Process (Unified Trading Account)" (bybit.com/en/help-center/article/UTA-Trading-Rules, searched
@@ -362,6 +368,12 @@ impl MultiExchange {
     /// Place an order in one instrument (margin checked against the whole account for a multi
     /// account). Runs the venue's cascade afterwards.
     pub fn submit(&mut self, inst: InstrumentId, trader: TraderId, req: OrderRequest) -> Result<SubmitResult, Error> {
+        self.instrument_mut(inst)?;
+        // The margin check reads the account's other legs: make them exact at the current marks
+        // (they may lag a lazy instrument's mark, see `sync_instrument`).
+        if let Some(&m) = self.by_id.get(&trader.0) {
+            self.refresh_account(m, false);
+        }
         let result = self.instrument_mut(inst)?.submit(trader, req);
         self.run_cascade();
         Ok(result)
@@ -504,8 +516,9 @@ impl MultiExchange {
 
     // ----- keeping the legs exact -------------------------------------------------------------------
 
-    /// Refresh every account a market reported as changed and every account with an open leg in an
-    /// instrument whose mark moved since the last refresh.
+    /// Make the leg indexes answer exactly: refresh every account a market reported as changed;
+    /// then, of the instruments whose mark moved since their holders were last synced, sync all
+    /// but one (the one with the most holders stays lazy, see [`Self::sync_instrument`]).
     fn refresh(&mut self) {
         self.generation += 1;
         let mut stale: Vec<u32> = Vec::new();
@@ -520,25 +533,44 @@ impl MultiExchange {
                     stale.push(m);
                 }
             }
-            let mark = self.instruments[k].exchange.mark();
-            if mark != self.marks_seen[k] {
-                self.marks_seen[k] = mark;
-                let accounts = self.instruments[k].exchange.accounts();
-                for &m in &self.holders[k] {
-                    if self.stamp[m as usize] == self.generation {
-                        continue;
-                    }
-                    let dense = self.accounts[m as usize].legs.iter().find(|l| l.0 == k as u32).expect("holder").1;
-                    if !accounts[dense as usize].position.is_flat() {
-                        self.stamp[m as usize] = self.generation;
-                        stale.push(m);
-                    }
-                }
-            }
         }
         stale.sort_unstable();
         for m in stale {
             self.refresh_account(m, false);
+        }
+        let moved: Vec<usize> = (0..self.instruments.len())
+            .filter(|&k| self.instruments[k].exchange.mark() != self.marks_seen[k])
+            .collect();
+        if moved.len() > 1 {
+            let lazy = *moved.iter().max_by_key(|&&k| (self.holders[k].len(), k)).expect("two or more");
+            for k in moved {
+                if k != lazy {
+                    self.sync_instrument(k);
+                }
+            }
+        }
+    }
+
+    /// Refresh every account with an open leg in instrument `k` (its other legs' `others` count
+    /// that leg at mark `k`).
+    ///
+    /// Why one instrument may stay unsynced: a leg's own trigger does not depend on its own mark
+    /// (`others` holds the other legs), so after marks of `k` alone moved, `k`'s leg index is still
+    /// exact, and only the other legs of accounts holding `k` are stale. An account that is now at
+    /// or below maintenance either holds an open leg in `k` (then `k`'s index reports it) or not
+    /// (then all its triggers are exact). So the union of the indexes' answers, checked exactly
+    /// account by account before any close-out, is the brute-force set; a mark move of one
+    /// instrument costs a range query, and the holders are refreshed once, when another
+    /// instrument's mark moves too (or an order of theirs needs the whole account, see
+    /// [`MultiExchange::submit`]).
+    fn sync_instrument(&mut self, k: usize) {
+        self.marks_seen[k] = self.instruments[k].exchange.mark();
+        for h in 0..self.holders[k].len() {
+            let m = self.holders[k][h];
+            let dense = self.accounts[m as usize].legs.iter().find(|l| l.0 == k as u32).expect("holder").1;
+            if !self.instruments[k].exchange.accounts()[dense as usize].position.is_flat() {
+                self.refresh_account(m, false);
+            }
         }
     }
 
@@ -674,6 +706,13 @@ impl MultiExchange {
                 total.0 - self.deposits.0
             ));
         }
+        let moved: Vec<usize> = (0..self.instruments.len())
+            .filter(|&k| self.instruments[k].exchange.mark() != self.marks_seen[k])
+            .collect();
+        if moved.len() > 1 {
+            return Err(format!("instruments {moved:?} all moved since their holders were synced (at most one may)"));
+        }
+        let lazy = moved.first().copied();
         for (m, a) in self.accounts.iter().enumerate() {
             let figures: Vec<(Money, Money)> = a.legs.iter().map(|&(k, d)| self.leg_figures(k, d)).collect();
             let (equity, mm) = figures.iter().fold((Money::ZERO, Money::ZERO), |t, f| (t.0 + f.0, t.1 + f.1));
@@ -689,7 +728,14 @@ impl MultiExchange {
                     ));
                 }
                 let want = OtherLegs { equity: equity - f.0, maintenance: mm - f.1 };
-                if leg.others != Some(want) {
+                // A leg may lag the mark of the one lazy instrument if the account is open there.
+                let lags = lazy.is_some_and(|z| {
+                    z != k as usize
+                        && a.legs.iter().any(|&(j, e)| {
+                            j as usize == z && !self.instruments[z].exchange.accounts()[e as usize].position.is_flat()
+                        })
+                });
+                if leg.others != Some(want) && !lags {
                     return Err(format!(
                         "trader {} in {}: stale others {:?}, brute force {want:?}",
                         a.id.0, self.instruments[k as usize].symbol, leg.others
@@ -723,17 +769,24 @@ impl MultiExchange {
     /// (without acting on them), by trader id.
     pub fn crossed_accounts(&mut self) -> Vec<TraderId> {
         self.refresh();
-        let mut out: Vec<TraderId> = Vec::new();
+        let mut out: Vec<u32> = Vec::new();
         let mut scratch = Vec::new();
         for (k, i) in self.instruments.iter().enumerate() {
             let Some(mark) = i.exchange.mark() else { continue };
             scratch.clear();
             i.exchange.leg_index().crossed(mark, &mut scratch);
-            out.extend(scratch.iter().map(|&a| self.accounts[self.leg_owner[k][a as usize] as usize].id));
+            out.extend(scratch.iter().map(|&a| self.leg_owner[k][a as usize]));
         }
         out.sort_unstable();
         out.dedup();
-        out
+        // A leg lagging the lazy instrument's mark may report an account that is not under.
+        out.retain(|&m| {
+            let (equity, mm, open) = self.account_state(m);
+            open && equity <= mm
+        });
+        let mut ids: Vec<TraderId> = out.into_iter().map(|m| self.accounts[m as usize].id).collect();
+        ids.sort_unstable();
+        ids
     }
 }
 
