@@ -307,6 +307,8 @@ pub struct Exchange {
     /// Legs whose position or balance changed since the venue last looked (it refreshes the
     /// account's other legs): pushed by `refresh_trigger`, drained by the venue.
     dirty_legs: Vec<u32>,
+    /// The leg the venue is closing out: not reported (the venue refreshes its account after).
+    quiet_leg: Option<u32>,
     /// Resting orders per account: owner, side, open lots, reduce-only flag; O(1) per change.
     open_orders: OpenOrders,
     /// Stop orders waiting for their trigger.
@@ -362,6 +364,7 @@ impl Exchange {
             index: TriggerIndex::new(),
             leg_index: TriggerIndex::new(),
             dirty_legs: Vec::new(),
+            quiet_leg: None,
             open_orders: OpenOrders::default(),
             stops: crate::stops::StopBook::new(),
             open_interest: 0,
@@ -1115,7 +1118,7 @@ impl Exchange {
     /// Recompute an account's trigger price and move it in the index (a leg of a multi-instrument
     /// account: in the leg index, and the venue is told).
     fn refresh_trigger(&mut self, a: u32) {
-        if self.refresh_trigger_quietly(a) {
+        if self.refresh_trigger_quietly(a) && self.quiet_leg != Some(a) {
             self.dirty_legs.push(a);
         }
     }

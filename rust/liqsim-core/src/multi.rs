@@ -127,8 +127,6 @@ struct Figure {
     maintenance: Money,
     /// Open, in an instrument with a mark.
     open: bool,
-    /// Waiting for its next dYdX block.
-    cooling: bool,
 }
 
 /// No multi account (in `leg_owner`).
@@ -457,16 +455,20 @@ impl MultiExchange {
         // Each pass closes a leg out (or part of it, per its market's policy); the bound only
         // guards against a policy that would make no progress.
         let passes = 4 * self.accounts[m as usize].legs.len() + 4;
+        let mut fresh = None; // (equity, mm) when `figs` is the state after the last close-out
         for _ in 0..passes {
             let (equity, mm, open) = self.figures(m, &mut figs);
+            fresh = Some((equity, mm));
             if !(open && equity <= mm) {
                 break;
             }
             // The published order (an assumption, see the module docs): the open leg of the
             // largest maintenance margin at its mark; ties to the first instrument.
             let mut next: Option<&Figure> = None;
-            for f in figs.iter().filter(|f| f.open && !f.cooling) {
-                if next.is_none_or(|b| f.maintenance > b.maintenance) {
+            for f in figs.iter().filter(|f| f.open) {
+                if next.is_none_or(|b| f.maintenance > b.maintenance)
+                    && !self.instruments[f.k as usize].exchange.in_cooldown(f.dense)
+                {
                     next = Some(f);
                 }
             }
@@ -480,10 +482,25 @@ impl MultiExchange {
                 break;
             }
             acted = true;
+            fresh = None;
             self.settle_money(m, Some(k));
         }
-        self.figs = figs;
-        self.refresh_account(m, acted);
+        match fresh {
+            // The figures of the last pass are the account as it is now: set every leg from them
+            // (the closed leg's trigger was refreshed by its close-out, the others' were not).
+            Some((equity, mm)) => {
+                let refresh = if acted { Refresh::Always } else { Refresh::IfChanged };
+                for f in &figs {
+                    let others = OtherLegs { equity: equity - f.equity, maintenance: mm - f.maintenance };
+                    self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
+                }
+                self.figs = figs;
+            }
+            None => {
+                self.figs = figs;
+                self.refresh_account(m, acted);
+            }
+        }
         acted
     }
 
@@ -501,7 +518,7 @@ impl MultiExchange {
             equity += e;
             mm += f;
             open |= leg_open;
-            out.push(Figure { k, dense, equity: e, maintenance: f, open: leg_open, cooling: ex.in_cooldown(dense) });
+            out.push(Figure { k, dense, equity: e, maintenance: f, open: leg_open });
         }
         (equity, mm, open)
     }

@@ -41,11 +41,12 @@ impl Exchange {
 
     /// Whether leg `a` waits for its next dYdX block before another close-out.
     pub(crate) fn in_cooldown(&self, a: u32) -> bool {
-        self.cooldown_until.get(&a).is_some_and(|&t| t > self.ts)
+        !self.cooldown_until.is_empty() && self.cooldown_until.get(&a).is_some_and(|&t| t > self.ts)
     }
 
     /// Close out leg `a` at the current mark per this market's policy, recorded in `round` (a
-    /// round of the venue's cascade). Returns false when there is no mark to do it at.
+    /// round of the venue's cascade). Returns false when there is no mark to do it at. The leg is
+    /// not reported as changed: the venue refreshes its whole account afterwards.
     pub(crate) fn liquidate_leg(&mut self, a: u32, round: u32) -> bool {
         self.refresh_mark();
         let Some(mark) = self.mark else {
@@ -55,7 +56,9 @@ impl Exchange {
         // The ADL ranking is cached per round of this market's own cascade; the venue's round
         // numbers are another sequence, so rank afresh.
         self.adl_queue = None;
+        self.quiet_leg = Some(a);
         self.liquidate(a, mark, round);
+        self.quiet_leg = None;
         self.max_round = self.max_round.max(round);
         true
     }
