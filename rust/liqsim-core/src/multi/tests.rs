@@ -365,8 +365,8 @@ proptest! {
     fn index_equals_brute_force_under_random_marks_and_fills(legs in legs_strategy(), ops in ops_strategy()) {
         let mut v = random_venue(&legs, MarkRule::Last);
         let mut price = [500_000i64, 300_000i64];
-        for k in 0..2 {
-            v.instruments[k].exchange.set_index_quietly(price[k]);
+        for (i, &p) in v.instruments.iter_mut().zip(&price) {
+            i.exchange.set_index_quietly(p);
         }
         for op in ops {
             match op {
@@ -424,4 +424,69 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn single_instrument_accounts_behave_as_in_a_lone_market() {
+    // Composition keeps the one-instrument engine as it is: a venue whose accounts each trade one
+    // instrument (cross and isolated) records exactly what two lone markets record.
+    let btc = || market("BTCUSDT", 0.1, TierTable::single(Rate(500_000), 100).unwrap(), 0.001);
+    let eth = || market("ETHUSDT", 0.01, TierTable::single(Rate(1_000_000), 100).unwrap(), 0.001);
+    let mut v = MultiExchange::new(vec![btc(), eth()]).unwrap();
+    let mut iso = row(ETH, 4, 100.0, -1_000, 3_000.0);
+    iso.1.mode = MarginMode::Isolated;
+    iso.1.leverage = 50;
+    let rows =
+        [row(BTC, 1, 600.0, 1_000, 50_000.0), row(BTC, 2, 10_000.0, 0, 0.0), iso, row(ETH, 3, 80.0, 1_000, 3_000.0)];
+    v.add_accounts(&rows).unwrap();
+    let mut lone = [Exchange::new(btc().1).unwrap(), Exchange::new(eth().1).unwrap()];
+    for (k, ex) in lone.iter_mut().enumerate() {
+        let mine: Vec<AccountRow> = rows.iter().filter(|r| r.0 .0 == k as u32).map(|r| r.1).collect();
+        ex.add_accounts(&mine).unwrap();
+    }
+    let books: [Vec<RestingOrder>; 2] = [
+        vec![(Side::Buy, 495_000, 3_000, None), (Side::Sell, 505_000, 3_000, None)],
+        vec![(Side::Buy, 297_000, 3_000, None), (Side::Sell, 303_000, 3_000, None)],
+    ];
+    for k in 0..2 {
+        v.add_resting_orders(InstrumentId(k), &books[k as usize]).unwrap();
+        lone[k as usize].add_resting_orders(&books[k as usize]).unwrap();
+    }
+    let steps: [(u32, Price); 5] = [(0, 500_000), (1, 300_000), (0, 495_000), (1, 306_500), (1, 295_000)];
+    for (k, price) in steps {
+        v.set_index(InstrumentId(k), price).unwrap();
+        lone[k as usize].set_index(price);
+        v.check_invariants().unwrap();
+    }
+    let buy = OrderRequest { side: Side::Buy, qty: 500, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+    v.submit(BTC, TraderId(2), buy).unwrap();
+    lone[0].submit(TraderId(2), buy);
+    for k in 0..2 {
+        let (a, b) = (v.exchange(InstrumentId(k)).tape(), lone[k as usize].tape());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(
+            format!("{:?}", v.exchange(InstrumentId(k)).accounts()),
+            format!("{:?}", lone[k as usize].accounts())
+        );
+    }
+    assert!(!v.exchange(BTC).tape().liquidations.is_empty() && !v.exchange(ETH).tape().liquidations.is_empty());
+}
+
+#[test]
+fn same_inputs_same_bytes_out() {
+    let run = || {
+        let legs = [(1_500, -20_000, 900, 1_100), (-2_000, 15_000, 2_000, 0), (800, 8_000, 0, 700)];
+        let mut v = random_venue(&legs, MarkRule::Last);
+        v.set_index(BTC, 500_000).unwrap();
+        v.set_index(ETH, 300_000).unwrap();
+        for (k, p) in [(0, 515_000), (1, 290_000), (0, 470_000), (1, 320_000)] {
+            v.set_index(InstrumentId(k), p).unwrap();
+            v.check_invariants().unwrap();
+        }
+        let tapes: Vec<String> = (0..2).map(|k| format!("{:?}", v.exchange(InstrumentId(k)).tape())).collect();
+        (tapes, format!("{:?}", v.transfers()))
+    };
+    let first = run();
+    assert!(first.0.iter().any(|t| t.contains("Liquidation")));
+    assert_eq!(first, run());
 }
