@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["liqsim.book", "liqsim.exchange", "liqsim.results", "liqsim.margin", "liqsim._time", "liqsim._choices"]
+MODULES = ["liqsim.book", "liqsim.exchange", "liqsim.multi", "liqsim.results", "liqsim.margin", "liqsim._time", "liqsim._choices"]
 
 
 @pytest.mark.parametrize("name", MODULES)
