@@ -116,3 +116,15 @@ def test_same_inputs_same_results_and_copies_are_independent() -> None:
         v.set_index("ETHUSDT", 3130.0)
     assert a.liquidations().to_arrow().equals(b.liquidations().to_arrow())
     assert len(c.liquidations()) == 0
+
+
+def test_copies_are_deep_and_pickling_is_refused_clearly() -> None:
+    import copy
+    import pickle
+
+    v = venue()
+    w = copy.deepcopy(v)
+    w.set_index("ETHUSDT", 3130.0)
+    assert (len(v.liquidations()), len(w.liquidations())) == (0, 1)
+    with pytest.raises(TypeError, match="cannot be pickled yet"):
+        pickle.dumps(v)

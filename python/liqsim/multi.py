@@ -79,6 +79,15 @@ class MultiExchange:
         new._codes = dict(self._codes)
         return new
 
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MultiExchange:
+        return self.copy()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # As liqsim.Exchange: no versioned snapshot of the core's state yet; refuse clearly.
+        raise TypeError("liqsim.MultiExchange cannot be pickled yet; use venue.copy() to branch a what-if")
+
     # --- loading ---------------------------------------------------------------------------
 
     def load_accounts(self, accounts: object, extra_columns: ExtraColumns = "raise") -> None:
