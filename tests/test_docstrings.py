@@ -7,8 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["liqsim.book", "liqsim.exchange", "liqsim.results", "liqsim.margin", "liqsim._time", "liqsim._choices",
-           "liqsim.scenario", "liqsim.scenarios", "liqsim.agents"]
+MODULES = ["liqsim.book", "liqsim.exchange", "liqsim.multi", "liqsim.results", "liqsim.margin", "liqsim._time",
+           "liqsim._choices", "liqsim.scenario", "liqsim.scenarios", "liqsim.agents"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -24,6 +24,7 @@ from .exchange import Exchange
 from .margin import bankruptcy_price
 from .margin import liquidation_price
 from .margin import maintenance_margin
+from .multi import MultiExchange
 from .results import Table
 from .scenario import Scenario
 from .simulation import SimulationResult
@@ -37,6 +38,7 @@ __all__ = [
     "CriticalShock",
     "Exchange",
     "LiqsimError",
+    "MultiExchange",
     "OrderBook",
     "OrderError",
     "Scenario",

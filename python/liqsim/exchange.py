@@ -64,6 +64,39 @@ _POSITION_SIGN = np.array([1, -1, 0], dtype=np.int8)
 POSITION_SIDE_NAMES = ["long", "short"]  # by the core's side code of a position: 0 buy = long
 
 
+def account_columns(t: Any, table: str) -> tuple[Any, ...]:
+    """The accounts table's columns as the core reads them (codes, signs, defaults filled in):
+    trader_id, balance, margin_mode, side sign, qty, entry_price, leverage, isolated_margin."""
+    n = t.num_rows
+    qty = float_column(t, table, "qty")
+    qty = np.zeros(n) if qty is None else qty
+    side_codes = code_column(t, table, "side", POSITION_SIDE_CODES)
+    if side_codes is None:
+        sign = np.sign(np.nan_to_num(qty)).astype(np.int8)
+        qty = np.abs(qty)
+    else:
+        missing = side_codes == 255
+        sign = _POSITION_SIGN[np.where(missing, 2, side_codes)]
+        bad = np.flatnonzero(missing & (np.nan_to_num(qty) != 0))
+        if len(bad):
+            raise scenario_error(table, "side", int(bad[0]), "missing side for a non-zero qty")
+    mode = code_column(t, table, "margin_mode", MARGIN_MODE_CODES, default=0)
+    entry = float_column(t, table, "entry_price")
+    leverage = float_column(t, table, "leverage")
+    if leverage is not None:
+        leverage = np.where(np.isnan(leverage), 10.0, leverage)
+    return (
+        int_column(t, table, "trader_id", required=True),
+        float_column(t, table, "balance", required=True),
+        np.zeros(n, dtype=np.uint8) if mode is None else mode,
+        sign,
+        qty,
+        np.full(n, np.nan) if entry is None else entry,
+        np.full(n, 10.0) if leverage is None else leverage,
+        float_column(t, table, "isolated_margin"),
+    )
+
+
 class Exchange:
     """A stateful market for one instrument: an order book, the accounts trading on it, their
     margin, and the liquidation engine (trigger index, close-out, insurance fund, ADL, cascades).
@@ -257,34 +290,7 @@ class Exchange:
         table = "accounts"
         t = as_table(accounts, table)
         check_columns(t, table, ACCOUNT_COLUMNS, extra_columns)
-        n = t.num_rows
-        qty = float_column(t, table, "qty")
-        qty = np.zeros(n) if qty is None else qty
-        side_codes = code_column(t, table, "side", POSITION_SIDE_CODES)
-        if side_codes is None:
-            sign = np.sign(np.nan_to_num(qty)).astype(np.int8)
-            qty = np.abs(qty)
-        else:
-            missing = side_codes == 255
-            sign = _POSITION_SIGN[np.where(missing, 2, side_codes)]
-            bad = np.flatnonzero(missing & (np.nan_to_num(qty) != 0))
-            if len(bad):
-                raise scenario_error(table, "side", int(bad[0]), "missing side for a non-zero qty")
-        mode = code_column(t, table, "margin_mode", MARGIN_MODE_CODES, default=0)
-        entry = float_column(t, table, "entry_price")
-        leverage = float_column(t, table, "leverage")
-        if leverage is not None:
-            leverage = np.where(np.isnan(leverage), 10.0, leverage)
-        self._ex.load_accounts_columns(
-            int_column(t, table, "trader_id", required=True),
-            float_column(t, table, "balance", required=True),
-            np.zeros(n, dtype=np.uint8) if mode is None else mode,
-            sign,
-            qty,
-            np.full(n, np.nan) if entry is None else entry,
-            np.full(n, 10.0) if leverage is None else leverage,
-            float_column(t, table, "isolated_margin"),
-        )
+        self._ex.load_accounts_columns(*account_columns(t, table))
 
     # --- acting ----------------------------------------------------------------------------
 

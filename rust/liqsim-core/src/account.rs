@@ -126,6 +126,22 @@ pub struct Account {
     pub liquidated: bool,
     /// Never margin-checked, liquidated or deleveraged: background liquidity and the backstop.
     pub exempt: bool,
+    /// Set on the legs of a cross account holding several instruments of a
+    /// [`crate::multi::MultiExchange`]: what the account's other legs add to this one's cross
+    /// collateral. `None`: an account of one instrument (everything behaves as before).
+    pub others: Option<OtherLegs>,
+}
+
+/// The rest of a multi-instrument cross account, seen from one leg: Σ over the other legs `j` of
+/// their sub-wallet plus unrealised PnL at mark `j` (`equity`) and of their maintenance margin at
+/// mark `j` (`maintenance`): Binance's `UPNL1` (with the other sub-wallets) and `TMM1`
+/// (REFERENCE §1). Adding `equity − maintenance` to the leg's cross collateral makes the leg's
+/// condition `mb_i + equity − maintenance ≤ MM_i` the account's `WB + ΣUPNL ≤ ΣMM`, so the trigger
+/// and bankruptcy prices below are Binance's cross formula with `TMM1`/`UPNL1`, exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct OtherLegs {
+    pub equity: Money,
+    pub maintenance: Money,
 }
 
 impl Account {
@@ -141,14 +157,18 @@ impl Account {
             realized_pnl: Money::ZERO,
             liquidated: false,
             exempt: false,
+            others: None,
         }
     }
 
-    /// The money that backs the position: the wallet (cross) or the isolated margin.
+    /// The money that backs the position: the wallet (cross) or the isolated margin. A leg of a
+    /// multi-instrument cross account also counts the other legs' equity less their maintenance
+    /// margin ([`OtherLegs`]).
     pub fn collateral(&self) -> Money {
-        match self.mode {
-            MarginMode::Cross => self.wallet,
-            MarginMode::Isolated => self.isolated_margin,
+        match (self.mode, self.others) {
+            (MarginMode::Cross, Some(o)) => self.wallet + o.equity - o.maintenance,
+            (MarginMode::Cross, None) => self.wallet,
+            (MarginMode::Isolated, _) => self.isolated_margin,
         }
     }
 

@@ -302,6 +302,15 @@ pub struct Exchange {
     /// (external id, dense index), sorted by id: lookups by binary search, 16 bytes an account.
     by_id: Vec<(i64, u32)>,
     index: TriggerIndex,
+    /// The triggers of legs of multi-instrument accounts (`Account::others` set): kept apart so
+    /// that this market's own cascade never closes them out on its own (the venue does, at the
+    /// account level, in its published order: [`crate::multi`]).
+    leg_index: TriggerIndex,
+    /// Legs whose position or balance changed since the venue last looked (it refreshes the
+    /// account's other legs): pushed by `refresh_trigger`, drained by the venue.
+    dirty_legs: Vec<u32>,
+    /// The leg the venue is closing out: not reported (the venue refreshes its account after).
+    quiet_leg: Option<u32>,
     /// Resting orders per account: owner, side, open lots, reduce-only flag; O(1) per change.
     open_orders: OpenOrders,
     /// Stop orders waiting for their trigger.
@@ -355,6 +364,9 @@ impl Exchange {
             accounts: vec![backstop, liquidity],
             by_id: vec![(BACKSTOP_ID.0, BACKSTOP), (LIQUIDITY_ID.0, LIQUIDITY)],
             index: TriggerIndex::new(),
+            leg_index: TriggerIndex::new(),
+            dirty_legs: Vec::new(),
+            quiet_leg: None,
             open_orders: OpenOrders::default(),
             stops: crate::stops::StopBook::new(),
             open_interest: 0,
@@ -464,6 +476,17 @@ impl Exchange {
     /// liquidatable when loaded is liquidated before this returns (the cascade runs). Before that,
     /// there is no mark to be liquidatable at, and [`Exchange::check_invariants`] agrees.
     pub fn add_accounts(&mut self, rows: &[AccountRow]) -> Result<(), Error> {
+        self.validate_account_rows(rows)?;
+        self.insert_account_rows(rows, |_| false);
+        if self.mark.is_some() {
+            self.run_cascade();
+        }
+        Ok(())
+    }
+
+    /// The checks of [`Exchange::add_accounts`], changing nothing (the venue checks every
+    /// instrument's rows before loading any).
+    pub(crate) fn validate_account_rows(&self, rows: &[AccountRow]) -> Result<(), Error> {
         use crate::limits::{MAX_BALANCE, MAX_NOTIONAL, MAX_POSITION_LOTS};
         let money_limit = |column: &'static str, row: usize, m: Money| {
             if m.0 > MAX_BALANCE.0 {
@@ -539,10 +562,20 @@ impl Exchange {
             money_limit("balance", r, a.balance)?;
             money_limit("isolated_margin", r, a.isolated_margin.unwrap_or(Money::ZERO))?;
         }
+        Ok(())
+    }
+
+    /// Load rows already validated; `is_leg(row)`: the row is a leg of a multi-instrument
+    /// account (its trigger goes to the leg index, with no other legs counted until the venue
+    /// sets them). Does not run the cascade.
+    pub(crate) fn insert_account_rows(&mut self, rows: &[AccountRow], is_leg: impl Fn(usize) -> bool) {
         let first_new = self.accounts.len() as u32;
         let mut new_index: Vec<(i64, u32)> = Vec::with_capacity(rows.len());
-        for a in rows {
+        for (r, a) in rows.iter().enumerate() {
             let mut acct = Account::new(a.id, a.balance, a.mode, a.leverage);
+            if is_leg(r) {
+                acct.others = Some(crate::account::OtherLegs::default());
+            }
             let cost = Money(a.entry_money_per_lot.0 * a.lots.unsigned_abs() as i128);
             acct.position = Position { lots: a.lots, cost: if a.lots == 0 { Money::ZERO } else { cost } };
             if a.mode == MarginMode::Isolated && a.lots != 0 {
@@ -577,10 +610,6 @@ impl Exchange {
         for i in first_new..self.accounts.len() as u32 {
             self.refresh_trigger(i);
         }
-        if self.mark.is_some() {
-            self.run_cascade();
-        }
-        Ok(())
     }
 
     /// Load resting orders (`owner` `None`: background liquidity). A row that would trade against
@@ -1062,7 +1091,9 @@ impl Exchange {
             return;
         }
         acct.release_isolated_if_flat();
-        if !acct.exempt && acct.wallet < Money::ZERO {
+        // A leg of a multi-instrument account may sit below zero: the account's other legs back
+        // it, and the venue settles a hole once the whole account is flat.
+        if !acct.exempt && acct.others.is_none() && acct.wallet < Money::ZERO {
             let owed = acct.wallet;
             self.pay_fund(a, owed, InsuranceReason::TraderShortfall);
         }
@@ -1086,18 +1117,33 @@ impl Exchange {
         }
     }
 
-    /// Recompute an account's trigger price and move it in the index.
+    /// Recompute an account's trigger price and move it in the index (a leg of a multi-instrument
+    /// account: in the leg index, and the venue is told).
     fn refresh_trigger(&mut self, a: u32) {
+        if self.refresh_trigger_quietly(a) && self.quiet_leg != Some(a) {
+            self.dirty_legs.push(a);
+        }
+    }
+
+    /// [`refresh_trigger`](Self::refresh_trigger) without telling the venue; returns whether `a`
+    /// is a leg.
+    fn refresh_trigger_quietly(&mut self, a: u32) -> bool {
         let acct = &self.accounts[a as usize];
+        let leg = acct.others.is_some();
         let new = trigger_price(acct, self.cfg.scale, &self.cfg.preset.tiers).map(|price| Trigger {
             side: if acct.position.lots > 0 { TriggerSide::Long } else { TriggerSide::Short },
             price,
         });
         let old = acct.trigger;
         if old != new {
-            self.index.update(a, old, new);
+            if leg {
+                self.leg_index.update(a, old, new);
+            } else {
+                self.index.update(a, old, new);
+            }
             self.accounts[a as usize].trigger = new;
         }
+        leg
     }
 
     fn record_insurance(&mut self, delta: Money, reason: InsuranceReason, trader: TraderId) {
@@ -1275,21 +1321,23 @@ impl Exchange {
             if a.trigger.map(|t| t.price) != expected {
                 return Err(format!("trader {}: stored trigger {:?}, brute force {:?}", a.id.0, a.trigger, expected));
             }
+            let leg = a.others.is_some();
             if let Some(mark) = self.mark {
                 let in_index = {
                     let mut v = Vec::new();
-                    self.index.crossed(mark, &mut v);
+                    if leg { &self.leg_index } else { &self.index }.crossed(mark, &mut v);
                     v.contains(&(i as u32))
                 };
                 if in_index != a.liquidatable(mark, scale, tiers) {
                     return Err(format!("trader {}: index and brute force disagree at mark {mark}", a.id.0));
                 }
+                // A leg is liquidated by the venue, at the account level (its own check).
                 let cooling = self.cooldown_until.get(&(i as u32)).is_some_and(|&t| t > self.ts);
-                if a.liquidatable(mark, scale, tiers) && !cooling {
+                if !leg && a.liquidatable(mark, scale, tiers) && !cooling {
                     return Err(format!("trader {} is liquidatable after the cascade", a.id.0));
                 }
             }
-            if !a.exempt && a.position.is_flat() && a.total_balance() < Money::ZERO {
+            if !a.exempt && !leg && a.position.is_flat() && a.total_balance() < Money::ZERO {
                 return Err(format!("trader {} is flat with a negative balance", a.id.0));
             }
         }
@@ -1352,10 +1400,12 @@ fn merge_sorted(a: Vec<(i64, u32)>, b: Vec<(i64, u32)>) -> Vec<(i64, u32)> {
 
 mod closeout;
 mod columns;
+mod legs;
 mod orders;
 pub(crate) mod snapshot;
 mod stops;
 pub use columns::{account_rows, book_rows, AccountColumns};
+pub(crate) use legs::Refresh;
 use orders::OpenOrders;
 pub use stops::{StopRecord, StopRequest, StopStatus};
 

@@ -26,7 +26,7 @@ fn preset(py: Python<'_>, venue: &str, symbol: &str) -> PyResult<VenuePreset> {
 }
 
 /// The core names a refused book row's price in ticks; the user gave a float: show that instead.
-fn with_user_price(err: CoreError, price: &[f64]) -> CoreError {
+pub(crate) fn with_user_price(err: CoreError, price: &[f64]) -> CoreError {
     match err {
         CoreError::BadInput { column: "price", row, message } if row < price.len() => {
             let message = match message.split_once(" at ") {

@@ -17,6 +17,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 mod analysis;
 mod book_view;
 mod exchange;
+mod multi;
 mod replay;
 mod scenarios;
 mod sim;
@@ -376,6 +377,7 @@ impl PyOrderBook {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOrderBook>()?;
     exchange::register(m)?;
+    multi::register(m)?;
     analysis::register(m)?;
     sim::register(m)?;
     replay::register(m)?;

@@ -126,7 +126,9 @@ impl Exchange {
         // stays with the trader per the venue; a hole is covered by the fund (for an isolated
         // position: its isolated margin only).
         self.liquidating = None;
-        if self.accounts[a as usize].position.is_flat() {
+        // A leg of a multi-instrument account: what is left (or missing) belongs to the whole
+        // account, which the venue settles across its legs.
+        if self.accounts[a as usize].position.is_flat() && self.accounts[a as usize].others.is_none() {
             let left = self.accounts[a as usize].collateral();
             if left < Money::ZERO {
                 self.pay_fund(a, left, InsuranceReason::Shortfall);
@@ -135,6 +137,8 @@ impl Exchange {
             }
             self.accounts[a as usize].release_isolated_if_flat();
             self.settle_if_flat(a);
+        }
+        if self.accounts[a as usize].position.is_flat() {
             self.cooldown_until.remove(&a);
             self.whole_position_until.remove(&a);
         }

@@ -1,0 +1,222 @@
+//! Multi-instrument venue benchmarks (issue 14), at 10k / 100k / 1M cross accounts.
+//!
+//! - `multi_cascade/n`: n cross accounts, each short 0.1 BTC @ 50,000 and 1 ETH @ 3,000 (2n
+//!   positions), triggers spread over +0.5 % … +20 % of BTC; BTC's index +30 %: every account is
+//!   crossed and its BTC leg closed first (largest maintenance margin); Binance's bankruptcy price
+//!   of a leg keeps the other legs' maintenance margin in (REFERENCE §1), so the takeovers leave
+//!   each account with its ETH leg's maintenance margin; then ETH's index +30 % closes every ETH
+//!   leg. Timed: both moves, 2n liquidations.
+//! - `single_cascade/n`: the single-instrument reference with the same number of positions: 2n
+//!   shorts of 1 ETH in one market, index +30 % (what `scaling`'s `cascade_all` does).
+//!   Budget (issue 14): multi < 2× single.
+//! - `multi_mark_move_same/n`: one ETH index move of one tick that liquidates no one, ETH being
+//!   the instrument that moved last (its holders' BTC legs may lag it): a range query per leg index.
+//! - `multi_mark_move_other/n`: then a BTC move of one tick: the n holders of ETH are refreshed
+//!   (their BTC legs' `others` and triggers): the cost of keeping the leg indexes exact when marks
+//!   of different instruments alternate.
+//! - `single_mark_move/n`: the same one-tick move in a one-instrument market of n shorts.
+//!
+//! Setup is never timed (clones are made outside the timed region).
+//!
+//! Run: `cargo bench -p liqsim-core --bench multi` (or a filter: `-- multi_cascade`).
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
+use liqsim_core::account::MarginMode;
+use liqsim_core::exchange::{AccountRow, Exchange, ExchangeConfig};
+use liqsim_core::funding::MarkRule;
+use liqsim_core::margin::NotionalScale;
+use liqsim_core::multi::{InstrumentId, MultiExchange};
+use liqsim_core::venue::VenuePreset;
+use liqsim_core::{Money, Price, Qty, Side, TraderId, MONEY_SCALE};
+
+const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
+
+/// The sizes to run: all, or up to `MULTI_BENCH_MAX_N` (the setup of every size runs whatever
+/// criterion's filter says, and the 1M ones take a while).
+fn sizes() -> Vec<usize> {
+    let max = std::env::var("MULTI_BENCH_MAX_N").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+    SIZES.into_iter().filter(|&n| n <= max).collect()
+}
+const BTC: InstrumentId = InstrumentId(0);
+const ETH: InstrumentId = InstrumentId(1);
+/// 50,000.0 in BTC ticks (0.1) and 3,000.00 in ETH ticks (0.01); lots of 0.001.
+const BTC_MID: Price = 500_000;
+const ETH_MID: Price = 300_000;
+const COIN: Qty = 1000;
+
+fn config(symbol: &str, tick: f64) -> ExchangeConfig {
+    let preset = VenuePreset::from_names("binance", symbol).unwrap();
+    let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(tick, 0.001).unwrap());
+    cfg.mark_rule = MarkRule::Index;
+    cfg.insurance_fund = Money(1_000_000_000_000 * MONEY_SCALE);
+    cfg
+}
+
+fn row(id: i64, balance: f64, lots: Qty, per_lot: Money) -> AccountRow {
+    AccountRow {
+        id: TraderId(id),
+        balance: Money::from_f64(balance.max(1.0)),
+        mode: MarginMode::Cross,
+        lots,
+        entry_money_per_lot: per_lot,
+        leverage: 20,
+        isolated_margin: None,
+    }
+}
+
+/// n accounts short 0.1 BTC and 1 ETH; the balance (all in the ETH row) puts the account's
+/// threshold in BTC at +0.5 % … +20 % (approximately: solved with 0.5 % maintenance on both legs).
+fn venue(n: usize) -> MultiExchange {
+    let mut v = MultiExchange::new(vec![
+        ("BTCUSDT".to_string(), config("BTCUSDT", 0.1)),
+        ("ETHUSDT".to_string(), config("ETHUSDT", 0.01)),
+    ])
+    .unwrap();
+    let mut rows = Vec::with_capacity(2 * n);
+    for i in 0..n as i64 {
+        let up = 0.005 + 0.195 * i as f64 / n as f64; // BTC move that crosses it
+        let btc_at = 50_000.0 * (1.0 + up);
+        // 0.1 (btc_at − 50,000) = balance − MM(0.1 × btc_at + 3,000) at 0.5 %
+        let balance = 0.1 * (btc_at - 50_000.0) + 0.005 * (0.1 * btc_at + 3_000.0);
+        rows.push((BTC, row(i, 0.0, -COIN / 10, Money(50 * MONEY_SCALE))));
+        rows.push((ETH, row(i, balance, -COIN, Money(3 * MONEY_SCALE))));
+    }
+    v.add_accounts(&rows).unwrap();
+    let asks = |mid: Price, step: Price, lots: Qty| -> Vec<_> {
+        (1..=100).map(|d| (Side::Sell, mid + d * step, lots, None)).collect()
+    };
+    v.add_resting_orders(BTC, &asks(BTC_MID, 100, 10 * COIN)).unwrap();
+    v.add_resting_orders(BTC, &[(Side::Buy, BTC_MID - 100, 1_000 * COIN, None)]).unwrap();
+    v.add_resting_orders(ETH, &asks(ETH_MID, 100, 100 * COIN)).unwrap();
+    v.add_resting_orders(ETH, &[(Side::Buy, ETH_MID - 100, 1_000 * COIN, None)]).unwrap();
+    v.set_index(BTC, BTC_MID).unwrap();
+    v.set_index(ETH, ETH_MID).unwrap();
+    assert!(v.exchange(BTC).tape().liquidations.is_empty() && v.exchange(ETH).tape().liquidations.is_empty());
+    v
+}
+
+/// `n` shorts of 1 ETH @ 3,000 with triggers spread over +0.5 % … +20 % (as `scaling`).
+fn single(n: usize) -> Exchange {
+    let mut ex = Exchange::new(config("ETHUSDT", 0.01)).unwrap();
+    let rows: Vec<AccountRow> = (0..n as i64)
+        .map(|i| {
+            let trigger = ETH_MID + 1_500 + i * 58_500 / n as i64;
+            row(i, (trigger as f64 * 1.005 - ETH_MID as f64) / 100.0, -COIN, Money(3 * MONEY_SCALE))
+        })
+        .collect();
+    ex.add_accounts(&rows).unwrap();
+    let asks: Vec<_> = (1..=100).map(|d| (Side::Sell, ETH_MID + d * 100, 100 * COIN, None)).collect();
+    ex.add_resting_orders(&asks).unwrap();
+    ex.add_resting_orders(&[(Side::Buy, ETH_MID - 100, 1_000 * COIN, None)]).unwrap();
+    ex.set_index(ETH_MID);
+    assert!(ex.tape().liquidations.is_empty());
+    ex
+}
+
+fn group<'a>(c: &'a mut Criterion, name: &str) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(10));
+    g
+}
+
+fn liquidations(v: &MultiExchange) -> usize {
+    v.exchange(BTC).tape().liquidations.len() + v.exchange(ETH).tape().liquidations.len()
+}
+
+fn bench_cascades(c: &mut Criterion) {
+    let mut g = group(c, "multi_cascade");
+    for n in sizes() {
+        let v = venue(n);
+        let mut once = v.clone();
+        let wall = std::time::Instant::now();
+        once.set_index(BTC, BTC_MID * 13 / 10).unwrap();
+        let after_btc = liquidations(&once);
+        once.set_index(ETH, ETH_MID * 13 / 10).unwrap();
+        eprintln!(
+            "multi_cascade/{n}: one run {:.3} s wall; {} BTC + {} ETH liquidations ({after_btc} after the BTC move), \
+             {} venue rounds",
+            wall.elapsed().as_secs_f64(),
+            once.exchange(BTC).tape().liquidations.len(),
+            once.exchange(ETH).tape().liquidations.len(),
+            once.rounds()
+        );
+        assert_eq!(liquidations(&once), 2 * n);
+        drop(once);
+        g.throughput(Throughput::Elements(2 * n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter_batched(
+                || v.clone(),
+                |mut v| {
+                    v.set_index(BTC, BTC_MID * 13 / 10).unwrap();
+                    v.set_index(ETH, ETH_MID * 13 / 10).unwrap();
+                    assert_eq!(liquidations(&v), 2 * n);
+                    v
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+    let mut g = group(c, "single_cascade");
+    for n in sizes() {
+        let ex = single(2 * n);
+        g.throughput(Throughput::Elements(2 * n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter_batched(
+                || ex.clone(),
+                |mut ex| {
+                    ex.set_index(ETH_MID * 13 / 10);
+                    assert_eq!(ex.tape().liquidations.len(), 2 * n);
+                    ex
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+}
+
+fn bench_mark_moves(c: &mut Criterion) {
+    for (name, inst, to) in [("multi_mark_move_same", ETH, ETH_MID + 1), ("multi_mark_move_other", BTC, BTC_MID + 1)] {
+        let mut g = group(c, name);
+        for n in sizes() {
+            let v = venue(n);
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+                b.iter_batched(
+                    || v.clone(),
+                    |mut v| {
+                        v.set_index(inst, to).unwrap();
+                        assert_eq!(liquidations(&v), 0);
+                        v
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+        g.finish();
+    }
+    let mut g = group(c, "single_mark_move");
+    for n in sizes() {
+        let ex = single(n);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter_batched(
+                || ex.clone(),
+                |mut ex| {
+                    ex.set_index(ETH_MID + 1);
+                    assert!(ex.tape().liquidations.is_empty());
+                    ex
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+}
+
+criterion_group!(benches, bench_cascades, bench_mark_moves);
+criterion_main!(benches);

@@ -1,0 +1,94 @@
+//! What a [`crate::multi::MultiExchange`] needs from one of its markets to run the legs of
+//! multi-instrument cross accounts: their separate trigger index, the list of legs that changed,
+//! setting what the other legs add to a leg's collateral, closing a leg out when the venue decides
+//! to, and moving money between an account's legs or to this market's fund. A market without legs
+//! never calls any of this and behaves exactly as before.
+
+use super::*;
+use crate::account::OtherLegs;
+
+/// When [`Exchange::set_others`] recomputes the leg's trigger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refresh {
+    /// When `others` changed (the leg's own changes refreshed it where they happened).
+    IfChanged,
+    /// Always: the leg's balance moved without a refresh (the venue's transfers and fund payments).
+    Always,
+    /// Never: a close-out of the leg follows and recomputes it when it ends.
+    Skip,
+}
+
+impl Exchange {
+    /// Triggers of the legs of multi-instrument accounts (see [`Account::others`]).
+    pub fn leg_index(&self) -> &TriggerIndex {
+        &self.leg_index
+    }
+
+    /// Legs whose position or balance changed since the last call (may repeat a leg).
+    pub(crate) fn take_dirty_legs(&mut self, out: &mut Vec<u32>) {
+        out.append(&mut self.dirty_legs);
+    }
+
+    /// Set what leg `a`'s other legs add to its cross collateral; `refresh` says when to recompute
+    /// its trigger (see [`Refresh`]).
+    pub(crate) fn set_others(&mut self, a: u32, others: OtherLegs, refresh: Refresh) {
+        let changed = self.accounts[a as usize].others != Some(others);
+        self.accounts[a as usize].others = Some(others);
+        if refresh == Refresh::Always || (refresh == Refresh::IfChanged && changed) {
+            self.refresh_trigger_quietly(a);
+        }
+    }
+
+    /// Whether leg `a` waits for its next dYdX block before another close-out.
+    pub(crate) fn in_cooldown(&self, a: u32) -> bool {
+        !self.cooldown_until.is_empty() && self.cooldown_until.get(&a).is_some_and(|&t| t > self.ts)
+    }
+
+    /// Close out leg `a` at the current mark per this market's policy, recorded in `round` (a
+    /// round of the venue's cascade). Returns false when there is no mark to do it at. The leg is
+    /// not reported as changed: the venue refreshes its whole account afterwards.
+    pub(crate) fn liquidate_leg(&mut self, a: u32, round: u32) -> bool {
+        self.refresh_mark();
+        let Some(mark) = self.mark else {
+            self.refresh_trigger_quietly(a);
+            return false;
+        };
+        // The ADL ranking is cached per round of this market's own cascade; the venue's round
+        // numbers are another sequence, so rank afresh.
+        self.adl_queue = None;
+        self.quiet_leg = Some(a);
+        self.liquidate(a, mark, round);
+        self.quiet_leg = None;
+        self.max_round = self.max_round.max(round);
+        true
+    }
+
+    /// Move `amount` into (negative: out of) leg `a`'s wallet from another market of the venue:
+    /// this market's deposits move with it, so its own conservation check still holds. The leg's
+    /// trigger is left to the venue (it refreshes every leg of the account after settling).
+    pub(crate) fn move_money(&mut self, a: u32, amount: Money) {
+        self.accounts[a as usize].wallet += amount;
+        self.deposits += amount;
+    }
+
+    /// Pay `amount` from leg `a` to this market's insurance fund (negative: the fund covers a
+    /// hole), on the fund's record; `on_liquidation`: also count it in the insurance delta of the
+    /// last liquidation record (the close-out of this leg that caused it).
+    pub(crate) fn pay_fund_for_leg(&mut self, a: u32, amount: Money, reason: InsuranceReason, on_liquidation: bool) {
+        self.pay_fund(a, amount, reason);
+        if on_liquidation {
+            let id = self.accounts[a as usize].id;
+            if let Some(last) = self.tape.liquidations.last_mut().filter(|l| l.trader == id) {
+                last.insurance_delta += amount;
+            }
+        }
+    }
+
+    /// Set the index price and recompute the mark without running the cascade (tests of the
+    /// venue's index move marks without acting on them).
+    #[cfg(test)]
+    pub(crate) fn set_index_quietly(&mut self, price: Price) {
+        self.index_price = Some(price);
+        self.refresh_mark();
+    }
+}

@@ -1,0 +1,492 @@
+//! Hand-worked venue scenarios (REFERENCE §1 examples 1 and 3 through the venue, cross-margin
+//! spill-over, liquidation order, money across legs) and properties against brute force.
+
+use super::*;
+use crate::book::TimeInForce;
+use crate::exchange::{LiquidationKind, TradeKind, BACKSTOP};
+use crate::funding::MarkRule;
+use crate::margin::{NotionalScale, Rate, TierSpec, TierTable};
+use crate::types::{Qty, Side};
+use crate::venue::{Fees, Venue, VenuePreset};
+use crate::MONEY_SCALE;
+
+const BTC: InstrumentId = InstrumentId(0);
+const ETH: InstrumentId = InstrumentId(1);
+
+fn usdt(x: f64) -> Money {
+    Money::from_f64(x)
+}
+
+/// Whole-USDT tier rows (floor, cap, MMR in parts per 10^8, max leverage); cum computed.
+fn tiers(rows: &[(i64, i64, i64, u32)]) -> TierTable {
+    let specs: Vec<TierSpec> = rows
+        .iter()
+        .map(|&(floor, cap, mmr, max_leverage)| TierSpec {
+            floor: Money(floor as i128 * MONEY_SCALE),
+            cap: Money(cap as i128 * MONEY_SCALE),
+            mmr: Rate(mmr),
+            max_leverage,
+            cum: None,
+        })
+        .collect();
+    TierTable::new(&specs).unwrap()
+}
+
+/// A Binance-rules market on the index (marks are what the test sets), no trading fees.
+fn market(symbol: &str, tick: f64, tiers: TierTable, liquidation_fee: f64) -> (String, ExchangeConfig) {
+    let preset = VenuePreset::custom(Venue::Binance, symbol, tiers)
+        .with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO })
+        .with_liquidation_fee(Rate::from_f64(liquidation_fee).unwrap());
+    let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(tick, 0.001).unwrap());
+    cfg.mark_rule = MarkRule::Index;
+    (symbol.to_string(), cfg)
+}
+
+/// A cross row: `balance` USDT, `lots` (0.001 each) entered at `entry` USDT.
+fn row(inst: InstrumentId, id: i64, balance: f64, lots: Qty, entry: f64) -> (InstrumentId, AccountRow) {
+    let per_lot = Money(((entry * 1e9).round() as i128) * (MONEY_SCALE / 1_000_000_000) / 1000);
+    (
+        inst,
+        AccountRow {
+            id: TraderId(id),
+            balance: usdt(balance),
+            mode: MarginMode::Cross,
+            lots,
+            entry_money_per_lot: if lots == 0 { Money::ZERO } else { per_lot },
+            leverage: 1,
+            isolated_margin: None,
+        },
+    )
+}
+
+fn trigger(v: &MultiExchange, inst: InstrumentId, id: i64) -> Option<Price> {
+    v.exchange(inst).account(TraderId(id)).unwrap().trigger.map(|t| t.price)
+}
+
+#[test]
+fn reference_example_1_leg_triggers_through_the_venue() {
+    // REFERENCE §1 example 1 (2021 tables): WB 1,535,443.01; BTC long 109.488 @ 32,481.98, ETH long
+    // 3,683.979 @ 1,456.84; marks BTC 31,967.27, ETH 1,335.18. Ticks 0.01 for both.
+    // BTC leg: TMM1 = ETH's MM 356,512.508122, UPNL1 = −448,192.88514 → LP 26,316.8933…; a long is
+    // liquidatable at or below it: trigger tick 26,316.89. ETH leg: TMM1 = 71,200.811444, UPNL1 =
+    // −56,354.56848 → LP 1,153.2566… (REFERENCE 1,153.26, rounded): trigger tick 1,153.25.
+    // (Both checked against an exact rational evaluation of ΣWB + ΣUPNL ≤ ΣMM.)
+    let btc = tiers(&[
+        (0, 50_000, 400_000, 125),
+        (50_000, 250_000, 500_000, 100),
+        (250_000, 1_000_000, 1_000_000, 50),
+        (1_000_000, 10_000_000, 2_500_000, 20),
+        (10_000_000, 20_000_000, 5_000_000, 10),
+    ]);
+    let eth = tiers(&[
+        (0, 10_000, 500_000, 100),
+        (10_000, 100_000, 650_000, 75),
+        (100_000, 500_000, 1_000_000, 50),
+        (500_000, 1_000_000, 2_000_000, 25),
+        (1_000_000, 2_000_000, 5_000_000, 10),
+        (2_000_000, 5_000_000, 10_000_000, 5),
+    ]);
+    let mut v = MultiExchange::new(vec![market("BTCUSDT", 0.01, btc, 0.0), market("ETHUSDT", 0.01, eth, 0.0)]).unwrap();
+    v.add_accounts(&[row(BTC, 1, 1_535_443.01, 109_488, 32_481.98), row(ETH, 1, 0.0, 3_683_979, 1_456.84)]).unwrap();
+    v.set_index(BTC, 3_196_727).unwrap();
+    v.set_index(ETH, 133_518).unwrap();
+    v.check_invariants().unwrap();
+    let others = v.exchange(BTC).account(TraderId(1)).unwrap().others.unwrap();
+    assert_eq!(others.maintenance, Money(356_512_508_122_000_000));
+    assert_eq!(others.equity, Money(-448_192_885_140_000_000)); // ETH sub-wallet 0 + UPNL1
+    assert_eq!(trigger(&v, BTC, 1), Some(2_631_689));
+    assert_eq!(trigger(&v, ETH, 1), Some(115_325));
+    assert_eq!(v.wallet(TraderId(1)), usdt(1_535_443.01));
+    assert!(v.exchange(BTC).tape().liquidations.is_empty());
+}
+
+#[test]
+fn reference_example_3_leg_triggers_through_the_venue() {
+    // REFERENCE §1 example 3: WB 10.72; BTC short 0.005 @ 9,451.53 (MMR 0.4 %), ETH long 1 @ 199.53
+    // (MMR 0.65 %). The example's other-contract figures are the legs at marks BTC 9,463.53
+    // (UPNL −0.06, MM 0.1892706 ≈ 0.19) and ETH 200.00 (UPNL 0.47, MM 1.3).
+    // BTC: (10.72 − 1.3 + 0.47 + 0.005 × 9,451.53) / (0.005 × 1.004) = 11,383.994… → a short is
+    // liquidatable at or above: trigger 11,384.00. ETH: (10.72 − 0.1892706 − 0.06 − 199.53) / (0.0065 − 1)
+    // = 190.2962… → trigger 190.29 (REFERENCE 190.29, with TMM1 rounded to 0.19).
+    let btc = TierTable::single(Rate(400_000), 125).unwrap();
+    let eth = TierTable::single(Rate(650_000), 100).unwrap();
+    let mut v = MultiExchange::new(vec![market("BTCUSDT", 0.01, btc, 0.0), market("ETHUSDT", 0.01, eth, 0.0)]).unwrap();
+    v.add_accounts(&[row(BTC, 7, 0.0, -5, 9_451.53), row(ETH, 7, 10.72, 1000, 199.53)]).unwrap();
+    v.set_index(BTC, 946_353).unwrap();
+    v.set_index(ETH, 20_000).unwrap();
+    v.check_invariants().unwrap();
+    let others = v.exchange(ETH).account(TraderId(7)).unwrap().others.unwrap();
+    assert_eq!((others.equity, others.maintenance), (usdt(-0.06), usdt(0.1892706)));
+    assert_eq!(trigger(&v, BTC, 7), Some(1_138_400));
+    assert_eq!(trigger(&v, ETH, 7), Some(19_029));
+    // One tick either side of each trigger, on the account as a whole.
+    v.set_index(ETH, 19_030).unwrap();
+    assert!(v.exchange(ETH).tape().liquidations.is_empty());
+    v.check_invariants().unwrap();
+}
+
+/// BTC (tick 0.1) MMR 0.5 %, ETH (tick 0.01) MMR 1 %, liquidation fee 0.1 %; account 10: long
+/// 2 BTC @ 50,000 (wallet 0 there) and short 10 ETH @ 3,000 with the 2,000 USDT in the ETH row.
+fn spill_over_venue() -> MultiExchange {
+    let btc = TierTable::single(Rate(500_000), 100).unwrap();
+    let eth = TierTable::single(Rate(1_000_000), 100).unwrap();
+    let mut v =
+        MultiExchange::new(vec![market("BTCUSDT", 0.1, btc, 0.001), market("ETHUSDT", 0.01, eth, 0.001)]).unwrap();
+    v.add_accounts(&[row(BTC, 10, 0.0, 2_000, 50_000.0), row(ETH, 10, 2_000.0, -10_000, 3_000.0)]).unwrap();
+    v.add_resting_orders(BTC, &[(Side::Buy, 499_900, 2_000, None), (Side::Sell, 500_100, 2_000, None)]).unwrap();
+    v.add_resting_orders(ETH, &[(Side::Buy, 299_000, 20_000, None), (Side::Sell, 320_000, 20_000, None)]).unwrap();
+    v.set_index(BTC, 500_000).unwrap();
+    v.set_index(ETH, 300_000).unwrap();
+    v.check_invariants().unwrap();
+    v
+}
+
+#[test]
+fn an_eth_move_liquidates_the_btc_position_through_cross_margin() {
+    // At BTC 50,000 the account is 2,000 − 10 (P − 3,000) vs MM 500 + 0.1 P (0.5 % of 100,000 and
+    // 1 % of 10 P): liquidatable when 31,500 ≤ 10.1 P, P ≥ 3,118.8118… → the ETH leg's trigger is
+    // 3,118.82; BTC alone (2,000 on 100,000, MM 500) would be safe whatever ETH does.
+    let mut v = spill_over_venue();
+    assert_eq!(trigger(&v, ETH, 10), Some(311_882));
+    v.set_index(ETH, 311_881).unwrap();
+    assert!(v.exchange(BTC).tape().liquidations.is_empty());
+    // ETH to 3,130: equity 2,000 − 1,300 = 700 ≤ MM 500 + 313 = 813. Largest MM first: the BTC leg
+    // (500 > 313), although BTC did not move. Its bankruptcy price counts the ETH leg's equity less
+    // its MM: others = (2,000 − 1,300) − 313 = 387 = the BTC leg's collateral (sub-wallet 0), so
+    // (100,000 − 387) / 2 = 49,806.5: the IOC sell of 2 BTC limited there fills at the 49,990 bid:
+    // realised −20, fee 0.1 % × 99,980 = 99.98 (≤ 367 left above the others' maintenance). BTC
+    // sub-wallet −119.98, drawn from the ETH sub-wallet: 2,000 − 119.98 = 1,880.02. Account: equity
+    // 1,880.02 − 1,300 = 580.02 > MM 313: back above maintenance, the ETH short stays.
+    v.set_index(ETH, 313_000).unwrap();
+    v.check_invariants().unwrap();
+    let liq = v.exchange(BTC).tape().liquidations.clone();
+    assert_eq!(liq.len(), 1);
+    assert_eq!(
+        (liq[0].trader, liq[0].qty, liq[0].side, liq[0].kind),
+        (TraderId(10), 2_000, Side::Buy, LiquidationKind::Full)
+    );
+    assert_eq!(liq[0].bankruptcy_price, 498_065);
+    assert_eq!(liq[0].avg_fill_ticks, 499_900.0);
+    assert_eq!(liq[0].insurance_delta, usdt(99.98));
+    assert!(v.exchange(ETH).tape().liquidations.is_empty());
+    let btc_leg = v.exchange(BTC).account(TraderId(10)).unwrap();
+    let eth_leg = v.exchange(ETH).account(TraderId(10)).unwrap();
+    assert_eq!((btc_leg.position.lots, btc_leg.wallet), (0, Money::ZERO));
+    assert_eq!((eth_leg.position.lots, eth_leg.wallet), (-10_000, usdt(1_880.02)));
+    assert_eq!(
+        v.transfers(),
+        &[TransferRecord { ts: 0, trader: TraderId(10), from: ETH, to: BTC, amount: usdt(119.98) }]
+    );
+    assert_eq!(v.wallet(TraderId(10)), usdt(1_880.02));
+    // The ETH leg alone now: 1,880.02 − 10 (P − 3,000) ≤ 0.1 P → P ≥ 31,880.02 / 10.1 = 3,156.437… .
+    assert_eq!(trigger(&v, ETH, 10), Some(315_644));
+    assert_eq!(v.exchange(BTC).insurance_fund(), usdt(99.98));
+}
+
+#[test]
+fn a_btc_squeeze_closes_the_eth_short_with_eth_not_moving() {
+    // The mirror of the scenario: short 2 BTC @ 50,000 (MM 500 at 50,000) and short 1 ETH
+    // @ 3,000 (MM 30), 1,000 USDT in the BTC row. BTC to 50,400: equity 1,000 − 800 = 200 ≤ MM
+    // 504 + 30: BTC leg first (larger MM). Its bankruptcy price: others = 0 − 30 (ETH: sub-wallet 0,
+    // UPNL 0 at 3,000, MM 30) → collateral 970; a short: (970 + 100,000) / 2 = 50,485. The ask at
+    // 50,450 fills it: realised −900, fee 0.1 % × 100,900 = 100.9 ≤ 970 − 900 = 70? No: what is
+    // left above the others' maintenance is 1,000 − 900 − 30 = 70, so the fee is 70; BTC sub-wallet
+    // 30 = ETH's MM exactly. Equity 30 ≤ MM 30: still liquidatable, so the ETH short (ETH never
+    // moved) is closed next at the 3,000.5 ask: realised −0.5, fee min(3.0005, 29.5) = 3.0005.
+    // Flat: 30 − 0.5 − 3.0005 = 26.4995 left; Binance sends it to the fund.
+    let btc = TierTable::single(Rate(500_000), 100).unwrap();
+    let eth = TierTable::single(Rate(1_000_000), 100).unwrap();
+    let mut v =
+        MultiExchange::new(vec![market("BTCUSDT", 0.1, btc, 0.001), market("ETHUSDT", 0.01, eth, 0.001)]).unwrap();
+    v.add_accounts(&[row(BTC, 10, 1_000.0, -2_000, 50_000.0), row(ETH, 10, 0.0, -1_000, 3_000.0)]).unwrap();
+    v.add_resting_orders(BTC, &[(Side::Buy, 490_000, 2_000, None), (Side::Sell, 504_500, 2_000, None)]).unwrap();
+    v.add_resting_orders(ETH, &[(Side::Buy, 299_000, 2_000, None), (Side::Sell, 300_050, 2_000, None)]).unwrap();
+    v.set_index(BTC, 500_000).unwrap();
+    v.set_index(ETH, 300_000).unwrap();
+    v.check_invariants().unwrap();
+    v.set_index(BTC, 504_000).unwrap();
+    v.check_invariants().unwrap();
+    let btc_liq = v.exchange(BTC).tape().liquidations.clone();
+    let eth_liq = v.exchange(ETH).tape().liquidations.clone();
+    assert_eq!((btc_liq.len(), eth_liq.len()), (1, 1));
+    assert_eq!((btc_liq[0].bankruptcy_price, btc_liq[0].avg_fill_ticks), (504_850, 504_500.0));
+    assert_eq!(btc_liq[0].insurance_delta, usdt(70.0));
+    assert_eq!((eth_liq[0].qty, eth_liq[0].avg_fill_ticks, eth_liq[0].round), (1_000, 300_050.0, btc_liq[0].round));
+    assert_eq!(v.exchange(ETH).mark(), Some(300_000)); // ETH never moved
+    assert_eq!(v.wallet(TraderId(10)), Money::ZERO);
+    // ETH's fund: the fee 3.0005, then the 26.4995 left (held in the BTC sub-wallet: BTC's fund).
+    assert_eq!(v.exchange(ETH).insurance_fund(), usdt(3.0005));
+    assert_eq!(v.exchange(BTC).insurance_fund(), usdt(70.0 + 26.4995));
+    assert_eq!(eth_liq[0].insurance_delta, usdt(3.0005));
+}
+
+#[test]
+fn a_hole_beyond_the_whole_account_goes_to_the_fund_of_the_leg_holding_it() {
+    // Short 1 ETH @ 3,000 (sub-wallet 0) and flat in BTC with 50 there. ETH jumps to 3,100 with no
+    // asks in the book: the close-out at the bankruptcy price (50 + 3,000 = 3,050) finds nothing;
+    // the empty fund cannot take over a short worth −50 at the mark, so it is deleveraged at 3,050
+    // against background liquidity (the long mirroring the load): the ETH sub-wallet −50, filled
+    // from BTC's 50; the account ends at zero and no fund pays anything.
+    let btc = TierTable::single(Rate(500_000), 100).unwrap();
+    let eth = TierTable::single(Rate(1_000_000), 100).unwrap();
+    let mut v = MultiExchange::new(vec![market("BTCUSDT", 0.1, btc, 0.0), market("ETHUSDT", 0.01, eth, 0.0)]).unwrap();
+    v.add_accounts(&[row(BTC, 3, 50.0, 0, 0.0), row(ETH, 3, 0.0, -1_000, 3_000.0)]).unwrap();
+    v.set_index(BTC, 500_000).unwrap();
+    v.set_index(ETH, 300_000).unwrap();
+    v.set_index(ETH, 310_000).unwrap();
+    v.check_invariants().unwrap();
+    let liq = v.exchange(ETH).tape().liquidations[0];
+    assert_eq!((liq.kind, liq.bankruptcy_price, liq.insurance_delta), (LiquidationKind::Adl, 305_000, Money::ZERO));
+    assert_eq!(v.exchange(ETH).tape().trades[0].kind, TradeKind::Adl);
+    assert_eq!(v.exchange(ETH).tape().adl[0].trader, crate::exchange::LIQUIDITY_ID);
+    assert_eq!(v.exchange(ETH).accounts()[BACKSTOP as usize].position.lots, 0);
+    assert_eq!(v.wallet(TraderId(3)), Money::ZERO);
+    assert_eq!(v.transfers()[0].amount, usdt(50.0));
+}
+
+#[test]
+fn loading_errors_name_the_row_and_load_nothing() {
+    let flat = || TierTable::single(Rate(1_000_000), 100).unwrap();
+    let mut v =
+        MultiExchange::new(vec![market("BTCUSDT", 0.1, flat(), 0.0), market("ETHUSDT", 0.01, flat(), 0.0)]).unwrap();
+    let mut iso = row(ETH, 5, 10.0, 0, 0.0);
+    iso.1.mode = MarginMode::Isolated;
+    let err = v.add_accounts(&[row(BTC, 5, 10.0, 0, 0.0), iso]).unwrap_err();
+    assert!(matches!(err, Error::BadInput { column: "margin_mode", row: 1, .. }), "{err}");
+    let err = v.add_accounts(&[row(BTC, 5, 10.0, 0, 0.0), row(ETH, 6, 10.0, 0, 0.0), row(ETH, 7, -1.0, 0, 0.0)]);
+    assert!(matches!(err, Err(Error::BadInput { column: "balance", row: 2, .. })), "{err:?}");
+    assert!(v.exchange(BTC).account(TraderId(5)).is_none());
+    let err = v.add_accounts(&[row(BTC, 5, 10.0, 0, 0.0), row(BTC, 5, 10.0, 0, 0.0)]);
+    assert!(matches!(err, Err(Error::BadInput { column: "trader_id", row: 1, .. })), "{err:?}");
+    let err = v.add_accounts(&[row(InstrumentId(2), 5, 10.0, 0, 0.0)]);
+    assert!(matches!(err, Err(Error::BadInput { column: "symbol", row: 0, .. })), "{err:?}");
+    v.add_accounts(&[row(BTC, 5, 10.0, 0, 0.0)]).unwrap();
+    let err = v.add_accounts(&[row(ETH, 5, 10.0, 0, 0.0)]);
+    assert!(matches!(err, Err(Error::BadInput { column: "trader_id", row: 0, .. })), "{err:?}");
+    assert!(MultiExchange::new(vec![]).is_err());
+    assert!(MultiExchange::new(vec![market("X", 0.1, flat(), 0.0), market("X", 0.1, flat(), 0.0)]).is_err());
+}
+
+// ----- properties ------------------------------------------------------------------------------
+
+use proptest::prelude::*;
+
+/// A venue of BTC-like and ETH-like markets on Binance's published tiers, marks on the last trade
+/// (so fills move them), with `n` multi accounts of random legs and balances, a few singles and
+/// background books.
+fn random_venue(legs: &[(i64, i64, u32, u32)], mark_rule: MarkRule) -> MultiExchange {
+    let cfg = |symbol: &str, tick: f64| {
+        let preset = VenuePreset::new(Venue::Binance, symbol).unwrap();
+        let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(tick, 0.001).unwrap());
+        cfg.mark_rule = mark_rule;
+        cfg.insurance_fund = usdt(10_000.0);
+        (symbol.to_string(), cfg)
+    };
+    let mut v = MultiExchange::new(vec![cfg("BTCUSDT", 0.1), cfg("ETHUSDT", 0.01)]).unwrap();
+    let mut rows = Vec::new();
+    for (i, &(btc, eth, bal_btc, bal_eth)) in legs.iter().enumerate() {
+        let id = i as i64 + 1;
+        rows.push(row(BTC, id, bal_btc as f64, btc, 50_000.0));
+        rows.push(row(ETH, id, bal_eth as f64, eth, 3_000.0));
+    }
+    // Singles: one per instrument.
+    rows.push(row(BTC, 1_000, 5_000.0, 1_000, 50_000.0));
+    rows.push(row(ETH, 1_001, 2_000.0, -5_000, 3_000.0));
+    for r in &mut rows {
+        r.1.leverage = 20;
+    }
+    v.add_accounts(&rows).unwrap();
+    let book = |mid: Price, step: Price| -> Vec<RestingOrder> {
+        (1..=20)
+            .flat_map(|d| [(Side::Buy, mid - d * step, 500, None), (Side::Sell, mid + d * step, 500, None)])
+            .collect()
+    };
+    v.add_resting_orders(BTC, &book(500_000, 500)).unwrap();
+    v.add_resting_orders(ETH, &book(300_000, 300)).unwrap();
+    v
+}
+
+fn legs_strategy() -> impl Strategy<Value = Vec<(i64, i64, u32, u32)>> {
+    proptest::collection::vec((-3_000i64..3_000, -40_000i64..40_000, 0u32..6_000, 0u32..6_000), 2..12)
+}
+
+/// The set of multi accounts at or below maintenance at the current marks, from the legs alone.
+fn brute_force(v: &MultiExchange) -> Vec<TraderId> {
+    let mut out = Vec::new();
+    for a in &v.accounts {
+        let (mut equity, mut mm, mut open) = (0i128, 0i128, false);
+        for &(k, d) in &a.legs {
+            let ex = v.exchange(InstrumentId(k));
+            let acct = &ex.accounts()[d as usize];
+            let (scale, tiers) = (ex.config().scale, &ex.config().preset.tiers);
+            let Some(mark) = ex.mark() else { return Vec::new() };
+            equity += acct.wallet.0 + acct.position.unrealized(mark, scale).0;
+            mm += acct.maintenance_margin(mark, scale, tiers).0;
+            open |= !acct.position.is_flat();
+        }
+        if open && equity <= mm {
+            out.push(a.id);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Index(u32, i64),
+    Trade(u32, usize, bool, Qty),
+    Advance(i64),
+}
+
+fn ops_strategy() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        ((0u32..2), -600i64..600).prop_map(|(k, bp)| Op::Index(k, bp)),
+        ((0u32..2), 0usize..14, any::<bool>(), 1i64..2_000).prop_map(|(k, t, b, q)| Op::Trade(k, t, b, q)),
+        (1i64..4 * 3600).prop_map(Op::Advance),
+    ];
+    proptest::collection::vec(op, 1..25)
+}
+
+fn trader_of(v: &MultiExchange, t: usize) -> TraderId {
+    if t < v.accounts.len() {
+        v.accounts[t].id
+    } else {
+        TraderId(1_000 + (t % 2) as i64)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Marks moved without acting (index moves and fills straight into the markets), then the
+    /// refreshed leg indexes asked: the same accounts as checking every account at the marks.
+    #[test]
+    fn index_equals_brute_force_under_random_marks_and_fills(legs in legs_strategy(), ops in ops_strategy()) {
+        let mut v = random_venue(&legs, MarkRule::Last);
+        let mut price = [500_000i64, 300_000i64];
+        for (i, &p) in v.instruments.iter_mut().zip(&price) {
+            i.exchange.set_index_quietly(p);
+        }
+        for op in ops {
+            match op {
+                Op::Index(k, bp) => {
+                    price[k as usize] = (price[k as usize] * (10_000 + bp) / 10_000).max(1);
+                    v.instruments[k as usize].exchange.set_index_quietly(price[k as usize]);
+                }
+                Op::Trade(k, t, buy, q) => {
+                    let id = trader_of(&v, t);
+                    let side = if buy { Side::Buy } else { Side::Sell };
+                    let req = OrderRequest { side, qty: q, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+                    // Straight into the market: its own cascade runs (singles), the venue's does not.
+                    v.instruments[k as usize].exchange.submit(id, req);
+                }
+                Op::Advance(_) => {}
+            }
+            let index = v.crossed_accounts();
+            prop_assert_eq!(index, brute_force(&v));
+        }
+    }
+
+    /// Random multi-instrument sequences through the venue: after every action, every market's
+    /// invariants (zero-sum positions, money, indexes) and the venue's (money across markets,
+    /// fresh legs, nobody left under maintenance) hold.
+    #[test]
+    fn money_and_positions_conserved_under_random_sequences(legs in legs_strategy(), ops in ops_strategy()) {
+        let mut v = random_venue(&legs, MarkRule::Last);
+        let mut price = [500_000i64, 300_000i64];
+        v.set_index(BTC, price[0]).unwrap();
+        v.set_index(ETH, price[1]).unwrap();
+        v.check_invariants().map_err(TestCaseError::fail)?;
+        let mut ts = 0;
+        for op in ops {
+            match op {
+                Op::Index(k, bp) => {
+                    price[k as usize] = (price[k as usize] * (10_000 + bp) / 10_000).max(1);
+                    v.set_index(InstrumentId(k), price[k as usize]).unwrap();
+                }
+                Op::Trade(k, t, buy, q) => {
+                    let id = trader_of(&v, t);
+                    let side = if buy { Side::Buy } else { Side::Sell };
+                    let req = OrderRequest { side, qty: q, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+                    v.submit(InstrumentId(k), id, req).unwrap();
+                }
+                Op::Advance(s) => {
+                    ts += s * crate::funding::SECOND;
+                    v.advance_to(ts);
+                }
+            }
+            v.check_invariants().map_err(TestCaseError::fail)?;
+            prop_assert!(brute_force(&v).is_empty());
+            for k in 0..2 {
+                let net: i64 = v.exchange(InstrumentId(k)).accounts().iter().map(|a| a.position.lots).sum();
+                prop_assert_eq!(net, 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn single_instrument_accounts_behave_as_in_a_lone_market() {
+    // Composition keeps the one-instrument engine as it is: a venue whose accounts each trade one
+    // instrument (cross and isolated) records exactly what two lone markets record.
+    let btc = || market("BTCUSDT", 0.1, TierTable::single(Rate(500_000), 100).unwrap(), 0.001);
+    let eth = || market("ETHUSDT", 0.01, TierTable::single(Rate(1_000_000), 100).unwrap(), 0.001);
+    let mut v = MultiExchange::new(vec![btc(), eth()]).unwrap();
+    let mut iso = row(ETH, 4, 100.0, -1_000, 3_000.0);
+    iso.1.mode = MarginMode::Isolated;
+    iso.1.leverage = 50;
+    let rows =
+        [row(BTC, 1, 600.0, 1_000, 50_000.0), row(BTC, 2, 10_000.0, 0, 0.0), iso, row(ETH, 3, 80.0, 1_000, 3_000.0)];
+    v.add_accounts(&rows).unwrap();
+    let mut lone = [Exchange::new(btc().1).unwrap(), Exchange::new(eth().1).unwrap()];
+    for (k, ex) in lone.iter_mut().enumerate() {
+        let mine: Vec<AccountRow> = rows.iter().filter(|r| r.0 .0 == k as u32).map(|r| r.1).collect();
+        ex.add_accounts(&mine).unwrap();
+    }
+    let books: [Vec<RestingOrder>; 2] = [
+        vec![(Side::Buy, 495_000, 3_000, None), (Side::Sell, 505_000, 3_000, None)],
+        vec![(Side::Buy, 297_000, 3_000, None), (Side::Sell, 303_000, 3_000, None)],
+    ];
+    for k in 0..2 {
+        v.add_resting_orders(InstrumentId(k), &books[k as usize]).unwrap();
+        lone[k as usize].add_resting_orders(&books[k as usize]).unwrap();
+    }
+    let steps: [(u32, Price); 5] = [(0, 500_000), (1, 300_000), (0, 495_000), (1, 306_500), (1, 295_000)];
+    for (k, price) in steps {
+        v.set_index(InstrumentId(k), price).unwrap();
+        lone[k as usize].set_index(price);
+        v.check_invariants().unwrap();
+    }
+    let buy = OrderRequest { side: Side::Buy, qty: 500, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+    v.submit(BTC, TraderId(2), buy).unwrap();
+    lone[0].submit(TraderId(2), buy);
+    for k in 0..2 {
+        let (a, b) = (v.exchange(InstrumentId(k)).tape(), lone[k as usize].tape());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(
+            format!("{:?}", v.exchange(InstrumentId(k)).accounts()),
+            format!("{:?}", lone[k as usize].accounts())
+        );
+    }
+    assert!(!v.exchange(BTC).tape().liquidations.is_empty() && !v.exchange(ETH).tape().liquidations.is_empty());
+}
+
+#[test]
+fn same_inputs_same_bytes_out() {
+    let run = || {
+        let legs = [(1_500, -20_000, 900, 1_100), (-2_000, 15_000, 2_000, 0), (800, 8_000, 0, 700)];
+        let mut v = random_venue(&legs, MarkRule::Last);
+        v.set_index(BTC, 500_000).unwrap();
+        v.set_index(ETH, 300_000).unwrap();
+        for (k, p) in [(0, 515_000), (1, 290_000), (0, 470_000), (1, 320_000)] {
+            v.set_index(InstrumentId(k), p).unwrap();
+            v.check_invariants().unwrap();
+        }
+        let tapes: Vec<String> = (0..2).map(|k| format!("{:?}", v.exchange(InstrumentId(k)).tape())).collect();
+        (tapes, format!("{:?}", v.transfers()))
+    };
+    let first = run();
+    assert!(first.0.iter().any(|t| t.contains("Liquidation")));
+    assert_eq!(first, run());
+}

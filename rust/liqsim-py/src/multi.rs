@@ -1,0 +1,289 @@
+//! Binding of `liqsim_core::multi::MultiExchange` (glue only: argument conversion and result dicts).
+
+use liqsim_core::book::Status;
+use liqsim_core::exchange::{account_rows, book_rows, AccountColumns, AccountRow, OrderReject, OrderRequest};
+use liqsim_core::multi::{InstrumentId, MultiExchange};
+use liqsim_core::units::Grid;
+use liqsim_core::{Error as CoreError, TraderId};
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::exchange::{with_user_price, PyExchange};
+use crate::{config_error, liqsim_error, on_grid, order_error, parse_side, parse_tif, scenario_error};
+
+/// The Rust venue behind `liqsim.MultiExchange`.
+#[pyclass(module = "liqsim._core", name = "MultiExchange")]
+#[derive(Clone)]
+pub struct PyMultiExchange {
+    v: MultiExchange,
+    /// (tick, lot) grid per instrument, in the venue's order.
+    grids: Vec<(Grid, Grid)>,
+}
+
+impl PyMultiExchange {
+    fn inst(&self, py: Python<'_>, symbol: &str) -> PyResult<usize> {
+        self.v.instrument_id(symbol).map(|i| i.0 as usize).ok_or_else(|| {
+            let known: Vec<&str> = self.v.instruments().iter().map(|i| i.symbol.as_str()).collect();
+            liqsim_error(py, "ConfigError", format!("no market {symbol:?} in this venue (markets: {known:?})"), &[])
+        })
+    }
+}
+
+#[pymethods]
+impl PyMultiExchange {
+    /// Markets from fresh `Exchange`s (their configuration only: venue rules, grid, fund, mark).
+    #[new]
+    fn new(py: Python<'_>, markets: Vec<(String, PyRef<'_, PyExchange>)>) -> PyResult<Self> {
+        let mut configs = Vec::with_capacity(markets.len());
+        let mut grids = Vec::with_capacity(markets.len());
+        for (symbol, ex) in &markets {
+            let fresh = ex.ex.accounts().len() == 2 && ex.ex.book().open_orders() == 0 && ex.ex.mark().is_none();
+            if !fresh {
+                let msg = format!(
+                    "market {symbol:?}: give a fresh Exchange (no accounts, orders or prices); the venue takes its \
+                     configuration only"
+                );
+                return Err(liqsim_error(py, "ConfigError", msg, &[]));
+            }
+            configs.push((symbol.clone(), ex.ex.config().clone()));
+            grids.push((ex.tick, ex.lot));
+        }
+        let v = MultiExchange::new(configs).map_err(|e| config_error(py, e))?;
+        Ok(PyMultiExchange { v, grids })
+    }
+
+    #[getter]
+    fn symbols(&self) -> Vec<String> {
+        self.v.instruments().iter().map(|i| i.symbol.clone()).collect()
+    }
+
+    /// Accounts with a `symbol` code per row (index into `symbols`).
+    #[pyo3(signature = (symbol, trader_id, balance, margin_mode, side, qty, entry_price, leverage, isolated_margin=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn load_accounts_columns(
+        &mut self,
+        py: Python<'_>,
+        symbol: PyReadonlyArray1<'_, u32>,
+        trader_id: PyReadonlyArray1<'_, i64>,
+        balance: PyReadonlyArray1<'_, f64>,
+        margin_mode: PyReadonlyArray1<'_, u8>,
+        side: PyReadonlyArray1<'_, i8>,
+        qty: PyReadonlyArray1<'_, f64>,
+        entry_price: PyReadonlyArray1<'_, f64>,
+        leverage: PyReadonlyArray1<'_, f64>,
+        isolated_margin: Option<PyReadonlyArray1<'_, f64>>,
+    ) -> PyResult<()> {
+        let symbol = symbol.as_slice()?;
+        let (ids, bal, mode, sd, q, entry, lev) = (
+            trader_id.as_slice()?,
+            balance.as_slice()?,
+            margin_mode.as_slice()?,
+            side.as_slice()?,
+            qty.as_slice()?,
+            entry_price.as_slice()?,
+            leverage.as_slice()?,
+        );
+        let iso = isolated_margin.as_ref().map(|a| a.as_slice()).transpose()?;
+        let grids = &self.grids;
+        let v = &mut self.v;
+        let result = py.detach(|| -> Result<(), CoreError> {
+            let n = grids.len();
+            if let Some(r) = symbol.iter().position(|&s| s as usize >= n) {
+                let message = format!("code {} is not one of the {n} markets", symbol[r]);
+                return Err(CoreError::BadInput { column: "symbol", row: r, message });
+            }
+            // Each market converts its own rows (its lot size), then the venue loads them all.
+            let mut rows: Vec<Option<(InstrumentId, AccountRow)>> = vec![None; ids.len()];
+            for (k, (_, lot)) in grids.iter().enumerate() {
+                let at: Vec<usize> = (0..ids.len()).filter(|&r| symbol[r] as usize == k).collect();
+                if at.is_empty() {
+                    continue;
+                }
+                let pick_f = |c: &[f64]| at.iter().map(|&r| c[r]).collect::<Vec<f64>>();
+                let (b, qq, e, l) = (pick_f(bal), pick_f(q), pick_f(entry), pick_f(lev));
+                let im = iso.map(pick_f);
+                let id: Vec<i64> = at.iter().map(|&r| ids[r]).collect();
+                let mm: Vec<u8> = at.iter().map(|&r| mode[r]).collect();
+                let s: Vec<i8> = at.iter().map(|&r| sd[r]).collect();
+                let cols = AccountColumns {
+                    trader_id: &id,
+                    balance: &b,
+                    margin_mode: &mm,
+                    side: &s,
+                    qty: &qq,
+                    entry_price: &e,
+                    leverage: &l,
+                    isolated_margin: im.as_deref(),
+                };
+                let converted = account_rows(&cols, lot).map_err(|err| match err {
+                    CoreError::BadInput { column, row, message } => {
+                        CoreError::BadInput { column, row: at[row], message }
+                    }
+                    other => other,
+                })?;
+                for (&r, row) in at.iter().zip(converted) {
+                    rows[r] = Some((InstrumentId(k as u32), row));
+                }
+            }
+            let rows: Vec<(InstrumentId, AccountRow)> = rows.into_iter().flatten().collect();
+            v.add_accounts(&rows)
+        });
+        result.map_err(|e| scenario_error(py, "accounts", e))
+    }
+
+    #[pyo3(signature = (symbol, side, price, qty, owner=None))]
+    fn load_book_columns(
+        &mut self,
+        py: Python<'_>,
+        symbol: &str,
+        side: PyReadonlyArray1<'_, u8>,
+        price: PyReadonlyArray1<'_, f64>,
+        qty: PyReadonlyArray1<'_, f64>,
+        owner: Option<PyReadonlyArray1<'_, i64>>,
+    ) -> PyResult<()> {
+        let k = self.inst(py, symbol)?;
+        let owner = owner.as_ref().map(|a| a.as_slice()).transpose()?;
+        let (side, price, qty) = (side.as_slice()?, price.as_slice()?, qty.as_slice()?);
+        let (tick, lot) = self.grids[k];
+        let v = &mut self.v;
+        let max_price = v.exchange(InstrumentId(k as u32)).max_price();
+        py.detach(|| {
+            let rows = book_rows(side, price, qty, owner, &tick, &lot)?;
+            if let Some(r) = rows.iter().position(|row| row.1 > max_price) {
+                let message = format!(
+                    "{} is above the largest price this market holds exactly ({})",
+                    price[r],
+                    tick.to_f64(max_price)
+                );
+                return Err(CoreError::BadInput { column: "price", row: r, message });
+            }
+            v.add_resting_orders(InstrumentId(k as u32), &rows)
+        })
+        .map_err(|e| scenario_error(py, "book", with_user_price(e, price)))
+    }
+
+    #[pyo3(signature = (symbol, trader_id, side, qty, price=None, tif="gtc", reduce_only=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn submit<'py>(
+        &mut self,
+        py: Python<'py>,
+        symbol: &str,
+        trader_id: i64,
+        side: &str,
+        qty: f64,
+        price: Option<f64>,
+        tif: &str,
+        reduce_only: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let k = self.inst(py, symbol)?;
+        let inst = InstrumentId(k as u32);
+        let (tick, lot) = self.grids[k];
+        let ex = self.v.exchange(inst);
+        if ex.account_index(TraderId(trader_id)).is_none() {
+            let msg = format!("trader {trader_id} is not a loaded account in {symbol}");
+            return Err(order_error(py, msg, "unknown_trader"));
+        }
+        let side = parse_side(py, side)?;
+        let tif = parse_tif(py, tif)?;
+        let lots = on_grid(py, &lot, "qty", qty)?;
+        let ticks = price.map(|p| on_grid(py, &tick, "price", p)).transpose()?;
+        if let (Some(p), Some(t)) = (price, ticks) {
+            if t > ex.max_price() {
+                let message = format!(
+                    "price {p} is above the largest price this market holds exactly ({})",
+                    tick.to_f64(ex.max_price())
+                );
+                return Err(order_error(py, message, "out_of_range"));
+            }
+        }
+        let before = self.liquidation_count();
+        let req = OrderRequest { side, qty: lots, price: ticks, tif, reduce_only };
+        let v = &mut self.v;
+        let out = py.detach(|| v.submit(inst, TraderId(trader_id), req)).map_err(|e| config_error(py, e))?;
+        let d = PyDict::new(py);
+        d.set_item("order_id", out.outcome.order_id.map(|id| id.0))?;
+        let status = if out.reject.is_some() { Status::Rejected } else { out.outcome.status };
+        d.set_item("status", status.name())?;
+        let reason = out.reject.map(|r| OrderReject::NAMES[r as usize]).or(out.outcome.reject.map(|r| r.name()));
+        d.set_item("reason", reason)?;
+        d.set_item("filled", lot.to_f64(out.outcome.filled))?;
+        let avg = (out.outcome.filled > 0).then(|| tick.average(out.outcome.notional, out.outcome.filled));
+        d.set_item("avg_price", avg)?;
+        d.set_item("sent_qty", lot.to_f64(out.sent_qty))?;
+        d.set_item("liquidations", self.liquidation_count() - before)?;
+        Ok(d)
+    }
+
+    fn set_index(&mut self, py: Python<'_>, symbol: &str, price: f64) -> PyResult<()> {
+        let k = self.inst(py, symbol)?;
+        let tick = self.grids[k].0;
+        let ticks = on_grid(py, &tick, "index price", price)?;
+        let max = self.v.exchange(InstrumentId(k as u32)).max_price();
+        if ticks <= 0 || ticks > max {
+            let msg = format!("index price must be within (0, {}], got {price}", tick.to_f64(max));
+            return Err(order_error(py, msg, "invalid_price"));
+        }
+        let v = &mut self.v;
+        py.detach(|| v.set_index(InstrumentId(k as u32), ticks)).map_err(|e| config_error(py, e))
+    }
+
+    /// Move every market's clock to `ts` (integer ns); it never goes back.
+    fn advance(&mut self, py: Python<'_>, ts: i64) -> PyResult<()> {
+        let now = self.v.instruments().iter().map(|i| i.exchange().ts()).max().unwrap_or(0);
+        if ts < now {
+            let msg = format!("time only moves forward: now {now}, asked {ts}");
+            return Err(liqsim_error(py, "ConfigError", msg, &[]));
+        }
+        let v = &mut self.v;
+        py.detach(|| v.advance_to(ts));
+        Ok(())
+    }
+
+    /// A copy of one market as it is now (a `liqsim.Exchange` to read: book, accounts, tapes).
+    fn market(&self, py: Python<'_>, symbol: &str) -> PyResult<PyExchange> {
+        let k = self.inst(py, symbol)?;
+        let (tick, lot) = self.grids[k];
+        Ok(PyExchange { ex: self.v.exchange(InstrumentId(k as u32)).clone(), tick, lot })
+    }
+
+    /// A trader's wallet: Σ of its sub-wallets over the markets (quote currency).
+    fn wallet(&self, trader_id: i64) -> f64 {
+        self.v.wallet(TraderId(trader_id)).to_f64()
+    }
+
+    /// Money put in (funds and loaded balances) and the markets' total now (quote currency).
+    fn money(&self) -> (f64, f64) {
+        let total = self.v.instruments().iter().filter_map(|i| i.exchange().checked_money_total()).map(|m| m.to_f64());
+        (self.v.deposits().to_f64(), total.sum())
+    }
+
+    fn transfers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let t = self.v.transfers();
+        let d = PyDict::new(py);
+        d.set_item("ts", t.iter().map(|r| r.ts).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("trader_id", t.iter().map(|r| r.trader.0).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("from_symbol", t.iter().map(|r| r.from.0 as u8).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("to_symbol", t.iter().map(|r| r.to.0 as u8).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("amount", t.iter().map(|r| r.amount.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
+        Ok(d)
+    }
+
+    fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
+        self.v.check_invariants().map_err(|m| liqsim_error(py, "LiqsimError", m, &[]))
+    }
+
+    fn copy(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl PyMultiExchange {
+    fn liquidation_count(&self) -> usize {
+        self.v.instruments().iter().map(|i| i.exchange().tape().liquidations.len()).sum()
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyMultiExchange>()
+}

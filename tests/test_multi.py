@@ -1,0 +1,130 @@
+"""liqsim.MultiExchange: several markets sharing cross margin (issue 14). The hand-worked numbers
+are those of the core's test `an_eth_move_liquidates_the_btc_position_through_cross_margin`."""
+
+from __future__ import annotations
+
+import pytest
+
+import liqsim
+
+
+def venue() -> liqsim.MultiExchange:
+    """BTC (tick 0.1) MMR 0.5 %, ETH (tick 0.01) MMR 1 %, Binance rules on the index, no trading
+    fees, liquidation fee 0.1 %. Trader 10: long 2 BTC @ 50,000 (sub-wallet 0), short 10 ETH @
+    3,000 with 2,000 USDT in the ETH row."""
+
+    def market(symbol: str, tick: float, mmr: float) -> liqsim.Exchange:
+        return liqsim.Exchange(
+            "binance",
+            symbol,
+            tick_size=tick,
+            mark_rule="index",
+            tiers={"floor": [0.0], "cap": [1e9], "mmr": [mmr], "max_leverage": [100]},
+            fees=(0.0, 0.0),
+            liquidation_fee=0.001,
+        )
+
+    v = liqsim.MultiExchange({"BTCUSDT": market("BTCUSDT", 0.1, 0.005), "ETHUSDT": market("ETHUSDT", 0.01, 0.01)})
+    v.load_accounts(
+        {
+            "symbol": ["BTCUSDT", "ETHUSDT"],
+            "trader_id": [10, 10],
+            "balance": [0.0, 2000.0],
+            "qty": [2.0, -10.0],
+            "entry_price": [50000.0, 3000.0],
+            "leverage": [50, 50],
+        }
+    )
+    v.load_book("BTCUSDT", {"side": ["bid", "ask"], "price": [49990.0, 50010.0], "qty": [2.0, 2.0]})
+    v.load_book("ETHUSDT", {"side": ["bid", "ask"], "price": [2990.0, 3200.0], "qty": [20.0, 20.0]})
+    v.set_index("BTCUSDT", 50000.0)
+    v.set_index("ETHUSDT", 3000.0)
+    v.check_invariants()
+    return v
+
+
+def test_an_eth_move_liquidates_the_btc_position_through_cross_margin() -> None:
+    v = venue()
+    # ETH trigger 3,118.82 (2,000 − 10 (P − 3,000) ≤ 500 + 0.1 P): one tick below, nothing.
+    v.set_index("ETHUSDT", 3118.81)
+    assert len(v.liquidations()) == 0
+    # ETH 3,130: the BTC leg (largest MM) is closed at the 49,990 bid, BTC never moving.
+    v.set_index("ETHUSDT", 3130.0)
+    v.check_invariants()
+    liq = v.liquidations()
+    assert list(liq["symbol"]) == ["BTCUSDT"]
+    assert list(liq["trader_id"]) == [10]
+    assert liq["qty"][0] == 2.0
+    # Bankruptcy (100,000 − 387) / 2 = 49,806.5; the fee 0.1 % × 99,980 = 99.98 to BTC's fund.
+    assert liq["bankruptcy_price"][0] == 49806.5
+    assert v.market("BTCUSDT").insurance_fund == pytest.approx(99.98, abs=1e-9)
+    # The BTC leg's −119.98 was filled from the ETH sub-wallet.
+    t = v.transfers()
+    assert (list(t["from_symbol"]), list(t["to_symbol"])) == (["ETHUSDT"], ["BTCUSDT"])
+    assert t["amount"][0] == pytest.approx(119.98, abs=1e-9)
+    assert v.wallet(10) == pytest.approx(1880.02, abs=1e-9)
+    eth = v.market("ETHUSDT").accounts()
+    row = list(eth["trader_id"]).index(10)
+    assert eth["position"][row] == -10.0  # the ETH short stays open
+    deposits, total = v.money()
+    assert deposits == pytest.approx(total, abs=1e-9)
+
+
+def test_orders_and_trades_carry_the_symbol() -> None:
+    v = venue()
+    out = v.submit("ETHUSDT", 10, "buy", 1.0)  # closes 1 of the 10 ETH short at the 3,200 ask
+    assert out["status"] == "filled" and out["avg_price"] == 3200.0
+    trades = v.trades()
+    assert list(trades["symbol"]) == ["ETHUSDT"]
+    v.check_invariants()
+
+
+def test_bad_inputs_name_the_table_column_row_or_argument() -> None:
+    v = venue()
+    with pytest.raises(liqsim.ScenarioError) as e:
+        v.load_accounts({"symbol": ["ETHUSDT", "XRPUSDT"], "trader_id": [1, 2], "balance": [1.0, 1.0]})
+    assert (e.value.table, e.value.column, e.value.row) == ("accounts", "symbol", 1)
+    with pytest.raises(liqsim.ScenarioError) as e:
+        v.load_accounts(
+            {
+                "symbol": ["BTCUSDT", "ETHUSDT"],
+                "trader_id": [3, 3],
+                "balance": [1.0, 1.0],
+                "margin_mode": ["cross", "isolated"],
+            }
+        )
+    assert (e.value.column, e.value.row) == ("margin_mode", 1)
+    with pytest.raises(liqsim.ScenarioError) as e:
+        v.load_accounts({"symbol": ["BTCUSDT"], "trader_id": [4], "balance": [1.0], "size": [1.0]})
+    assert e.value.column == "size"
+    with pytest.raises(liqsim.ConfigError, match='no market "SOLUSDT"'):
+        v.set_index("SOLUSDT", 100.0)
+    with pytest.raises(liqsim.OrderError):
+        v.submit("ETHUSDT", 999, "buy", 1.0)
+    used = liqsim.Exchange("binance", "ETHUSDT")
+    used.set_index(3000.0)
+    with pytest.raises(liqsim.ConfigError, match="fresh Exchange"):
+        liqsim.MultiExchange({"ETHUSDT": used})
+    with pytest.raises(liqsim.ConfigError):
+        liqsim.MultiExchange({})
+
+
+def test_same_inputs_same_results_and_copies_are_independent() -> None:
+    a, b = venue(), venue()
+    c = a.copy()
+    for v in (a, b):
+        v.set_index("ETHUSDT", 3130.0)
+    assert a.liquidations().to_arrow().equals(b.liquidations().to_arrow())
+    assert len(c.liquidations()) == 0
+
+
+def test_copies_are_deep_and_pickling_is_refused_clearly() -> None:
+    import copy
+    import pickle
+
+    v = venue()
+    w = copy.deepcopy(v)
+    w.set_index("ETHUSDT", 3130.0)
+    assert (len(v.liquidations()), len(w.liquidations())) == (0, 1)
+    with pytest.raises(TypeError, match="cannot be pickled yet"):
+        pickle.dumps(v)
