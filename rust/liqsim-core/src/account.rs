@@ -129,6 +129,8 @@ pub struct Account {
     /// Set on the legs of a cross account holding several instruments of a
     /// [`crate::multi::MultiExchange`]: what the account's other legs add to this one's cross
     /// collateral. `None`: an account of one instrument (everything behaves as before).
+    /// Not in snapshots: an exchange holding legs refuses to be snapshotted on its own.
+    #[serde(skip)]
     pub others: Option<OtherLegs>,
 }
 

@@ -196,6 +196,10 @@ impl Exchange {
             max_round: s.max_round,
             adl_queue,
             liquidating: s.liquidating,
+            // Only the instruments of a MultiExchange hold legs, and those are never snapshotted.
+            leg_index: TriggerIndex::new(),
+            dirty_legs: Vec::new(),
+            quiet_leg: None,
         };
         // The conservation laws: positions net to zero, open interest is the longs, and money adds
         // up to the deposits.

@@ -490,3 +490,12 @@ fn same_inputs_same_bytes_out() {
     assert!(first.0.iter().any(|t| t.contains("Liquidation")));
     assert_eq!(first, run());
 }
+
+#[test]
+fn an_instrument_holding_legs_is_not_snapshotted_on_its_own() {
+    // Its accounts' cross collateral depends on the other instrument, which a one-market snapshot
+    // would lose: refused with a clear error rather than written without it.
+    let v = spill_over_venue();
+    let err = v.exchange(InstrumentId(0)).to_snapshot().unwrap_err().to_string();
+    assert!(err.contains("MultiExchange"), "{err}");
+}
