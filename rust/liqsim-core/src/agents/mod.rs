@@ -25,6 +25,8 @@ mod stop_placer;
 mod takers;
 
 pub use basis::{BasisArb, BasisArbSpec, IndexCoupling, IndexCouplingSpec};
+#[cfg(test)]
+pub(crate) use maker::WALK_ALL;
 pub use maker::{MarketMaker, MarketMakerSpec, Reference};
 pub use openers::{PositionOpenerSpec, PositionOpeners};
 pub use stop_placer::{StopPlacer, StopPlacerSpec};
