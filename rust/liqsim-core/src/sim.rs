@@ -115,7 +115,8 @@ pub struct RunOutput {
     pub series: Vec<SeriesRow>,
     /// Events processed: index updates, scenario orders, agent wake-ups.
     pub events: u64,
-    /// Orders and cancels the agents sent.
+    /// Orders, cancels and index updates the agents sent at their wake-ups (events too: the
+    /// loop's event rate counts `events + agent_actions`).
     pub agent_actions: u64,
     /// Scenario orders the exchange refused (margin, reduce-only, …), by row.
     pub refused_orders: Vec<usize>,

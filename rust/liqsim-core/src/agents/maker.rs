@@ -370,8 +370,8 @@ impl MarketMaker {
         self.next_wake = ts + self.spec.refresh_every;
         let dt = self.last_wake.map_or(0, |t| ts - t);
         self.last_wake = Some(ts);
-        let Some(reference) = self.reference(ex) else { return 1 };
-        let mut actions = 1u64;
+        let Some(reference) = self.reference(ex) else { return 0 };
+        let mut actions = 0u64;
 
         // Fast path: no fill against us since the last wake, the profile full, no pull and no
         // re-centre due: nothing to do (a quiet market costs O(1) per wake, not O(levels)).
@@ -672,14 +672,14 @@ mod tests {
         let mut m = MarketMaker::new(s, 0);
         let mut ex = market();
         let ctx = AgentContext { scale: ex.config().scale, liquidated_quote: [0.0, 0.0] };
-        assert_eq!(m.wake(0, &mut ex, &ctx), 201, "the wake itself and 200 orders");
+        assert_eq!(m.wake(0, &mut ex, &ctx), 200, "200 orders");
         assert!(m.settled);
         let target = m.targets[1][0];
         // Level 0 of the asks: 1 bp above 3,000.00 is 3,000.30; its quote 1e6·(1/10)^0.65
         // = 223,872 at $3.0003 a lot is 74,615 lots.
         assert_eq!(m.ladder[1][0], 300_030);
         assert!((target - 223_872.1 / 3.0003).abs() < 1.0, "{target}");
-        assert_eq!(m.wake(100_000_000, &mut ex, &ctx), 1, "a quiet wake does nothing");
+        assert_eq!(m.wake(100_000_000, &mut ex, &ctx), 0, "a quiet wake does nothing");
         let q = (0.3 * target).round() as Qty;
         let buy = OrderRequest { side: Side::Buy, qty: q, price: None, tif: TimeInForce::Ioc, reduce_only: false };
         assert_eq!(ex.submit(TraderId(1), buy).outcome.filled, q);
@@ -691,9 +691,9 @@ mod tests {
             let expected = q as f64 * 0.5f64.powf(k as f64 / 10.0);
             assert!((deficit - expected).abs() < 1e-6 * q as f64, "wake {k}: {deficit} vs {expected}");
             if k < 6 {
-                assert_eq!(actions, 1, "wake {k}: less than a chunk missing");
+                assert_eq!(actions, 0, "wake {k}: less than a chunk missing");
             } else {
-                assert_eq!(actions, 2, "wake {k}: one top-up");
+                assert_eq!(actions, 1, "wake {k}: one top-up");
                 assert_eq!(m.resting[1][0], m.wanted[1][0].floor() as Qty);
                 assert_eq!(m.quotes[1][0].len(), 2);
             }
