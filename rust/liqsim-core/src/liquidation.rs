@@ -71,8 +71,14 @@ impl TriggerIndex {
     /// Append every account liquidatable at `mark` (longs with trigger ≥ mark, shorts with
     /// trigger ≤ mark) to `out`, longs first, each side in trigger order.
     pub fn crossed(&self, mark: Price, out: &mut Vec<u32>) {
-        out.extend(self.longs.range((mark, 0)..).map(|&(_, a)| a));
-        out.extend(self.shorts.range(..=(mark, u32::MAX)).map(|&(_, a)| a));
+        // Usually no one is crossed: the nearest trigger of each side (one walk down the tree's
+        // edge) says so without the two range searches, which ran after every event of a run.
+        if self.longs.last().is_some_and(|&(p, _)| p >= mark) {
+            out.extend(self.longs.range((mark, 0)..).map(|&(_, a)| a));
+        }
+        if self.shorts.first().is_some_and(|&(p, _)| p <= mark) {
+            out.extend(self.shorts.range(..=(mark, u32::MAX)).map(|&(_, a)| a));
+        }
     }
 
     /// The lowest short trigger and the highest long trigger: the mark range that liquidates no one.
