@@ -134,6 +134,8 @@ struct Quote {
 const DIRTY: u8 = 1;
 /// Level flags: what rests there must be read back from the book first (a fill, a forced cancel).
 const RECOUNT: u8 = 2;
+/// Level flags: regrowing with nothing to do until its wake in `sleeping` (see `sleep`).
+const SLEEPING: u8 = 4;
 
 /// A market maker's state. A wake costs what changed since the last one, not the ladder's size:
 /// fills are read off the trade tape (our own fills, at our level prices), and only levels that
@@ -184,6 +186,20 @@ pub struct MarketMaker {
     /// Read every level back from the book at the next full wake: our account was liquidated,
     /// and the exchange cancelled our orders.
     recount_all: bool,
+    /// Levels only regrowing toward their profile, which no wake touches until the full wake
+    /// (counted by `full_wakes`) at which a top-up or the final clamp may first be due:
+    /// (that wake, side, level), with `due` telling live entries from stale ones. Their
+    /// regrowth steps are applied when they wake (`sync`), one step per full wake missed, the
+    /// same float operations in the same order as a wake-by-wake update.
+    sleeping: Vec<(u64, u8, u32)>,
+    next_due: u64,
+    due: [Vec<u64>; 2],
+    /// Full wakes through which each sleeping level's regrowth has been applied.
+    synced: [Vec<u64>; 2],
+    full_wakes: u64,
+    /// The regrowth factor of the sleeping levels' missed steps (all of them: a wake with
+    /// another factor wakes every sleeping level first).
+    sleep_regrow: f64,
     /// Scratch lists kept between wakes, so that a wake allocates nothing.
     work: Vec<(u8, u32)>,
     cancels: Vec<(u64, OrderId)>,
@@ -217,6 +233,12 @@ impl MarketMaker {
             dirty: Vec::new(),
             flags: [vec![0; n], vec![0; n]],
             recount_all: false,
+            sleeping: Vec::new(),
+            next_due: u64::MAX,
+            due: [vec![0; n], vec![0; n]],
+            synced: [vec![0; n], vec![0; n]],
+            full_wakes: 0,
+            sleep_regrow: 0.0,
             work: Vec::new(),
             cancels: Vec::new(),
             history: VecDeque::new(),
@@ -366,6 +388,64 @@ impl MarketMaker {
         no_top_up && (!(w >= target - 1.0) || w == target)
     }
 
+    /// Apply a sleeping level's missed regrowth steps (through full wake `through`) and wake it.
+    fn sync(&mut self, s: usize, k: usize, through: u64) {
+        let target = self.targets[s].get(k).copied().unwrap_or(0.0);
+        let (r, w) = (self.sleep_regrow, &mut self.wanted[s][k]);
+        for _ in self.synced[s][k]..through {
+            *w = *w + (target - *w) * r;
+        }
+        self.synced[s][k] = through;
+        self.flags[s][k] &= !SLEEPING;
+    }
+
+    /// Wake every sleeping level (their regrowth applied through full wake `through`).
+    fn wake_all_sleeping(&mut self, through: u64) {
+        for i in 0..self.sleeping.len() {
+            let (due, s, k) = self.sleeping[i];
+            let (s, k) = (s as usize, k as usize);
+            if self.flags[s][k] & SLEEPING != 0 && self.due[s][k] == due {
+                self.sync(s, k, through);
+            }
+        }
+        self.sleeping.clear();
+        self.next_due = u64::MAX;
+    }
+
+    /// Put a level that is only regrowing to sleep until the first full wake at which it may
+    /// act, if that is at least two wakes away; false when it must stay listed. Below its target
+    /// and not over-resting, the level's wanted depth w only rises, and it acts again (a top-up
+    /// or the clamp to the profile) once w ≥ min(resting + a chunk (one lot when empty),
+    /// target − 1), i.e. once its deficit d = target − w falls to d* = target − that. The deficit
+    /// shrinks by (1 − r) a wake: j = ln(d*/d) / ln(1 − r) wakes. The wake is set 0.1% and two
+    /// wakes early (float steps drift by far less), and a level woken early goes back to sleep.
+    fn sleep(&mut self, s: usize, k: usize, step: u64, regrow: f64) -> bool {
+        let Some(&target) = self.targets[s].get(k) else { return false };
+        let (w, resting) = (self.wanted[s][k], self.resting[s][k]);
+        let keep_in_step = self.pulled[s] || self.flags[s][k] & RECOUNT != 0 || !(regrow > 0.0 && regrow < 1.0);
+        if keep_in_step || !(w.is_finite() && w < target - 1.0) || resting as f64 > w + 1.0 {
+            return false;
+        }
+        let need = if resting > 0 { ((0.1 * target) as Qty).max(1) } else { 1 };
+        let threshold = (resting as f64 + need as f64).min(target - 1.0);
+        let (deficit, deficit_due) = (target - w, target - threshold);
+        if !(deficit_due > 0.0 && deficit > deficit_due) {
+            return false;
+        }
+        let wakes = (deficit_due / deficit).ln() / (1.0 - regrow).ln();
+        let early = (wakes * 0.999).floor() - 2.0;
+        if !(early >= 2.0) {
+            return false;
+        }
+        let due = step + (early.min(1e15) as u64);
+        self.flags[s][k] |= SLEEPING;
+        self.due[s][k] = due;
+        self.synced[s][k] = step;
+        self.sleeping.push((due, s as u8, k as u32));
+        self.next_due = self.next_due.min(due);
+        true
+    }
+
     pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.spec.refresh_every;
         let dt = self.last_wake.map_or(0, |t| ts - t);
@@ -386,11 +466,57 @@ impl MarketMaker {
         }
         self.settled = false;
         let n = self.spec.levels as usize;
+        self.full_wakes += 1;
+        let step = self.full_wakes;
+        let regrow = if self.spec.refill_half_life == 0 {
+            1.0
+        } else {
+            1.0 - 0.5f64.powf(dt as f64 / self.spec.refill_half_life as f64)
+        };
+        let centre = match self.anchor {
+            Some(a) if (((reference - a).abs()) as f64) < self.spec.requote_bp * BP * a as f64 => a,
+            _ => reference,
+        };
+        let recentred = self.anchor != Some(centre) || self.ladder[1].is_empty();
 
         // What is left of our orders: fills reduce the wanted depth of their level. With
         // self-trade prevention on, another order source on our account could have cancelled
         // any of them without a trade: read them all back.
         let everything = std::mem::take(&mut self.recount_all) || ex.config().stp != SelfTradePrevention::None;
+        // Sleeping levels catch up on their missed steps (through the last full wake) before
+        // anything else touches them: all of them when every level is looked at or this wake
+        // regrows by another factor; else those due now and those just filled.
+        let all_levels = everything || recentred || self.pulled != pulled_before || walk_all();
+        if all_levels || regrow.to_bits() != self.sleep_regrow.to_bits() {
+            self.wake_all_sleeping(step - 1);
+        } else {
+            if step >= self.next_due {
+                let mut next_due = u64::MAX;
+                let mut i = 0;
+                while i < self.sleeping.len() {
+                    let (due, s, k) = self.sleeping[i];
+                    let (su, ku) = (s as usize, k as usize);
+                    if self.flags[su][ku] & SLEEPING == 0 || self.due[su][ku] != due {
+                        self.sleeping.swap_remove(i); // stale: woken by a fill since
+                    } else if due <= step {
+                        self.sync(su, ku, step - 1);
+                        self.mark(su, ku, 0);
+                        self.sleeping.swap_remove(i);
+                    } else {
+                        next_due = next_due.min(due);
+                        i += 1;
+                    }
+                }
+                self.next_due = next_due;
+            }
+            for i in 0..self.dirty.len() {
+                let (s, k) = (self.dirty[i].0 as usize, self.dirty[i].1 as usize);
+                if self.flags[s][k] & SLEEPING != 0 {
+                    self.sync(s, k, step - 1);
+                }
+            }
+        }
+        self.sleep_regrow = regrow;
         {
             let book = ex.book();
             if everything {
@@ -412,11 +538,6 @@ impl MarketMaker {
         }
 
         // Re-centre when the reference moved enough since the ladder was placed.
-        let centre = match self.anchor {
-            Some(a) if (((reference - a).abs()) as f64) < self.spec.requote_bp * BP * a as f64 => a,
-            _ => reference,
-        };
-        let recentred = self.anchor != Some(centre) || self.ladder[1].is_empty();
         if recentred {
             self.ladder = self.compute_ladder(centre);
             for s in 0..2 {
@@ -445,11 +566,6 @@ impl MarketMaker {
         work.sort_unstable();
 
         // Wanted depth per level: zero when pulled, else regrown toward the profile.
-        let regrow = if self.spec.refill_half_life == 0 {
-            1.0
-        } else {
-            1.0 - 0.5f64.powf(dt as f64 / self.spec.refill_half_life as f64)
-        };
         for &(s, k) in &work {
             let (s, k) = (s as usize, k as usize);
             // Bids stop above zero: levels beyond the ladder want nothing.
@@ -556,7 +672,7 @@ impl MarketMaker {
                     self.short_count -= 1;
                 }
             }
-            if !self.at_rest(s, k) {
+            if !self.at_rest(s, k) && !self.sleep(s, k, step, regrow) {
                 self.mark(s, k, 0);
             }
         }
@@ -683,10 +799,17 @@ mod tests {
         let q = (0.3 * target).round() as Qty;
         let buy = OrderRequest { side: Side::Buy, qty: q, price: None, tif: TimeInForce::Ioc, reduce_only: false };
         assert_eq!(ex.submit(TraderId(1), buy).outcome.filled, q);
+        let mut slept = 0;
         for k in 1..=6 {
             let actions = m.wake(100_000_000 * (k + 1), &mut ex, &ctx);
-            // Only the filled level is looked at, at every wake while it regrows.
-            assert_eq!(m.work, vec![(1, 0)], "wake {k}");
+            // Only the filled level is looked at; while it can only regrow it sleeps (is not
+            // looked at, its missed steps applied when it wakes).
+            assert!(m.work.is_empty() || m.work == vec![(1, 0)], "wake {k}: {:?}", m.work);
+            if m.work.is_empty() {
+                assert!(m.flags[1][0] & SLEEPING != 0);
+                slept += 1;
+                continue;
+            }
             let deficit = m.targets[1][0] - m.wanted[1][0];
             let expected = q as f64 * 0.5f64.powf(k as f64 / 10.0);
             assert!((deficit - expected).abs() < 1e-6 * q as f64, "wake {k}: {deficit} vs {expected}");
@@ -698,6 +821,9 @@ mod tests {
                 assert_eq!(m.quotes[1][0].len(), 2);
             }
         }
+        // After the fill (deficit 0.3 T·2^(−0.1)), the top-up threshold (0.2 T) is 10·log2(1.4)
+        // = 4.85 wakes away: the level sleeps through the next one (woken two wakes early).
+        assert_eq!(slept, 1);
     }
 
     #[test]
