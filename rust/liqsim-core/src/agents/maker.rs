@@ -197,6 +197,10 @@ pub struct MarketMaker {
     /// Full wakes through which each sleeping level's regrowth has been applied.
     synced: [Vec<u64>; 2],
     full_wakes: u64,
+    /// The regrowth factor 1 − 2^(−dt / half-life) for the wake interval `regrow_dt` (wakes are
+    /// periodic: computed once, not at every wake).
+    regrow: f64,
+    regrow_dt: Ts,
     /// The regrowth factor of the sleeping levels' missed steps (all of them: a wake with
     /// another factor wakes every sleeping level first).
     sleep_regrow: f64,
@@ -238,6 +242,8 @@ impl MarketMaker {
             due: [vec![0; n], vec![0; n]],
             synced: [vec![0; n], vec![0; n]],
             full_wakes: 0,
+            regrow: f64::NAN,
+            regrow_dt: -1,
             sleep_regrow: 0.0,
             work: Vec::new(),
             cancels: Vec::new(),
@@ -271,6 +277,9 @@ impl MarketMaker {
 
     /// Update the pull state from the move and the liquidation flow over the window.
     fn update_pull(&mut self, ts: Ts, price: Price, ctx: &AgentContext) {
+        if self.spec.pull_move == 0.0 && self.spec.pull_liquidations == 0.0 {
+            return; // no pull rule: never pulled, and the history would serve nothing
+        }
         let window = self.spec.pull_window;
         self.history.push_back((ts, price));
         while self.history.len() > 1 && self.history[0].0 < ts - window {
@@ -464,15 +473,37 @@ impl MarketMaker {
         if self.settled && !filled && !recentre_due && self.pulled == pulled_before && self.pulled == [false, false] {
             return actions;
         }
+        // Quiet: as above, but some level is short of its profile by less than a chunk (it stays
+        // so until a fill), or regrowing asleep and not due: a full wake would only count itself.
+        if dt != self.regrow_dt {
+            self.regrow_dt = dt;
+            self.regrow = if self.spec.refill_half_life == 0 {
+                1.0
+            } else {
+                1.0 - 0.5f64.powf(dt as f64 / self.spec.refill_half_life as f64)
+            };
+        }
+        let regrow = self.regrow;
+        if !filled
+            && !recentre_due
+            && self.pulled == pulled_before
+            && self.pulled == [false, false]
+            && self.dirty.is_empty()
+            && !self.recount_all
+            && ex.config().stp == SelfTradePrevention::None
+            && self.full_wakes + 1 < self.next_due
+            && regrow.to_bits() == self.sleep_regrow.to_bits()
+            && !walk_all()
+        {
+            self.full_wakes += 1;
+            self.settled = self.short_count == 0;
+            self.work.clear(); // looked at no level
+            return actions;
+        }
         self.settled = false;
         let n = self.spec.levels as usize;
         self.full_wakes += 1;
         let step = self.full_wakes;
-        let regrow = if self.spec.refill_half_life == 0 {
-            1.0
-        } else {
-            1.0 - 0.5f64.powf(dt as f64 / self.spec.refill_half_life as f64)
-        };
         let centre = match self.anchor {
             Some(a) if (((reference - a).abs()) as f64) < self.spec.requote_bp * BP * a as f64 => a,
             _ => reference,
