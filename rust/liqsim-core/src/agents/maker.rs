@@ -394,7 +394,7 @@ impl MarketMaker {
         let missing = w.floor() as Qty - resting;
         let chunk = ((0.1 * target) as Qty).max(1);
         let no_top_up = missing <= 0 || (resting > 0 && missing < chunk);
-        no_top_up && (!(w >= target - 1.0) || w == target)
+        no_top_up && (w < target - 1.0 || w == target) // w is finite here: `still` held
     }
 
     /// Apply a sleeping level's missed regrowth steps (through full wake `through`) and wake it.
@@ -443,7 +443,7 @@ impl MarketMaker {
         }
         let wakes = (deficit_due / deficit).ln() / (1.0 - regrow).ln();
         let early = (wakes * 0.999).floor() - 2.0;
-        if !(early >= 2.0) {
+        if early.is_nan() || early < 2.0 {
             return false;
         }
         let due = step + (early.min(1e15) as u64);
@@ -582,8 +582,8 @@ impl MarketMaker {
         // changed, else those listed (filled, regrowing, short of a chunk of orders).
         let mut work = std::mem::take(&mut self.work);
         work.clear();
-        for s in 0..2 {
-            if everything || recentred || self.pulled[s] != pulled_before[s] || walk_all() {
+        for (s, &before) in pulled_before.iter().enumerate() {
+            if everything || recentred || self.pulled[s] != before || walk_all() {
                 work.extend((0..n as u32).map(|k| (s as u8, k)));
             } else {
                 work.extend(self.dirty.iter().filter(|&&(ds, _)| ds as usize == s));

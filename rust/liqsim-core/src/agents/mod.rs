@@ -141,7 +141,8 @@ pub(crate) fn market_order(
 /// An agent of the simulation (an enum, not a trait object: cheap to clone for what-ifs).
 #[derive(Clone, Debug)]
 pub enum Agent {
-    MarketMaker(MarketMaker),
+    /// Boxed: its per-level state is several times the size of the other agents.
+    MarketMaker(Box<MarketMaker>),
     NoiseTaker(NoiseTaker),
     MomentumTaker(MomentumTaker),
     PositionOpeners(PositionOpeners),
@@ -198,7 +199,7 @@ impl AgentSpec {
     /// The agent, started at `start`, with random stream `stream` of `seed`.
     pub fn build(&self, start: Ts, seed: u64, stream: u64) -> Agent {
         match self {
-            AgentSpec::MarketMaker(s) => Agent::MarketMaker(MarketMaker::new(s.clone(), start)),
+            AgentSpec::MarketMaker(s) => Agent::MarketMaker(Box::new(MarketMaker::new(s.clone(), start))),
             AgentSpec::NoiseTaker(s) => {
                 Agent::NoiseTaker(NoiseTaker::new(s.clone(), start, AgentRng::new(seed, stream)))
             }
