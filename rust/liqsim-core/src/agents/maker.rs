@@ -104,8 +104,8 @@ impl MarketMakerSpec {
 
 #[cfg(test)]
 thread_local! {
-    /// Tests: look at every level at every full wake, the plain walk the incremental wake must
-    /// equal order for order.
+    /// Tests: read every level back from the book and look at every level at every full wake,
+    /// the plain walk the incremental wake must equal order for order.
     pub(crate) static WALK_ALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -513,7 +513,8 @@ impl MarketMaker {
         // What is left of our orders: fills reduce the wanted depth of their level. With
         // self-trade prevention on, another order source on our account could have cancelled
         // any of them without a trade: read them all back.
-        let everything = std::mem::take(&mut self.recount_all) || ex.config().stp != SelfTradePrevention::None;
+        let everything =
+            std::mem::take(&mut self.recount_all) || ex.config().stp != SelfTradePrevention::None || walk_all();
         // Sleeping levels catch up on their missed steps (through the last full wake) before
         // anything else touches them: all of them when every level is looked at or this wake
         // regrows by another factor; else those due now and those just filled.

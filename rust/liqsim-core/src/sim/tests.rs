@@ -503,3 +503,53 @@ fn incremental_maker_sends_what_a_walk_of_every_level_sends() {
         assert_eq!(fast.2, walk.2, "run {r}: final books");
     }
 }
+
+#[test]
+fn a_maker_whose_account_is_liquidated_reads_its_orders_back() {
+    // A maker on an ordinary, thinly funded account sells into steady buying, goes short and
+    // is liquidated: the exchange cancels all its orders. It learns that from the liquidation
+    // tape and reads every level back from the book, as a walk of every level would: both
+    // give the same run.
+    let maker_id = TraderId(4_000_000);
+    let spec_maker = AgentSpec::MarketMaker(MarketMakerSpec {
+        trader: maker_id,
+        reference: Reference::Mid,
+        depth_10bp: 30_000.0,
+        beta: 0.65,
+        first_level_bp: 1.0,
+        level_spacing_bp: 2.0,
+        levels: 60,
+        refresh_every: S / 10,
+        refill_half_life: 5 * S,
+        requote_bp: 2.0,
+        pull_move: 0.0,
+        pull_window: 5 * S,
+        pull_liquidations: 0.0,
+        pull_both_sides: false,
+        reload_after: 60 * S,
+    });
+    let go = |walk_all: bool| {
+        crate::agents::WALK_ALL.with(|w| w.set(walk_all));
+        let mut ex = exchange(300);
+        ex.add_accounts(&[AccountRow {
+            id: maker_id,
+            balance: usdt(2_000.0),
+            mode: MarginMode::Cross,
+            lots: 0,
+            entry_money_per_lot: Money::ZERO,
+            leverage: 50,
+            isolated_margin: None,
+        }])
+        .unwrap();
+        let out = run(&mut ex, &buys(S, 40, 2 * ETH), &[], std::slice::from_ref(&spec_maker), &spec(3)).unwrap();
+        crate::agents::WALK_ALL.with(|w| w.set(false));
+        let book: Vec<_> = [Side::Buy, Side::Sell].iter().flat_map(|&s| ex.book().orders(s)).collect();
+        (out, format!("{:?}", ex.tape()), book, ex)
+    };
+    let (fast, walk) = (go(false), go(true));
+    let liquidated = fast.3.tape().liquidations.iter().filter(|l| l.trader == maker_id).count();
+    assert!(liquidated > 0, "the maker's account was liquidated");
+    assert_eq!(fast.0, walk.0, "series and counters");
+    assert!(fast.1 == walk.1, "tapes differ");
+    assert_eq!(fast.2, walk.2, "final books");
+}
