@@ -1,6 +1,7 @@
 //! The simulation loop: events per second on a market-maker + noise workload, and one simulated
 //! busy hour with 10k / 100k / 1M leveraged accounts loaded (far from liquidation: no work of
-//! their own; measured 2.2× slower with 1M than with 100k, cause not investigated).
+//! their own; the same instruction count whatever their number, the time not quite: see the
+//! README).
 //!
 //! An event is an index update, a scenario order, an agent wake-up, or an order, cancel or index
 //! update an agent sent (`RunOutput::events + agent_actions`). `sim_events/N` runs the busy
@@ -10,7 +11,8 @@
 //! `SIM_ONCE=SECONDS cargo bench -p liqsim-core --bench sim` runs the workload (100k accounts)
 //! once for that many simulated seconds and prints the event count and rate (for `perf` /
 //! `valgrind --tool=callgrind` on the bench binary, without criterion's repetitions);
-//! `SIM_REPEAT=N` runs it N times on clones of one market and prints the median and best.
+//! `SIM_REPEAT=N` runs it N times on clones of one market and prints the median and best;
+//! `SIM_ACCOUNTS=N` loads N accounts instead of 100k.
 
 use std::time::Instant;
 
@@ -163,7 +165,7 @@ fn main() {
     if let Ok(seconds) = std::env::var("SIM_ONCE") {
         let seconds: i64 = seconds.parse().expect("SIM_ONCE: simulated seconds");
         let repeat: usize = std::env::var("SIM_REPEAT").map_or(1, |r| r.parse().expect("SIM_REPEAT: runs"));
-        let base = market(100_000);
+        let base = market(std::env::var("SIM_ACCOUNTS").map_or(100_000, |a| a.parse().unwrap()));
         let mut walls = Vec::with_capacity(repeat);
         let mut n = 0;
         for _ in 0..repeat {
