@@ -78,3 +78,29 @@ class MillionAccountCascade:
 
     def peakmem_load_and_cascade(self):
         liqsim.simulate(self.scn)
+
+
+if __name__ == "__main__":
+    # Quick figures without asv: python benches/benchmarks/bench_simulation.py
+    # The first call in a fresh process (scenario + simulate, one-time import and setup costs
+    # included), then `simulate` on the built scenario as BusyHour.time_simulate times it, and the
+    # core call inside it (`SimulationResult.wall_time`); medians, as the machine is shared.
+    import statistics
+    import time
+
+    for n in (10_000, 100_000):
+        t0 = time.perf_counter()
+        scn = busy_hour(n)
+        liqsim.simulate(scn)
+        first = time.perf_counter() - t0
+        calls, cores = [], []
+        for _ in range(9):
+            t0 = time.perf_counter()
+            res = liqsim.simulate(scn)
+            calls.append(time.perf_counter() - t0)
+            cores.append(res.wall_time)
+        events = res.events + res.agent_actions
+        core = statistics.median(cores)
+        print(f"busy hour, {n:,} accounts: first call {first * 1e3:.0f} ms; simulate median "
+              f"{statistics.median(calls) * 1e3:.1f} ms (min {min(calls) * 1e3:.1f}); core {core * 1e3:.1f} ms "
+              f"for {events:,} events = {events / core / 1e6:.2f} M events/s")

@@ -37,7 +37,9 @@ class SimulationResult:
         self.scenario = scenario
         self.exchange = exchange
         self.series = Table(raw["series"], timestamps=["ts"], name="series")
+        #: Events processed: index updates, scenario orders and agent wake-ups.
         self.events: int = int(raw["events"])
+        #: Orders, cancels and index updates the agents sent when they woke.
         self.agent_actions: int = int(raw["agent_actions"])
         #: Rows of the scenario's ``orders`` table that the exchange refused (margin, reduce-only, …).
         self.refused_orders: np.ndarray = raw["refused_orders"]

@@ -1,13 +1,28 @@
 //! The simulation loop: events per second on a market-maker + noise workload, and one simulated
-//! busy hour with leveraged accounts loaded (cost independent of the account count).
+//! busy hour with 10k / 100k / 1M leveraged accounts loaded (far from liquidation: no work of
+//! their own; the same instruction count whatever their number, the time not quite: see the
+//! README).
+//!
+//! An event is an index update, a scenario order, an agent wake-up, or an order, cancel or index
+//! update an agent sent (`RunOutput::events + agent_actions`). `sim_events/N` runs the busy
+//! market for as long as it takes to produce about N events (cost per event should not grow
+//! with N); `sim_busy_hour/N` runs one hour with N accounts loaded.
+//!
+//! `SIM_ONCE=SECONDS cargo bench -p liqsim-core --bench sim` runs the workload (100k accounts)
+//! once for that many simulated seconds and prints the event count and rate (for `perf` /
+//! `valgrind --tool=callgrind` on the bench binary, without criterion's repetitions);
+//! `SIM_REPEAT=N` runs it N times on clones of one market and prints the median and best;
+//! `SIM_ACCOUNTS=N` loads N accounts instead of 100k.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::time::Instant;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
 use liqsim_core::account::MarginMode;
 use liqsim_core::agents::{AgentSpec, MarketMakerSpec, NoiseTakerSpec, Reference, SizeDist};
 use liqsim_core::exchange::{AccountRow, Exchange, ExchangeConfig, LIQUIDITY_ID};
 use liqsim_core::funding::MarkRule;
 use liqsim_core::margin::NotionalScale;
-use liqsim_core::sim::{run, IndexPoint, RunSpec};
+use liqsim_core::sim::{run, IndexPoint, RunOutput, RunSpec};
 use liqsim_core::venue::{Venue, VenuePreset};
 use liqsim_core::{Money, TraderId};
 
@@ -65,28 +80,53 @@ fn agents() -> Vec<AgentSpec> {
     ]
 }
 
-fn busy_hour(c: &mut Criterion) {
-    let mut group = c.benchmark_group("sim_busy_hour");
+fn spec(seconds: i64) -> RunSpec {
+    RunSpec {
+        start: 0,
+        end: seconds * S,
+        sample_every: S,
+        seed: 1,
+        check_invariants: false,
+        agent_balance: Money::from_f64(1e12),
+    }
+}
+
+const INDEX: [IndexPoint; 1] = [IndexPoint { ts: 0, price: 300_000 }];
+
+fn events(out: &RunOutput) -> u64 {
+    out.events + out.agent_actions
+}
+
+/// Simulated seconds of the busy market that give about `n` events (measured rate: ~14.2 events
+/// per second of market time: 10 maker wakes, ~2 noise wakes and their orders, the maker's
+/// top-ups and cancels).
+fn seconds_for(n: u64) -> i64 {
+    (n as f64 / 14.2).round() as i64
+}
+
+fn by_events(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sim_events");
     group.sample_size(10);
-    for accounts in [10_000usize, 100_000, 1_000_000] {
-        let base = market(accounts);
-        let spec = RunSpec {
-            start: 0,
-            end: 3600 * S,
-            sample_every: S,
-            seed: 1,
-            check_invariants: false,
-            agent_balance: Money::from_f64(1e12),
-        };
-        let index = [IndexPoint { ts: 0, price: 300_000 }];
-        let probe = run(&mut base.clone(), &[], &index, &agents(), &spec).unwrap();
-        let events = probe.events + probe.agent_actions;
-        println!("busy hour, {accounts} accounts: {} events + {} agent actions", probe.events, probe.agent_actions);
-        group.throughput(Throughput::Elements(events));
-        group.bench_with_input(BenchmarkId::from_parameter(accounts), &accounts, |b, _| {
+    let base = market(100_000);
+    for n in [10_000u64, 100_000, 1_000_000] {
+        let spec = spec(seconds_for(n));
+        let probe = run(&mut base.clone(), &[], &INDEX, &agents(), &spec).unwrap();
+        println!(
+            "{n} events nominal: {} s simulated, {} events ({} loop events + {} agent actions)",
+            spec.end / S,
+            events(&probe),
+            probe.events,
+            probe.agent_actions
+        );
+        group.throughput(Throughput::Elements(events(&probe)));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter_batched(
                 || base.clone(),
-                |mut ex| run(&mut ex, &[], &index, &agents(), &spec).unwrap(),
+                // The exchange is returned, not dropped: freeing 100k accounts is not the loop's cost.
+                |mut ex| {
+                    let out = run(&mut ex, &[], &INDEX, &agents(), &spec).unwrap();
+                    (ex, out)
+                },
                 criterion::BatchSize::LargeInput,
             )
         });
@@ -94,5 +134,64 @@ fn busy_hour(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, busy_hour);
-criterion_main!(benches);
+fn busy_hour(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sim_busy_hour");
+    group.sample_size(10);
+    let spec = spec(3600);
+    for accounts in [10_000usize, 100_000, 1_000_000] {
+        let base = market(accounts);
+        let probe = run(&mut base.clone(), &[], &INDEX, &agents(), &spec).unwrap();
+        println!(
+            "busy hour, {accounts} accounts: {} events ({} loop events + {} agent actions)",
+            events(&probe),
+            probe.events,
+            probe.agent_actions
+        );
+        group.throughput(Throughput::Elements(events(&probe)));
+        group.bench_with_input(BenchmarkId::from_parameter(accounts), &accounts, |b, _| {
+            b.iter_batched(
+                || base.clone(),
+                |mut ex| {
+                    let out = run(&mut ex, &[], &INDEX, &agents(), &spec).unwrap();
+                    (ex, out)
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    if let Ok(seconds) = std::env::var("SIM_ONCE") {
+        let seconds: i64 = seconds.parse().expect("SIM_ONCE: simulated seconds");
+        let repeat: usize = std::env::var("SIM_REPEAT").map_or(1, |r| r.parse().expect("SIM_REPEAT: runs"));
+        let base = market(std::env::var("SIM_ACCOUNTS").map_or(100_000, |a| a.parse().unwrap()));
+        let mut walls = Vec::with_capacity(repeat);
+        let mut n = 0;
+        for _ in 0..repeat {
+            let mut ex = base.clone();
+            let t = Instant::now();
+            let out = run(&mut ex, &[], &INDEX, &agents(), &spec(seconds)).unwrap();
+            walls.push(t.elapsed().as_secs_f64());
+            n = events(&out);
+            if repeat == 1 {
+                println!("{} loop events + {} agent actions", out.events, out.agent_actions);
+            }
+        }
+        walls.sort_by(f64::total_cmp);
+        let (best, median) = (walls[0], walls[walls.len() / 2]);
+        println!(
+            "{seconds} s simulated, {n} events, {repeat} runs: median {:.2} ms = {:.2} M events/s, best {:.2} ms = {:.2} M events/s",
+            median * 1e3,
+            n as f64 / median / 1e6,
+            best * 1e3,
+            n as f64 / best / 1e6
+        );
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    by_events(&mut c);
+    busy_hour(&mut c);
+    c.final_summary();
+}

@@ -231,7 +231,9 @@ pub fn trigger_price(account: &Account, scale: NotionalScale, tiers: &TierTable)
     let long = account.position.lots > 0;
     let liq = |p: Price| account.liquidatable(p, scale, tiers);
     let ceiling = search_ceiling(scale);
-    let estimate = (trigger_estimate(account, scale, tiers).clamp(1.0, ceiling as f64)) as Price;
+    // The estimate only seeds the search: not computed for an account with no threshold (a fill
+    // refreshes its taker's and maker's triggers, most of them far from any).
+    let estimate = || (trigger_estimate(account, scale, tiers).clamp(1.0, ceiling as f64)) as Price;
     if long {
         // Largest p with liq(p); liq is monotone (true at and below the threshold).
         if !liq(1) {
@@ -240,16 +242,17 @@ pub fn trigger_price(account: &Account, scale: NotionalScale, tiers: &TierTable)
         if liq(ceiling) {
             return Some(ceiling);
         }
-        Some(boundary(estimate, ceiling, liq))
+        Some(boundary(estimate(), ceiling, liq))
     } else {
-        // Smallest p with liq(p); liq is true at and above the threshold.
-        if liq(1) {
-            return Some(1);
-        }
+        // Smallest p with liq(p); liq is true at and above the threshold, so a short not
+        // liquidatable at the ceiling is not at 1 either (the usual case: asked first).
         if !liq(ceiling) {
             return None;
         }
-        Some(boundary(estimate, ceiling, |p| !liq(p)) + 1)
+        if liq(1) {
+            return Some(1);
+        }
+        Some(boundary(estimate(), ceiling, |p| !liq(p)) + 1)
     }
 }
 

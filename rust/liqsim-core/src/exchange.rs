@@ -1211,7 +1211,9 @@ impl Exchange {
             };
             crossed.clear();
             self.index.crossed(mark, &mut crossed);
-            crossed.retain(|a| self.cooldown_until.get(a).is_none_or(|&t| t <= self.ts));
+            if !crossed.is_empty() && !self.cooldown_until.is_empty() {
+                crossed.retain(|a| self.cooldown_until.get(a).is_none_or(|&t| t <= self.ts));
+            }
             if (crossed.is_empty() && fired == 0) || round >= self.cfg.max_cascade_rounds {
                 break;
             }

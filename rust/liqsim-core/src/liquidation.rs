@@ -33,6 +33,10 @@ pub struct Trigger {
 pub struct TriggerIndex {
     longs: BTreeSet<(Price, u32)>,
     shorts: BTreeSet<(Price, u32)>,
+    /// The highest long trigger and the lowest short trigger (kept on every update): the cascade
+    /// asks after every event whether the mark crossed anyone, and the answer is usually no.
+    nearest_long: Option<Price>,
+    nearest_short: Option<Price>,
 }
 
 impl TriggerIndex {
@@ -52,7 +56,13 @@ impl TriggerIndex {
         }
         longs.sort_unstable();
         shorts.sort_unstable();
-        TriggerIndex { longs: longs.into_iter().collect(), shorts: shorts.into_iter().collect() }
+        let (nearest_long, nearest_short) = (longs.last().map(|&(p, _)| p), shorts.first().map(|&(p, _)| p));
+        TriggerIndex {
+            longs: longs.into_iter().collect(),
+            shorts: shorts.into_iter().collect(),
+            nearest_long,
+            nearest_short,
+        }
     }
 
     /// Number of accounts indexed.
@@ -76,6 +86,12 @@ impl TriggerIndex {
         if let Some(t) = new {
             self.set_mut(t.side).insert((t.price, account));
         }
+        for side in [old, new].into_iter().flatten().map(|t| t.side) {
+            match side {
+                TriggerSide::Long => self.nearest_long = self.longs.last().map(|&(p, _)| p),
+                TriggerSide::Short => self.nearest_short = self.shorts.first().map(|&(p, _)| p),
+            }
+        }
     }
 
     fn set_mut(&mut self, side: TriggerSide) -> &mut BTreeSet<(Price, u32)> {
@@ -88,13 +104,19 @@ impl TriggerIndex {
     /// Append every account liquidatable at `mark` (longs with trigger ≥ mark, shorts with
     /// trigger ≤ mark) to `out`, longs first, each side in trigger order.
     pub fn crossed(&self, mark: Price, out: &mut Vec<u32>) {
-        out.extend(self.longs.range((mark, 0)..).map(|&(_, a)| a));
-        out.extend(self.shorts.range(..=(mark, u32::MAX)).map(|&(_, a)| a));
+        // Usually no one is crossed: the nearest trigger of each side says so without the two
+        // range searches (this runs after every event of a simulation).
+        if self.nearest_long.is_some_and(|p| p >= mark) {
+            out.extend(self.longs.range((mark, 0)..).map(|&(_, a)| a));
+        }
+        if self.nearest_short.is_some_and(|p| p <= mark) {
+            out.extend(self.shorts.range(..=(mark, u32::MAX)).map(|&(_, a)| a));
+        }
     }
 
     /// The lowest short trigger and the highest long trigger: the mark range that liquidates no one.
     pub fn nearest(&self) -> (Option<Price>, Option<Price>) {
-        (self.longs.last().map(|&(p, _)| p), self.shorts.first().map(|&(p, _)| p))
+        (self.nearest_long, self.nearest_short)
     }
 
     /// All (side, price, account) entries, for tests and diagnostics.
@@ -111,6 +133,31 @@ mod tests {
 
     fn t(side: TriggerSide, price: Price) -> Option<Trigger> {
         Some(Trigger { side, price })
+    }
+
+    #[test]
+    fn nearest_triggers_follow_inserts_moves_and_removals() {
+        // The cached nearest triggers let `crossed` answer "no one" without a range search; they
+        // must be the set's extremes after every kind of update.
+        let mut ix = TriggerIndex::new();
+        assert_eq!(ix.nearest(), (None, None));
+        ix.update(1, None, t(TriggerSide::Long, 95));
+        ix.update(2, None, t(TriggerSide::Long, 90));
+        ix.update(3, None, t(TriggerSide::Short, 110));
+        assert_eq!(ix.nearest(), (Some(95), Some(110)));
+        ix.update(1, t(TriggerSide::Long, 95), t(TriggerSide::Long, 80)); // the nearest moves away
+        assert_eq!(ix.nearest(), (Some(90), Some(110)));
+        ix.update(2, t(TriggerSide::Long, 90), t(TriggerSide::Short, 105)); // flips side
+        assert_eq!(ix.nearest(), (Some(80), Some(105)));
+        let mut out = Vec::new();
+        ix.crossed(105, &mut out);
+        assert_eq!(out, vec![2]);
+        ix.update(1, t(TriggerSide::Long, 80), None);
+        ix.update(2, t(TriggerSide::Short, 105), None);
+        assert_eq!(ix.nearest(), (None, Some(110)));
+        out.clear();
+        ix.crossed(1, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -115,7 +115,8 @@ pub struct RunOutput {
     pub series: Vec<SeriesRow>,
     /// Events processed: index updates, scenario orders, agent wake-ups.
     pub events: u64,
-    /// Orders and cancels the agents sent.
+    /// Orders, cancels and index updates the agents sent at their wake-ups (events too: the
+    /// loop's event rate counts `events + agent_actions`).
     pub agent_actions: u64,
     /// Scenario orders the exchange refused (margin, reduce-only, …), by row.
     pub refused_orders: Vec<usize>,
@@ -330,7 +331,7 @@ pub fn run_with_states(
             out.events += 1;
         } else if t_agent == Some(t) {
             let k = agent_k.unwrap_or(0);
-            let ctx = AgentContext { scale: ex.config().scale, liquidated_quote: recorder.liquidated_quote() };
+            let ctx = AgentContext { scale: ex.config().scale, liquidated_quote: recorder.liquidated_quote };
             out.agent_actions += agents[k].wake(t, ex, &ctx);
             out.events += 1;
         } else {
@@ -414,11 +415,21 @@ struct Recorder {
     cvd: Qty,
     volume: Qty,
     liquidated: [Money; 2],
+    /// `liquidated` in quote, for the agents' flow rules (converted when it changes, not at
+    /// every wake: an i128 → f64 conversion is a library call).
+    liquidated_quote: [f64; 2],
 }
 
 impl Recorder {
     fn new(ex: &Exchange) -> Recorder {
-        let mut r = Recorder { trades_seen: 0, liquidations_seen: 0, cvd: 0, volume: 0, liquidated: [Money::ZERO; 2] };
+        let mut r = Recorder {
+            trades_seen: 0,
+            liquidations_seen: 0,
+            cvd: 0,
+            volume: 0,
+            liquidated: [Money::ZERO; 2],
+            liquidated_quote: [0.0; 2],
+        };
         r.catch_up(ex);
         r
     }
@@ -432,15 +443,14 @@ impl Recorder {
             }
         }
         self.trades_seen = tape.trades.len();
-        let scale = ex.config().scale;
-        for l in &tape.liquidations[self.liquidations_seen..] {
-            self.liquidated[l.side as usize] += l.notional(scale);
+        if self.liquidations_seen < tape.liquidations.len() {
+            let scale = ex.config().scale;
+            for l in &tape.liquidations[self.liquidations_seen..] {
+                self.liquidated[l.side as usize] += l.notional(scale);
+            }
+            self.liquidations_seen = tape.liquidations.len();
+            self.liquidated_quote = [self.liquidated[0].to_f64(), self.liquidated[1].to_f64()];
         }
-        self.liquidations_seen = tape.liquidations.len();
-    }
-
-    fn liquidated_quote(&self) -> [f64; 2] {
-        [self.liquidated[0].to_f64(), self.liquidated[1].to_f64()]
     }
 
     fn sample(&mut self, ex: &Exchange) -> SeriesRow {

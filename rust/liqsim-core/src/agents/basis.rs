@@ -63,7 +63,7 @@ impl BasisArb {
         let (Some(index), Some((bid, _)), Some((ask, _))) =
             (ex.index_price(), ex.book().best_bid(), ex.book().best_ask())
         else {
-            return 1;
+            return 0;
         };
         let fair = (index as f64 * (1.0 + self.spec.target_basis)).round() as Price;
         let band = (fair as f64 * self.spec.band_bp * BP).max(1.0) as Price;
@@ -77,11 +77,11 @@ impl BasisArb {
         } else if bid > fair + band {
             (Side::Sell, fair + band, max_lots + position)
         } else {
-            return 1;
+            return 0;
         };
         let qty = clip.min(room);
         if qty < 1 {
-            return 1;
+            return 0;
         }
         let req = OrderRequest { side, qty, price: Some(limit), tif: TimeInForce::Ioc, reduce_only: false };
         let _ = ex.submit(self.spec.trader, req);
@@ -128,8 +128,9 @@ impl IndexCoupling {
             let moved = (self.spec.elasticity * (last - index) as f64).round() as Price;
             if moved != 0 {
                 ex.set_index((index + moved).max(1));
+                return 1;
             }
         }
-        1
+        0
     }
 }

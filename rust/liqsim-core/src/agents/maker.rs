@@ -4,9 +4,9 @@
 use std::collections::VecDeque;
 
 use super::{AgentContext, BP};
-use crate::book::TimeInForce;
+use crate::book::{OrderBook, SelfTradePrevention, TimeInForce};
 use crate::error::Error;
-use crate::exchange::{Exchange, OrderRequest};
+use crate::exchange::{Exchange, OrderRequest, TradeKind};
 use crate::types::{OrderId, Price, Qty, Side, TraderId, Ts};
 
 /// What a market maker quotes around.
@@ -139,6 +139,46 @@ impl MarketMakerSpec {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: read every level back from the book and look at every level at every full wake,
+    /// the plain walk the incremental wake must equal order for order.
+    pub(crate) static WALK_ALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn walk_all() -> bool {
+    WALK_ALL.with(|w| w.get())
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn walk_all() -> bool {
+    false
+}
+
+/// One of the maker's resting orders.
+#[derive(Clone, Copy, Debug)]
+struct Quote {
+    /// Submission number: cancels go out oldest first, in the order one list of all the maker's
+    /// orders would send them (a cancel can move the touch, and so the mark, mid-wake).
+    seq: u64,
+    id: OrderId,
+    price: Price,
+}
+
+/// Level flags: the next full wake must look at the level (it is listed in `dirty`).
+const DIRTY: u8 = 1;
+/// Level flags: what rests there must be read back from the book first (a fill, a forced cancel).
+const RECOUNT: u8 = 2;
+/// Level flags: regrowing with nothing to do until its wake in `sleeping` (see `sleep`).
+const SLEEPING: u8 = 4;
+
+/// A market maker's state. A wake costs what changed since the last one, not the ladder's size:
+/// fills are read off the trade tape (our own fills, at our level prices), and only levels that
+/// were filled, are still regrowing, or were moved (re-centre, pull) are looked at. Every other
+/// level is at rest: looking at it would change nothing (the `at_rest` test), so skipping it
+/// gives the same orders, in the same order, as walking the whole ladder every wake.
 #[derive(Clone, Debug)]
 pub struct MarketMaker {
     pub spec: MarketMakerSpec,
@@ -155,19 +195,55 @@ pub struct MarketMaker {
     pulled: [bool; 2],
     /// Since when no pull condition has held.
     calm_since: Ts,
-    /// Own resting orders: (id, side, level, price).
-    orders: Vec<(OrderId, Side, u32, Price)>,
+    /// Own resting orders of each level of each side, oldest first; all at the level's price
+    /// (orders off the ladder are cancelled when it re-centres).
+    quotes: [Vec<Vec<Quote>>; 2],
+    next_seq: u64,
     /// Quote notional of each level of the profile (fixed by the spec).
     level_quote: Vec<f64>,
-    /// The ladder's prices for `anchor` (recomputed only when it re-centres).
+    /// The ladder's prices for `anchor` (recomputed only when it re-centres): bids falling, asks
+    /// rising, so a fill's price finds its level by binary search.
     ladder: [Vec<Price>; 2],
     /// Target lots of each level of the ladder (its quote notional at its price).
     targets: [Vec<f64>; 2],
-    /// Trades on the exchange's tape already looked at (to notice fills without polling orders).
+    /// Trades and liquidations on the exchange's tape already looked at (to notice fills and
+    /// forced cancels without polling every order).
     trades_seen: usize,
+    liquidations_seen: usize,
     /// Every level at its full profile and resting: a wake with no fills, no move and no pull
     /// has nothing to do.
     settled: bool,
+    /// Ladder levels short of their full profile (wanted below it, or resting less), and how many:
+    /// `settled` without walking the ladder.
+    short: [Vec<bool>; 2],
+    short_count: usize,
+    /// Levels (side, level) the next full wake must look at, and each level's flags.
+    dirty: Vec<(u8, u32)>,
+    flags: [Vec<u8>; 2],
+    /// Read every level back from the book at the next full wake: our account was liquidated,
+    /// and the exchange cancelled our orders.
+    recount_all: bool,
+    /// Levels only regrowing toward their profile, which no wake touches until the full wake
+    /// (counted by `full_wakes`) at which a top-up or the final clamp may first be due:
+    /// (that wake, side, level), with `due` telling live entries from stale ones. Their
+    /// regrowth steps are applied when they wake (`sync`), one step per full wake missed, the
+    /// same float operations in the same order as a wake-by-wake update.
+    sleeping: Vec<(u64, u8, u32)>,
+    next_due: u64,
+    due: [Vec<u64>; 2],
+    /// Full wakes through which each sleeping level's regrowth has been applied.
+    synced: [Vec<u64>; 2],
+    full_wakes: u64,
+    /// The regrowth factor 1 − 2^(−dt / half-life) for the wake interval `regrow_dt` (wakes are
+    /// periodic: computed once, not at every wake).
+    regrow: f64,
+    regrow_dt: Ts,
+    /// The regrowth factor of the sleeping levels' missed steps (all of them: a wake with
+    /// another factor wakes every sleeping level first).
+    sleep_regrow: f64,
+    /// Scratch lists kept between wakes, so that a wake allocates nothing.
+    work: Vec<(u8, u32)>,
+    cancels: Vec<(u64, OrderId)>,
     /// Recent references for the pull rule: (ts, reference ticks).
     history: VecDeque<(Ts, Price)>,
     /// Liquidated quote notional seen at recent wakes: (ts, cumulative total).
@@ -193,12 +269,29 @@ impl MarketMaker {
             resting: [vec![0; n], vec![0; n]],
             pulled: [false, false],
             calm_since: start,
-            orders: Vec::new(),
+            quotes: [vec![Vec::new(); n], vec![Vec::new(); n]],
+            next_seq: 0,
             level_quote: (0..n as u32).map(|k| spec.level_notional(k)).collect(),
             ladder: [Vec::new(), Vec::new()],
             targets: [Vec::new(), Vec::new()],
             trades_seen: 0,
+            liquidations_seen: 0,
             settled: false,
+            short: [vec![false; n], vec![false; n]],
+            short_count: 0,
+            dirty: Vec::new(),
+            flags: [vec![0; n], vec![0; n]],
+            recount_all: false,
+            sleeping: Vec::new(),
+            next_due: u64::MAX,
+            due: [vec![0; n], vec![0; n]],
+            synced: [vec![0; n], vec![0; n]],
+            full_wakes: 0,
+            regrow: f64::NAN,
+            regrow_dt: -1,
+            sleep_regrow: 0.0,
+            work: Vec::new(),
+            cancels: Vec::new(),
             history: VecDeque::new(),
             liq_history: VecDeque::new(),
             start,
@@ -254,6 +347,9 @@ impl MarketMaker {
 
     /// Update the pull state from the move and the liquidation flow over the window.
     fn update_pull(&mut self, ts: Ts, price: Price, ctx: &AgentContext) {
+        if self.spec.pull_move == 0.0 && self.spec.pull_liquidations == 0.0 {
+            return; // no pull rule: never pulled, and the history would serve nothing
+        }
         let window = self.spec.pull_window;
         self.history.push_back((ts, price));
         while self.history.len() > 1 && self.history[0].0 < ts - window {
@@ -284,19 +380,162 @@ impl MarketMaker {
         }
     }
 
+    /// List a level for the next full wake (once), with extra flags.
+    fn mark(&mut self, s: usize, k: usize, flags: u8) {
+        if self.flags[s][k] & DIRTY == 0 {
+            self.dirty.push((s as u8, k as u32));
+        }
+        self.flags[s][k] |= DIRTY | flags;
+    }
+
+    /// The ladder level quoting `price` on side `s`, if any (bids fall, asks rise with k).
+    fn level_of(&self, s: usize, price: Price) -> Option<usize> {
+        let ladder = &self.ladder[s];
+        if s == Side::Buy as usize {
+            ladder.binary_search_by(|p| price.cmp(p)).ok()
+        } else {
+            ladder.binary_search(&price).ok()
+        }
+    }
+
+    /// Read the tape since the last wake: whether anything traded against our account, and which
+    /// levels were filled (our fills are book trades at one of our level prices; the account's
+    /// other fills, e.g. the background book's, are at other prices). A liquidation of our
+    /// account cancelled all our orders: every level is read back.
+    fn read_tape(&mut self, ex: &Exchange) -> bool {
+        let me = self.spec.trader;
+        let tape = ex.tape();
+        let mut filled = false;
+        for t in &tape.trades[self.trades_seen.min(tape.trades.len())..] {
+            if t.maker != me {
+                continue;
+            }
+            filled = true;
+            if matches!(t.kind, TradeKind::Normal | TradeKind::Liquidation | TradeKind::Stop) {
+                let s = t.aggressor.opposite() as usize;
+                if let Some(k) = self.level_of(s, t.price) {
+                    self.mark(s, k, RECOUNT);
+                }
+            }
+        }
+        self.trades_seen = tape.trades.len();
+        let liquidations = &tape.liquidations[self.liquidations_seen.min(tape.liquidations.len())..];
+        self.recount_all |= liquidations.iter().any(|l| l.trader == me);
+        self.liquidations_seen = tape.liquidations.len();
+        filled
+    }
+
+    /// Read what rests at a level back from the book: orders gone are dropped, and what was
+    /// filled comes off the level's wanted depth.
+    fn recount(&mut self, s: usize, k: usize, book: &OrderBook) {
+        let mut have: Qty = 0;
+        self.quotes[s][k].retain(|q| match book.order(q.id) {
+            Some(o) => {
+                have += o.qty;
+                true
+            }
+            None => false,
+        });
+        let (r, w) = (&mut self.resting[s][k], &mut self.wanted[s][k]);
+        let filled = *r - have;
+        if filled > 0 && w.is_finite() {
+            *w = (*w - filled as f64).max(0.0);
+        }
+        *r = have;
+    }
+
+    /// Whether a full wake with nothing new (no fill, no re-centre, no change of pull state)
+    /// would leave this level exactly as it is: no regrowth, no cancel, no top-up, no clamp.
+    fn at_rest(&self, s: usize, k: usize) -> bool {
+        let w = self.wanted[s][k];
+        let target = self.targets[s].get(k).copied().unwrap_or(0.0);
+        let still = if self.pulled[s] { w == 0.0 } else { w == target }; // NaN: not at rest
+        if !still || self.flags[s][k] & RECOUNT != 0 {
+            return false;
+        }
+        let has_orders = !self.quotes[s][k].is_empty();
+        if k >= self.ladder[s].len() {
+            return !has_orders; // beyond the ladder (bids at zero): any order there is off it
+        }
+        let resting = self.resting[s][k];
+        if has_orders && (self.pulled[s] || resting as f64 > w + 1.0) {
+            return false;
+        }
+        let missing = w.floor() as Qty - resting;
+        let chunk = ((0.1 * target) as Qty).max(1);
+        let no_top_up = missing <= 0 || (resting > 0 && missing < chunk);
+        no_top_up && (w < target - 1.0 || w == target) // w is finite here: `still` held
+    }
+
+    /// Apply a sleeping level's missed regrowth steps (through full wake `through`) and wake it.
+    fn sync(&mut self, s: usize, k: usize, through: u64) {
+        let target = self.targets[s].get(k).copied().unwrap_or(0.0);
+        let (r, w) = (self.sleep_regrow, &mut self.wanted[s][k]);
+        for _ in self.synced[s][k]..through {
+            *w = *w + (target - *w) * r;
+        }
+        self.synced[s][k] = through;
+        self.flags[s][k] &= !SLEEPING;
+    }
+
+    /// Wake every sleeping level (their regrowth applied through full wake `through`).
+    fn wake_all_sleeping(&mut self, through: u64) {
+        for i in 0..self.sleeping.len() {
+            let (due, s, k) = self.sleeping[i];
+            let (s, k) = (s as usize, k as usize);
+            if self.flags[s][k] & SLEEPING != 0 && self.due[s][k] == due {
+                self.sync(s, k, through);
+            }
+        }
+        self.sleeping.clear();
+        self.next_due = u64::MAX;
+    }
+
+    /// Put a level that is only regrowing to sleep until the first full wake at which it may
+    /// act, if that is at least two wakes away; false when it must stay listed. Below its target
+    /// and not over-resting, the level's wanted depth w only rises, and it acts again (a top-up
+    /// or the clamp to the profile) once w ≥ min(resting + a chunk (one lot when empty),
+    /// target − 1), i.e. once its deficit d = target − w falls to d* = target − that. The deficit
+    /// shrinks by (1 − r) a wake: j = ln(d*/d) / ln(1 − r) wakes. The wake is set 0.1% and two
+    /// wakes early (float steps drift by far less), and a level woken early goes back to sleep.
+    fn sleep(&mut self, s: usize, k: usize, step: u64, regrow: f64) -> bool {
+        let Some(&target) = self.targets[s].get(k) else { return false };
+        let (w, resting) = (self.wanted[s][k], self.resting[s][k]);
+        let keep_in_step = self.pulled[s] || self.flags[s][k] & RECOUNT != 0 || !(regrow > 0.0 && regrow < 1.0);
+        if keep_in_step || !(w.is_finite() && w < target - 1.0) || resting as f64 > w + 1.0 {
+            return false;
+        }
+        let need = if resting > 0 { ((0.1 * target) as Qty).max(1) } else { 1 };
+        let threshold = (resting as f64 + need as f64).min(target - 1.0);
+        let (deficit, deficit_due) = (target - w, target - threshold);
+        if !(deficit_due > 0.0 && deficit > deficit_due) {
+            return false;
+        }
+        let wakes = (deficit_due / deficit).ln() / (1.0 - regrow).ln();
+        let early = (wakes * 0.999).floor() - 2.0;
+        if early.is_nan() || early < 2.0 {
+            return false;
+        }
+        let due = step + (early.min(1e15) as u64);
+        self.flags[s][k] |= SLEEPING;
+        self.due[s][k] = due;
+        self.synced[s][k] = step;
+        self.sleeping.push((due, s as u8, k as u32));
+        self.next_due = self.next_due.min(due);
+        true
+    }
+
     pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.spec.refresh_every;
         self.apply_depth_schedule(ts);
         let dt = self.last_wake.map_or(0, |t| ts - t);
         self.last_wake = Some(ts);
-        let Some(reference) = self.reference(ex) else { return 1 };
-        let mut actions = 1u64;
+        let Some(reference) = self.reference(ex) else { return 0 };
+        let mut actions = 0u64;
 
         // Fast path: no fill against us since the last wake, the profile full, no pull and no
         // re-centre due: nothing to do (a quiet market costs O(1) per wake, not O(levels)).
-        let tape = &ex.tape().trades;
-        let filled = tape[self.trades_seen.min(tape.len())..].iter().any(|t| t.maker == self.spec.trader);
-        self.trades_seen = tape.len();
+        let filled = self.read_tape(ex);
         let pulled_before = self.pulled;
         // The pull rule watches the traded price (what a maker's risk sees), not its own quotes.
         self.update_pull(ts, ex.last().unwrap_or(reference), ctx);
@@ -311,130 +550,249 @@ impl MarketMaker {
         {
             return actions;
         }
-        self.settled = false;
-
-        // What is left of our orders: fills reduce the wanted depth of their level.
-        let mut have = [vec![0 as Qty; self.spec.levels as usize], vec![0 as Qty; self.spec.levels as usize]];
-        let book = ex.book();
-        self.orders.retain(|&(id, side, k, _)| match book.order(id) {
-            Some(o) => {
-                have[side as usize][k as usize] += o.qty;
-                true
-            }
-            None => false,
-        });
-        for ((resting, wanted), have) in self.resting.iter_mut().zip(self.wanted.iter_mut()).zip(&have) {
-            for ((r, w), &h) in resting.iter_mut().zip(wanted.iter_mut()).zip(have) {
-                let filled = *r - h;
-                if filled > 0 && w.is_finite() {
-                    *w = (*w - filled as f64).max(0.0);
-                }
-                *r = h;
-            }
+        // Quiet: as above, but some level is short of its profile by less than a chunk (it stays
+        // so until a fill), or regrowing asleep and not due: a full wake would only count itself.
+        if dt != self.regrow_dt {
+            self.regrow_dt = dt;
+            self.regrow = if self.spec.refill_half_life == 0 {
+                1.0
+            } else {
+                1.0 - 0.5f64.powf(dt as f64 / self.spec.refill_half_life as f64)
+            };
         }
-
-        // Re-centre when the reference moved enough since the ladder was placed.
+        let regrow = self.regrow;
+        if !filled
+            && !recentre_due
+            && !self.rescale
+            && self.pulled == pulled_before
+            && self.pulled == [false, false]
+            && self.dirty.is_empty()
+            && !self.recount_all
+            && ex.config().stp == SelfTradePrevention::None
+            && self.full_wakes + 1 < self.next_due
+            && regrow.to_bits() == self.sleep_regrow.to_bits()
+            && !walk_all()
+        {
+            self.full_wakes += 1;
+            self.settled = self.short_count == 0;
+            self.work.clear(); // looked at no level
+            return actions;
+        }
+        self.settled = false;
+        let n = self.spec.levels as usize;
+        self.full_wakes += 1;
+        let step = self.full_wakes;
         let centre = match self.anchor {
             Some(a) if (((reference - a).abs()) as f64) < self.spec.requote_bp * BP * a as f64 => a,
             _ => reference,
         };
+        let recentred = self.anchor != Some(centre) || self.ladder[1].is_empty();
+        // A depth step changes every level's target: every level is looked at, as on a re-centre.
         let rescale = std::mem::take(&mut self.rescale);
-        if self.anchor != Some(centre) || self.ladder[1].is_empty() || rescale {
-            if self.anchor != Some(centre) || self.ladder[1].is_empty() {
-                self.ladder = self.compute_ladder(centre);
+
+        // What is left of our orders: fills reduce the wanted depth of their level. With
+        // self-trade prevention on, another order source on our account could have cancelled
+        // any of them without a trade: read them all back.
+        let everything =
+            std::mem::take(&mut self.recount_all) || ex.config().stp != SelfTradePrevention::None || walk_all();
+        // Sleeping levels catch up on their missed steps (through the last full wake) before
+        // anything else touches them: all of them when every level is looked at or this wake
+        // regrows by another factor; else those due now and those just filled.
+        let all_levels = everything || recentred || rescale || self.pulled != pulled_before || walk_all();
+        if all_levels || regrow.to_bits() != self.sleep_regrow.to_bits() {
+            self.wake_all_sleeping(step - 1);
+        } else {
+            if step >= self.next_due {
+                let mut next_due = u64::MAX;
+                let mut i = 0;
+                while i < self.sleeping.len() {
+                    let (due, s, k) = self.sleeping[i];
+                    let (su, ku) = (s as usize, k as usize);
+                    if self.flags[su][ku] & SLEEPING == 0 || self.due[su][ku] != due {
+                        self.sleeping.swap_remove(i); // stale: woken by a fill since
+                    } else if due <= step {
+                        self.sync(su, ku, step - 1);
+                        self.mark(su, ku, 0);
+                        self.sleeping.swap_remove(i);
+                    } else {
+                        next_due = next_due.min(due);
+                        i += 1;
+                    }
+                }
+                self.next_due = next_due;
             }
+            for i in 0..self.dirty.len() {
+                let (s, k) = (self.dirty[i].0 as usize, self.dirty[i].1 as usize);
+                if self.flags[s][k] & SLEEPING != 0 {
+                    self.sync(s, k, step - 1);
+                }
+            }
+        }
+        self.sleep_regrow = regrow;
+        {
+            let book = ex.book();
+            if everything {
+                for s in 0..2 {
+                    for k in 0..n {
+                        self.recount(s, k, book);
+                        self.flags[s][k] &= !RECOUNT;
+                    }
+                }
+            } else {
+                for i in 0..self.dirty.len() {
+                    let (s, k) = (self.dirty[i].0 as usize, self.dirty[i].1 as usize);
+                    if self.flags[s][k] & RECOUNT != 0 {
+                        self.recount(s, k, book);
+                        self.flags[s][k] &= !RECOUNT;
+                    }
+                }
+            }
+        }
+
+        // Re-centre when the reference moved enough since the ladder was placed.
+        if recentred {
+            self.ladder = self.compute_ladder(centre);
+        }
+        if recentred || rescale {
             for s in 0..2 {
                 let (ladder, quote, scale) = (&self.ladder[s], &self.level_quote, self.scale[s]);
                 self.targets[s] = ladder.iter().enumerate().map(|(k, &p)| ctx.lots_for(quote[k] * scale, p)).collect();
             }
         }
         self.anchor = Some(centre);
-        let ladder = std::mem::take(&mut self.ladder);
+
+        // The levels to look at: all of them after a re-centre, all of a side whose pull state
+        // changed, else those listed (filled, regrowing, short of a chunk of orders).
+        let mut work = std::mem::take(&mut self.work);
+        work.clear();
+        for (s, &before) in pulled_before.iter().enumerate() {
+            if everything || recentred || rescale || self.pulled[s] != before || walk_all() {
+                work.extend((0..n as u32).map(|k| (s as u8, k)));
+            } else {
+                work.extend(self.dirty.iter().filter(|&&(ds, _)| ds as usize == s));
+            }
+        }
+        for &(s, k) in &self.dirty {
+            self.flags[s as usize][k as usize] &= !DIRTY;
+        }
+        self.dirty.clear();
+        // Top-ups go out bids then asks, nearest level first, as a walk of the ladder sends them.
+        work.sort_unstable();
 
         // Wanted depth per level: zero when pulled, else regrown toward the profile.
-        let regrow = if self.spec.refill_half_life == 0 {
-            1.0
-        } else {
-            1.0 - 0.5f64.powf(dt as f64 / self.spec.refill_half_life as f64)
-        };
-        for side in [Side::Buy, Side::Sell] {
-            let s = side as usize;
-            for (k, w) in self.wanted[s].iter_mut().enumerate() {
-                // Bids stop above zero: levels beyond the ladder want nothing.
-                let target = self.targets[s].get(k).copied().unwrap_or(0.0);
-                *w = if self.pulled[s] {
-                    0.0
-                } else if !w.is_finite() || (rescale && *w > target) {
-                    // The first wake places the full profile; a depth step down is withdrawn at once.
-                    target
-                } else {
-                    *w + (target - *w) * regrow
-                };
-            }
+        for &(s, k) in &work {
+            let (s, k) = (s as usize, k as usize);
+            // Bids stop above zero: levels beyond the ladder want nothing.
+            let target = self.targets[s].get(k).copied().unwrap_or(0.0);
+            let w = &mut self.wanted[s][k];
+            *w = if self.pulled[s] {
+                0.0
+            } else if !w.is_finite() || (rescale && *w > target) {
+                // The first wake places the full profile; a depth step down is withdrawn at once.
+                target
+            } else {
+                *w + (target - *w) * regrow
+            };
         }
 
         // Cancel orders that are pulled, off their level's price, or above what is wanted.
-        let mut keep = Vec::with_capacity(self.orders.len());
-        for &(id, side, k, price) in &self.orders {
-            let (s, ku) = (side as usize, k as usize);
-            let off = ladder[s].get(ku) != Some(&price);
-            let excess = (self.resting[s][ku] as f64) > self.wanted[s][ku] + 1.0;
-            if self.pulled[s] || off || excess {
-                let _ = ex.cancel(self.spec.trader, id);
-                actions += 1;
-                self.resting[s][ku] -= have[s][ku].min(self.resting[s][ku]);
-                have[s][ku] = 0;
-            } else {
-                keep.push((id, side, k, price));
+        let mut cancels = std::mem::take(&mut self.cancels);
+        cancels.clear();
+        for &(s, k) in &work {
+            let (s, k) = (s as usize, k as usize);
+            if self.quotes[s][k].is_empty() {
+                continue;
+            }
+            let level_price = self.ladder[s].get(k).copied();
+            let (pulled, wanted) = (self.pulled[s], self.wanted[s][k]);
+            let resting = &mut self.resting[s][k];
+            let before = cancels.len();
+            self.quotes[s][k].retain(|q| {
+                let off = level_price != Some(q.price);
+                let excess = (*resting as f64) > wanted + 1.0;
+                if pulled || off || excess {
+                    cancels.push((q.seq, q.id));
+                    // The level's count goes to zero at its first cancel (an excess cancel
+                    // keeps the orders after it: the next full wake reads them back).
+                    *resting = 0;
+                    false
+                } else {
+                    true
+                }
+            });
+            if cancels.len() > before && !self.quotes[s][k].is_empty() {
+                self.flags[s][k] |= RECOUNT;
             }
         }
-        self.orders = keep;
+        cancels.sort_unstable_by_key(|&(seq, _)| seq);
+        for &(_, id) in &cancels {
+            let _ = ex.cancel(self.spec.trader, id);
+            actions += 1;
+        }
+        self.cancels = cancels;
 
         // Top up each level to what is wanted.
-        for side in [Side::Buy, Side::Sell] {
-            let s = side as usize;
-            for (k, &price) in ladder[s].iter().enumerate() {
-                let want = self.wanted[s][k].floor() as Qty;
-                // Top up in chunks of a tenth of the level (or all of it when the level is
-                // empty), not a few lots every refresh: each top-up is an order of its own, and
-                // a level built of hundreds of slivers costs every later wake.
-                let target = self.targets[s][k];
-                let chunk = ((0.1 * target) as Qty).max(1);
-                let missing = want - self.resting[s][k];
-                if missing <= 0 || (self.resting[s][k] > 0 && missing < chunk) {
-                    continue;
-                }
-                let req = OrderRequest {
-                    side,
-                    qty: want - self.resting[s][k],
-                    price: Some(price),
-                    tif: TimeInForce::PostOnly,
-                    reduce_only: false,
-                };
-                let out = ex.submit(self.spec.trader, req);
-                actions += 1;
-                if let Some(id) = out.outcome.order_id.filter(|_| out.reject.is_none()) {
-                    if let Some(o) = ex.book().order(id) {
-                        self.orders.push((id, side, k as u32, price));
-                        self.resting[s][k] += o.qty;
-                    }
+        for &(s, k) in &work {
+            let (s, k) = (s as usize, k as usize);
+            let Some(&price) = self.ladder[s].get(k) else { continue };
+            let want = self.wanted[s][k].floor() as Qty;
+            // Top up in chunks of a tenth of the level (or all of it when the level is
+            // empty), not a few lots every refresh: each top-up is an order of its own, and
+            // a level built of hundreds of slivers costs every later wake.
+            let target = self.targets[s][k];
+            let chunk = ((0.1 * target) as Qty).max(1);
+            let missing = want - self.resting[s][k];
+            if missing <= 0 || (self.resting[s][k] > 0 && missing < chunk) {
+                continue;
+            }
+            let side = if s == Side::Buy as usize { Side::Buy } else { Side::Sell };
+            let req = OrderRequest {
+                side,
+                qty: want - self.resting[s][k],
+                price: Some(price),
+                tif: TimeInForce::PostOnly,
+                reduce_only: false,
+            };
+            let out = ex.submit(self.spec.trader, req);
+            actions += 1;
+            if let Some(id) = out.outcome.order_id.filter(|_| out.reject.is_none()) {
+                if let Some(o) = ex.book().order(id) {
+                    self.quotes[s][k].push(Quote { seq: self.next_seq, id, price });
+                    self.next_seq += 1;
+                    self.resting[s][k] += o.qty;
                 }
             }
         }
+
         // Settled when every level wants its full profile and has it resting (a level within
-        // a lot of its target counts as full: the regrowth only approaches it).
-        let mut settled = self.pulled == [false, false];
-        for (s, side_ladder) in ladder.iter().enumerate() {
-            for k in 0..side_ladder.len() {
-                let target = self.targets[s][k];
-                if self.wanted[s][k] >= target - 1.0 {
-                    self.wanted[s][k] = target;
+        // a lot of its target counts as full: the regrowth only approaches it). Levels not
+        // looked at keep their standing; the ones looked at that are not at rest are listed
+        // for the next full wake.
+        for &(s, k) in &work {
+            let (s, k) = (s as usize, k as usize);
+            let short = match self.targets[s].get(k) {
+                Some(&target) => {
+                    if self.wanted[s][k] >= target - 1.0 {
+                        self.wanted[s][k] = target;
+                    }
+                    !(self.wanted[s][k] == target && self.resting[s][k] >= target.floor() as Qty)
                 }
-                settled &= self.wanted[s][k] == target && self.resting[s][k] >= target.floor() as Qty;
+                None => false, // beyond the ladder: not part of the profile
+            };
+            if short != self.short[s][k] {
+                self.short[s][k] = short;
+                if short {
+                    self.short_count += 1;
+                } else {
+                    self.short_count -= 1;
+                }
+            }
+            if !self.at_rest(s, k) && !self.sleep(s, k, step, regrow) {
+                self.mark(s, k, 0);
             }
         }
-        self.settled = settled;
-        self.ladder = ladder;
+        self.work = work;
+        self.settled = self.pulled == [false, false] && self.short_count == 0;
         actions
     }
 
@@ -506,6 +864,82 @@ mod tests {
         assert_eq!(asks.len(), 100);
         assert!(bids.windows(2).all(|w| w[0] > w[1]) && bids.iter().all(|&b| b > 0 && b < 1000));
         assert!(asks.windows(2).all(|w| w[0] < w[1]) && asks[0] > 1000);
+    }
+
+    /// A market at 3,000.00 (tick 0.01, lot 0.001) with the index set and one funded taker.
+    fn market() -> Exchange {
+        use crate::account::MarginMode;
+        use crate::exchange::{AccountRow, ExchangeConfig};
+        use crate::margin::{NotionalScale, Rate, TierTable};
+        use crate::types::Money;
+        use crate::venue::{Fees, Venue, VenuePreset};
+        let tiers = TierTable::single(Rate(1_000_000), 100).unwrap();
+        let preset = VenuePreset::custom(Venue::Binance, "TESTUSDT", tiers)
+            .with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO });
+        let mut ex =
+            Exchange::new(ExchangeConfig::new(preset, NotionalScale::from_sizes(0.01, 0.001).unwrap())).unwrap();
+        ex.add_accounts(&[AccountRow {
+            id: TraderId(1),
+            balance: Money::from_f64(1e9),
+            mode: MarginMode::Cross,
+            lots: 0,
+            entry_money_per_lot: Money::ZERO,
+            leverage: 10,
+            isolated_margin: None,
+        }])
+        .unwrap();
+        ex.set_index(300_000);
+        ex
+    }
+
+    #[test]
+    fn a_fill_wakes_only_its_level_which_refills_with_the_half_life() {
+        // MODELS.md §2: consumed depth regrows toward the profile with a half-life. Level 0 of
+        // the asks wants T lots; a buy takes q = 0.3 T. After k wakes 100 ms apart with a 1 s
+        // half-life the deficit is q·2^(−k/10); the level is topped up once a chunk (0.1 T) is
+        // missing, i.e. once 0.3 T·2^(−k/10) ≤ 0.2 T: k ≥ 10·log2(1.5) = 5.85, the 6th wake.
+        let mut s = maker_spec();
+        s.reference = Reference::Index;
+        s.refill_half_life = 1_000_000_000;
+        let mut m = MarketMaker::new(s, 0);
+        let mut ex = market();
+        let ctx = AgentContext { scale: ex.config().scale, liquidated_quote: [0.0, 0.0] };
+        assert_eq!(m.wake(0, &mut ex, &ctx), 200, "200 orders");
+        assert!(m.settled);
+        let target = m.targets[1][0];
+        // Level 0 of the asks: 1 bp above 3,000.00 is 3,000.30; its quote 1e6·(1/10)^0.65
+        // = 223,872 at $3.0003 a lot is 74,615 lots.
+        assert_eq!(m.ladder[1][0], 300_030);
+        assert!((target - 223_872.1 / 3.0003).abs() < 1.0, "{target}");
+        assert_eq!(m.wake(100_000_000, &mut ex, &ctx), 0, "a quiet wake does nothing");
+        let q = (0.3 * target).round() as Qty;
+        let buy = OrderRequest { side: Side::Buy, qty: q, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+        assert_eq!(ex.submit(TraderId(1), buy).outcome.filled, q);
+        let mut slept = 0;
+        for k in 1..=6 {
+            let actions = m.wake(100_000_000 * (k + 1), &mut ex, &ctx);
+            // Only the filled level is looked at; while it can only regrow it sleeps (is not
+            // looked at, its missed steps applied when it wakes).
+            assert!(m.work.is_empty() || m.work == vec![(1, 0)], "wake {k}: {:?}", m.work);
+            if m.work.is_empty() {
+                assert!(m.flags[1][0] & SLEEPING != 0);
+                slept += 1;
+                continue;
+            }
+            let deficit = m.targets[1][0] - m.wanted[1][0];
+            let expected = q as f64 * 0.5f64.powf(k as f64 / 10.0);
+            assert!((deficit - expected).abs() < 1e-6 * q as f64, "wake {k}: {deficit} vs {expected}");
+            if k < 6 {
+                assert_eq!(actions, 0, "wake {k}: less than a chunk missing");
+            } else {
+                assert_eq!(actions, 1, "wake {k}: one top-up");
+                assert_eq!(m.resting[1][0], m.wanted[1][0].floor() as Qty);
+                assert_eq!(m.quotes[1][0].len(), 2);
+            }
+        }
+        // After the fill (deficit 0.3 T·2^(−0.1)), the top-up threshold (0.2 T) is 10·log2(1.4)
+        // = 4.85 wakes away: the level sleeps through the next one (woken two wakes early).
+        assert_eq!(slept, 1);
     }
 
     /// An exchange at 3,000.00 (tick 0.01, lot 0.001, no accounts, empty book) and a maker of two

@@ -25,6 +25,8 @@ mod stop_placer;
 mod takers;
 
 pub use basis::{BasisArb, BasisArbSpec, IndexCoupling, IndexCouplingSpec};
+#[cfg(test)]
+pub(crate) use maker::WALK_ALL;
 pub use maker::{DepthStep, MarketMaker, MarketMakerSpec, Reference, MAX_DEPTH_SCALE};
 pub use openers::{PositionOpenerSpec, PositionOpeners};
 pub use stop_placer::{StopPlacer, StopPlacerSpec};
@@ -116,7 +118,7 @@ impl AgentContext {
 }
 
 /// A market order of `notional` quote at reference `price` (rounded down to whole lots; nothing
-/// is sent below one lot).
+/// is sent below one lot). Returns the number of orders sent (0 or 1).
 pub(crate) fn market_order(
     ex: &mut Exchange,
     trader: TraderId,
@@ -124,21 +126,23 @@ pub(crate) fn market_order(
     notional: f64,
     price: Price,
     ctx: &AgentContext,
-) {
+) -> u64 {
     let lots = ctx.lots_for(notional, price).floor();
     // NaN (a non-finite size) sends nothing, as does less than a lot.
     if lots.is_nan() || lots < 1.0 {
-        return;
+        return 0;
     }
     let qty = lots.min(1e15) as Qty;
     let req = OrderRequest { side, qty, price: None, tif: TimeInForce::Ioc, reduce_only: false };
     let _ = ex.submit(trader, req);
+    1
 }
 
 /// An agent of the simulation (an enum, not a trait object: cheap to clone for what-ifs).
 #[derive(Clone, Debug)]
 pub enum Agent {
-    MarketMaker(MarketMaker),
+    /// Boxed: its per-level state is several times the size of the other agents.
+    MarketMaker(Box<MarketMaker>),
     NoiseTaker(NoiseTaker),
     MomentumTaker(MomentumTaker),
     PositionOpeners(PositionOpeners),
@@ -195,7 +199,7 @@ impl AgentSpec {
     /// The agent, started at `start`, with random stream `stream` of `seed`.
     pub fn build(&self, start: Ts, seed: u64, stream: u64) -> Agent {
         match self {
-            AgentSpec::MarketMaker(s) => Agent::MarketMaker(MarketMaker::new(s.clone(), start)),
+            AgentSpec::MarketMaker(s) => Agent::MarketMaker(Box::new(MarketMaker::new(s.clone(), start))),
             AgentSpec::NoiseTaker(s) => {
                 Agent::NoiseTaker(NoiseTaker::new(s.clone(), start, AgentRng::new(seed, stream)))
             }
@@ -226,7 +230,8 @@ impl Agent {
         }
     }
 
-    /// Act at `ts`; returns the number of actions taken (at least 1: the wake-up itself).
+    /// Act at `ts`; returns the number of orders, cancels and index updates sent (the wake-up
+    /// itself is counted by the loop as an event).
     pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
         match self {
             Agent::MarketMaker(a) => a.wake(ts, ex, ctx),

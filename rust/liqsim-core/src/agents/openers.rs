@@ -132,7 +132,7 @@ impl PositionOpeners {
 
     pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.gap();
-        let Some(price) = ex.last().or(ex.mark()).or(ex.index_price()) else { return 1 };
+        let Some(price) = ex.last().or(ex.mark()).or(ex.index_price()) else { return 0 };
         self.history.push_back((ts, price));
         while self.history.len() > 1 && self.history[1].0 <= ts - self.spec.momentum_window {
             self.history.pop_front();
@@ -141,7 +141,7 @@ impl PositionOpeners {
         let trader = TraderId(self.spec.first_trader.0 + k.min(self.spec.accounts as i64 - 1));
         let (lots, wallet, leverage) = match ex.account(trader) {
             Some(a) => (a.position.lots, a.wallet, a.leverage),
-            None => return 1,
+            None => return 0,
         };
         let decide = self.rng.uniform();
         if lots != 0 {
@@ -149,8 +149,9 @@ impl PositionOpeners {
                 let side = if lots > 0 { Side::Sell } else { Side::Buy };
                 let req = OrderRequest { side, qty: lots.abs(), price: None, tif: TimeInForce::Ioc, reduce_only: true };
                 let _ = ex.submit(trader, req);
+                return 1;
             }
-            return 1;
+            return 0;
         }
         let momentum = self.history.front().map_or(0.0, |&(_, p0)| price as f64 / p0.max(1) as f64 - 1.0);
         let funding = ex.funding_rate_estimate().to_f64();
@@ -160,7 +161,6 @@ impl PositionOpeners {
         let side = if decide < p_long { Side::Buy } else { Side::Sell };
         // Size from what the account has now (a liquidated account has little left to open with).
         let notional = wallet.to_f64().max(0.0) * leverage as f64 * self.spec.size_fraction;
-        market_order(ex, trader, side, notional, price, ctx);
-        1
+        market_order(ex, trader, side, notional, price, ctx)
     }
 }

@@ -71,7 +71,7 @@ impl StopPlacer {
 
     pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.spec.every;
-        let Some(price) = ex.last().or(ex.mark()) else { return 1 };
+        let Some(price) = ex.last().or(ex.mark()) else { return 0 };
         self.history.push_back((ts, price));
         while self.history.len() > 1 && self.history[0].0 < ts - self.spec.lookback {
             self.history.pop_front();
@@ -81,9 +81,9 @@ impl StopPlacer {
         // Stops that fired are gone from the book; keep only those still waiting.
         self.placed.retain(|&id| ex.stop_book().get(id).is_some());
         if self.placed_for == Some((high, low)) {
-            return 1;
+            return 0;
         }
-        let mut actions = 1;
+        let mut actions = 0;
         for id in std::mem::take(&mut self.placed) {
             ex.cancel_stop(self.spec.trader, id);
             actions += 1;

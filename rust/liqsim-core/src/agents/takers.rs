@@ -63,9 +63,8 @@ impl NoiseTaker {
         self.next_wake = ts + self.gap();
         let side = if self.rng.uniform() < self.spec.buy_share { Side::Buy } else { Side::Sell };
         let notional = self.spec.size.draw(&mut self.rng);
-        let Some(price) = ex.last().or(ex.mark()).or(ex.index_price()) else { return 1 };
-        market_order(ex, self.spec.trader, side, notional, price, ctx);
-        1
+        let Some(price) = ex.last().or(ex.mark()).or(ex.index_price()) else { return 0 };
+        market_order(ex, self.spec.trader, side, notional, price, ctx)
     }
 }
 
@@ -128,23 +127,23 @@ impl MomentumTaker {
 
     pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.spec.check_every;
-        let Some(price) = ex.last().or(ex.mark()) else { return 1 };
+        let Some(price) = ex.last().or(ex.mark()) else { return 0 };
         self.history.push_back((ts, price));
         while self.history.len() > 1 && self.history[1].0 <= ts - self.spec.window {
             self.history.pop_front();
         }
         let (t0, p0) = self.history[0];
         if ts < self.quiet_until || ts - t0 < self.spec.window || p0 <= 0 {
-            return 1;
+            return 0;
         }
         let ret = price as f64 / p0 as f64 - 1.0;
         if ret.abs() <= self.spec.threshold {
-            return 1;
+            return 0;
         }
         let notional = self.spec.base_notional * (ret.abs() / self.spec.threshold).powf(self.spec.exponent);
         let side = if ret > 0.0 { Side::Buy } else { Side::Sell };
-        market_order(ex, self.spec.trader, side, notional, price, ctx);
+        let sent = market_order(ex, self.spec.trader, side, notional, price, ctx);
         self.quiet_until = ts + self.spec.cooldown;
-        1
+        sent
     }
 }

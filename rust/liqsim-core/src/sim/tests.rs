@@ -453,3 +453,111 @@ fn a_stop_placer_layers_stops_beyond_the_high_and_a_push_sets_them_off() {
     let peak = |o: &RunOutput| o.series.iter().filter_map(|r| r.last).max().unwrap();
     assert!(peak(&with) > peak(&without), "{} vs {}", peak(&with), peak(&without));
 }
+
+#[test]
+fn incremental_maker_sends_what_a_walk_of_every_level_sends() {
+    // The maker looks only at levels that were filled, still regrow or moved; a walk of every
+    // level at every wake (the plain algorithm) must give the same orders in the same order, so
+    // the same trades, liquidations, series and final book. Runs with pulls on move and on
+    // liquidation flow, re-centres, an index path, a maker on an ordinary account.
+    let index: Vec<IndexPoint> = (0..240)
+        .map(|k| {
+            let wave = [0.0, 0.002, 0.004, 0.001, -0.003, -0.006, -0.002, 0.003][k % 8];
+            let jump = if k >= 100 { 0.01 } else { 0.0 } - if k >= 170 { 0.015 } else { 0.0 };
+            IndexPoint { ts: k as Ts * S / 2, price: px(3000.0 * (1.0 + wave + jump)) }
+        })
+        .collect();
+    let second_maker = AgentSpec::MarketMaker(MarketMakerSpec {
+        trader: TraderId(3_000_000),
+        reference: Reference::Index,
+        depth_10bp: 20_000.0,
+        beta: 0.8,
+        first_level_bp: 2.0,
+        level_spacing_bp: 3.0,
+        levels: 40,
+        refresh_every: S / 4,
+        refill_half_life: 0,
+        requote_bp: 1.0,
+        pull_move: 0.004,
+        pull_window: 5 * S,
+        pull_liquidations: 50_000.0,
+        pull_both_sides: true,
+        reload_after: 10 * S,
+        // Depth steps (a cut, then a rise above the profile) land between periodic wakes and
+        // rescale every level: the incremental maker must still match the walk of every level.
+        depth_schedule: vec![
+            crate::agents::DepthStep { at: 30 * S + S / 3, bid_scale: 0.5, ask_scale: 0.3 },
+            crate::agents::DepthStep { at: 60 * S, bid_scale: 1.2, ask_scale: 1.0 },
+        ],
+    });
+    let runs: [(Vec<ScenarioOrder>, Vec<IndexPoint>, Vec<AgentSpec>); 2] = [
+        (buys(S, 40, 2 * ETH), Vec::new(), busy_agents()),
+        (Vec::new(), index, [busy_agents(), vec![second_maker]].concat()),
+    ];
+    for (r, (orders, index, agents)) in runs.iter().enumerate() {
+        let go = |walk_all: bool| {
+            crate::agents::WALK_ALL.with(|w| w.set(walk_all));
+            let mut ex = exchange(300);
+            let out = run(&mut ex, orders, index, agents, &RunSpec { end: 120 * S, ..spec(5) }).unwrap();
+            crate::agents::WALK_ALL.with(|w| w.set(false));
+            let book: Vec<_> = [Side::Buy, Side::Sell].iter().flat_map(|&s| ex.book().orders(s)).collect();
+            (out, format!("{:?}", ex.tape()), book)
+        };
+        let (fast, walk) = (go(false), go(true));
+        assert!(fast.0.agent_actions > 2_000, "run {r}: the makers were busy: {}", fast.0.agent_actions);
+        assert_eq!(fast.0, walk.0, "run {r}: series and counters");
+        assert!(fast.1 == walk.1, "run {r}: tapes differ");
+        assert_eq!(fast.2, walk.2, "run {r}: final books");
+    }
+}
+
+#[test]
+fn a_maker_whose_account_is_liquidated_reads_its_orders_back() {
+    // A maker on an ordinary, thinly funded account sells into steady buying, goes short and
+    // is liquidated: the exchange cancels all its orders. It learns that from the liquidation
+    // tape and reads every level back from the book, as a walk of every level would: both
+    // give the same run.
+    let maker_id = TraderId(4_000_000);
+    let spec_maker = AgentSpec::MarketMaker(MarketMakerSpec {
+        trader: maker_id,
+        reference: Reference::Mid,
+        depth_10bp: 30_000.0,
+        beta: 0.65,
+        first_level_bp: 1.0,
+        level_spacing_bp: 2.0,
+        levels: 60,
+        refresh_every: S / 10,
+        refill_half_life: 5 * S,
+        requote_bp: 2.0,
+        pull_move: 0.0,
+        pull_window: 5 * S,
+        pull_liquidations: 0.0,
+        pull_both_sides: false,
+        reload_after: 60 * S,
+        depth_schedule: Vec::new(),
+    });
+    let go = |walk_all: bool| {
+        crate::agents::WALK_ALL.with(|w| w.set(walk_all));
+        let mut ex = exchange(300);
+        ex.add_accounts(&[AccountRow {
+            id: maker_id,
+            balance: usdt(2_000.0),
+            mode: MarginMode::Cross,
+            lots: 0,
+            entry_money_per_lot: Money::ZERO,
+            leverage: 50,
+            isolated_margin: None,
+        }])
+        .unwrap();
+        let out = run(&mut ex, &buys(S, 40, 2 * ETH), &[], std::slice::from_ref(&spec_maker), &spec(3)).unwrap();
+        crate::agents::WALK_ALL.with(|w| w.set(false));
+        let book: Vec<_> = [Side::Buy, Side::Sell].iter().flat_map(|&s| ex.book().orders(s)).collect();
+        (out, format!("{:?}", ex.tape()), book, ex)
+    };
+    let (fast, walk) = (go(false), go(true));
+    let liquidated = fast.3.tape().liquidations.iter().filter(|l| l.trader == maker_id).count();
+    assert!(liquidated > 0, "the maker's account was liquidated");
+    assert_eq!(fast.0, walk.0, "series and counters");
+    assert!(fast.1 == walk.1, "tapes differ");
+    assert_eq!(fast.2, walk.2, "final books");
+}
