@@ -134,6 +134,8 @@ struct Figure {
     maintenance: Money,
     /// Open, in an instrument with a mark.
     open: bool,
+    /// Open (with or without a mark).
+    held: bool,
 }
 
 /// No multi account (in `leg_owner`).
@@ -147,10 +149,17 @@ pub struct MultiExchange {
     by_id: HashMap<i64, u32>,
     /// Per instrument: dense account index in its market → multi account (`NONE` otherwise).
     leg_owner: Vec<Vec<u32>>,
-    /// Per instrument: the multi accounts with a leg there, ascending.
-    holders: Vec<Vec<u32>>,
+    /// Per instrument: the multi accounts with a leg there (account, dense index of the leg),
+    /// ascending.
+    holders: Vec<Vec<(u32, u32)>>,
+    /// Per multi account: how many of its legs were open when its legs were last set (only an
+    /// account with two or more open legs has a trigger that depends on another instrument's mark).
+    open_legs: Vec<u32>,
     /// Per instrument: the mark the legs were last refreshed at.
     marks_seen: Vec<Option<Price>>,
+    /// Per instrument: some leg was set at a mark other than `marks_seen` (a mark that moved and
+    /// came back still leaves the legs set in between computed at the other one).
+    lagging: Vec<bool>,
     /// Money put in from outside (insurance funds and loaded balances): the conserved total.
     deposits: Money,
     transfers: Vec<TransferRecord>,
@@ -161,6 +170,27 @@ pub struct MultiExchange {
     generation: u32,
     /// Scratch: the legs of the account being looked at.
     figs: Vec<Figure>,
+    /// Scratch: the legs of the accounts a round closes out, as its order computed them.
+    seen: Vec<Figure>,
+}
+
+/// What changes the legs of accounts a close-out round has not reached yet: a mark, or a fill or
+/// balance change the markets report ([`Exchange::has_dirty_legs`]: the leg being closed out is
+/// not reported, but it belongs to the account being closed out, and the money the venue settles
+/// across legs stays in that account). While neither happened, figures computed at the start of
+/// the round still hold for every other account.
+struct Unchanged {
+    marks: Vec<Option<Price>>,
+}
+
+impl Unchanged {
+    fn now(v: &MultiExchange) -> Unchanged {
+        Unchanged { marks: v.instruments.iter().map(|i| i.exchange.mark()).collect() }
+    }
+
+    fn holds(&self, v: &MultiExchange) -> bool {
+        v.instruments.iter().zip(&self.marks).all(|(i, &m)| i.exchange.mark() == m && !i.exchange.has_dirty_legs())
+    }
 }
 
 impl MultiExchange {
@@ -186,7 +216,9 @@ impl MultiExchange {
             accounts: Vec::new(),
             by_id: HashMap::new(),
             holders: vec![Vec::new(); n],
+            open_legs: Vec::new(),
             marks_seen: vec![None; n],
+            lagging: vec![false; n],
             deposits,
             transfers: Vec::new(),
             round: 0,
@@ -194,6 +226,7 @@ impl MultiExchange {
             stamp: Vec::new(),
             generation: 0,
             figs: Vec::new(),
+            seen: Vec::new(),
         })
     }
 
@@ -337,12 +370,13 @@ impl MultiExchange {
             legs.sort_unstable();
             for &(k, dense) in &legs {
                 self.leg_owner[k as usize][dense as usize] = m;
-                self.holders[k as usize].push(m);
+                self.holders[k as usize].push((m, dense));
             }
             self.by_id.insert(id.0, m);
             self.accounts.push(MultiAccount { id, legs });
         }
         self.stamp.resize(self.accounts.len(), 0);
+        self.open_legs.resize(self.accounts.len(), 0);
         // The loads reported the new legs as changed; refresh those and everyone else touched.
         for m in first_new..self.accounts.len() as u32 {
             self.refresh_account(m, false);
@@ -433,19 +467,33 @@ impl MultiExchange {
             rounds += 1;
             self.round += 1;
             let round = self.round;
-            // Deepest under water first (equity / maintenance), then trader id.
-            let mut order: Vec<(f64, i64, u32)> = crossed
-                .iter()
-                .map(|&m| {
-                    let (equity, mm, _) = self.account_state(m);
-                    (equity.0 as f64 / mm.0.max(1) as f64, self.accounts[m as usize].id.0, m)
-                })
-                .collect();
-            order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-            let mut acted = false;
-            for &(_, _, m) in &order {
-                acted |= self.liquidate_account(m, round);
+            // Deepest under water first (equity / maintenance), then trader id. The legs' figures
+            // computed for the order are kept: the close-out's first look at the account reuses
+            // them while nothing has changed since (see `Unchanged`).
+            let mut seen = std::mem::take(&mut self.seen);
+            seen.clear();
+            let mut figs = std::mem::take(&mut self.figs);
+            let mut order: Vec<(f64, i64, u32, u32)> = Vec::with_capacity(crossed.len());
+            for &m in &crossed {
+                let (equity, mm, _) = self.figures(m, &mut figs);
+                order.push((
+                    equity.0 as f64 / mm.0.max(1) as f64,
+                    self.accounts[m as usize].id.0,
+                    m,
+                    seen.len() as u32,
+                ));
+                seen.extend_from_slice(&figs);
             }
+            self.figs = figs;
+            order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            let since = Unchanged::now(self);
+            let mut acted = false;
+            for &(_, _, m, at) in &order {
+                let legs = self.accounts[m as usize].legs.len();
+                let known = since.holds(self).then(|| &seen[at as usize..at as usize + legs]);
+                acted |= self.liquidate_account(m, round, known);
+            }
+            self.seen = seen;
             if !acted {
                 // Every crossed account waits for a leg's cooldown (dYdX blocks).
                 break;
@@ -456,7 +504,7 @@ impl MultiExchange {
     /// Close out account `m` leg after leg (largest maintenance margin first), re-checking the
     /// account after each, until it is back above maintenance or has nothing left to close.
     /// Returns whether any leg was closed out.
-    fn liquidate_account(&mut self, m: u32, round: u32) -> bool {
+    fn liquidate_account(&mut self, m: u32, round: u32, mut known: Option<&[Figure]>) -> bool {
         let mut acted = false;
         let mut figs = std::mem::take(&mut self.figs);
         // Each pass closes a leg out (or part of it, per its market's policy); the bound only
@@ -464,7 +512,16 @@ impl MultiExchange {
         let passes = 4 * self.accounts[m as usize].legs.len() + 4;
         let mut fresh = None; // (equity, mm) when `figs` is the state after the last close-out
         for _ in 0..passes {
-            let (equity, mm, open) = self.figures(m, &mut figs);
+            let (equity, mm, open) = match known.take() {
+                Some(legs) => {
+                    figs.clear();
+                    figs.extend_from_slice(legs);
+                    legs.iter().fold((Money::ZERO, Money::ZERO, false), |(e, f, o), l| {
+                        (e + l.equity, f + l.maintenance, o | l.open)
+                    })
+                }
+                None => self.figures(m, &mut figs),
+            };
             fresh = Some((equity, mm));
             if !(open && equity <= mm) {
                 break;
@@ -492,6 +549,7 @@ impl MultiExchange {
             fresh = None;
             self.settle_money(m, Some(k));
         }
+        self.note_marks();
         match fresh {
             // The figures of the last pass are the account as it is now: set every leg from them
             // (the closed leg's trigger was refreshed by its close-out, the others' were not).
@@ -501,6 +559,7 @@ impl MultiExchange {
                     let others = OtherLegs { equity: equity - f.equity, maintenance: mm - f.maintenance };
                     self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
                 }
+                self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
                 self.figs = figs;
             }
             None => {
@@ -525,7 +584,8 @@ impl MultiExchange {
             equity += e;
             mm += f;
             open |= leg_open;
-            out.push(Figure { k, dense, equity: e, maintenance: f, open: leg_open });
+            let held = !ex.accounts()[dense as usize].position.is_flat();
+            out.push(Figure { k, dense, equity: e, maintenance: f, open: leg_open, held });
         }
         (equity, mm, open)
     }
@@ -541,8 +601,11 @@ impl MultiExchange {
     // ----- keeping the legs exact -------------------------------------------------------------------
 
     /// Make the leg indexes answer exactly: refresh every account a market reported as changed;
-    /// then, of the instruments whose mark moved since their holders were last synced, sync all
-    /// but one (the one with the most holders stays lazy, see [`Self::sync_instrument`]).
+    /// then, once two or more instruments' marks moved since their holders were last synced, sync
+    /// them all (see [`Self::sync_instrument`]). Syncing all rather than all but one leaves no
+    /// instrument lagging, so the next move of any one instrument is again a range query: marks
+    /// alternating between two instruments cost one sync per two moves, and a cascade on one
+    /// instrument after a sync pays none.
     fn refresh(&mut self) {
         self.generation += 1;
         let mut stale: Vec<u32> = Vec::new();
@@ -562,21 +625,17 @@ impl MultiExchange {
         for m in stale {
             self.refresh_account(m, false);
         }
-        let moved: Vec<usize> = (0..self.instruments.len())
-            .filter(|&k| self.instruments[k].exchange.mark() != self.marks_seen[k])
-            .collect();
+        let moved: Vec<usize> = (0..self.instruments.len()).filter(|&k| self.moved_since_sync(k)).collect();
         if moved.len() > 1 {
-            let lazy = *moved.iter().max_by_key(|&&k| (self.holders[k].len(), k)).expect("two or more");
+            // Accounts refreshed above (stamped with this generation) are exact already.
             for k in moved {
-                if k != lazy {
-                    self.sync_instrument(k);
-                }
+                self.sync_instrument(k);
             }
         }
     }
 
-    /// Refresh every account with an open leg in instrument `k` (its other legs' `others` count
-    /// that leg at mark `k`).
+    /// Refresh every account with an open leg in instrument `k` and another open leg (that one's
+    /// `others` counts leg `k` at mark `k`), once per [`Self::refresh`].
     ///
     /// Why one instrument may stay unsynced: a leg's own trigger does not depend on its own mark
     /// (`others` holds the other legs), so after marks of `k` alone moved, `k`'s leg index is still
@@ -589,12 +648,33 @@ impl MultiExchange {
     /// [`MultiExchange::submit`]).
     fn sync_instrument(&mut self, k: usize) {
         self.marks_seen[k] = self.instruments[k].exchange.mark();
+        self.lagging[k] = false;
         for h in 0..self.holders[k].len() {
-            let m = self.holders[k][h];
-            let dense = self.accounts[m as usize].legs.iter().find(|l| l.0 == k as u32).expect("holder").1;
-            if !self.instruments[k].exchange.accounts()[dense as usize].position.is_flat() {
+            let (m, dense) = self.holders[k][h];
+            // Only an account with another open leg has a trigger that reads mark `k` (a flat
+            // leg has none; an open leg alone counts its flat siblings' sub-wallets, which no mark
+            // moves). The count is checked first: it is a dense array, the legs are not.
+            if self.open_legs[m as usize] >= 2
+                && self.stamp[m as usize] != self.generation
+                && !self.instruments[k].exchange.accounts()[dense as usize].position.is_flat()
+            {
+                self.stamp[m as usize] = self.generation;
                 self.refresh_account(m, false);
             }
+        }
+    }
+
+    /// Whether legs may have been set at a mark of instrument `k` other than the current one since
+    /// its holders were last synced.
+    fn moved_since_sync(&self, k: usize) -> bool {
+        self.lagging[k] || self.instruments[k].exchange.mark() != self.marks_seen[k]
+    }
+
+    /// Remember which instruments' marks differ from the ones their holders were synced at: the
+    /// legs about to be set count those marks (called wherever legs are set).
+    fn note_marks(&mut self) {
+        for (k, i) in self.instruments.iter().enumerate() {
+            self.lagging[k] |= i.exchange.mark() != self.marks_seen[k];
         }
     }
 
@@ -602,6 +682,7 @@ impl MultiExchange {
     /// current figures (and so its trigger; every leg's when `force`: balances moved without their
     /// triggers being refreshed).
     fn refresh_account(&mut self, m: u32, force: bool) {
+        self.note_marks();
         let force = self.settle_money(m, None) || force;
         let mut figs = std::mem::take(&mut self.figs);
         let (equity, mm, _) = self.figures(m, &mut figs);
@@ -610,6 +691,7 @@ impl MultiExchange {
             let others = OtherLegs { equity: equity - f.equity, maintenance: mm - f.maintenance };
             self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
         }
+        self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
         self.figs = figs;
     }
 
@@ -730,9 +812,7 @@ impl MultiExchange {
                 total.0 - self.deposits.0
             ));
         }
-        let moved: Vec<usize> = (0..self.instruments.len())
-            .filter(|&k| self.instruments[k].exchange.mark() != self.marks_seen[k])
-            .collect();
+        let moved: Vec<usize> = (0..self.instruments.len()).filter(|&k| self.moved_since_sync(k)).collect();
         if moved.len() > 1 {
             return Err(format!("instruments {moved:?} all moved since their holders were synced (at most one may)"));
         }
@@ -740,6 +820,14 @@ impl MultiExchange {
         for (m, a) in self.accounts.iter().enumerate() {
             let figures: Vec<(Money, Money)> = a.legs.iter().map(|&(k, d)| self.leg_figures(k, d)).collect();
             let (equity, mm) = figures.iter().fold((Money::ZERO, Money::ZERO), |t, f| (t.0 + f.0, t.1 + f.1));
+            let held = a
+                .legs
+                .iter()
+                .filter(|&&(k, d)| !self.instruments[k as usize].exchange.accounts()[d as usize].position.is_flat())
+                .count() as u32;
+            if self.open_legs[m] != held {
+                return Err(format!("trader {}: {} open legs counted, {held} open", a.id.0, self.open_legs[m]));
+            }
             let mut any_open = false;
             let mut all_cooling = true;
             for (&(k, d), f) in a.legs.iter().zip(&figures) {
@@ -759,7 +847,9 @@ impl MultiExchange {
                             j as usize == z && !self.instruments[z].exchange.accounts()[e as usize].position.is_flat()
                         })
                 });
-                if leg.others != Some(want) && !lags {
+                // A flat leg has no trigger: its `others` may lag any mark (set exactly before an
+                // order of the account or a close-out reads it, see `sync_instrument`).
+                if leg.others != Some(want) && !lags && !leg.position.is_flat() {
                     return Err(format!(
                         "trader {} in {}: stale others {:?}, brute force {want:?}",
                         a.id.0, self.instruments[k as usize].symbol, leg.others

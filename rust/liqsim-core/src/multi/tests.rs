@@ -499,3 +499,27 @@ fn an_instrument_holding_legs_is_not_snapshotted_on_its_own() {
     let err = v.exchange(InstrumentId(0)).to_snapshot().unwrap_err().to_string();
     assert!(err.contains("MultiExchange"), "{err}");
 }
+
+#[test]
+fn a_mark_that_moves_and_comes_back_still_counts_as_moved() {
+    // Found by the conservation property: ETH's mark moves (trader 6 then opens an ETH leg, so its
+    // BTC leg is set at that mark) and a fill brings it back to the mark its holders were synced
+    // at. Comparing marks alone would call ETH unmoved and leave trader 6's BTC leg stale.
+    let legs = [(0, 0, 0, 0), (0, 0, 279, 3519), (0, 0, 0, 0), (0, 0, 0, 7), (0, 0, 0, 207), (1, 0, 0, 100)];
+    let mut v = random_venue(&legs, MarkRule::Last);
+    v.set_index(BTC, 500_000).unwrap();
+    v.set_index(ETH, 300_000).unwrap();
+    v.check_invariants().unwrap();
+    let mut marks = Vec::new();
+    for (k, t, buy, q) in [(0u32, 1usize, false, 1i64), (1, 1, true, 1), (1, 5, false, 1), (1, 13, true, 6)] {
+        let id = trader_of(&v, t);
+        let side = if buy { Side::Buy } else { Side::Sell };
+        let req = OrderRequest { side, qty: q, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+        v.submit(InstrumentId(k), id, req).unwrap();
+        marks.push(v.exchange(ETH).mark());
+        v.check_invariants().unwrap();
+        assert_eq!(v.crossed_accounts(), brute_force(&v));
+    }
+    // The path the test is about: 300,300 → 299,700 → 300,300.
+    assert_eq!(marks[1..], [Some(300_300), Some(299_700), Some(300_300)]);
+}
