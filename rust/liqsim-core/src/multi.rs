@@ -33,14 +33,17 @@
 //! mark moves its own leg index stays exact, and only the *other* legs of the accounts holding it
 //! go stale. The venue lets one instrument lag like that (the union of the leg indexes' answers,
 //! each account checked exactly before a close-out, is then still the brute-force set: see
-//! `sync_instrument`), and refreshes the holders of an instrument (its open legs) when a second
-//! instrument's mark has moved too. Cost per mark move: a range query when the same instrument
-//! moves again; O(accounts with an open leg there × legs × (trigger search + log n)) once another
-//! instrument moves in between (measured: `benches/multi.rs`). Accounts of one instrument cost
-//! nothing extra. Property test against brute force:
-//! `index_equals_brute_force_under_random_marks_and_fills`. (Bands — triggers computed at the worst
-//! corner of a box around the other marks, refreshed when a mark leaves it — would make
-//! alternating small moves cheap too; not built.)
+//! `sync_instrument`), and once a second instrument's mark has moved too it syncs both (every
+//! moved instrument), so none lags after it. Syncing refreshes only accounts with two or more
+//! open legs (only their triggers read another instrument's mark; a flat leg has no trigger). A
+//! mark that moved and came back still counts as moved: legs may have been set in between. Cost
+//! per mark move: a range query while one instrument moves; O(accounts open there and elsewhere ×
+//! legs × (trigger search + log n)) for the move of a second instrument, after which the next
+//! move of either is a range query again (marks alternating between two instruments: one sync
+//! per two moves; measured: `benches/multi.rs`). Accounts of one instrument cost nothing extra.
+//! Property test against brute force: `index_equals_brute_force_under_random_marks_and_fills`.
+//! (Bands — triggers computed at the worst corner of a box around the other marks, refreshed
+//! when a mark leaves it — would make alternating small moves cheap too; not built.)
 //!
 //! **Liquidation order.** Neither Binance's USDⓈ-M liquidation pages nor Bybit's "Liquidation
 //! Process (Unified Trading Account)" (bybit.com/en/help-center/article/UTA-Trading-Rules, searched
@@ -58,6 +61,12 @@
 //! and that market's policy sends the remainder to the fund (Binance, Bybit), what is left goes to
 //! the funds of the legs holding it.
 //!
+//! **Time.** [`MultiExchange::advance_to`] steps every market together through their samples and
+//! settlements with the venue's cascade after each step, jumping idle stretches only up to the
+//! first second at which anything (a market's own account or a multi account, tested at the
+//! worst corner of the marks' range over the stretch) could be liquidated: the close-outs happen
+//! when one-second steps would make them (test: `advance_to_liquidates_when_stepping_second_by_second_would`).
+//!
 //! **The cascade.** A venue round runs each market's own cascade, refreshes the legs, asks every
 //! leg index which accounts the marks cross, and closes those accounts out (deepest under water
 //! first: margin balance / maintenance, then trader id). Their fills move marks, so the loop goes
@@ -67,18 +76,20 @@
 //! **Limits of v1.** Multi accounts are cross (a trader loaded into several instruments with an
 //! isolated row is refused); a trader is multi or not from its first load on. Before an
 //! instrument has a mark, its legs count at cost (no PnL, maintenance on the entry notional).
-//! `advance_to` moves every market's clock and then checks multi accounts at the target time (a
-//! mark drift inside the interval liquidates them at its end). The per-leg close-outs of venues
+//! The per-leg close-outs of venues
 //! whose policy looks at the account's value (Hyperliquid's vault below 2/3 of maintenance,
 //! negative-value ADL; dYdX deleveraging) see the leg's collateral, which counts the other legs'
 //! maintenance margin against it. A market's ADL ranking reads its legs' margin balances as they
 //! stand, which may lag the one lazy instrument's mark (ranking only: who is deleveraged first).
 //!
-//! **Cost.** The two-instrument cascade of `benches/multi.rs` (n accounts, 2n positions) runs at
-//! 2.5× / 3.0× / 3.9× the one-instrument cascade of 2n positions at 10k / 100k / 1M accounts: above
-//! the issue's 2× budget. Where the time goes (profile at 100k): the legs' figures recomputed per
-//! pass (~14 %), the leg indexes re-keying the surviving leg after its sibling's close-out (~12 %),
-//! the venue's round bookkeeping (~9 %).
+//! **Cost.** The two-instrument cascade of `benches/multi.rs` (n accounts, 2n positions): figures
+//! in the README's performance table. What grew with n before: the BTC move synced ETH's holders
+//! first (the venue kept the last-moved instrument lagging, so any other move paid a pass over
+//! all holders); now a sync leaves nothing lagging. What still grows: the ETH round visits the
+//! accounts in no order of their own (the BTC close-outs at bankruptcy leave every ETH leg at
+//! exactly its maintenance margin, so deepest-first orders them by rounding), and each close-out
+//! finds its rows and its leg-index entry cold in cache; `single_cascade_shuffled` measures the
+//! one-market cascade visiting accounts the same way.
 
 use std::collections::HashMap;
 
@@ -425,13 +436,106 @@ impl MultiExchange {
         Ok(())
     }
 
-    /// Move every market's clock to `ts` (their samples, funding and own cascades), then run the
-    /// venue's cascade.
+    /// Move the venue's clock to `ts`: every market's samples and funding settlements in time
+    /// order, all markets at the same time, with the venue's cascade (each market's own, then the
+    /// multi accounts) after every step, as [`Exchange::advance_to`] does for one market: an
+    /// account that a funding payment or the mark's drift puts under maintenance on the way is
+    /// closed out then, at that time's marks.
+    ///
+    /// Idle stretches are jumped over as one market does (see [`Self::skip_idle`]); the cost is
+    /// O(settlements + state changes) steps, plus, per jump, a few looks at every multi account.
     pub fn advance_to(&mut self, ts: Ts) {
+        loop {
+            let next = self.instruments.iter().map(|i| i.exchange.next_event()).min().unwrap_or(Ts::MAX);
+            if next > ts || next == Ts::MAX {
+                break;
+            }
+            if self.skip_idle(next, ts) {
+                continue;
+            }
+            for i in &mut self.instruments {
+                i.exchange.set_clock(next);
+                if i.exchange.next_event() == next {
+                    i.exchange.step_events(next);
+                }
+            }
+            self.run_cascade();
+        }
         for i in &mut self.instruments {
-            i.exchange.advance_to(ts);
+            i.exchange.set_clock(ts);
         }
         self.run_cascade();
+    }
+
+    /// Jump the samples from `next` on that change nothing but the marks' time to funding, in
+    /// every market at once, up to the last one before anything would be liquidated. Each market
+    /// must be idle over the window ([`Exchange::idle_window`], all starting at `next`); its mark
+    /// then moves monotonically with time, so:
+    /// - a market's own accounts are crossed somewhere in `[lo, hi]` iff at `hi` (its own jump's
+    ///   argument);
+    /// - a multi account's `equity − maintenance` is, per leg, concave in that leg's mark (PnL is
+    ///   linear, the tiered maintenance margin convex), so over the box of marks the window spans
+    ///   its minimum is the sum over legs of the smaller of the leg's values at the two ends. If
+    ///   that is above zero for every account, no multi account is liquidated inside.
+    ///
+    /// The first sample at which something acts is found by halving the window with that test
+    /// (exact on a single sample). Returns whether the clock moved.
+    fn skip_idle(&mut self, next: Ts, ts: Ts) -> bool {
+        let mut last = i64::MAX;
+        for i in &self.instruments {
+            match i.exchange.idle_window(ts) {
+                Some((first, l)) if first == next => last = last.min(l),
+                _ => return false,
+            }
+        }
+        let at = |k: i64| next + k * crate::funding::SECOND;
+        if self.would_act(at(0), at(0)) {
+            return false;
+        }
+        let skip_to = match self.first_acting(0, last, &at) {
+            Some(k) => k - 1,
+            None => last,
+        };
+        for i in &mut self.instruments {
+            i.exchange.skip_samples_to(at(skip_to));
+        }
+        true
+    }
+
+    /// The first sample `k` in `lo..=hi` at which [`Self::would_act`] (exact on one sample).
+    fn first_acting(&mut self, lo: i64, hi: i64, at: &impl Fn(i64) -> Ts) -> Option<i64> {
+        if !self.would_act(at(lo), at(hi)) {
+            return None;
+        }
+        if lo == hi {
+            return Some(lo);
+        }
+        let mid = lo + (hi - lo) / 2;
+        self.first_acting(lo, mid, at).or_else(|| self.first_acting(mid + 1, hi, at))
+    }
+
+    /// Whether anything may be liquidated at some time in `[t0, t1]` of an idle window (see
+    /// [`Self::skip_idle`]); exact when `t0 == t1`.
+    fn would_act(&mut self, t0: Ts, t1: Ts) -> bool {
+        if self.instruments.iter_mut().any(|i| i.exchange.own_cascade_would_act_at(t1)) {
+            return true;
+        }
+        let ends: Vec<(Option<Price>, Option<Price>)> =
+            self.instruments.iter_mut().map(|i| (i.exchange.mark_at(t0), i.exchange.mark_at(t1))).collect();
+        (0..self.accounts.len()).any(|m| {
+            let (mut worst, mut open) = (Money::ZERO, false);
+            for &(k, d) in &self.accounts[m].legs {
+                let (a, b) = ends[k as usize];
+                let value = |mark| {
+                    let (e, f) = self.leg_figures_at(k, d, mark);
+                    e - f
+                };
+                worst += if a == b { value(a) } else { value(a).min(value(b)) };
+                let ex = &self.instruments[k as usize].exchange;
+                open |= a.is_some() && !ex.accounts()[d as usize].position.is_flat();
+            }
+            open && worst <= Money::ZERO
+        })
     }
 
     // ----- the cascade ----------------------------------------------------------------------------
@@ -699,10 +803,15 @@ impl MultiExchange {
     /// maintenance margin there. Before the instrument has a mark: at cost (no PnL, maintenance of
     /// the entry notional).
     fn leg_figures(&self, k: u32, dense: u32) -> (Money, Money) {
+        self.leg_figures_at(k, dense, self.instruments[k as usize].exchange.mark())
+    }
+
+    /// [`leg_figures`](Self::leg_figures) at `mark` (`None`: no mark).
+    fn leg_figures_at(&self, k: u32, dense: u32, mark: Option<Price>) -> (Money, Money) {
         let ex = &self.instruments[k as usize].exchange;
         let acct = &ex.accounts()[dense as usize];
         let (scale, tiers) = (ex.config().scale, &ex.config().preset.tiers);
-        match ex.mark() {
+        match mark {
             Some(mark) => (
                 acct.total_balance() + acct.position.unrealized(mark, scale),
                 acct.maintenance_margin(mark, scale, tiers),

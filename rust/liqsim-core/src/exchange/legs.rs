@@ -89,6 +89,30 @@ impl Exchange {
         }
     }
 
+    /// Move the clock to `t` (not before where it is) without taking samples: a market of a venue
+    /// keeps the venue's time when it has no event of its own then. The caller runs the cascade.
+    pub(crate) fn set_clock(&mut self, t: Ts) {
+        self.ts = self.ts.max(t);
+    }
+
+    /// The mark at time `t` with nothing else changed (the clock is left where it was).
+    pub(crate) fn mark_at(&mut self, t: Ts) -> Option<Price> {
+        let now = self.ts;
+        self.ts = t;
+        let mark = self.compute_mark();
+        self.ts = now;
+        mark
+    }
+
+    /// Whether this market's own cascade (its accounts of one instrument) would act at time `t`
+    /// with nothing else changed (the clock is left where it was).
+    pub(crate) fn own_cascade_would_act_at(&mut self, t: Ts) -> bool {
+        let now = self.ts;
+        let acts = self.cascade_would_act_at(t);
+        self.ts = now;
+        acts
+    }
+
     /// Set the index price and recompute the mark without running the cascade (tests of the
     /// venue's index move marks without acting on them).
     #[cfg(test)]

@@ -523,3 +523,61 @@ fn a_mark_that_moves_and_comes_back_still_counts_as_moved() {
     // The path the test is about: 300,300 → 299,700 → 300,300.
     assert_eq!(marks[1..], [Some(300_300), Some(299_700), Some(300_300)]);
 }
+
+/// BTC and ETH on `mark_rule` with books 1 % above the index (longs pay funding); account 10 long
+/// 1 BTC @ 50,000 and 10 ETH @ 3,000 with `balance` USDT in the ETH row.
+fn funded_venue(mark_rule: MarkRule, balance: f64) -> MultiExchange {
+    let btc = TierTable::single(Rate(500_000), 100).unwrap();
+    let eth = TierTable::single(Rate(1_000_000), 100).unwrap();
+    let (mut b, mut e) = (market("BTCUSDT", 0.1, btc, 0.001), market("ETHUSDT", 0.01, eth, 0.001));
+    b.1.mark_rule = mark_rule;
+    e.1.mark_rule = mark_rule;
+    let mut v = MultiExchange::new(vec![b, e]).unwrap();
+    v.add_accounts(&[row(BTC, 10, 0.0, 1_000, 50_000.0), row(ETH, 10, balance, 10_000, 3_000.0)]).unwrap();
+    v.add_resting_orders(BTC, &[(Side::Buy, 504_000, 2_000, None), (Side::Sell, 506_000, 2_000, None)]).unwrap();
+    v.add_resting_orders(ETH, &[(Side::Buy, 302_900, 20_000, None), (Side::Sell, 303_100, 20_000, None)]).unwrap();
+    v.set_index(BTC, 500_000).unwrap();
+    v.set_index(ETH, 300_000).unwrap();
+    v.check_invariants().unwrap();
+    v
+}
+
+#[test]
+fn advance_to_liquidates_when_stepping_second_by_second_would() {
+    // The books sit 1 % above the index, so longs pay at the 8 h settlement: BTC's rate is its
+    // 0.75 % cap, ETH's 0.916667 % (both asserted below from the funding records): the BTC leg
+    // pays 375 and the ETH leg 275.0001 on 30,000.
+    // - Index marks, balance 600: equity 600 − 650.0001 < 0 ≤ MM 250 + 300 at 8 h exactly; the
+    //   ETH leg (MM 300 > 250) is closed out then, at 3,000.00 (the fund is empty: by ADL).
+    // - Binance's median mark, balance 800: after the settlement the mark's funding term
+    //   (index × (1 + F × time to funding / 8 h)) lifts both marks, then drifts them back down
+    //   to the index; the account, paid 600, crosses on the way down (at 11 h 02 min 30 s).
+    // One call to `advance_to(12 h)` must record what 43,200 one-second steps record. (Before,
+    // the venue looked at multi accounts at the target time only: both at 12 h, other marks.)
+    let end = 12 * 3600 * crate::funding::SECOND;
+    for (rule, balance) in [(MarkRule::Index, 600.0), (MarkRule::BinanceMedian, 800.0)] {
+        let mut jump = funded_venue(rule, balance);
+        jump.advance_to(end);
+        jump.check_invariants().unwrap();
+        let mut step = funded_venue(rule, balance);
+        for s in 1..=12 * 3600 {
+            step.advance_to(s * crate::funding::SECOND);
+        }
+        step.check_invariants().unwrap();
+        for k in 0..2 {
+            let (a, b) = (jump.exchange(InstrumentId(k)).tape(), step.exchange(InstrumentId(k)).tape());
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{rule:?}, instrument {k}");
+        }
+        assert_eq!(jump.transfers(), step.transfers());
+        let liq = jump.exchange(ETH).tape().liquidations.clone();
+        assert_eq!(liq.len(), 1, "{rule:?}");
+        assert_eq!((liq[0].trader, liq[0].qty), (TraderId(10), 10_000));
+        let (at, mark) = match rule {
+            MarkRule::Index => (8 * 3600, 300_000),
+            _ => (39_750, 301_704),
+        };
+        assert_eq!((liq[0].ts / crate::funding::SECOND, liq[0].mark), (at, mark), "{rule:?}");
+        let rates: Vec<Rate> = (0..2).map(|k| jump.exchange(InstrumentId(k)).tape().funding[0].rate).collect();
+        assert_eq!(rates, [Rate(750_000), Rate(916_667)]);
+    }
+}
