@@ -335,6 +335,9 @@ fn brute_force(v: &MultiExchange) -> Vec<TraderId> {
 #[derive(Clone, Debug)]
 enum Op {
     Index(u32, i64),
+    /// The instrument's index back where it was before its last move (a mark that moves and
+    /// comes back must still count as moved: legs may have been set in between).
+    Back(u32),
     Trade(u32, usize, bool, Qty),
     Advance(i64),
 }
@@ -342,6 +345,7 @@ enum Op {
 fn ops_strategy() -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
         ((0u32..2), -600i64..600).prop_map(|(k, bp)| Op::Index(k, bp)),
+        (0u32..2).prop_map(Op::Back),
         ((0u32..2), 0usize..14, any::<bool>(), 1i64..2_000).prop_map(|(k, t, b, q)| Op::Trade(k, t, b, q)),
         (1i64..4 * 3600).prop_map(Op::Advance),
     ];
@@ -362,16 +366,27 @@ proptest! {
     /// Marks moved without acting (index moves and fills straight into the markets), then the
     /// refreshed leg indexes asked: the same accounts as checking every account at the marks.
     #[test]
-    fn index_equals_brute_force_under_random_marks_and_fills(legs in legs_strategy(), ops in ops_strategy()) {
-        let mut v = random_venue(&legs, MarkRule::Last);
+    fn index_equals_brute_force_under_random_marks_and_fills(
+        legs in legs_strategy(),
+        ops in ops_strategy(),
+        on_index in any::<bool>(),
+    ) {
+        // Marks on the last trade (fills move them) or on the index (every index move does).
+        let mut v = random_venue(&legs, if on_index { MarkRule::Index } else { MarkRule::Last });
         let mut price = [500_000i64, 300_000i64];
+        let mut before = price;
         for (i, &p) in v.instruments.iter_mut().zip(&price) {
             i.exchange.set_index_quietly(p);
         }
         for op in ops {
             match op {
                 Op::Index(k, bp) => {
+                    before[k as usize] = price[k as usize];
                     price[k as usize] = (price[k as usize] * (10_000 + bp) / 10_000).max(1);
+                    v.instruments[k as usize].exchange.set_index_quietly(price[k as usize]);
+                }
+                Op::Back(k) => {
+                    std::mem::swap(&mut before[k as usize], &mut price[k as usize]);
                     v.instruments[k as usize].exchange.set_index_quietly(price[k as usize]);
                 }
                 Op::Trade(k, t, buy, q) => {
@@ -395,6 +410,7 @@ proptest! {
     fn money_and_positions_conserved_under_random_sequences(legs in legs_strategy(), ops in ops_strategy()) {
         let mut v = random_venue(&legs, MarkRule::Last);
         let mut price = [500_000i64, 300_000i64];
+        let mut before = price;
         v.set_index(BTC, price[0]).unwrap();
         v.set_index(ETH, price[1]).unwrap();
         v.check_invariants().map_err(TestCaseError::fail)?;
@@ -402,7 +418,12 @@ proptest! {
         for op in ops {
             match op {
                 Op::Index(k, bp) => {
+                    before[k as usize] = price[k as usize];
                     price[k as usize] = (price[k as usize] * (10_000 + bp) / 10_000).max(1);
+                    v.set_index(InstrumentId(k), price[k as usize]).unwrap();
+                }
+                Op::Back(k) => {
+                    std::mem::swap(&mut before[k as usize], &mut price[k as usize]);
                     v.set_index(InstrumentId(k), price[k as usize]).unwrap();
                 }
                 Op::Trade(k, t, buy, q) => {
