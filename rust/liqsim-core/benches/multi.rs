@@ -14,11 +14,13 @@
 //!   bankruptcy leave every ETH leg at exactly its maintenance margin, so the accounts differ in
 //!   depth only by rounding, and deepest-first visits them in no order of their own. What a
 //!   close-out costs when its account, its rows and its index entry are cold in cache.
-//! - `multi_mark_move_same/n`: one ETH index move of one tick that liquidates no one, ETH being
-//!   the instrument that moved last (its holders' BTC legs may lag it): a range query per leg index.
-//! - `multi_mark_move_other/n`: then a BTC move of one tick: the n holders of ETH are refreshed
-//!   (their BTC legs' `others` and triggers): the cost of keeping the leg indexes exact when marks
-//!   of different instruments alternate.
+//! - `multi_mark_move_same/n`, `multi_mark_move_other/n`: one ETH (BTC) index move of one tick
+//!   that liquidates no one, with no instrument lagging (the setup's two moves synced both): a
+//!   range query per leg index, whichever instrument moves.
+//! - `multi_mark_move_both/n`: an ETH move of one tick, then a BTC move of one tick (both timed):
+//!   the second move syncs the n accounts open in both (their legs' `others` and triggers), the
+//!   cost of keeping the leg indexes exact when marks of two instruments move; after it nothing
+//!   lags, so marks alternating between two instruments pay this once per two moves.
 //! - `single_mark_move/n`: the same one-tick move in a one-instrument market of n shorts.
 //!
 //! Setup is never timed (clones are made outside the timed region).
@@ -203,7 +205,12 @@ fn bench_cascades(c: &mut Criterion) {
 }
 
 fn bench_mark_moves(c: &mut Criterion) {
-    for (name, inst, to) in [("multi_mark_move_same", ETH, ETH_MID + 1), ("multi_mark_move_other", BTC, BTC_MID + 1)] {
+    let moves: [(&str, &[(InstrumentId, Price)]); 3] = [
+        ("multi_mark_move_same", &[(ETH, ETH_MID + 1)]),
+        ("multi_mark_move_other", &[(BTC, BTC_MID + 1)]),
+        ("multi_mark_move_both", &[(ETH, ETH_MID + 1), (BTC, BTC_MID + 1)]),
+    ];
+    for (name, moves) in moves {
         let mut g = group(c, name);
         for n in sizes() {
             let v = venue(n);
@@ -212,7 +219,9 @@ fn bench_mark_moves(c: &mut Criterion) {
                 b.iter_batched(
                     || v.clone(),
                     |mut v| {
-                        v.set_index(inst, to).unwrap();
+                        for &(inst, to) in moves {
+                            v.set_index(inst, to).unwrap();
+                        }
                         assert_eq!(liquidations(&v), 0);
                         v
                     },
