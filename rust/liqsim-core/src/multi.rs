@@ -61,6 +61,10 @@
 //! and that market's policy sends the remainder to the fund (Binance, Bybit), what is left goes to
 //! the funds of the legs holding it.
 //!
+//! **Snapshots.** [`MultiExchange::to_snapshot`] / [`MultiExchange::from_snapshot`] (pickling
+//! in Python): every market's state and the accounts' legs; `others`, triggers and the venue's
+//! maps are rebuilt on load (`multi/snapshot.rs`).
+//!
 //! **Time.** [`MultiExchange::advance_to`] steps every market together through their samples and
 //! settlements with the venue's cascade after each step, jumping idle stretches only up to the
 //! first second at which anything (a market's own account or a multi account, tested at the
@@ -102,11 +106,11 @@ use crate::types::{Money, Price, TraderId, Ts};
 use crate::venue::Remainder;
 
 /// An instrument of a [`MultiExchange`], by position in its list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct InstrumentId(pub u32);
 
 /// Money moved between two legs of one account (the hole of a flat leg filled from another).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TransferRecord {
     pub ts: Ts,
     pub trader: TraderId,
@@ -1013,5 +1017,6 @@ impl MultiExchange {
     }
 }
 
+mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -89,6 +89,21 @@ impl Exchange {
         }
     }
 
+    /// Make account `a` a leg (a snapshot's load: `others` is not in snapshots): its trigger moves
+    /// from the market's own index to the leg index, `others` starts at zero until the venue sets
+    /// it. `Err` when `a` is no account of this market or a leg already.
+    pub(crate) fn make_leg(&mut self, a: u32) -> Result<(), String> {
+        let acct = self.accounts.get_mut(a as usize).ok_or("a leg is no account of its market")?;
+        if acct.others.is_some() || acct.exempt || acct.mode != crate::account::MarginMode::Cross {
+            return Err(format!("trader {} cannot be a leg (listed twice, exempt or isolated)", acct.id.0));
+        }
+        acct.others = Some(OtherLegs::default());
+        let t = acct.trigger;
+        self.index.update(a, t, None);
+        self.leg_index.update(a, None, t);
+        Ok(())
+    }
+
     /// Move the clock to `t` (not before where it is) without taking samples: a market of a venue
     /// keeps the venue's time when it has no event of its own then. The caller runs the cascade.
     pub(crate) fn set_clock(&mut self, t: Ts) {

@@ -602,3 +602,47 @@ fn advance_to_liquidates_when_stepping_second_by_second_would() {
         assert_eq!(rates, [Rate(750_000), Rate(916_667)]);
     }
 }
+
+#[test]
+fn a_snapshot_continues_as_the_venue_would() {
+    // A venue mid-life (liquidations, transfers, ETH lagging after its last move), written and
+    // read back: the same bytes again, and the same tapes after the same further actions.
+    let legs = [(1_500, -20_000, 900, 1_100), (-2_000, 15_000, 2_000, 0), (800, 8_000, 0, 700)];
+    let mut v = random_venue(&legs, MarkRule::Last);
+    for (k, p) in [(0, 500_000), (1, 300_000), (0, 515_000), (1, 290_000), (1, 295_000)] {
+        v.set_index(InstrumentId(k), p).unwrap();
+    }
+    let bytes = v.to_snapshot().unwrap();
+    let mut back = MultiExchange::from_snapshot(&bytes).unwrap();
+    assert_eq!(back.to_snapshot().unwrap(), bytes);
+    back.check_invariants().unwrap();
+    for (k, p) in [(0, 470_000), (1, 320_000), (0, 530_000)] {
+        v.set_index(InstrumentId(k), p).unwrap();
+        back.set_index(InstrumentId(k), p).unwrap();
+    }
+    v.advance_to(9 * 3600 * crate::funding::SECOND);
+    back.advance_to(9 * 3600 * crate::funding::SECOND);
+    for k in 0..2 {
+        let (a, b) = (v.exchange(InstrumentId(k)), back.exchange(InstrumentId(k)));
+        assert_eq!(format!("{:?}", a.tape()), format!("{:?}", b.tape()));
+        assert_eq!(format!("{:?}", a.accounts()), format!("{:?}", b.accounts()));
+    }
+    assert_eq!(v.transfers(), back.transfers());
+    assert!(v.exchange(BTC).tape().liquidations.len() + v.exchange(ETH).tape().liquidations.len() > 0);
+    assert_eq!(v.to_snapshot().unwrap(), back.to_snapshot().unwrap());
+    // Damaged, cut, or another kind: refused, naming the snapshot.
+    let mut damaged = bytes.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    for bad in [
+        &damaged[..],
+        &bytes[..bytes.len() / 2],
+        &Exchange::new(market("X", 0.1, TierTable::single(Rate(500_000), 100).unwrap(), 0.0).1)
+            .unwrap()
+            .to_snapshot()
+            .unwrap()[..],
+    ] {
+        let err = MultiExchange::from_snapshot(bad).unwrap_err();
+        assert!(matches!(err, Error::Config { what: "snapshot", .. }), "{err}");
+    }
+}
