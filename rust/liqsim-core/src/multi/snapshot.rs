@@ -79,6 +79,9 @@ impl MultiExchange {
         }
         let mut v = MultiExchange::new_empty(instruments, s.deposits, s.max_rounds);
         v.transfers = s.transfers.into_owned();
+        if v.transfers.iter().any(|t| t.from.0 as usize >= n || t.to.0 as usize >= n) {
+            return Err("a transfer names no instrument of the venue".into());
+        }
         v.round = s.round;
         for (id, legs) in s.accounts {
             let m = v.accounts.len() as u32;
@@ -92,7 +95,7 @@ impl MultiExchange {
             for &(k, dense) in &legs {
                 let ex = &mut v.instruments.get_mut(k as usize).ok_or("a leg in no instrument")?.exchange;
                 if ex.accounts().get(dense as usize).map(|a| a.id) != Some(TraderId(id)) {
-                    return Err(format!("trader {id}: a leg is another trader's row"));
+                    return Err(format!("trader {id}: a leg is not its row of that market"));
                 }
                 ex.make_leg(dense)?;
                 v.leg_owner[k as usize][dense as usize] = m;
@@ -140,5 +143,70 @@ impl MultiExchange {
             figs: Vec::new(),
             seen: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::ExchangeConfig;
+    use crate::margin::NotionalScale;
+    use crate::venue::VenuePreset;
+
+    /// Two markets, traders 1 and 2 each long in both (multi accounts).
+    fn venue() -> MultiExchange {
+        let cfg = |symbol: &str| {
+            let mut c = ExchangeConfig::new(
+                VenuePreset::from_names("binance", symbol).unwrap(),
+                NotionalScale::from_sizes(0.1, 0.001).unwrap(),
+            );
+            c.mark_rule = crate::funding::MarkRule::Index;
+            (symbol.to_string(), c)
+        };
+        let mut v = MultiExchange::new(vec![cfg("BTCUSDT"), cfg("ETHUSDT")]).unwrap();
+        let row = |id: i64| crate::exchange::AccountRow {
+            id: TraderId(id),
+            balance: Money(1_000 * crate::MONEY_SCALE),
+            mode: crate::account::MarginMode::Cross,
+            lots: 100,
+            entry_money_per_lot: Money(50 * crate::MONEY_SCALE),
+            leverage: 20,
+            isolated_margin: None,
+        };
+        let (b, e) = (super::super::InstrumentId(0), super::super::InstrumentId(1));
+        v.add_accounts(&[(b, row(1)), (e, row(1)), (b, row(2)), (e, row(2))]).unwrap();
+        v.set_index(b, 500_000).unwrap();
+        v.set_index(e, 500_000).unwrap();
+        v
+    }
+
+    /// The snapshot of `v` with its venue state changed by `edit`, re-encoded (a valid checksum).
+    fn edited(v: &mut MultiExchange, edit: impl FnOnce(&mut VenueState<'_>)) -> Vec<u8> {
+        let bytes = v.to_snapshot().unwrap();
+        let mut state: VenueState = decode(Kind::MultiExchange, &bytes).unwrap();
+        edit(&mut state);
+        encode(Kind::MultiExchange, &state).unwrap()
+    }
+
+    #[test]
+    fn inconsistent_legs_are_refused_not_loaded() {
+        let mut v = venue();
+        assert!(MultiExchange::from_snapshot(&v.to_snapshot().unwrap()).is_ok());
+        let cases: [(&str, Box<dyn FnOnce(&mut VenueState<'_>)>); 5] = [
+            ("not its row", Box::new(|s| s.accounts[0].1.to_mut()[1].1 += 1)),
+            ("listed twice", Box::new(|s| s.accounts[1].0 = s.accounts[0].0)),
+            ("not its row", Box::new(|s| s.accounts[0].1.to_mut()[0].1 = 1_000)),
+            ("in order", Box::new(|s| s.accounts[0].1.to_mut().truncate(1))),
+            ("no instrument", Box::new(|s| s.transfers = Cow::Owned(vec![transfer(7)]))),
+        ];
+        for (what, edit) in cases {
+            let err = MultiExchange::from_snapshot(&edited(&mut v, edit)).unwrap_err().to_string();
+            assert!(err.contains(what), "{what}: {err}");
+        }
+    }
+
+    fn transfer(to: u32) -> TransferRecord {
+        use super::super::InstrumentId;
+        TransferRecord { ts: 0, trader: TraderId(1), from: InstrumentId(0), to: InstrumentId(to), amount: Money(1) }
     }
 }
