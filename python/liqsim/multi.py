@@ -17,6 +17,14 @@ from .exchange import ACCOUNT_COLUMNS, BOOK_COLUMNS, Exchange, account_columns
 from .results import Table
 
 
+def _from_core(v: _core.MultiExchange) -> MultiExchange:
+    """The venue around a core venue (unpickling)."""
+    new = MultiExchange.__new__(MultiExchange)
+    new._v = v
+    new._codes = {s.lower(): i for i, s in enumerate(v.symbols)}
+    return new
+
+
 class MultiExchange:
     """A venue of several perpetual markets whose accounts share cross margin.
 
@@ -28,6 +36,11 @@ class MultiExchange:
     maintenance, its legs are closed largest maintenance margin first (an assumption: the venues do
     not publish the order), each by its market's own close-out, until it is back above
     maintenance. Accounts of one market behave exactly as in a lone :class:`liqsim.Exchange`.
+
+    A venue copies (:meth:`copy`) and pickles (any protocol; a compact versioned binary snapshot
+    of every market and of the accounts' legs; an unpickled venue continues exactly as the
+    original would). A damaged pickle, or one from a liqsim with another snapshot format, raises
+    :class:`liqsim.SnapshotError`.
 
     Parameters
     ----------
@@ -85,8 +98,9 @@ class MultiExchange:
         return self.copy()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # As liqsim.Exchange: no versioned snapshot of the core's state yet; refuse clearly.
-        raise TypeError("liqsim.MultiExchange cannot be pickled yet; use venue.copy() to branch a what-if")
+        # The core venue pickles as a versioned binary snapshot (``_core.MultiExchange.__reduce__``);
+        # the symbol codes are rebuilt from its symbols.
+        return (_from_core, (self._v,))
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -159,8 +173,14 @@ class MultiExchange:
         self._v.set_index(symbol, _choices.number("index price", price))
 
     def advance_to(self, t: TimeLike) -> None:
-        """Move every market's clock to ``t`` (``int`` ns since the epoch, or a datetime), then run
-        the venue's cascade (multi-market accounts are checked at ``t``)."""
+        """Move the venue's clock to ``t`` (``int`` ns since the epoch, or a datetime): every
+        market's mark samples and funding settlements in time order, all markets together, with the
+        venue's cascade after each step, so an account that a funding payment or the mark's drift
+        puts under maintenance on the way is closed out then, at that time's marks (idle stretches
+        are jumped over up to the first second anything could be liquidated).
+
+        >>> venue.advance_to(8 * 3600 * 10**9)  # doctest: +SKIP
+        """
         self._v.advance(time_ns("t", t))
 
     # --- reading ---------------------------------------------------------------------------

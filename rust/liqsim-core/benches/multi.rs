@@ -9,11 +9,18 @@
 //! - `single_cascade/n`: the single-instrument reference with the same number of positions: 2n
 //!   shorts of 1 ETH in one market, index +30 % (what `scaling`'s `cascade_all` does).
 //!   Budget (issue 14): multi < 2× single.
-//! - `multi_mark_move_same/n`: one ETH index move of one tick that liquidates no one, ETH being
-//!   the instrument that moved last (its holders' BTC legs may lag it): a range query per leg index.
-//! - `multi_mark_move_other/n`: then a BTC move of one tick: the n holders of ETH are refreshed
-//!   (their BTC legs' `others` and triggers): the cost of keeping the leg indexes exact when marks
-//!   of different instruments alternate.
+//! - `single_cascade_shuffled/n`: the same with the triggers dealt to the accounts in a
+//!   pseudo-random order. The multi cascade's ETH round is like that: the BTC close-outs at
+//!   bankruptcy leave every ETH leg at exactly its maintenance margin, so the accounts differ in
+//!   depth only by rounding, and deepest-first visits them in no order of their own. What a
+//!   close-out costs when its account, its rows and its index entry are cold in cache.
+//! - `multi_mark_move_same/n`, `multi_mark_move_other/n`: one ETH (BTC) index move of one tick
+//!   that liquidates no one, with no instrument lagging (the setup's two moves synced both): a
+//!   range query per leg index, whichever instrument moves.
+//! - `multi_mark_move_both/n`: an ETH move of one tick, then a BTC move of one tick (both timed):
+//!   the second move syncs the n accounts open in both (their legs' `others` and triggers), the
+//!   cost of keeping the leg indexes exact when marks of two instruments move; after it nothing
+//!   lags, so marks alternating between two instruments pay this once per two moves.
 //! - `single_mark_move/n`: the same one-tick move in a one-instrument market of n shorts.
 //!
 //! Setup is never timed (clones are made outside the timed region).
@@ -97,12 +104,26 @@ fn venue(n: usize) -> MultiExchange {
     v
 }
 
-/// `n` shorts of 1 ETH @ 3,000 with triggers spread over +0.5 % … +20 % (as `scaling`).
-fn single(n: usize) -> Exchange {
+/// `n` shorts of 1 ETH @ 3,000 with triggers spread over +0.5 % … +20 % (as `scaling`); when
+/// `shuffled`, the triggers go to the accounts in a pseudo-random order, so the cascade's order
+/// (deepest under water first) jumps around the accounts instead of walking them in turn.
+fn single(n: usize, shuffled: bool) -> Exchange {
     let mut ex = Exchange::new(config("ETHUSDT", 0.01)).unwrap();
     let rows: Vec<AccountRow> = (0..n as i64)
         .map(|i| {
-            let trigger = ETH_MID + 1_500 + i * 58_500 / n as i64;
+            // An odd multiplier modulo a power of two at least n, walked until it lands below n:
+            // a permutation of 0..n, the same every run.
+            let mut r = i;
+            if shuffled {
+                let size = n.next_power_of_two() as i64;
+                loop {
+                    r = (r * 0x9E37_79B1 + 12_345) & (size - 1);
+                    if r < n as i64 {
+                        break;
+                    }
+                }
+            }
+            let trigger = ETH_MID + 1_500 + r * 58_500 / n as i64;
             row(i, (trigger as f64 * 1.005 - ETH_MID as f64) / 100.0, -COIN, Money(3 * MONEY_SCALE))
         })
         .collect();
@@ -162,26 +183,34 @@ fn bench_cascades(c: &mut Criterion) {
         });
     }
     g.finish();
-    let mut g = group(c, "single_cascade");
-    for n in sizes() {
-        let ex = single(2 * n);
-        g.throughput(Throughput::Elements(2 * n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
-            b.iter_batched(
-                || ex.clone(),
-                |mut ex| {
-                    ex.set_index(ETH_MID * 13 / 10);
-                    assert_eq!(ex.tape().liquidations.len(), 2 * n);
-                    ex
-                },
-                BatchSize::PerIteration,
-            )
-        });
+    for (name, shuffled) in [("single_cascade", false), ("single_cascade_shuffled", true)] {
+        let mut g = group(c, name);
+        for n in sizes() {
+            let ex = single(2 * n, shuffled);
+            g.throughput(Throughput::Elements(2 * n as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+                b.iter_batched(
+                    || ex.clone(),
+                    |mut ex| {
+                        ex.set_index(ETH_MID * 13 / 10);
+                        assert_eq!(ex.tape().liquidations.len(), 2 * n);
+                        ex
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+        g.finish();
     }
 }
 
 fn bench_mark_moves(c: &mut Criterion) {
-    for (name, inst, to) in [("multi_mark_move_same", ETH, ETH_MID + 1), ("multi_mark_move_other", BTC, BTC_MID + 1)] {
+    let moves: [(&str, &[(InstrumentId, Price)]); 3] = [
+        ("multi_mark_move_same", &[(ETH, ETH_MID + 1)]),
+        ("multi_mark_move_other", &[(BTC, BTC_MID + 1)]),
+        ("multi_mark_move_both", &[(ETH, ETH_MID + 1), (BTC, BTC_MID + 1)]),
+    ];
+    for (name, moves) in moves {
         let mut g = group(c, name);
         for n in sizes() {
             let v = venue(n);
@@ -190,7 +219,9 @@ fn bench_mark_moves(c: &mut Criterion) {
                 b.iter_batched(
                     || v.clone(),
                     |mut v| {
-                        v.set_index(inst, to).unwrap();
+                        for &(inst, to) in moves {
+                            v.set_index(inst, to).unwrap();
+                        }
                         assert_eq!(liquidations(&v), 0);
                         v
                     },
@@ -202,7 +233,7 @@ fn bench_mark_moves(c: &mut Criterion) {
     }
     let mut g = group(c, "single_mark_move");
     for n in sizes() {
-        let ex = single(n);
+        let ex = single(n, false);
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter_batched(

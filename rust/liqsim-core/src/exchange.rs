@@ -841,38 +841,49 @@ impl Exchange {
     /// mark would liquidate someone (found by bisection). The cost is O(settlements + state
     /// changes), not O(seconds): `advance_to(1.7e18)` and `advance_to(i64::MAX)` return promptly.
     pub fn advance_to(&mut self, ts: Ts) {
-        let rule = self.cfg.preset.funding;
         loop {
-            let next = self.next_basis_sample.min(self.next_premium_sample).min(self.next_settlement);
+            let next = self.next_event();
             if next > ts || next == NEVER {
                 break;
             }
             if self.skip_idle_samples(ts) {
                 continue;
             }
-            self.ts = next;
-            if next == self.next_basis_sample {
-                if let (Some((bid, _)), Some((ask, _)), Some(index)) =
-                    (self.book.best_bid(), self.book.best_ask(), self.index_price)
-                {
-                    self.basis.sample(bid, ask, index);
-                }
-                self.next_basis_sample = next.checked_add(SECOND).unwrap_or(NEVER);
-            }
-            if next == self.next_premium_sample {
-                if let Some(p) = self.premium_sample() {
-                    self.premiums.sample(p);
-                }
-                self.next_premium_sample = next.checked_add(rule.sample_every).unwrap_or(NEVER);
-            }
-            if next == self.next_settlement {
-                self.settle_funding();
-                self.next_settlement = next.checked_add(rule.interval).unwrap_or(NEVER);
-            }
+            self.step_events(next);
             self.run_cascade();
         }
         self.ts = self.ts.max(ts);
         self.run_cascade();
+    }
+
+    /// The time of the next sample or settlement (`NEVER`: none).
+    pub(crate) fn next_event(&self) -> Ts {
+        self.next_basis_sample.min(self.next_premium_sample).min(self.next_settlement)
+    }
+
+    /// Move the clock to `next` (the next event, see [`Self::next_event`]) and take the samples
+    /// and settlement due then; the caller runs the cascade.
+    pub(crate) fn step_events(&mut self, next: Ts) {
+        let rule = self.cfg.preset.funding;
+        self.ts = next;
+        if next == self.next_basis_sample {
+            if let (Some((bid, _)), Some((ask, _)), Some(index)) =
+                (self.book.best_bid(), self.book.best_ask(), self.index_price)
+            {
+                self.basis.sample(bid, ask, index);
+            }
+            self.next_basis_sample = next.checked_add(SECOND).unwrap_or(NEVER);
+        }
+        if next == self.next_premium_sample {
+            if let Some(p) = self.premium_sample() {
+                self.premiums.sample(p);
+            }
+            self.next_premium_sample = next.checked_add(rule.sample_every).unwrap_or(NEVER);
+        }
+        if next == self.next_settlement {
+            self.settle_funding();
+            self.next_settlement = next.checked_add(rule.interval).unwrap_or(NEVER);
+        }
     }
 
     /// Take, in one step, the basis and premium samples due before the next settlement (and before
@@ -880,26 +891,8 @@ impl Exchange {
     /// the sample the book and index give now. Stops before the first sample time at which the
     /// cascade would act. Returns whether the clock moved.
     fn skip_idle_samples(&mut self, ts: Ts) -> bool {
-        let quotes = (self.book.best_bid(), self.book.best_ask(), self.index_price);
-        if let (Some((bid, _)), Some((ask, _)), Some(index)) = quotes {
-            if !self.basis.is_full_of(bid, ask, index) {
-                return false;
-            }
-        }
+        let Some((first, last)) = self.idle_window(ts) else { return false };
         let now = self.ts;
-        let mut end = ts.min(self.next_settlement.saturating_sub(1));
-        if let Some(&expiry) = self.cooldown_until.values().filter(|&&t| t > now).min() {
-            end = end.min(expiry - 1);
-        }
-        let first = self.next_basis_sample;
-        if first > end || first > self.next_premium_sample {
-            return false;
-        }
-        // Sample times first + k·SECOND, k in 0..=last; fewer than a few: step normally.
-        let last = (end - first) / SECOND;
-        if last < 4 {
-            return false;
-        }
         let at = |k: i64| first + k * SECOND;
         // The mark is monotone in time here, and nothing is liquidatable now: "the cascade acts at
         // sample k" is false up to some k and true after. Find the first true one, if any.
@@ -921,7 +914,37 @@ impl Exchange {
             }
             lo
         };
-        let until = at(skip_to);
+        self.skip_samples_to(at(skip_to));
+        true
+    }
+
+    /// The samples up to `ts` that change nothing but the mark's time to funding: (the first
+    /// sample's time, `last`) for the sample times `first + k·SECOND`, `k` in `0..=last`, before
+    /// the next settlement and any cooldown expiry, while the basis window is full of the sample
+    /// the book and index give now. `None` when that is not so or fewer than a few samples.
+    pub(crate) fn idle_window(&self, ts: Ts) -> Option<(Ts, i64)> {
+        let quotes = (self.book.best_bid(), self.book.best_ask(), self.index_price);
+        if let (Some((bid, _)), Some((ask, _)), Some(index)) = quotes {
+            if !self.basis.is_full_of(bid, ask, index) {
+                return None;
+            }
+        }
+        let now = self.ts;
+        let mut end = ts.min(self.next_settlement.saturating_sub(1));
+        if let Some(&expiry) = self.cooldown_until.values().filter(|&&t| t > now).min() {
+            end = end.min(expiry - 1);
+        }
+        let first = self.next_basis_sample;
+        if first > end || first > self.next_premium_sample {
+            return None;
+        }
+        let last = (end - first) / SECOND;
+        (last >= 4).then_some((first, last))
+    }
+
+    /// Take every sample of an idle window (see [`Self::idle_window`]) up to the one at `until`
+    /// in one step, and recompute the mark there; the caller runs the cascade.
+    pub(crate) fn skip_samples_to(&mut self, until: Ts) {
         // Premium samples due by then: all the same value (nothing moved).
         let every = self.cfg.preset.funding.sample_every;
         if self.next_premium_sample <= until {
@@ -934,7 +957,6 @@ impl Exchange {
         self.ts = until;
         self.next_basis_sample = until.checked_add(SECOND).unwrap_or(NEVER);
         self.refresh_mark();
-        true
     }
 
     /// Whether the cascade would liquidate anyone at time `t` with nothing else changed (leaves

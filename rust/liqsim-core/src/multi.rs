@@ -33,14 +33,17 @@
 //! mark moves its own leg index stays exact, and only the *other* legs of the accounts holding it
 //! go stale. The venue lets one instrument lag like that (the union of the leg indexes' answers,
 //! each account checked exactly before a close-out, is then still the brute-force set: see
-//! `sync_instrument`), and refreshes the holders of an instrument (its open legs) when a second
-//! instrument's mark has moved too. Cost per mark move: a range query when the same instrument
-//! moves again; O(accounts with an open leg there × legs × (trigger search + log n)) once another
-//! instrument moves in between (measured: `benches/multi.rs`). Accounts of one instrument cost
-//! nothing extra. Property test against brute force:
-//! `index_equals_brute_force_under_random_marks_and_fills`. (Bands — triggers computed at the worst
-//! corner of a box around the other marks, refreshed when a mark leaves it — would make
-//! alternating small moves cheap too; not built.)
+//! `sync_instrument`), and once a second instrument's mark has moved too it syncs both (every
+//! moved instrument), so none lags after it. Syncing refreshes only accounts with two or more
+//! open legs (only their triggers read another instrument's mark; a flat leg has no trigger). A
+//! mark that moved and came back still counts as moved: legs may have been set in between. Cost
+//! per mark move: a range query while one instrument moves; O(accounts open there and elsewhere ×
+//! legs × (trigger search + log n)) for the move of a second instrument, after which the next
+//! move of either is a range query again (marks alternating between two instruments: one sync
+//! per two moves; measured: `benches/multi.rs`). Accounts of one instrument cost nothing extra.
+//! Property test against brute force: `index_equals_brute_force_under_random_marks_and_fills`.
+//! (Bands — triggers computed at the worst corner of a box around the other marks, refreshed
+//! when a mark leaves it — would make alternating small moves cheap too; not built.)
 //!
 //! **Liquidation order.** Neither Binance's USDⓈ-M liquidation pages nor Bybit's "Liquidation
 //! Process (Unified Trading Account)" (bybit.com/en/help-center/article/UTA-Trading-Rules, searched
@@ -58,6 +61,16 @@
 //! and that market's policy sends the remainder to the fund (Binance, Bybit), what is left goes to
 //! the funds of the legs holding it.
 //!
+//! **Snapshots.** [`MultiExchange::to_snapshot`] / [`MultiExchange::from_snapshot`] (pickling
+//! in Python): every market's state and the accounts' legs; `others`, triggers and the venue's
+//! maps are rebuilt on load (`multi/snapshot.rs`).
+//!
+//! **Time.** [`MultiExchange::advance_to`] steps every market together through their samples and
+//! settlements with the venue's cascade after each step, jumping idle stretches only up to the
+//! first second at which anything (a market's own account or a multi account, tested at the
+//! worst corner of the marks' range over the stretch) could be liquidated: the close-outs happen
+//! when one-second steps would make them (test: `advance_to_liquidates_when_stepping_second_by_second_would`).
+//!
 //! **The cascade.** A venue round runs each market's own cascade, refreshes the legs, asks every
 //! leg index which accounts the marks cross, and closes those accounts out (deepest under water
 //! first: margin balance / maintenance, then trader id). Their fills move marks, so the loop goes
@@ -67,18 +80,20 @@
 //! **Limits of v1.** Multi accounts are cross (a trader loaded into several instruments with an
 //! isolated row is refused); a trader is multi or not from its first load on. Before an
 //! instrument has a mark, its legs count at cost (no PnL, maintenance on the entry notional).
-//! `advance_to` moves every market's clock and then checks multi accounts at the target time (a
-//! mark drift inside the interval liquidates them at its end). The per-leg close-outs of venues
+//! The per-leg close-outs of venues
 //! whose policy looks at the account's value (Hyperliquid's vault below 2/3 of maintenance,
 //! negative-value ADL; dYdX deleveraging) see the leg's collateral, which counts the other legs'
 //! maintenance margin against it. A market's ADL ranking reads its legs' margin balances as they
 //! stand, which may lag the one lazy instrument's mark (ranking only: who is deleveraged first).
 //!
-//! **Cost.** The two-instrument cascade of `benches/multi.rs` (n accounts, 2n positions) runs at
-//! 2.5× / 3.0× / 3.9× the one-instrument cascade of 2n positions at 10k / 100k / 1M accounts: above
-//! the issue's 2× budget. Where the time goes (profile at 100k): the legs' figures recomputed per
-//! pass (~14 %), the leg indexes re-keying the surviving leg after its sibling's close-out (~12 %),
-//! the venue's round bookkeeping (~9 %).
+//! **Cost.** The two-instrument cascade of `benches/multi.rs` (n accounts, 2n positions): figures
+//! in the README's performance table. What grew with n before: the BTC move synced ETH's holders
+//! first (the venue kept the last-moved instrument lagging, so any other move paid a pass over
+//! all holders); now a sync leaves nothing lagging. What still grows: the ETH round visits the
+//! accounts in no order of their own (the BTC close-outs at bankruptcy leave every ETH leg at
+//! exactly its maintenance margin, so deepest-first orders them by rounding), and each close-out
+//! finds its rows and its leg-index entry cold in cache; `single_cascade_shuffled` measures the
+//! one-market cascade visiting accounts the same way.
 
 use std::collections::HashMap;
 
@@ -91,11 +106,11 @@ use crate::types::{Money, Price, TraderId, Ts};
 use crate::venue::Remainder;
 
 /// An instrument of a [`MultiExchange`], by position in its list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct InstrumentId(pub u32);
 
 /// Money moved between two legs of one account (the hole of a flat leg filled from another).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TransferRecord {
     pub ts: Ts,
     pub trader: TraderId,
@@ -134,6 +149,8 @@ struct Figure {
     maintenance: Money,
     /// Open, in an instrument with a mark.
     open: bool,
+    /// Open (with or without a mark).
+    held: bool,
 }
 
 /// No multi account (in `leg_owner`).
@@ -147,10 +164,17 @@ pub struct MultiExchange {
     by_id: HashMap<i64, u32>,
     /// Per instrument: dense account index in its market → multi account (`NONE` otherwise).
     leg_owner: Vec<Vec<u32>>,
-    /// Per instrument: the multi accounts with a leg there, ascending.
-    holders: Vec<Vec<u32>>,
+    /// Per instrument: the multi accounts with a leg there (account, dense index of the leg),
+    /// ascending.
+    holders: Vec<Vec<(u32, u32)>>,
+    /// Per multi account: how many of its legs were open when its legs were last set (only an
+    /// account with two or more open legs has a trigger that depends on another instrument's mark).
+    open_legs: Vec<u32>,
     /// Per instrument: the mark the legs were last refreshed at.
     marks_seen: Vec<Option<Price>>,
+    /// Per instrument: some leg was set at a mark other than `marks_seen` (a mark that moved and
+    /// came back still leaves the legs set in between computed at the other one).
+    lagging: Vec<bool>,
     /// Money put in from outside (insurance funds and loaded balances): the conserved total.
     deposits: Money,
     transfers: Vec<TransferRecord>,
@@ -161,6 +185,27 @@ pub struct MultiExchange {
     generation: u32,
     /// Scratch: the legs of the account being looked at.
     figs: Vec<Figure>,
+    /// Scratch: the legs of the accounts a round closes out, as its order computed them.
+    seen: Vec<Figure>,
+}
+
+/// What changes the legs of accounts a close-out round has not reached yet: a mark, or a fill or
+/// balance change the markets report ([`Exchange::has_dirty_legs`]: the leg being closed out is
+/// not reported, but it belongs to the account being closed out, and the money the venue settles
+/// across legs stays in that account). While neither happened, figures computed at the start of
+/// the round still hold for every other account.
+struct Unchanged {
+    marks: Vec<Option<Price>>,
+}
+
+impl Unchanged {
+    fn now(v: &MultiExchange) -> Unchanged {
+        Unchanged { marks: v.instruments.iter().map(|i| i.exchange.mark()).collect() }
+    }
+
+    fn holds(&self, v: &MultiExchange) -> bool {
+        v.instruments.iter().zip(&self.marks).all(|(i, &m)| i.exchange.mark() == m && !i.exchange.has_dirty_legs())
+    }
 }
 
 impl MultiExchange {
@@ -186,7 +231,9 @@ impl MultiExchange {
             accounts: Vec::new(),
             by_id: HashMap::new(),
             holders: vec![Vec::new(); n],
+            open_legs: Vec::new(),
             marks_seen: vec![None; n],
+            lagging: vec![false; n],
             deposits,
             transfers: Vec::new(),
             round: 0,
@@ -194,6 +241,7 @@ impl MultiExchange {
             stamp: Vec::new(),
             generation: 0,
             figs: Vec::new(),
+            seen: Vec::new(),
         })
     }
 
@@ -337,12 +385,13 @@ impl MultiExchange {
             legs.sort_unstable();
             for &(k, dense) in &legs {
                 self.leg_owner[k as usize][dense as usize] = m;
-                self.holders[k as usize].push(m);
+                self.holders[k as usize].push((m, dense));
             }
             self.by_id.insert(id.0, m);
             self.accounts.push(MultiAccount { id, legs });
         }
         self.stamp.resize(self.accounts.len(), 0);
+        self.open_legs.resize(self.accounts.len(), 0);
         // The loads reported the new legs as changed; refresh those and everyone else touched.
         for m in first_new..self.accounts.len() as u32 {
             self.refresh_account(m, false);
@@ -391,13 +440,106 @@ impl MultiExchange {
         Ok(())
     }
 
-    /// Move every market's clock to `ts` (their samples, funding and own cascades), then run the
-    /// venue's cascade.
+    /// Move the venue's clock to `ts`: every market's samples and funding settlements in time
+    /// order, all markets at the same time, with the venue's cascade (each market's own, then the
+    /// multi accounts) after every step, as [`Exchange::advance_to`] does for one market: an
+    /// account that a funding payment or the mark's drift puts under maintenance on the way is
+    /// closed out then, at that time's marks.
+    ///
+    /// Idle stretches are jumped over as one market does (see [`Self::skip_idle`]); the cost is
+    /// O(settlements + state changes) steps, plus, per jump, a few looks at every multi account.
     pub fn advance_to(&mut self, ts: Ts) {
+        loop {
+            let next = self.instruments.iter().map(|i| i.exchange.next_event()).min().unwrap_or(Ts::MAX);
+            if next > ts || next == Ts::MAX {
+                break;
+            }
+            if self.skip_idle(next, ts) {
+                continue;
+            }
+            for i in &mut self.instruments {
+                i.exchange.set_clock(next);
+                if i.exchange.next_event() == next {
+                    i.exchange.step_events(next);
+                }
+            }
+            self.run_cascade();
+        }
         for i in &mut self.instruments {
-            i.exchange.advance_to(ts);
+            i.exchange.set_clock(ts);
         }
         self.run_cascade();
+    }
+
+    /// Jump the samples from `next` on that change nothing but the marks' time to funding, in
+    /// every market at once, up to the last one before anything would be liquidated. Each market
+    /// must be idle over the window ([`Exchange::idle_window`], all starting at `next`); its mark
+    /// then moves monotonically with time, so:
+    /// - a market's own accounts are crossed somewhere in `[lo, hi]` iff at `hi` (its own jump's
+    ///   argument);
+    /// - a multi account's `equity − maintenance` is, per leg, concave in that leg's mark (PnL is
+    ///   linear, the tiered maintenance margin convex), so over the box of marks the window spans
+    ///   its minimum is the sum over legs of the smaller of the leg's values at the two ends. If
+    ///   that is above zero for every account, no multi account is liquidated inside.
+    ///
+    /// The first sample at which something acts is found by halving the window with that test
+    /// (exact on a single sample). Returns whether the clock moved.
+    fn skip_idle(&mut self, next: Ts, ts: Ts) -> bool {
+        let mut last = i64::MAX;
+        for i in &self.instruments {
+            match i.exchange.idle_window(ts) {
+                Some((first, l)) if first == next => last = last.min(l),
+                _ => return false,
+            }
+        }
+        let at = |k: i64| next + k * crate::funding::SECOND;
+        if self.would_act(at(0), at(0)) {
+            return false;
+        }
+        let skip_to = match self.first_acting(0, last, &at) {
+            Some(k) => k - 1,
+            None => last,
+        };
+        for i in &mut self.instruments {
+            i.exchange.skip_samples_to(at(skip_to));
+        }
+        true
+    }
+
+    /// The first sample `k` in `lo..=hi` at which [`Self::would_act`] (exact on one sample).
+    fn first_acting(&mut self, lo: i64, hi: i64, at: &impl Fn(i64) -> Ts) -> Option<i64> {
+        if !self.would_act(at(lo), at(hi)) {
+            return None;
+        }
+        if lo == hi {
+            return Some(lo);
+        }
+        let mid = lo + (hi - lo) / 2;
+        self.first_acting(lo, mid, at).or_else(|| self.first_acting(mid + 1, hi, at))
+    }
+
+    /// Whether anything may be liquidated at some time in `[t0, t1]` of an idle window (see
+    /// [`Self::skip_idle`]); exact when `t0 == t1`.
+    fn would_act(&mut self, t0: Ts, t1: Ts) -> bool {
+        if self.instruments.iter_mut().any(|i| i.exchange.own_cascade_would_act_at(t1)) {
+            return true;
+        }
+        let ends: Vec<(Option<Price>, Option<Price>)> =
+            self.instruments.iter_mut().map(|i| (i.exchange.mark_at(t0), i.exchange.mark_at(t1))).collect();
+        (0..self.accounts.len()).any(|m| {
+            let (mut worst, mut open) = (Money::ZERO, false);
+            for &(k, d) in &self.accounts[m].legs {
+                let (a, b) = ends[k as usize];
+                let value = |mark| {
+                    let (e, f) = self.leg_figures_at(k, d, mark);
+                    e - f
+                };
+                worst += if a == b { value(a) } else { value(a).min(value(b)) };
+                let ex = &self.instruments[k as usize].exchange;
+                open |= a.is_some() && !ex.accounts()[d as usize].position.is_flat();
+            }
+            open && worst <= Money::ZERO
+        })
     }
 
     // ----- the cascade ----------------------------------------------------------------------------
@@ -433,19 +575,33 @@ impl MultiExchange {
             rounds += 1;
             self.round += 1;
             let round = self.round;
-            // Deepest under water first (equity / maintenance), then trader id.
-            let mut order: Vec<(f64, i64, u32)> = crossed
-                .iter()
-                .map(|&m| {
-                    let (equity, mm, _) = self.account_state(m);
-                    (equity.0 as f64 / mm.0.max(1) as f64, self.accounts[m as usize].id.0, m)
-                })
-                .collect();
-            order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-            let mut acted = false;
-            for &(_, _, m) in &order {
-                acted |= self.liquidate_account(m, round);
+            // Deepest under water first (equity / maintenance), then trader id. The legs' figures
+            // computed for the order are kept: the close-out's first look at the account reuses
+            // them while nothing has changed since (see `Unchanged`).
+            let mut seen = std::mem::take(&mut self.seen);
+            seen.clear();
+            let mut figs = std::mem::take(&mut self.figs);
+            let mut order: Vec<(f64, i64, u32, u32)> = Vec::with_capacity(crossed.len());
+            for &m in &crossed {
+                let (equity, mm, _) = self.figures(m, &mut figs);
+                order.push((
+                    equity.0 as f64 / mm.0.max(1) as f64,
+                    self.accounts[m as usize].id.0,
+                    m,
+                    seen.len() as u32,
+                ));
+                seen.extend_from_slice(&figs);
             }
+            self.figs = figs;
+            order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            let since = Unchanged::now(self);
+            let mut acted = false;
+            for &(_, _, m, at) in &order {
+                let legs = self.accounts[m as usize].legs.len();
+                let known = since.holds(self).then(|| &seen[at as usize..at as usize + legs]);
+                acted |= self.liquidate_account(m, round, known);
+            }
+            self.seen = seen;
             if !acted {
                 // Every crossed account waits for a leg's cooldown (dYdX blocks).
                 break;
@@ -456,7 +612,7 @@ impl MultiExchange {
     /// Close out account `m` leg after leg (largest maintenance margin first), re-checking the
     /// account after each, until it is back above maintenance or has nothing left to close.
     /// Returns whether any leg was closed out.
-    fn liquidate_account(&mut self, m: u32, round: u32) -> bool {
+    fn liquidate_account(&mut self, m: u32, round: u32, mut known: Option<&[Figure]>) -> bool {
         let mut acted = false;
         let mut figs = std::mem::take(&mut self.figs);
         // Each pass closes a leg out (or part of it, per its market's policy); the bound only
@@ -464,7 +620,16 @@ impl MultiExchange {
         let passes = 4 * self.accounts[m as usize].legs.len() + 4;
         let mut fresh = None; // (equity, mm) when `figs` is the state after the last close-out
         for _ in 0..passes {
-            let (equity, mm, open) = self.figures(m, &mut figs);
+            let (equity, mm, open) = match known.take() {
+                Some(legs) => {
+                    figs.clear();
+                    figs.extend_from_slice(legs);
+                    legs.iter().fold((Money::ZERO, Money::ZERO, false), |(e, f, o), l| {
+                        (e + l.equity, f + l.maintenance, o | l.open)
+                    })
+                }
+                None => self.figures(m, &mut figs),
+            };
             fresh = Some((equity, mm));
             if !(open && equity <= mm) {
                 break;
@@ -492,6 +657,7 @@ impl MultiExchange {
             fresh = None;
             self.settle_money(m, Some(k));
         }
+        self.note_marks();
         match fresh {
             // The figures of the last pass are the account as it is now: set every leg from them
             // (the closed leg's trigger was refreshed by its close-out, the others' were not).
@@ -501,6 +667,7 @@ impl MultiExchange {
                     let others = OtherLegs { equity: equity - f.equity, maintenance: mm - f.maintenance };
                     self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
                 }
+                self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
                 self.figs = figs;
             }
             None => {
@@ -525,7 +692,8 @@ impl MultiExchange {
             equity += e;
             mm += f;
             open |= leg_open;
-            out.push(Figure { k, dense, equity: e, maintenance: f, open: leg_open });
+            let held = !ex.accounts()[dense as usize].position.is_flat();
+            out.push(Figure { k, dense, equity: e, maintenance: f, open: leg_open, held });
         }
         (equity, mm, open)
     }
@@ -541,8 +709,11 @@ impl MultiExchange {
     // ----- keeping the legs exact -------------------------------------------------------------------
 
     /// Make the leg indexes answer exactly: refresh every account a market reported as changed;
-    /// then, of the instruments whose mark moved since their holders were last synced, sync all
-    /// but one (the one with the most holders stays lazy, see [`Self::sync_instrument`]).
+    /// then, once two or more instruments' marks moved since their holders were last synced, sync
+    /// them all (see [`Self::sync_instrument`]). Syncing all rather than all but one leaves no
+    /// instrument lagging, so the next move of any one instrument is again a range query: marks
+    /// alternating between two instruments cost one sync per two moves, and a cascade on one
+    /// instrument after a sync pays none.
     fn refresh(&mut self) {
         self.generation += 1;
         let mut stale: Vec<u32> = Vec::new();
@@ -562,21 +733,17 @@ impl MultiExchange {
         for m in stale {
             self.refresh_account(m, false);
         }
-        let moved: Vec<usize> = (0..self.instruments.len())
-            .filter(|&k| self.instruments[k].exchange.mark() != self.marks_seen[k])
-            .collect();
+        let moved: Vec<usize> = (0..self.instruments.len()).filter(|&k| self.moved_since_sync(k)).collect();
         if moved.len() > 1 {
-            let lazy = *moved.iter().max_by_key(|&&k| (self.holders[k].len(), k)).expect("two or more");
+            // Accounts refreshed above (stamped with this generation) are exact already.
             for k in moved {
-                if k != lazy {
-                    self.sync_instrument(k);
-                }
+                self.sync_instrument(k);
             }
         }
     }
 
-    /// Refresh every account with an open leg in instrument `k` (its other legs' `others` count
-    /// that leg at mark `k`).
+    /// Refresh every account with an open leg in instrument `k` and another open leg (that one's
+    /// `others` counts leg `k` at mark `k`), once per [`Self::refresh`].
     ///
     /// Why one instrument may stay unsynced: a leg's own trigger does not depend on its own mark
     /// (`others` holds the other legs), so after marks of `k` alone moved, `k`'s leg index is still
@@ -589,12 +756,33 @@ impl MultiExchange {
     /// [`MultiExchange::submit`]).
     fn sync_instrument(&mut self, k: usize) {
         self.marks_seen[k] = self.instruments[k].exchange.mark();
+        self.lagging[k] = false;
         for h in 0..self.holders[k].len() {
-            let m = self.holders[k][h];
-            let dense = self.accounts[m as usize].legs.iter().find(|l| l.0 == k as u32).expect("holder").1;
-            if !self.instruments[k].exchange.accounts()[dense as usize].position.is_flat() {
+            let (m, dense) = self.holders[k][h];
+            // Only an account with another open leg has a trigger that reads mark `k` (a flat
+            // leg has none; an open leg alone counts its flat siblings' sub-wallets, which no mark
+            // moves). The count is checked first: it is a dense array, the legs are not.
+            if self.open_legs[m as usize] >= 2
+                && self.stamp[m as usize] != self.generation
+                && !self.instruments[k].exchange.accounts()[dense as usize].position.is_flat()
+            {
+                self.stamp[m as usize] = self.generation;
                 self.refresh_account(m, false);
             }
+        }
+    }
+
+    /// Whether legs may have been set at a mark of instrument `k` other than the current one since
+    /// its holders were last synced.
+    fn moved_since_sync(&self, k: usize) -> bool {
+        self.lagging[k] || self.instruments[k].exchange.mark() != self.marks_seen[k]
+    }
+
+    /// Remember which instruments' marks differ from the ones their holders were synced at: the
+    /// legs about to be set count those marks (called wherever legs are set).
+    fn note_marks(&mut self) {
+        for (k, i) in self.instruments.iter().enumerate() {
+            self.lagging[k] |= i.exchange.mark() != self.marks_seen[k];
         }
     }
 
@@ -602,6 +790,7 @@ impl MultiExchange {
     /// current figures (and so its trigger; every leg's when `force`: balances moved without their
     /// triggers being refreshed).
     fn refresh_account(&mut self, m: u32, force: bool) {
+        self.note_marks();
         let force = self.settle_money(m, None) || force;
         let mut figs = std::mem::take(&mut self.figs);
         let (equity, mm, _) = self.figures(m, &mut figs);
@@ -610,6 +799,7 @@ impl MultiExchange {
             let others = OtherLegs { equity: equity - f.equity, maintenance: mm - f.maintenance };
             self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
         }
+        self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
         self.figs = figs;
     }
 
@@ -617,10 +807,15 @@ impl MultiExchange {
     /// maintenance margin there. Before the instrument has a mark: at cost (no PnL, maintenance of
     /// the entry notional).
     fn leg_figures(&self, k: u32, dense: u32) -> (Money, Money) {
+        self.leg_figures_at(k, dense, self.instruments[k as usize].exchange.mark())
+    }
+
+    /// [`leg_figures`](Self::leg_figures) at `mark` (`None`: no mark).
+    fn leg_figures_at(&self, k: u32, dense: u32, mark: Option<Price>) -> (Money, Money) {
         let ex = &self.instruments[k as usize].exchange;
         let acct = &ex.accounts()[dense as usize];
         let (scale, tiers) = (ex.config().scale, &ex.config().preset.tiers);
-        match ex.mark() {
+        match mark {
             Some(mark) => (
                 acct.total_balance() + acct.position.unrealized(mark, scale),
                 acct.maintenance_margin(mark, scale, tiers),
@@ -730,9 +925,7 @@ impl MultiExchange {
                 total.0 - self.deposits.0
             ));
         }
-        let moved: Vec<usize> = (0..self.instruments.len())
-            .filter(|&k| self.instruments[k].exchange.mark() != self.marks_seen[k])
-            .collect();
+        let moved: Vec<usize> = (0..self.instruments.len()).filter(|&k| self.moved_since_sync(k)).collect();
         if moved.len() > 1 {
             return Err(format!("instruments {moved:?} all moved since their holders were synced (at most one may)"));
         }
@@ -740,6 +933,14 @@ impl MultiExchange {
         for (m, a) in self.accounts.iter().enumerate() {
             let figures: Vec<(Money, Money)> = a.legs.iter().map(|&(k, d)| self.leg_figures(k, d)).collect();
             let (equity, mm) = figures.iter().fold((Money::ZERO, Money::ZERO), |t, f| (t.0 + f.0, t.1 + f.1));
+            let held = a
+                .legs
+                .iter()
+                .filter(|&&(k, d)| !self.instruments[k as usize].exchange.accounts()[d as usize].position.is_flat())
+                .count() as u32;
+            if self.open_legs[m] != held {
+                return Err(format!("trader {}: {} open legs counted, {held} open", a.id.0, self.open_legs[m]));
+            }
             let mut any_open = false;
             let mut all_cooling = true;
             for (&(k, d), f) in a.legs.iter().zip(&figures) {
@@ -759,7 +960,9 @@ impl MultiExchange {
                             j as usize == z && !self.instruments[z].exchange.accounts()[e as usize].position.is_flat()
                         })
                 });
-                if leg.others != Some(want) && !lags {
+                // A flat leg has no trigger: its `others` may lag any mark (set exactly before an
+                // order of the account or a close-out reads it, see `sync_instrument`).
+                if leg.others != Some(want) && !lags && !leg.position.is_flat() {
                     return Err(format!(
                         "trader {} in {}: stale others {:?}, brute force {want:?}",
                         a.id.0, self.instruments[k as usize].symbol, leg.others
@@ -814,5 +1017,6 @@ impl MultiExchange {
     }
 }
 
+mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,8 @@
-//! Snapshots: an [`OrderBook`] or an [`Exchange`] as bytes, and back, so that the copy continues
-//! exactly as the original would (what pickling in Python is built on).
+//! Snapshots: an [`OrderBook`], an [`Exchange`] or a [`crate::multi::MultiExchange`] (every
+//! market's state plus the accounts' legs, `multi/snapshot.rs`) as bytes, and back, so that the
+//! copy continues exactly as the original would (what pickling in Python is built on). The
+//! venue's kind (3) is new; the bytes of the other two kinds are unchanged, so the format version
+//! stays.
 //!
 //! Layout: a 24-byte header, then a [postcard](https://docs.rs/postcard) payload.
 //!
@@ -7,7 +10,7 @@
 //! |-------|-------------------------------------------------------------|
 //! | 0–7   | magic `LIQSIMSN`                                            |
 //! | 8–9   | format version, u16 little-endian ([`FORMAT_VERSION`])      |
-//! | 10    | kind: 1 order book, 2 exchange                              |
+//! | 10    | kind: 1 order book, 2 exchange, 3 multi-instrument venue    |
 //! | 11    | 0 (reserved)                                                |
 //! | 12–19 | payload length, u64 little-endian                           |
 //! | 20–23 | CRC-32 of the payload, u32 little-endian                    |
@@ -44,6 +47,7 @@ pub const HEADER_LEN: usize = 24;
 pub enum Kind {
     OrderBook = 1,
     Exchange = 2,
+    MultiExchange = 3,
 }
 
 impl Kind {
@@ -51,16 +55,17 @@ impl Kind {
         match self {
             Kind::OrderBook => "an order book",
             Kind::Exchange => "an exchange",
+            Kind::MultiExchange => "a multi-instrument venue",
         }
     }
 }
 
-fn bad(message: String) -> Error {
+pub(crate) fn bad(message: String) -> Error {
     Error::Config { what: "snapshot", message }
 }
 
 /// Header and payload of `value`.
-fn encode<T: Serialize + ?Sized>(kind: Kind, value: &T) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode<T: Serialize + ?Sized>(kind: Kind, value: &T) -> Result<Vec<u8>, Error> {
     // Into a vector of its own, then behind the header: postcard's growing-vector writer is
     // several times faster than its byte-at-a-time `Extend` writer, and the copy is a memcpy.
     let payload = postcard::to_allocvec(value).map_err(|e| bad(format!("cannot encode: {e}")))?;
@@ -76,7 +81,7 @@ fn encode<T: Serialize + ?Sized>(kind: Kind, value: &T) -> Result<Vec<u8>, Error
 }
 
 /// The value in `bytes`, after checking the header against `kind` and the payload's checksum.
-fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, Error> {
+pub(crate) fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, Error> {
     if bytes.len() < HEADER_LEN || bytes[..8] != MAGIC {
         return Err(bad(format!(
             "not a liqsim snapshot ({} bytes, expected the {HEADER_LEN}-byte header starting with {:?})",
@@ -95,6 +100,7 @@ fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, Error> {
         let found = match bytes[10] {
             1 => Kind::OrderBook.name(),
             2 => Kind::Exchange.name(),
+            3 => Kind::MultiExchange.name(),
             _ => "an unknown kind",
         };
         return Err(bad(format!("holds {found}, not {}", kind.name())));
@@ -137,7 +143,7 @@ impl Exchange {
     ///
     /// An instrument of a [`crate::multi::MultiExchange`] whose accounts have legs elsewhere is
     /// refused: its cross collateral depends on the other instruments, which are not in the
-    /// snapshot (a multi-instrument snapshot format does not exist yet).
+    /// snapshot ([`crate::multi::MultiExchange::to_snapshot`] writes the whole venue).
     pub fn to_snapshot(&self) -> Result<Vec<u8>, Error> {
         if self.accounts().iter().any(|a| a.others.is_some()) {
             return Err(bad(

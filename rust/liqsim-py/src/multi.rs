@@ -2,15 +2,19 @@
 
 use liqsim_core::book::Status;
 use liqsim_core::exchange::{account_rows, book_rows, AccountColumns, AccountRow, OrderReject, OrderRequest};
+use liqsim_core::margin::NotionalScale;
 use liqsim_core::multi::{InstrumentId, MultiExchange};
 use liqsim_core::units::Grid;
 use liqsim_core::{Error as CoreError, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 use crate::exchange::{with_user_price, PyExchange};
-use crate::{config_error, liqsim_error, on_grid, order_error, parse_side, parse_tif, scenario_error};
+use crate::{
+    config_error, liqsim_error, on_grid, order_error, parse_side, parse_tif, scenario_error, snapshot_error,
+    snapshot_grids,
+};
 
 /// The Rust venue behind `liqsim.MultiExchange`.
 #[pyclass(module = "liqsim._core", name = "MultiExchange")]
@@ -275,6 +279,50 @@ impl PyMultiExchange {
 
     fn copy(&self) -> Self {
         self.clone()
+    }
+
+    /// The core's versioned binary snapshot of the venue (`MultiExchange::to_snapshot`), GIL
+    /// released.
+    fn _snapshot<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let v = &mut self.v;
+        let bytes = py.detach(|| v.to_snapshot()).map_err(|e| snapshot_error(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The venue of a snapshot, on these (tick, lot) grids, one per market in the venue's order
+    /// (each must give its market's notional scale); `liqsim.SnapshotError` for anything else.
+    #[staticmethod]
+    fn _from_snapshot(py: Python<'_>, grids: Vec<(f64, f64)>, snapshot: &[u8]) -> PyResult<Self> {
+        let v = py.detach(|| MultiExchange::from_snapshot(snapshot)).map_err(|e| snapshot_error(py, e))?;
+        if grids.len() != v.instruments().len() {
+            let msg = format!("invalid snapshot: {} grids for {} markets", grids.len(), v.instruments().len());
+            return Err(liqsim_error(py, "SnapshotError", msg, &[]));
+        }
+        let mut out = Vec::with_capacity(grids.len());
+        for (&(tick, lot), i) in grids.iter().zip(v.instruments()) {
+            if NotionalScale::from_sizes(tick, lot).ok() != Some(i.exchange().config().scale) {
+                let msg = format!(
+                    "invalid snapshot: tick size {tick} and lot size {lot} do not match the notional scale of {}",
+                    i.symbol
+                );
+                return Err(liqsim_error(py, "SnapshotError", msg, &[]));
+            }
+            out.push(snapshot_grids(py, tick, lot)?);
+        }
+        Ok(PyMultiExchange { v, grids: out })
+    }
+
+    /// Pickling: `MultiExchange._from_snapshot(grids, snapshot)`.
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Vec<(f64, f64)>, Bound<'py, PyBytes>))> {
+        let py = slf.py();
+        let restore = slf.get_type().getattr("_from_snapshot")?;
+        let mut this = slf.borrow_mut();
+        let grids = this.grids.iter().map(|(t, l)| (t.step(), l.step())).collect();
+        let bytes = this._snapshot(py)?;
+        Ok((restore, (grids, bytes)))
     }
 }
 

@@ -29,6 +29,11 @@ impl Exchange {
         out.append(&mut self.dirty_legs);
     }
 
+    /// Whether a leg changed since the last [`Self::take_dirty_legs`].
+    pub(crate) fn has_dirty_legs(&self) -> bool {
+        !self.dirty_legs.is_empty()
+    }
+
     /// Set what leg `a`'s other legs add to its cross collateral; `refresh` says when to recompute
     /// its trigger (see [`Refresh`]).
     pub(crate) fn set_others(&mut self, a: u32, others: OtherLegs, refresh: Refresh) {
@@ -82,6 +87,45 @@ impl Exchange {
                 last.insurance_delta += amount;
             }
         }
+    }
+
+    /// Make account `a` a leg (a snapshot's load: `others` is not in snapshots): its trigger moves
+    /// from the market's own index to the leg index, `others` starts at zero until the venue sets
+    /// it. `Err` when `a` is no account of this market or a leg already.
+    pub(crate) fn make_leg(&mut self, a: u32) -> Result<(), String> {
+        let acct = self.accounts.get_mut(a as usize).ok_or("a leg is no account of its market")?;
+        if acct.others.is_some() || acct.exempt || acct.mode != crate::account::MarginMode::Cross {
+            return Err(format!("trader {} cannot be a leg (listed twice, exempt or isolated)", acct.id.0));
+        }
+        acct.others = Some(OtherLegs::default());
+        let t = acct.trigger;
+        self.index.update(a, t, None);
+        self.leg_index.update(a, None, t);
+        Ok(())
+    }
+
+    /// Move the clock to `t` (not before where it is) without taking samples: a market of a venue
+    /// keeps the venue's time when it has no event of its own then. The caller runs the cascade.
+    pub(crate) fn set_clock(&mut self, t: Ts) {
+        self.ts = self.ts.max(t);
+    }
+
+    /// The mark at time `t` with nothing else changed (the clock is left where it was).
+    pub(crate) fn mark_at(&mut self, t: Ts) -> Option<Price> {
+        let now = self.ts;
+        self.ts = t;
+        let mark = self.compute_mark();
+        self.ts = now;
+        mark
+    }
+
+    /// Whether this market's own cascade (its accounts of one instrument) would act at time `t`
+    /// with nothing else changed (the clock is left where it was).
+    pub(crate) fn own_cascade_would_act_at(&mut self, t: Ts) -> bool {
+        let now = self.ts;
+        let acts = self.cascade_would_act_at(t);
+        self.ts = now;
+        acts
     }
 
     /// Set the index price and recompute the mark without running the cascade (tests of the
