@@ -223,11 +223,16 @@ impl MultiExchange {
             deposits += cfg.insurance_fund;
             list.push(Instrument { symbol, exchange: Exchange::new(cfg)? });
         }
-        let n = list.len();
         let max_rounds = list[0].exchange.config().max_cascade_rounds;
-        Ok(MultiExchange {
-            leg_owner: list.iter().map(|i| vec![NONE; i.exchange.accounts().len()]).collect(),
-            instruments: list,
+        Ok(MultiExchange::new_empty(list, deposits, max_rounds))
+    }
+
+    /// A venue of these markets with no multi account yet (also a snapshot's starting point).
+    pub(crate) fn new_empty(instruments: Vec<Instrument>, deposits: Money, max_rounds: u32) -> MultiExchange {
+        let n = instruments.len();
+        MultiExchange {
+            leg_owner: instruments.iter().map(|i| vec![NONE; i.exchange.accounts().len()]).collect(),
+            instruments,
             accounts: Vec::new(),
             by_id: HashMap::new(),
             holders: vec![Vec::new(); n],
@@ -242,7 +247,7 @@ impl MultiExchange {
             generation: 0,
             figs: Vec::new(),
             seen: Vec::new(),
-        })
+        }
     }
 
     // ----- reading ------------------------------------------------------------------------------

@@ -6,11 +6,10 @@
 //! every leg exact (nothing lagging), so a restored venue writes the bytes it came from.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{MultiAccount, MultiExchange, TransferRecord, NONE};
+use super::{MultiAccount, MultiExchange, TransferRecord};
 use crate::error::Error;
 use crate::exchange::snapshot::ExchangeState;
 use crate::exchange::Exchange;
@@ -118,31 +117,6 @@ impl MultiExchange {
         }
         v.marks_seen = v.instruments.iter().map(|i| i.exchange.mark()).collect();
         Ok(v)
-    }
-}
-
-impl MultiExchange {
-    /// A venue of these markets with no multi account yet.
-    fn new_empty(instruments: Vec<super::Instrument>, deposits: Money, max_rounds: u32) -> MultiExchange {
-        let n = instruments.len();
-        MultiExchange {
-            leg_owner: instruments.iter().map(|i| vec![NONE; i.exchange.accounts().len()]).collect(),
-            instruments,
-            accounts: Vec::new(),
-            by_id: HashMap::new(),
-            holders: vec![Vec::new(); n],
-            open_legs: Vec::new(),
-            marks_seen: vec![None; n],
-            lagging: vec![false; n],
-            deposits,
-            transfers: Vec::new(),
-            round: 0,
-            max_rounds,
-            stamp: Vec::new(),
-            generation: 0,
-            figs: Vec::new(),
-            seen: Vec::new(),
-        }
     }
 }
 
