@@ -16,9 +16,9 @@ use crate::{config_error, liqsim_error, on_grid, order_error, parse_side, parse_
 #[pyclass(module = "liqsim._core", name = "MultiExchange")]
 #[derive(Clone)]
 pub struct PyMultiExchange {
-    v: MultiExchange,
+    pub(crate) v: MultiExchange,
     /// (tick, lot) grid per instrument, in the venue's order.
-    grids: Vec<(Grid, Grid)>,
+    pub(crate) grids: Vec<(Grid, Grid)>,
 }
 
 impl PyMultiExchange {
