@@ -190,3 +190,13 @@ def test_builtin_spillover_eth_shorts_liquidated_with_cross_margin_only():
     assert cross["ETHUSDT"]["liquidated_short_notional"] > 20e6
     assert isolated["ETHUSDT"]["liquidated_short_count"] == 0
     assert cross["venue"]["transfers"] > 0 and isolated["venue"]["transfers"] == 0
+
+
+def test_demo_runs_a_scenario_of_several_markets(capsys):
+    from liqsim import cli
+
+    assert cli.main(["demo", "--scenario", "btc-eth-spillover-isolated"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("liqsim demo: btc-eth-spillover-isolated")
+    eth = next(line for line in out.splitlines() if line.strip().startswith("ETHUSDT"))
+    assert eth.endswith("$0 (0) / $0 (0)")
