@@ -200,3 +200,8 @@ def test_demo_runs_a_scenario_of_several_markets(capsys):
     assert out.startswith("liqsim demo: btc-eth-spillover-isolated")
     eth = next(line for line in out.splitlines() if line.strip().startswith("ETHUSDT"))
     assert eth.endswith("$0 (0) / $0 (0)")
+
+
+def test_sweeps_refuse_a_scenario_of_several_markets_clearly():
+    with pytest.raises(liqsim.ConfigError, match="one-market scenarios"):
+        liqsim.sweep(_scenario(), seeds=2, progress=False)
