@@ -23,30 +23,39 @@ pub trait Market {
     /// An index update (the scenario's, or an agent that models the spot market).
     fn set_index(&mut self, price: Price);
 
+    #[inline]
     fn book(&self) -> &OrderBook {
         self.view().book()
     }
+    #[inline]
     fn tape(&self) -> &Tape {
         self.view().tape()
     }
+    #[inline]
     fn config(&self) -> &ExchangeConfig {
         self.view().config()
     }
+    #[inline]
     fn last(&self) -> Option<Price> {
         self.view().last()
     }
+    #[inline]
     fn mark(&self) -> Option<Price> {
         self.view().mark()
     }
+    #[inline]
     fn index_price(&self) -> Option<Price> {
         self.view().index_price()
     }
+    #[inline]
     fn funding_rate_estimate(&self) -> Rate {
         self.view().funding_rate_estimate()
     }
+    #[inline]
     fn account(&self, id: TraderId) -> Option<&crate::account::Account> {
         self.view().account(id)
     }
+    #[inline]
     fn stop_book(&self) -> &crate::stops::StopBook {
         self.view().stop_book()
     }
