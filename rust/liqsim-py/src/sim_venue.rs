@@ -288,7 +288,7 @@ fn correlated_index<'py>(
     for (&t, &p) in tick_sizes.iter().zip(&start_prices) {
         let g = liqsim_core::units::Grid::new("tick_size", t).map_err(|e| config_error(py, e))?;
         let steps = (p / t).round();
-        if !(steps.is_finite() && steps >= 1.0 && steps < 1e15) {
+        if !(1.0..1e15).contains(&steps) {
             return Err(config_error(
                 py,
                 CoreError::Config { what: "start_prices", message: format!("{p} is not a price > 0 on tick {t}") },

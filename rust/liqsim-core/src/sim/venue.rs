@@ -140,6 +140,8 @@ impl VenueAgentSpec {
     }
 }
 
+// A few agents per run, held in one Vec and scanned at every event: kept inline, not boxed.
+#[allow(clippy::large_enum_variant)]
 enum VenueAgent {
     On(InstrumentId, Agent),
     CrossMomentum(CrossMomentum),
