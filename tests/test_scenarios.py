@@ -113,7 +113,7 @@ def _bytes(res: liqsim.SimulationResult) -> bytes:
 def test_names_default_first_and_each_described():
     names = liqsim.scenarios.names()
     assert names == ["eth-4k-squeeze", "eth-6b-short-wall", "eth-pectra-rally", "btc-95k-breakout", "btc-93k-rejection",
-                     "depth-collapse-2025-10-10"]
+                     "depth-collapse-2025-10-10", "btc-eth-spillover", "btc-eth-spillover-isolated"]
     for name in names:
         d = liqsim.scenarios.describe(name)
         assert d.name == name and len(d.description) > 200 and d.reported

@@ -28,6 +28,7 @@ from .multi import MultiExchange
 from .results import Table
 from .scenario import Scenario
 from .simulation import SimulationResult
+from .simulation import correlated_index
 from .simulation import simulate
 from .sweep import CriticalShock
 from .sweep import critical_shock
@@ -51,6 +52,7 @@ __all__ = [
     "analysis",
     "io",
     "bankruptcy_price",
+    "correlated_index",
     "critical_shock",
     "estimate_liquidation_map",
     "liquidation_map",

@@ -50,6 +50,7 @@ __all__ = [
     "bankruptcy_prices",
     "bucket_liquidation_map",
     "cancel_stop",
+    "correlated_index",
     "crossed_at",
     "estimate_liquidation_heatmap",
     "liquidation_prices",
@@ -58,6 +59,7 @@ __all__ = [
     "read_binance_stream",
     "replay_l2",
     "simulate",
+    "simulate_venue",
     "stop_tape",
     "submit_stop",
     "sweep",
@@ -348,6 +350,31 @@ def simulate(
     agent_balance: float,
     state_times: list[int] = ...,
 ) -> dict[str, Any]: ...
+def simulate_venue(
+    venue: MultiExchange,
+    orders: dict[str, NDArray[np.generic]],
+    order_symbol: NDArray[np.uint32],
+    index_ts: _I64,
+    index_price: _F64,
+    index_symbol: NDArray[np.uint32],
+    agents: list[tuple[int, dict[str, Any]]],
+    start: int,
+    end: int,
+    sample_every: int,
+    seed: int,
+    check_invariants: bool,
+    agent_balance: float,
+) -> dict[str, Any]: ...
+def correlated_index(
+    start_prices: list[float],
+    tick_sizes: list[float],
+    vols: list[float],
+    correlation: list[float],
+    start: int,
+    end: int,
+    step: int,
+    seed: int,
+) -> dict[str, NDArray[np.generic]]: ...
 def stop_tape(exchange: Exchange) -> dict[str, NDArray[np.generic]]: ...
 def submit_stop(
     exchange: Exchange,

@@ -42,6 +42,9 @@ class _Agent:
     #: Fields holding durations (sent to the core as integer ns).
     _durations: ClassVar[tuple[str, ...]] = ()
 
+    #: The market the agent trades, in a scenario of several (``None``: the one market).
+    symbol: str | None = field(default=None, kw_only=True)
+
     def __post_init__(self) -> None:
         # Durations are kept as int ns whatever the user gave, so specs compare equal after a
         # save and load, and a bad duration is refused when the spec is made.
@@ -56,6 +59,9 @@ class _Agent:
             if isinstance(value, tuple):
                 value = [list(v) if isinstance(v, tuple) else v for v in value]
             out[f.name] = value
+        if out.get("symbol") is None:
+            # One-market scenarios save as before.
+            out.pop("symbol", None)
         return out
 
     def _core(self, position: int) -> dict[str, Any]:
@@ -285,10 +291,42 @@ class StopPlacer(_Agent):
     notional: float = 100_000.0
 
 
-AgentSpec = Union[MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling, StopPlacer]
+@dataclass(frozen=True)
+class CrossMomentumTaker(_Agent):
+    """Trades market ``follower`` after a move of market ``leader`` (a scenario of several
+    markets): every ``check_every`` it reads the leader's last price; when that moved more than
+    ``threshold`` (a fraction) over ``window``, it sends a market order of ``notional`` (quote) on
+    the follower ``lag`` later, in the direction of the move, then waits ``window`` before it
+    looks for the next move. Its account is in the follower's market.
+
+    >>> t = CrossMomentumTaker(leader="BTCUSDT", follower="ETHUSDT", lag=2.0, threshold=0.005)
+    >>> t.lag
+    2000000000
+    """
+
+    type: ClassVar[str] = "cross_momentum_taker"
+    _durations: ClassVar[tuple[str, ...]] = ("check_every", "window", "lag")
+
+    name: str = "cross_momentum_taker"
+    trader_id: int | None = None
+    leader: str = "BTCUSDT"
+    follower: str = "ETHUSDT"
+    check_every: DurationLike = 1.0
+    window: DurationLike = 10.0
+    lag: DurationLike = 2.0
+    threshold: float = 0.005
+    notional: float = 100_000.0
+
+
+AgentSpec = Union[
+    MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling, StopPlacer, CrossMomentumTaker
+]
 AGENT_TYPES: dict[str, type[_Agent]] = {
     cls.type: cls
-    for cls in (MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling, StopPlacer)
+    for cls in (
+        MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling, StopPlacer,
+        CrossMomentumTaker,
+    )
 }
 
 
@@ -329,6 +367,7 @@ __all__ = [
     "AGENT_ID_BASE",
     "AgentSpec",
     "BasisArbitrageur",
+    "CrossMomentumTaker",
     "IndexCoupling",
     "MarketMaker",
     "MomentumTaker",

@@ -45,6 +45,8 @@ def run_demo(name: str, plot: str | None, seed: int) -> int:
     t0 = time.perf_counter()
     about = describe(name)
     scn = load(name, seed=seed)
+    if scn.markets is not None:
+        return _run_venue_demo(name, scn, plot, t0)
     acc = scn.accounts
     assert acc is not None, "built-in scenarios have accounts"
     ids = acc.column("trader_id").to_numpy()
@@ -117,6 +119,39 @@ def run_demo(name: str, plot: str | None, seed: int) -> int:
         f"\nchange it: liqsim demo --scenario NAME ({others}); in Python, "
         f"liqsim.scenarios.build(depth_10bp=…, clusters=[…]) or .replace(agents=[…]) on liqsim.scenarios.load({name!r})"
     )
+    return 0
+
+
+def _run_venue_demo(name: str, scn: Any, plot: str | None, t0: float) -> int:
+    """``liqsim demo`` of a scenario of several markets: a line per market and the venue's totals."""
+    from .scenarios import describe
+    from .simulation import simulate
+
+    about = describe(name)
+    print(f"liqsim demo: {about.name}: {about.title}")
+    acc = scn.accounts
+    traders = len(set(acc.column("trader_id").to_pylist())) if acc is not None else 0
+    print(f"  setup: {', '.join(scn.symbols)} sharing one venue; {traders:,} traders; {(scn.end - scn.start) / 1e9:,.0f} s simulated")
+    if plot is not None:
+        raise UsageError("--plot draws one market; for a scenario of several, plot res.series per symbol in Python")
+    res = simulate(scn)
+    s = res.summary()
+    print("\n  market        first        last    peak move   liquidated shorts / longs")
+    for symbol in scn.symbols:
+        m = s[symbol]
+        print(
+            f"  {symbol:<10} {_price(m['first_price']):>10} {_price(m['last_price']):>11} {m['peak_change_pct']:>+10.2f}%"
+            f"   {_money(m['liquidated_short_notional'])} ({m['liquidated_short_count']:,}) / "
+            f"{_money(m['liquidated_long_notional'])} ({m['liquidated_long_count']:,})"
+        )
+    v = s["venue"]
+    print(
+        f"\n  venue         liquidated {_money(v['liquidated_short_notional'] + v['liquidated_long_notional'])}; "
+        f"{v['transfers']:,} transfers between an account's legs; deepest cascade round {v['cascade_rounds']}"
+    )
+    print(f"  wall time     {time.perf_counter() - t0:.2f} s (simulation {res.wall_time:.2f} s, {res.events:,} events)")
+    others = ", ".join(x for x in _scenario_names() if x != name)
+    print(f"\nchange it: liqsim demo --scenario NAME ({others}); in Python, liqsim.scenarios.btc_eth_spillover(margin=…)")
     return 0
 
 

@@ -145,7 +145,12 @@ class Scenario:
     ----------
     market : mapping
         Keyword arguments of :class:`liqsim.Exchange` (``venue``, ``symbol``, ``tick_size``,
-        ``lot_size``, ``insurance_fund``, ``mark_rule``, ``tiers``, ``fees``, …).
+        ``lot_size``, ``insurance_fund``, ``mark_rule``, ``tiers``, ``fees``, …). Several markets
+        sharing cross margin (a :class:`liqsim.MultiExchange`): symbol → those arguments, e.g.
+        ``{"BTCUSDT": {"tick_size": 0.1}, "ETHUSDT": {}}``; then every table needs a ``symbol``
+        column (an unknown symbol raises :class:`liqsim.ScenarioError` naming table, column and
+        row), every agent a ``symbol``, and a trader with ``accounts`` rows in several markets is
+        one cross account.
     book : table, optional
         Resting orders at the start (as :meth:`liqsim.Exchange.load_book`).
     accounts : table, optional
@@ -160,7 +165,8 @@ class Scenario:
         best price seen) for trailing stops, ``oco_group`` (stops of one group cancel each other
         when one triggers).
     index : table, optional
-        The index (spot) path: ``ts``, ``price``. Sorted by ``ts``.
+        The index (spot) path: ``ts``, ``price`` (and ``symbol`` with several markets). Sorted by
+        ``ts``. :func:`liqsim.correlated_index` draws seeded correlated paths for several markets.
     agents : list of :mod:`liqsim.agents` specs or dicts
     start, end : time
         int ns since the epoch, ``datetime``, numpy ``datetime64`` or pandas ``Timestamp``;
@@ -196,11 +202,29 @@ class Scenario:
         seed: int = 0,
     ) -> None:
         market = dict(market or {})
-        for key in market:
-            if key not in MARKET_KEYS:
-                raise _config_error("market", f"unknown market parameter {key!r}{did_you_mean(key, MARKET_KEYS)}; accepted: {list(MARKET_KEYS)}")
+        # Several instruments: {symbol: {Exchange parameters}}; one: the parameters themselves.
+        self._markets: dict[str, dict[str, Any]] | None = None
+        if market and all(isinstance(v, Mapping) for v in market.values()) and not any(k in MARKET_KEYS for k in market):
+            self._markets = {}
+            for symbol, params in market.items():
+                params = dict(params)
+                if not isinstance(symbol, str) or not symbol:
+                    raise _config_error("market", f"market symbols must be non-empty strings, got {symbol!r}")
+                if str(params.get("symbol", symbol)).upper() != symbol.upper():
+                    raise _config_error("market", f"market {symbol!r} names another symbol {params['symbol']!r}")
+                for key in params:
+                    if key not in MARKET_KEYS:
+                        raise _config_error("market", f"market {symbol!r}: unknown parameter {key!r}{did_you_mean(key, MARKET_KEYS)}; accepted: {list(MARKET_KEYS)}")
+                self._markets[symbol] = {**params, "symbol": symbol}
+            if len({k.upper() for k in self._markets}) != len(self._markets):
+                raise _config_error("market", f"market symbols must differ (ignoring case), got {list(self._markets)}")
+            market = {k: dict(v) for k, v in self._markets.items()}
+        else:
+            for key in market:
+                if key not in MARKET_KEYS:
+                    raise _config_error("market", f"unknown market parameter {key!r}{did_you_mean(key, MARKET_KEYS)}; accepted: {list(MARKET_KEYS)}")
         self._market = market
-        self._symbol = str(market.get("symbol", "ETHUSDT"))
+        self._symbol = "+".join(self._markets) if self._markets else str(market.get("symbol", "ETHUSDT"))
         self._start = time_ns("start", start)
         self._end = _end_ns(self._start, end)
         if self._end <= self._start:
@@ -212,6 +236,7 @@ class Scenario:
             raise _config_error("seed", f"seed must be an integer in [0, 2**64), got {seed!r}")
         self._seed = int(seed)
         self._agents = _agents.normalise(agents)
+        self._check_agent_symbols()
         self._tables: dict[str, pa.Table | None] = {
             "book": self._table("book", book, BOOK_COLUMNS + ("symbol",)),
             "accounts": self._table("accounts", accounts, ACCOUNT_COLUMNS + ("symbol",)),
@@ -287,6 +312,14 @@ class Scenario:
             return None
         t = as_table(data, name)
         check_columns(t, name, accepted)
+        if self._markets is not None:
+            if "symbol" not in t.column_names:
+                raise scenario_error(name, "symbol", None, f"missing column: a scenario of several markets needs the symbol of every row ({list(self._markets)})")
+            known = {k.upper() for k in self._markets}
+            for r, value in enumerate(t.column("symbol").to_pylist()):
+                if value is None or str(value).upper() not in known:
+                    raise scenario_error(name, "symbol", r, f"{value!r} is not one of the markets {list(self._markets)}")
+            return t
         if "symbol" in t.column_names:
             symbols = {str(s).upper() for s in t.column("symbol").to_pylist() if s is not None}
             other = symbols - {self._symbol.upper()}
@@ -314,6 +347,32 @@ class Scenario:
                 r = int(outside[0])
                 raise scenario_error(name, "ts", r, f"{ts[r]} ns is outside [start, end] = [{self._start}, {self._end}]")
 
+    def _check_agent_symbols(self) -> None:
+        markets = list(self._markets) if self._markets is not None else [self._symbol]
+        known = {m.upper(): m for m in markets}
+        for a in self._agents:
+            named = [getattr(a, "symbol", None)]
+            if isinstance(a, _agents.CrossMomentumTaker):
+                if self._markets is None:
+                    raise _config_error("agents", f"{a.name}: a cross momentum taker needs a scenario of several markets")
+                named = [a.leader, a.follower]
+            elif self._markets is not None and named[0] is None:
+                raise _config_error("agents", f"{a.name}: give the symbol it trades (one of {markets}) in a scenario of several markets")
+            for symbol in named:
+                if symbol is not None and str(symbol).upper() not in known:
+                    raise _config_error("agents", f"{a.name}: symbol {symbol!r} is not one of the markets {markets}{did_you_mean(str(symbol), markets)}")
+
+    @property
+    def markets(self) -> dict[str, dict[str, Any]] | None:
+        """The markets of a scenario of several (symbol → :class:`liqsim.Exchange` parameters, a
+        copy), or None for a one-market scenario."""
+        return None if self._markets is None else {k: dict(v) for k, v in self._markets.items()}
+
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols of the scenario's markets (one for a one-market scenario)."""
+        return list(self._markets) if self._markets is not None else [self._symbol]
+
     def _check_index_prices(self) -> None:
         t = self._tables["index"]
         if t is None:
@@ -328,7 +387,9 @@ class Scenario:
 
     @property
     def market(self) -> dict[str, Any]:
-        """The market parameters (a copy)."""
+        """The market parameters (a copy); for several markets, symbol → parameters."""
+        if self._markets is not None:
+            return {k: dict(v) for k, v in self._markets.items()}
         return dict(self._market)
 
     @property
@@ -394,7 +455,8 @@ class Scenario:
         rows = ", ".join(f"{k} {len(t):,} rows" for k, t in self._tables.items() if t is not None)
         agents = ", ".join(a.name for a in self._agents) or "no agents"
         span = (self._end - self._start) / 1e9
-        return f"<liqsim.Scenario {self._market.get('venue', 'binance')} {self._symbol}: {rows or 'no tables'}; {agents}; {span:,.0f} s, seed {self._seed}>"
+        venue = next(iter(self._markets.values())).get("venue", "binance") if self._markets else self._market.get("venue", "binance")
+        return f"<liqsim.Scenario {venue} {self._symbol}: {rows or 'no tables'}; {agents}; {span:,.0f} s, seed {self._seed}>"
 
     # --- on disk ----------------------------------------------------------------------------
 
@@ -405,12 +467,18 @@ class Scenario:
 
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
-        market = dict(self._market)
-        if market.get("tiers") is not None:
-            tiers = as_table(market["tiers"], "tiers")
-            market["tiers"] = {c: tiers.column(c).to_pylist() for c in tiers.column_names}
-        if market.get("fees") is not None:
-            market["fees"] = list(market["fees"])
+        def plain(params: dict[str, Any]) -> dict[str, Any]:
+            params = dict(params)
+            if params.get("tiers") is not None:
+                tiers = as_table(params["tiers"], "tiers")
+                params["tiers"] = {c: tiers.column(c).to_pylist() for c in tiers.column_names}
+            if params.get("fees") is not None:
+                params["fees"] = list(params["fees"])
+            return params
+
+        market: dict[str, Any] = (
+            {k: plain(v) for k, v in self._markets.items()} if self._markets is not None else plain(self._market)
+        )
         doc = {
             "format_version": FORMAT_VERSION,
             "market": market,
@@ -446,8 +514,10 @@ class Scenario:
         if version != FORMAT_VERSION:
             raise _config_error("path", f"scenario format version {version!r} is not supported (this liqsim reads {FORMAT_VERSION})")
         market = dict(doc.get("market", {}))
-        if isinstance(market.get("fees"), list):
-            market["fees"] = tuple(market["fees"])
+        several = bool(market) and all(isinstance(v, dict) for v in market.values()) and not any(k in MARKET_KEYS for k in market)
+        for params in market.values() if several else [market]:
+            if isinstance(params.get("fees"), list):
+                params["fees"] = tuple(params["fees"])
         tables = {name: pq.read_table(directory / f"{name}.parquet") for name in doc.get("tables", []) if name in _TABLES}
         return cls(
             market=market,

@@ -31,6 +31,7 @@ from . import agents as _agents
 from ._choices import did_you_mean
 from .errors import ConfigError
 from .exchange import Exchange
+from .margin import maintenance_margin
 from .scenario import Scenario, real_book
 
 #: Default leverage mix by share of open interest, MODELS.md §4: bimodal — most open interest at
@@ -494,6 +495,102 @@ def depth_collapse_2025_10_10(seed: int = 7, path: str | os.PathLike[str] | None
     )
 
 
+#: BTC and ETH at the start of the spill-over scenarios (quote).
+SPILLOVER_BTC, SPILLOVER_ETH = 95_000.0, 3_300.0
+
+
+def btc_eth_spillover(seed: int = 7, margin: Literal["cross", "isolated"] = "cross", accounts: int = 2000) -> Scenario:
+    """BTC and ETH on one Binance-rules venue: a BTC breakout (+4 % in four minutes, spot-led)
+    squeezes traders short both BTC and ETH; with ``margin="cross"`` each is one cross account,
+    so the BTC losses push it under maintenance and its ETH short is liquidated too, with ETH's
+    index flat; with ``"isolated"`` the same positions are two isolated ones (the money split in
+    proportion to the notionals) and the ETH shorts survive.
+
+    ``accounts`` traders are short BTC (log-normal, median $60k) and ETH (0.4–1.2 × the BTC
+    notional); each one's money puts its cross account at maintenance when BTC is up 1.5–3.5 %
+    (uniform; ETH flat), exactly with the venue's tiers. The other side of every position is one
+    long account per market. Agents: a maker per book quoting around the index ($8M / $4M within
+    10 bp per side), noise takers on both books, and a cross-momentum taker that buys ETH 2 s
+    after a 0.3 % BTC move over 10 s.
+
+    >>> scn = liqsim.scenarios.btc_eth_spillover(accounts=100)
+    >>> scn.symbols
+    ['BTCUSDT', 'ETHUSDT']
+    """
+    if margin not in ("cross", "isolated"):
+        raise _config_error("margin", f"margin must be 'cross' or 'isolated', got {margin!r}")
+    if not isinstance(accounts, int) or accounts < 1:
+        raise _config_error("accounts", f"accounts must be an integer ≥ 1, got {accounts!r}")
+    rng = np.random.default_rng(seed)
+    btc_notional = np.round(60_000.0 * np.exp(0.8 * rng.standard_normal(accounts)), -1)
+    eth_notional = np.round(btc_notional * rng.uniform(0.4, 1.2, accounts), -1)
+    btc_qty = np.maximum(np.round(btc_notional / SPILLOVER_BTC, 3), 0.001)
+    eth_qty = np.maximum(np.round(eth_notional / SPILLOVER_ETH, 3), 0.001)
+    move = rng.uniform(0.015, 0.035, accounts)
+    # Cross: wallet − q_btc·(P − P0) = MM_btc(P) + MM_eth at P = P0·(1 + move), solved for the wallet.
+    up = SPILLOVER_BTC * (1 + move)
+    mm_btc = maintenance_margin(btc_qty * up, "binance", "BTCUSDT")
+    mm_eth = maintenance_margin(eth_qty * SPILLOVER_ETH, "binance", "ETHUSDT")
+    wallet = np.round(btc_qty * SPILLOVER_BTC * move + mm_btc + mm_eth, 2)
+    ids = np.arange(1, accounts + 1, dtype=np.int64)
+    n = accounts
+    if margin == "cross":
+        rows = {
+            "symbol": ["BTCUSDT"] * n + ["ETHUSDT"] * n,
+            "trader_id": np.concatenate([ids, ids]),
+            "balance": np.concatenate([wallet, np.zeros(n)]),
+            "margin_mode": ["cross"] * (2 * n),
+            "isolated_margin": np.full(2 * n, np.nan),
+        }
+    else:
+        share = btc_notional / (btc_notional + eth_notional)
+        rows = {
+            "symbol": ["BTCUSDT"] * n + ["ETHUSDT"] * n,
+            "trader_id": np.concatenate([ids, ids + 1_000_000]),
+            "balance": np.zeros(2 * n),
+            "margin_mode": ["isolated"] * (2 * n),
+            "isolated_margin": np.round(np.concatenate([wallet * share, wallet * (1 - share)]), 2),
+        }
+    rows.update(
+        side=["short"] * (2 * n),
+        qty=np.concatenate([btc_qty, eth_qty]),
+        entry_price=np.concatenate([np.full(n, SPILLOVER_BTC), np.full(n, SPILLOVER_ETH)]),
+        leverage=np.full(2 * n, 50),
+    )
+    longs = {
+        "symbol": ["BTCUSDT", "ETHUSDT"], "trader_id": [5_000_000, 5_000_001], "balance": [1e9, 1e9],
+        "margin_mode": ["cross", "cross"], "isolated_margin": [np.nan, np.nan], "side": ["long", "long"],
+        "qty": [float(np.round(btc_qty.sum(), 3)), float(np.round(eth_qty.sum(), 3))],
+        "entry_price": [SPILLOVER_BTC, SPILLOVER_ETH], "leverage": [5, 5],
+    }
+    table = {k: np.concatenate([np.asarray(rows[k], dtype=object if k in ("symbol", "margin_mode", "side") else None),
+                                np.asarray(longs[k], dtype=object if k in ("symbol", "margin_mode", "side") else None)])
+             for k in rows}
+    for k in ("symbol", "margin_mode", "side"):
+        table[k] = table[k].astype(str)
+    # The index: BTC flat for 30 s, then +4 % by 270 s (a row a second), flat to the end; ETH flat.
+    seconds = np.arange(0, 301)
+    btc = SPILLOVER_BTC * (1 + 0.04 * np.clip((seconds - 30) / 240, 0, 1))
+    index = {
+        "ts": np.concatenate([[0], seconds * 1_000_000_000]),
+        "symbol": ["ETHUSDT"] + ["BTCUSDT"] * len(seconds),
+        "price": np.concatenate([[SPILLOVER_ETH], np.round(btc, 1)]),
+    }
+    agents = [
+        _agents.MarketMaker(symbol="BTCUSDT", reference="index", depth_10bp=8e6),
+        _agents.MarketMaker(symbol="ETHUSDT", reference="index", depth_10bp=4e6),
+        _agents.NoiseTaker(symbol="BTCUSDT", rate_per_s=2.0, size_min=2_000.0),
+        _agents.NoiseTaker(symbol="ETHUSDT", rate_per_s=2.0, size_min=1_000.0),
+        _agents.CrossMomentumTaker(leader="BTCUSDT", follower="ETHUSDT", window=10.0, lag=2.0, threshold=0.003,
+                                   notional=200_000.0),
+    ]
+    market = {
+        "BTCUSDT": {"venue": "binance", "tick_size": 0.1, "lot_size": 0.001, "insurance_fund": 50e6},
+        "ETHUSDT": {"venue": "binance", "tick_size": 0.01, "lot_size": 0.001, "insurance_fund": 20e6},
+    }
+    return Scenario(market=market, accounts=table, index=index, agents=agents, end=300.0, sample_every=1.0, seed=seed)
+
+
 _BUILTINS: dict[str, tuple[Builtin, Callable[[int], Scenario]]] = {
     b.name: (b, f)
     for b, f in (
@@ -555,6 +652,27 @@ _BUILTINS: dict[str, tuple[Builtin, Callable[[int], Scenario]]] = {
             "reported $9.9B is all venues and coins over 14 h, so the check is on the depth and the price path, "
             "and that longs dominate (84% reported); the liquidated total is what the assumed population gives.",
             9.9e9, "long", None), depth_collapse_2025_10_10),
+        (Builtin(
+            "btc-eth-spillover", "BTC breaks out; cross accounts short ETH too are liquidated in ETH",
+            "BTC and ETH liquidated together on the same days (e.g. $375M BTC and $310M ETH); a cross-margin "
+            "account holds both, so a squeeze on one drains the collateral of the other",
+            "BTC (95,000) and ETH (3,300) on one Binance-rules venue sharing cross margin: 2,000 traders short both "
+            "(BTC notional log-normal, median $60k; ETH 0.4–1.2× that), each with the money that puts its account at "
+            "maintenance when BTC is up 1.5–3.5 % with ETH flat; the other side is one long account per market. "
+            "Assumes a spot-led BTC breakout of +4 % in four minutes and a flat ETH index; makers quote around the "
+            "index ($8M / $4M within 10 bp per side), noise takers on both books and a cross-momentum taker buying "
+            "ETH after BTC moves. The BTC losses liquidate the accounts' ETH shorts (largest maintenance margin "
+            "first: an assumption, the venues do not publish the order) with ETH barely moving. Compare "
+            "btc-eth-spillover-isolated: the same positions with isolated margin.",
+            0.0, "short", 4.0), lambda seed: btc_eth_spillover(seed, "cross")),
+        (Builtin(
+            "btc-eth-spillover-isolated", "The same BTC breakout with isolated margin: ETH shorts untouched",
+            "(the comparison run of btc-eth-spillover)",
+            "btc-eth-spillover with every position isolated: each trader's BTC and ETH shorts are two isolated "
+            "positions, the money split in proportion to their notionals. The BTC breakout liquidates BTC shorts "
+            "(earlier than cross: each has only its share of the money), and with ETH's index flat no ETH short is "
+            "liquidated: the spill-over channel is the shared collateral.",
+            0.0, "short", 4.0), lambda seed: btc_eth_spillover(seed, "isolated")),
     )
 }
 DEFAULT = "eth-4k-squeeze"

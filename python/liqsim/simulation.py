@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import _choices, _core
 from ._tables import code_column, float_column, int_column, scenario_error, time_column
-from ._time import TimeLike, time_ns
+from ._time import DurationLike, TimeLike, duration_ns, time_ns
 from .book import SIDE_CODES
 from .errors import ConfigError
 from .exchange import Exchange
+from .multi import MultiExchange
 from .results import Table
 from .scenario import Scenario
 
@@ -33,10 +34,20 @@ class SimulationResult:
     :class:`liqsim.Table` — and :meth:`summary`. ``exchange`` is the market at the end, to
     inspect or continue (``result.exchange.copy()``)."""
 
-    def __init__(self, scenario: Scenario, exchange: Exchange, raw: dict[str, Any], wall_time: float) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        exchange: Exchange | None,
+        raw: dict[str, Any],
+        wall_time: float,
+        venue: MultiExchange | None = None,
+    ) -> None:
         self.scenario = scenario
-        self.exchange = exchange
-        self.series = Table(raw["series"], timestamps=["ts"], name="series")
+        self._exchange = exchange
+        #: The venue at the end, for a scenario of several markets (else None).
+        self.venue = venue
+        categories = {"symbol": venue.symbols} if venue is not None else None
+        self.series = Table(raw["series"], categories=categories, timestamps=["ts"], name="series")
         #: Events processed: index updates, scenario orders and agent wake-ups.
         self.events: int = int(raw["events"])
         #: Orders, cancels and index updates the agents sent when they woke.
@@ -45,6 +56,21 @@ class SimulationResult:
         self.refused_orders: np.ndarray = raw["refused_orders"]
         self.wall_time = wall_time
         self._states: list[tuple[int, Exchange]] = [(int(ts), Exchange._wrap(core)) for ts, core in raw["states"]]
+
+    @property
+    def exchange(self) -> Exchange:
+        """The market at the end, to inspect or continue (``result.exchange.copy()``). A run of
+        several markets has :attr:`venue` instead (``result.venue.market("ETHUSDT")``)."""
+        if self._exchange is None:
+            err = ConfigError("a run of several markets has no single exchange: use result.venue (or result.venue.market(symbol))")
+            err.parameter = "exchange"
+            raise err
+        return self._exchange
+
+    def _table(self, name: str) -> Table:
+        if self.venue is not None:
+            return self.venue._concat(name)
+        return getattr(self.exchange, name)()  # type: ignore[no-any-return]
 
     @property
     def state_times(self) -> list[int]:
@@ -70,32 +96,32 @@ class SimulationResult:
 
     @property
     def trades(self) -> Table:
-        return self.exchange.trades()
+        return self._table("trades")
 
     @property
     def liquidations(self) -> Table:
-        return self.exchange.liquidations()
+        return self._table("liquidations")
 
     @property
     def accounts(self) -> Table:
-        return self.exchange.accounts()
+        return self._table("accounts")
 
     @property
     def funding(self) -> Table:
-        return self.exchange.funding()
+        return self._table("funding")
 
     @property
     def adl(self) -> Table:
-        return self.exchange.adl()
+        return self._table("adl")
 
     @property
     def insurance(self) -> Table:
-        return self.exchange.insurance()
+        return self._table("insurance")
 
     @property
     def stops(self) -> Table:
         """Stops triggered, refused or cancelled (see :meth:`liqsim.Exchange.stops`)."""
-        return self.exchange.stops()
+        return self._table("stops")
 
     def summary(self) -> dict[str, Any]:
         """Headline figures: price path (first, last, peak, trough of the last price and their
@@ -104,10 +130,47 @@ class SimulationResult:
         wall time (s).
 
         Liquidated notional is quantity × average fill price (the bankruptcy price where the
-        book filled nothing)."""
-        s = self.series
+        book filled nothing).
+
+        A run of several markets gives one such dict per symbol (events and wall time are the
+        venue's) and ``"venue"``: liquidated notional and counts, insurance fund change, ADL fills
+        and stops summed over the markets, the deepest cascade round, ``transfers`` (money moved
+        between an account's legs), events and wall time.
+
+        >>> # liqsim.simulate(scn).summary()["ETHUSDT"]["liquidated_short_count"]
+        """
+        if self.venue is not None:
+            return self._venue_summary()
+        return self._summary_of(self.series, self.liquidations, len(self.adl), self.stops)
+
+    def _venue_summary(self) -> dict[str, Any]:
+        assert self.venue is not None
+        series, liq, adl, stops = self.series, self.liquidations, self.adl, self.stops
+        out: dict[str, Any] = {}
+        for k, symbol in enumerate(self.venue.symbols):
+            out[symbol] = self._summary_of(
+                _rows(series, series.codes("symbol") == k),
+                _rows(liq, liq.codes("symbol") == k),
+                int((adl.codes("symbol") == k).sum()),
+                _rows(stops, stops.codes("symbol") == k),
+            )
+        per = [out[s] for s in self.venue.symbols]
+        total: dict[str, Any] = {
+            key: sum(p[key] for p in per)
+            for key in ("liquidated_long_notional", "liquidated_short_notional", "liquidated_long_count",
+                        "liquidated_short_count", "open_interest_change", "insurance_fund_change", "adl_fills",
+                        "stops_triggered")
+        }
+        total["cascade_rounds"] = max(p["cascade_rounds"] for p in per)
+        total["transfers"] = len(self.venue.transfers())
+        total["events"] = self.events
+        total["wall_time_s"] = self.wall_time
+        out["venue"] = total
+        return out
+
+    def _summary_of(self, s: Any, liq: Any, adl_fills: int, stops: Any) -> dict[str, Any]:
         last = s["last"][~np.isnan(s["last"])]
-        liq = self.liquidations
+        n_s, n_liq = len(s["last"]), len(liq["notional"])
         notional = liq["notional"]
         longs = liq["side"] == "long"
         first = float(last[0]) if len(last) else float("nan")
@@ -124,11 +187,11 @@ class SimulationResult:
             liquidated_short_notional=float(notional[~longs].sum()),
             liquidated_long_count=int(longs.sum()),
             liquidated_short_count=int((~longs).sum()),
-            open_interest_change=float(s["open_interest"][-1] - s["open_interest"][0]) if len(s) else 0.0,
-            insurance_fund_change=float(s["insurance_fund"][-1] - s["insurance_fund"][0]) if len(s) else 0.0,
-            adl_fills=len(self.adl),
-            stops_triggered=int((self.stops["status"] == "triggered").sum()),
-            cascade_rounds=int(liq["round"].max()) if len(liq) else 0,
+            open_interest_change=float(s["open_interest"][-1] - s["open_interest"][0]) if n_s else 0.0,
+            insurance_fund_change=float(s["insurance_fund"][-1] - s["insurance_fund"][0]) if n_s else 0.0,
+            adl_fills=adl_fills,
+            stops_triggered=int((stops["status"] == "triggered").sum()),
+            cascade_rounds=int(liq["round"].max()) if n_liq else 0,
             events=self.events,
             wall_time_s=self.wall_time,
         )
@@ -143,6 +206,12 @@ class SimulationResult:
 
     def __repr__(self) -> str:
         s = self.summary()
+        if self.venue is not None:
+            v = s["venue"]
+            return (
+                f"<liqsim.SimulationResult {', '.join(self.venue.symbols)}: {len(self.series)} samples, "
+                f"{v['liquidated_long_count'] + v['liquidated_short_count']:,} liquidations>"
+            )
         return (
             f"<liqsim.SimulationResult {len(self.series)} samples, {len(self.trades):,} trades, "
             f"{s['liquidated_long_count'] + s['liquidated_short_count']:,} liquidations, "
@@ -276,6 +345,12 @@ def simulate(
             err = ConfigError(f"keep_states: {t} ns is outside the run ({scenario.start}..{end} ns)")
             err.parameter = "keep_states"
             raise err
+    if scenario.markets is not None:
+        if state_times:
+            err = ConfigError("keep_states is not supported for a scenario of several markets yet")
+            err.parameter = "keep_states"
+            raise err
+        return _simulate_venue(scenario, end, check_invariants)
     ex = build_exchange(scenario)
     index_ts, index_price = _index_columns(scenario)
     keep = index_ts <= end
@@ -302,3 +377,138 @@ def _truncate(columns: dict[str, np.ndarray], end: int) -> dict[str, np.ndarray]
     if keep.all():
         return columns
     return {k: np.ascontiguousarray(c[keep]) for k, c in columns.items()}
+
+
+def _rows(table: Table, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows of ``table`` where ``mask`` holds, as plain columns (categories decoded)."""
+    return {key: table[key][mask] for key in table.columns}
+
+
+def build_venue(scenario: Scenario) -> MultiExchange:
+    """The venue of a scenario of several markets at its start: a :class:`liqsim.MultiExchange`
+    with each market's book rows and every account loaded (a trader with rows in several markets
+    is one cross account).
+
+    >>> # venue = liqsim.simulation.build_venue(liqsim.scenarios.load("btc-eth-spillover"))
+    """
+    markets = scenario.markets
+    if markets is None:
+        raise ConfigError("build_venue needs a scenario of several markets")
+    venue = MultiExchange({symbol: Exchange(**params) for symbol, params in markets.items()})
+    if scenario.accounts is not None:
+        venue.load_accounts(scenario.accounts)
+    if scenario.book is not None:
+        codes = _symbol_codes(scenario, scenario.book, "book")
+        for k, symbol in enumerate(venue.symbols):
+            rows = np.flatnonzero(codes == k)
+            if len(rows):
+                venue.load_book(symbol, scenario.book.take(rows).drop_columns(["symbol"]))
+    return venue
+
+
+def _symbol_codes(scenario: Scenario, t: Any, table: str) -> np.ndarray:
+    mapping = {s.lower(): k for k, s in enumerate(scenario.symbols)}
+    return code_column(t, table, "symbol", mapping, required=True).astype(np.uint32)
+
+
+def _simulate_venue(scenario: Scenario, end: int, check_invariants: bool) -> SimulationResult:
+    venue = build_venue(scenario)
+    codes = {s.upper(): k for k, s in enumerate(scenario.symbols)}
+    orders = _order_columns(scenario)
+    order_symbol = (
+        _symbol_codes(scenario, scenario.orders, "orders")
+        if scenario.orders is not None and scenario.orders.num_rows
+        else np.zeros(0, dtype=np.uint32)
+    )
+    keep = orders["ts"] <= end
+    orders = {k: np.ascontiguousarray(c[keep]) for k, c in orders.items()}
+    order_symbol = np.ascontiguousarray(order_symbol[keep])
+    index_ts, index_price = _index_columns(scenario)
+    index_symbol = (
+        _symbol_codes(scenario, scenario.index, "index") if len(index_ts) else np.zeros(0, dtype=np.uint32)
+    )
+    keep_i = index_ts <= end
+    agents: list[tuple[int, dict[str, Any]]] = []
+    for k, a in enumerate(scenario.agents):
+        d = a._core(k)
+        if d["type"] == "cross_momentum_taker":
+            d["leader_code"] = codes[str(d["leader"]).upper()]
+            d["follower_code"] = codes[str(d["follower"]).upper()]
+            agents.append((d["follower_code"], d))
+        else:
+            agents.append((codes[str(d["symbol"]).upper()], d))
+    started = time.perf_counter()
+    raw = _core.simulate_venue(
+        venue._v,
+        orders,
+        order_symbol,
+        np.ascontiguousarray(index_ts[keep_i]),
+        np.ascontiguousarray(index_price[keep_i]),
+        np.ascontiguousarray(index_symbol[keep_i]),
+        agents,
+        scenario.start,
+        end,
+        scenario.sample_every,
+        scenario.seed,
+        check_invariants,
+        AGENT_BALANCE,
+    )
+    return SimulationResult(scenario, None, raw, time.perf_counter() - started, venue=venue)
+
+
+def correlated_index(
+    start_prices: Mapping[str, float],
+    vols: Mapping[str, float],
+    correlation: Any,
+    *,
+    end: TimeLike | DurationLike,
+    start: TimeLike = 0,
+    step: DurationLike = 1.0,
+    tick_sizes: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Seeded correlated index paths, one per market, as an ``index`` table for
+    :class:`liqsim.Scenario`: driftless geometric Brownian motion whose log-returns have the
+    annualised volatilities ``vols`` (over 365-day calendar years: 0.6 = 60 %) and the correlation
+    matrix ``correlation`` (in the order of ``start_prices``; symmetric, ones on the diagonal,
+    positive definite). A row per market every ``step`` (float seconds, int ns, timedelta) from
+    ``start`` (the start prices) through ``end`` (a time, or a duration from ``start``), prices
+    rounded to each market's tick (``tick_sizes``, default 0.01). The same arguments give the same
+    rows (one ChaCha stream of ``seed``).
+
+    >>> import liqsim
+    >>> idx = liqsim.correlated_index({"BTCUSDT": 60000.0, "ETHUSDT": 3000.0}, {"BTCUSDT": 0.6, "ETHUSDT": 0.8},
+    ...                               [[1.0, 0.8], [0.8, 1.0]], end=10.0, tick_sizes={"BTCUSDT": 0.1})
+    >>> len(idx["ts"]), list(idx["symbol"][:2]), float(idx["price"][0])
+    (22, ['BTCUSDT', 'ETHUSDT'], 60000.0)
+    """
+    from .scenario import _end_ns
+
+    symbols = list(start_prices)
+    if not symbols or set(vols) != set(symbols):
+        err = ConfigError(f"vols must give one volatility per market of start_prices {symbols}, got {list(vols)}")
+        err.parameter = "vols"
+        raise err
+    ticks = dict(tick_sizes or {})
+    unknown = set(ticks) - set(symbols)
+    if unknown:
+        err = ConfigError(f"tick_sizes names markets not in start_prices: {sorted(unknown)}")
+        err.parameter = "tick_sizes"
+        raise err
+    matrix = np.asarray(correlation, dtype=np.float64)
+    if matrix.shape != (len(symbols), len(symbols)):
+        err = ConfigError(f"correlation must be {len(symbols)} × {len(symbols)}, got shape {matrix.shape}")
+        err.parameter = "correlation"
+        raise err
+    start_ns = time_ns("start", start)
+    raw = _core.correlated_index(
+        [float(start_prices[s]) for s in symbols],
+        [float(ticks.get(s, 0.01)) for s in symbols],
+        [float(vols[s]) for s in symbols],
+        [float(x) for x in matrix.ravel()],
+        start_ns,
+        _end_ns(start_ns, end),
+        duration_ns("step", step),
+        int(seed),
+    )
+    return {"ts": raw["ts"], "symbol": np.asarray(symbols, dtype=object)[raw["symbol"]], "price": raw["price"]}

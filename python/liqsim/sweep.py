@@ -395,6 +395,8 @@ def sweep(
     for name, value in (("threads", threads), ("batch_size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise _config_error(name, f"{name} must be an integer ≥ 1 (or None), got {value!r}")
+    if scenario.markets is not None:
+        raise _config_error("scenario", "sweeps and critical shocks run one-market scenarios; for several markets, loop over liqsim.simulate")
     if resume and out is None:
         raise _config_error("resume", "resume=True needs out= (the Parquet file of the interrupted sweep)")
     grid = dict(grid or {})
@@ -563,6 +565,8 @@ def critical_shock(
     >>> c.median != c.median  # no accounts to liquidate: NaN, no size sets off a cascade
     True
     """
+    if scenario.markets is not None:
+        raise _config_error("scenario", "sweeps and critical shocks run one-market scenarios; for several markets, loop over liqsim.simulate")
     if side not in ("buy", "sell"):
         raise _config_error("side", f"side must be 'buy' or 'sell', got {side!r}")
     for name, value in (("multiple", multiple), ("start_notional", start_notional), ("max_notional", max_notional),

@@ -15,6 +15,7 @@ pub mod funding;
 pub mod limits;
 pub mod liquidation;
 pub mod margin;
+pub mod market;
 pub mod multi;
 pub mod replay;
 pub mod scenarios;

@@ -98,11 +98,13 @@
 use std::collections::HashMap;
 
 use crate::account::{Account, MarginMode, OtherLegs};
+use crate::book::Outcome;
 use crate::error::Error;
 use crate::exchange::{
-    AccountRow, Exchange, ExchangeConfig, InsuranceReason, OrderRequest, Refresh, RestingOrder, SubmitResult,
+    AccountRow, Exchange, ExchangeConfig, InsuranceReason, OrderReject, OrderRequest, Refresh, RestingOrder,
+    StopRequest, SubmitResult,
 };
-use crate::types::{Money, Price, TraderId, Ts};
+use crate::types::{Money, OrderId, Price, TraderId, Ts};
 use crate::venue::Remainder;
 
 /// An instrument of a [`MultiExchange`], by position in its list.
@@ -436,6 +438,39 @@ impl MultiExchange {
         let result = self.instrument_mut(inst)?.submit(trader, req);
         self.run_cascade();
         Ok(result)
+    }
+
+    /// Cancel a resting order in one instrument. Frees order margin only (no position moves), so
+    /// no cascade is needed.
+    pub fn cancel(
+        &mut self,
+        inst: InstrumentId,
+        trader: TraderId,
+        order_id: OrderId,
+    ) -> Result<Result<Outcome, OrderReject>, Error> {
+        Ok(self.instrument_mut(inst)?.cancel(trader, order_id))
+    }
+
+    /// Place a stop in one instrument (see [`Exchange::submit_stop`]). A stop already through its
+    /// trigger fires at once and may fill, so the venue's cascade runs afterwards.
+    pub fn submit_stop(
+        &mut self,
+        inst: InstrumentId,
+        trader: TraderId,
+        req: StopRequest,
+    ) -> Result<Result<i64, OrderReject>, Error> {
+        self.instrument_mut(inst)?;
+        if let Some(&m) = self.by_id.get(&trader.0) {
+            self.refresh_account(m, false);
+        }
+        let result = self.instrument_mut(inst)?.submit_stop(trader, req);
+        self.run_cascade();
+        Ok(result)
+    }
+
+    /// Cancel a waiting stop in one instrument; `Ok(false)` when there is no such stop of `trader`.
+    pub fn cancel_stop(&mut self, inst: InstrumentId, trader: TraderId, stop_id: i64) -> Result<bool, Error> {
+        Ok(self.instrument_mut(inst)?.cancel_stop(trader, stop_id))
     }
 
     /// Set one instrument's index price. Runs the venue's cascade afterwards.

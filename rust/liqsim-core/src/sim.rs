@@ -18,6 +18,7 @@ use crate::book::TimeInForce;
 use crate::error::Error;
 use crate::exchange::{AccountRow, Exchange, OrderRequest, StopRequest, TradeKind, LIQUIDITY_ID};
 use crate::margin::Rate;
+use crate::market::Market;
 use crate::stops::{Trail, TriggerOn};
 use crate::types::{Money, OrderId, Price, Qty, Side, TraderId, Ts};
 
@@ -360,7 +361,7 @@ enum Placed {
 }
 
 /// Apply one scenario order; false when the exchange refused it.
-fn apply_order(ex: &mut Exchange, o: &ScenarioOrder, placed: &mut HashMap<i64, Placed>) -> bool {
+fn apply_order<M: Market>(ex: &mut M, o: &ScenarioOrder, placed: &mut HashMap<i64, Placed>) -> bool {
     if o.action.is_stop() {
         let req = StopRequest {
             side: o.side,
@@ -479,7 +480,11 @@ impl Recorder {
 }
 
 mod columns;
+pub mod paths;
+mod venue;
 pub use columns::{index_rows, order_rows, OrderColumns};
+pub use paths::{correlated_index, PathSpec};
+pub use venue::{run_venue, CrossMomentum, CrossMomentumSpec, VenueAgentSpec, VenueRunOutput};
 
 #[cfg(test)]
 mod tests;

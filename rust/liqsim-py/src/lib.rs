@@ -21,6 +21,7 @@ mod multi;
 mod replay;
 mod scenarios;
 mod sim;
+mod sim_venue;
 mod sweep;
 
 /// Raise `liqsim.errors.<name>(message)` with extra attributes (table, column, row, reason, …).
@@ -380,6 +381,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     multi::register(m)?;
     analysis::register(m)?;
     sim::register(m)?;
+    sim_venue::register(m)?;
     replay::register(m)?;
     scenarios::register(m)?;
     sweep::register(m)?;

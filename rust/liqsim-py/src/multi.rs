@@ -20,9 +20,9 @@ use crate::{
 #[pyclass(module = "liqsim._core", name = "MultiExchange")]
 #[derive(Clone)]
 pub struct PyMultiExchange {
-    v: MultiExchange,
+    pub(crate) v: MultiExchange,
     /// (tick, lot) grid per instrument, in the venue's order.
-    grids: Vec<(Grid, Grid)>,
+    pub(crate) grids: Vec<(Grid, Grid)>,
 }
 
 impl PyMultiExchange {

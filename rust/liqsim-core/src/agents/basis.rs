@@ -5,7 +5,8 @@
 use super::{AgentContext, BP};
 use crate::book::TimeInForce;
 use crate::error::Error;
-use crate::exchange::{Exchange, OrderRequest};
+use crate::exchange::OrderRequest;
+use crate::market::Market;
 use crate::types::{Price, Side, TraderId, Ts};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -58,7 +59,7 @@ impl BasisArb {
         self.next_wake
     }
 
-    pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
+    pub fn wake<M: Market>(&mut self, ts: Ts, ex: &mut M, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.spec.check_every;
         let (Some(index), Some((bid, _)), Some((ask, _))) =
             (ex.index_price(), ex.book().best_bid(), ex.book().best_ask())
@@ -122,7 +123,7 @@ impl IndexCoupling {
         self.next_wake
     }
 
-    pub fn wake(&mut self, ts: Ts, ex: &mut Exchange) -> u64 {
+    pub fn wake<M: Market>(&mut self, ts: Ts, ex: &mut M) -> u64 {
         self.next_wake = ts + self.spec.every;
         if let (Some(index), Some(last)) = (ex.index_price(), ex.last()) {
             let moved = (self.spec.elasticity * (last - index) as f64).round() as Price;

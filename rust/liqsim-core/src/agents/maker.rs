@@ -7,6 +7,7 @@ use super::{AgentContext, BP};
 use crate::book::{OrderBook, SelfTradePrevention, TimeInForce};
 use crate::error::Error;
 use crate::exchange::{Exchange, OrderRequest, TradeKind};
+use crate::market::Market;
 use crate::types::{OrderId, Price, Qty, Side, TraderId, Ts};
 
 /// What a market maker quotes around.
@@ -525,17 +526,17 @@ impl MarketMaker {
         true
     }
 
-    pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
+    pub fn wake<M: Market>(&mut self, ts: Ts, ex: &mut M, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.spec.refresh_every;
         self.apply_depth_schedule(ts);
         let dt = self.last_wake.map_or(0, |t| ts - t);
         self.last_wake = Some(ts);
-        let Some(reference) = self.reference(ex) else { return 0 };
+        let Some(reference) = self.reference(ex.view()) else { return 0 };
         let mut actions = 0u64;
 
         // Fast path: no fill against us since the last wake, the profile full, no pull and no
         // re-centre due: nothing to do (a quiet market costs O(1) per wake, not O(levels)).
-        let filled = self.read_tape(ex);
+        let filled = self.read_tape(ex.view());
         let pulled_before = self.pulled;
         // The pull rule watches the traded price (what a maker's risk sees), not its own quotes.
         self.update_pull(ts, ex.last().unwrap_or(reference), ctx);

@@ -14,8 +14,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::book::TimeInForce;
 use crate::error::Error;
-use crate::exchange::{Exchange, OrderRequest};
+use crate::exchange::OrderRequest;
 use crate::margin::NotionalScale;
+use crate::market::Market;
 use crate::types::{Money, Price, Qty, Side, TraderId, Ts};
 
 mod basis;
@@ -119,8 +120,8 @@ impl AgentContext {
 
 /// A market order of `notional` quote at reference `price` (rounded down to whole lots; nothing
 /// is sent below one lot). Returns the number of orders sent (0 or 1).
-pub(crate) fn market_order(
-    ex: &mut Exchange,
+pub(crate) fn market_order<M: Market>(
+    ex: &mut M,
     trader: TraderId,
     side: Side,
     notional: f64,
@@ -232,7 +233,7 @@ impl Agent {
 
     /// Act at `ts`; returns the number of orders, cancels and index updates sent (the wake-up
     /// itself is counted by the loop as an event).
-    pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
+    pub fn wake<M: Market>(&mut self, ts: Ts, ex: &mut M, ctx: &AgentContext) -> u64 {
         match self {
             Agent::MarketMaker(a) => a.wake(ts, ex, ctx),
             Agent::NoiseTaker(a) => a.wake(ts, ex, ctx),

@@ -9,7 +9,8 @@ use super::{market_order, AgentContext, AgentRng};
 use crate::account::MarginMode;
 use crate::book::TimeInForce;
 use crate::error::Error;
-use crate::exchange::{AccountRow, Exchange, OrderRequest};
+use crate::exchange::{AccountRow, OrderRequest};
+use crate::market::Market;
 use crate::types::{Money, Price, Side, TraderId, Ts};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -130,7 +131,7 @@ impl PositionOpeners {
         self.next_wake
     }
 
-    pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
+    pub fn wake<M: Market>(&mut self, ts: Ts, ex: &mut M, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.gap();
         let Some(price) = ex.last().or(ex.mark()).or(ex.index_price()) else { return 0 };
         self.history.push_back((ts, price));

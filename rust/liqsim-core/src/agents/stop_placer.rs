@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 
 use super::{AgentContext, BP};
 use crate::error::Error;
-use crate::exchange::{Exchange, StopRequest};
+use crate::exchange::StopRequest;
+use crate::market::Market;
 use crate::stops::TriggerOn;
 use crate::types::{Price, Side, TraderId, Ts};
 
@@ -69,7 +70,7 @@ impl StopPlacer {
         self.next_wake
     }
 
-    pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
+    pub fn wake<M: Market>(&mut self, ts: Ts, ex: &mut M, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.spec.every;
         let Some(price) = ex.last().or(ex.mark()) else { return 0 };
         self.history.push_back((ts, price));

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use super::{market_order, AgentContext, AgentRng, SizeDist};
 use crate::error::Error;
-use crate::exchange::Exchange;
+use crate::market::Market;
 use crate::types::{Price, Side, TraderId, Ts};
 
 /// Poisson arrivals of market orders with heavy-tailed sizes.
@@ -59,7 +59,7 @@ impl NoiseTaker {
         self.next_wake
     }
 
-    pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
+    pub fn wake<M: Market>(&mut self, ts: Ts, ex: &mut M, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.gap();
         let side = if self.rng.uniform() < self.spec.buy_share { Side::Buy } else { Side::Sell };
         let notional = self.spec.size.draw(&mut self.rng);
@@ -125,7 +125,7 @@ impl MomentumTaker {
         self.next_wake
     }
 
-    pub fn wake(&mut self, ts: Ts, ex: &mut Exchange, ctx: &AgentContext) -> u64 {
+    pub fn wake<M: Market>(&mut self, ts: Ts, ex: &mut M, ctx: &AgentContext) -> u64 {
         self.next_wake = ts + self.spec.check_every;
         let Some(price) = ex.last().or(ex.mark()) else { return 0 };
         self.history.push_back((ts, price));
