@@ -155,8 +155,22 @@ struct Figure {
     held: bool,
 }
 
-/// No multi account (in `leg_owner`).
+/// No multi account (in `leg_owner`), not watched (in `watch_at`).
 const NONE: u32 = u32::MAX;
+
+/// Default half-width of the bands, in basis points of the centre: 1 %. Why 1 %: a re-centre
+/// costs one refresh of every multi account (about 0.7 µs each), and a busy hour of an ETH-like
+/// market moves its mark by about 1 % (`benches/sim_venue.rs`), so a handful of re-centres per
+/// hour; a wider band makes more accounts watched (an account is watched once its worst corner,
+/// about 2 × band × notional of loss for a hedged pair, reaches its margin above maintenance;
+/// 10× accounts have ~9.5 % of notional), a narrower one re-centres more often.
+const BAND_BP: i64 = 100;
+
+/// Margin kept above zero, in money units per leg, before an account counts as safe: the tiered
+/// maintenance margin and the unrealised PnL are rounded to money units, so `equity − maintenance`
+/// is concave in a leg's mark only up to a unit or two of rounding; the worst corner must clear
+/// that too.
+const SAFE_CUSHION: i128 = 4;
 
 /// Several perpetual markets sharing cross-margin accounts (see the module docs).
 #[derive(Clone, Debug)]
@@ -177,6 +191,24 @@ pub struct MultiExchange {
     /// Per instrument: some leg was set at a mark other than `marks_seen` (a mark that moved and
     /// came back still leaves the legs set in between computed at the other one).
     lagging: Vec<bool>,
+    /// Half-width of every instrument's band, in basis points of its centre (see "Bands" in the
+    /// module docs).
+    band_bp: i64,
+    /// Per instrument: the centre of its band, the mark when the band was last set (`None`: not
+    /// set yet; the next [`Self::refresh`] sets it).
+    centre: Vec<Option<Price>>,
+    /// Per multi account: *safe*, its `equity − maintenance` stays above [`SAFE_CUSHION`] per leg
+    /// over the whole box of marks the bands span (with its current positions and sub-wallets),
+    /// and it has two or more open legs. A safe account's legs may lag every mark inside the
+    /// bands.
+    safe: Vec<bool>,
+    /// The multi accounts with two or more open legs that are not safe (*watched*: synced on
+    /// every mark move as before bands), in no particular order.
+    watch: Vec<u32>,
+    /// Per multi account: its position in `watch`, or `NONE`.
+    watch_at: Vec<u32>,
+    /// Scratch: the watched accounts a sync visits.
+    watch_scratch: Vec<u32>,
     /// Money put in from outside (insurance funds and loaded balances): the conserved total.
     deposits: Money,
     transfers: Vec<TransferRecord>,
@@ -241,6 +273,12 @@ impl MultiExchange {
             open_legs: Vec::new(),
             marks_seen: vec![None; n],
             lagging: vec![false; n],
+            band_bp: BAND_BP,
+            centre: vec![None; n],
+            safe: Vec::new(),
+            watch: Vec::new(),
+            watch_at: Vec::new(),
+            watch_scratch: Vec::new(),
             deposits,
             transfers: Vec::new(),
             round: 0,
@@ -399,6 +437,8 @@ impl MultiExchange {
         }
         self.stamp.resize(self.accounts.len(), 0);
         self.open_legs.resize(self.accounts.len(), 0);
+        self.safe.resize(self.accounts.len(), false);
+        self.watch_at.resize(self.accounts.len(), NONE);
         // The loads reported the new legs as changed; refresh those and everyone else touched.
         for m in first_new..self.accounts.len() as u32 {
             self.refresh_account(m, false);
@@ -709,6 +749,7 @@ impl MultiExchange {
                 }
                 self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
                 self.figs = figs;
+                self.classify(m);
             }
             None => {
                 self.figs = figs;
@@ -769,6 +810,11 @@ impl MultiExchange {
                 }
             }
         }
+        if self.bands_left() {
+            // Every account, the changed ones with them, is refreshed and classified afresh.
+            self.recentre(false);
+            return;
+        }
         stale.sort_unstable();
         for m in stale {
             self.refresh_account(m, false);
@@ -794,21 +840,133 @@ impl MultiExchange {
     /// instrument costs a range query, and the holders are refreshed once, when another
     /// instrument's mark moves too (or an order of theirs needs the whole account, see
     /// [`MultiExchange::submit`]).
+    ///
+    /// Only watched accounts are visited (safe ones cannot be liquidatable while the marks stay in
+    /// their bands, see "Bands"): the cost is O(watched accounts), not O(holders of `k`).
     fn sync_instrument(&mut self, k: usize) {
         self.marks_seen[k] = self.instruments[k].exchange.mark();
         self.lagging[k] = false;
-        for h in 0..self.holders[k].len() {
-            let (m, dense) = self.holders[k][h];
+        let mut list = std::mem::take(&mut self.watch_scratch);
+        list.clear();
+        list.extend_from_slice(&self.watch);
+        // Ascending account order, as a pass over the holders made it (refreshing settles money,
+        // which records transfers in order).
+        list.sort_unstable();
+        for &m in &list {
             // Only an account with another open leg has a trigger that reads mark `k` (a flat
             // leg has none; an open leg alone counts its flat siblings' sub-wallets, which no mark
-            // moves). The count is checked first: it is a dense array, the legs are not.
-            if self.open_legs[m as usize] >= 2
-                && self.stamp[m as usize] != self.generation
-                && !self.instruments[k].exchange.accounts()[dense as usize].position.is_flat()
-            {
+            // moves): every watched account has two.
+            if self.stamp[m as usize] != self.generation && self.holds_open(m, k) {
                 self.stamp[m as usize] = self.generation;
                 self.refresh_account(m, false);
             }
+        }
+        self.watch_scratch = list;
+    }
+
+    /// Whether account `m` has an open leg in instrument `k`.
+    fn holds_open(&self, m: u32, k: usize) -> bool {
+        self.accounts[m as usize]
+            .legs
+            .iter()
+            .any(|&(j, d)| j as usize == k && !self.instruments[k].exchange.accounts()[d as usize].position.is_flat())
+    }
+
+    /// The band of an instrument centred at `c`: `[c − h, c + h]` with `h = c × band_bp / 10⁴`
+    /// (ticks, rounded down; the top stops at the largest price).
+    fn band(&self, c: Price) -> (Price, Price) {
+        let h = (c as i128 * self.band_bp as i128 / 10_000) as i64;
+        (c - h, c.checked_add(h).unwrap_or(Price::MAX))
+    }
+
+    /// Whether some instrument's mark is outside its band (or has no band yet).
+    fn bands_left(&self) -> bool {
+        self.instruments.iter().zip(&self.centre).any(|(i, &c)| match (i.exchange.mark(), c) {
+            (Some(mark), Some(c)) => {
+                let (lo, hi) = self.band(c);
+                mark < lo || mark > hi
+            }
+            (mark, c) => mark.is_some() != c.is_some(),
+        })
+    }
+
+    /// Re-centre the bands whose marks left them (every band when `all`) at the current marks,
+    /// then refresh and classify every multi account: all legs are exact at the current marks,
+    /// so no instrument lags. O(multi accounts × legs), once per move of a band's half-width.
+    fn recentre(&mut self, all: bool) {
+        for k in 0..self.instruments.len() {
+            let mark = self.instruments[k].exchange.mark();
+            let inside = match (mark, self.centre[k]) {
+                (Some(mark), Some(c)) => {
+                    let (lo, hi) = self.band(c);
+                    lo <= mark && mark <= hi
+                }
+                (mark, c) => mark.is_some() == c.is_some(),
+            };
+            if all || !inside {
+                self.centre[k] = mark;
+            }
+        }
+        for m in 0..self.accounts.len() as u32 {
+            self.refresh_account(m, false);
+        }
+        for k in 0..self.instruments.len() {
+            self.marks_seen[k] = self.instruments[k].exchange.mark();
+            self.lagging[k] = false;
+        }
+    }
+
+    /// Account `m`'s smallest `equity − maintenance` over the box of marks the bands span, with
+    /// its current positions and sub-wallets; `None` when an open leg's instrument has no band or
+    /// its mark is outside it. Each leg's value depends on its own mark only and is concave in it
+    /// (unrealised PnL linear, the tiered maintenance margin convex in the notional), so the
+    /// minimum over the box is the sum of each leg's smaller value at its band's two ends.
+    fn worst_in_bands(&self, m: u32) -> Option<Money> {
+        let mut worst = Money::ZERO;
+        for &(k, d) in &self.accounts[m as usize].legs {
+            let ex = &self.instruments[k as usize].exchange;
+            if ex.accounts()[d as usize].position.is_flat() {
+                let (e, f) = self.leg_figures(k, d);
+                worst += e - f;
+                continue;
+            }
+            let (mark, c) = (ex.mark()?, self.centre[k as usize]?);
+            let (lo, hi) = self.band(c);
+            if mark < lo || mark > hi {
+                return None;
+            }
+            let value = |p: Price| {
+                let (e, f) = self.leg_figures_at(k, d, Some(p));
+                e - f
+            };
+            worst += value(lo).min(value(hi));
+        }
+        Some(worst)
+    }
+
+    /// Whether account `m` is safe now (see the `safe` field): two or more open legs and its worst
+    /// corner above the cushion.
+    fn certified_safe(&self, m: u32) -> bool {
+        let legs = self.accounts[m as usize].legs.len() as i128;
+        self.open_legs[m as usize] >= 2 && self.worst_in_bands(m).is_some_and(|w| w.0 > SAFE_CUSHION * legs)
+    }
+
+    /// Classify account `m` (its legs just set exact): safe, watched (two or more open legs, not
+    /// safe), or neither (its triggers read no other instrument's mark).
+    fn classify(&mut self, m: u32) {
+        let safe = self.certified_safe(m);
+        self.safe[m as usize] = safe;
+        let watched = !safe && self.open_legs[m as usize] >= 2;
+        let at = self.watch_at[m as usize];
+        if watched && at == NONE {
+            self.watch_at[m as usize] = self.watch.len() as u32;
+            self.watch.push(m);
+        } else if !watched && at != NONE {
+            self.watch.swap_remove(at as usize);
+            if let Some(&moved) = self.watch.get(at as usize) {
+                self.watch_at[moved as usize] = at;
+            }
+            self.watch_at[m as usize] = NONE;
         }
     }
 
@@ -841,6 +999,7 @@ impl MultiExchange {
         }
         self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
         self.figs = figs;
+        self.classify(m);
     }
 
     /// A leg's (equity, maintenance margin): sub-wallet + unrealised PnL at its mark, and its
@@ -981,6 +1140,21 @@ impl MultiExchange {
             if self.open_legs[m] != held {
                 return Err(format!("trader {}: {} open legs counted, {held} open", a.id.0, self.open_legs[m]));
             }
+            if self.safe[m] && !self.certified_safe(m as u32) {
+                return Err(format!(
+                    "trader {} is marked safe but its worst corner in the bands is {:?} (marks {:?}, centres {:?})",
+                    a.id.0,
+                    self.worst_in_bands(m as u32),
+                    self.instruments.iter().map(|i| i.exchange.mark()).collect::<Vec<_>>(),
+                    self.centre
+                ));
+            }
+            let watched = self.open_legs[m] >= 2 && !self.safe[m];
+            if watched != (self.watch_at[m] != NONE)
+                || (watched && self.watch.get(self.watch_at[m] as usize) != Some(&(m as u32)))
+            {
+                return Err(format!("trader {}: watch list bookkeeping is wrong", a.id.0));
+            }
             let mut any_open = false;
             let mut all_cooling = true;
             for (&(k, d), f) in a.legs.iter().zip(&figures) {
@@ -1001,8 +1175,9 @@ impl MultiExchange {
                         })
                 });
                 // A flat leg has no trigger: its `others` may lag any mark (set exactly before an
-                // order of the account or a close-out reads it, see `sync_instrument`).
-                if leg.others != Some(want) && !lags && !leg.position.is_flat() {
+                // order of the account or a close-out reads it, see `sync_instrument`). A safe
+                // account's legs may lag every mark inside the bands (certified below).
+                if leg.others != Some(want) && !lags && !leg.position.is_flat() && !self.safe[m] {
                     return Err(format!(
                         "trader {} in {}: stale others {:?}, brute force {want:?}",
                         a.id.0, self.instruments[k as usize].symbol, leg.others
