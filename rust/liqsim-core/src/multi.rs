@@ -35,15 +35,44 @@
 //! each account checked exactly before a close-out, is then still the brute-force set: see
 //! `sync_instrument`), and once a second instrument's mark has moved too it syncs both (every
 //! moved instrument), so none lags after it. Syncing refreshes only accounts with two or more
-//! open legs (only their triggers read another instrument's mark; a flat leg has no trigger). A
-//! mark that moved and came back still counts as moved: legs may have been set in between. Cost
-//! per mark move: a range query while one instrument moves; O(accounts open there and elsewhere ×
-//! legs × (trigger search + log n)) for the move of a second instrument, after which the next
-//! move of either is a range query again (marks alternating between two instruments: one sync
-//! per two moves; measured: `benches/multi.rs`). Accounts of one instrument cost nothing extra.
-//! Property test against brute force: `index_equals_brute_force_under_random_marks_and_fills`.
-//! (Bands — triggers computed at the worst corner of a box around the other marks, refreshed
-//! when a mark leaves it — would make alternating small moves cheap too; not built.)
+//! open legs (only their triggers read another instrument's mark; a flat leg has no trigger) and
+//! that are *watched* (see "Bands": safe accounts are skipped). A mark that moved and came back
+//! still counts as moved: legs may have been set in between. Accounts of one instrument cost
+//! nothing extra. Property test against brute force:
+//! `index_equals_brute_force_under_random_marks_and_fills` (bands of 0.1 %, 1 % and 10 %, moves
+//! inside and across them).
+//!
+//! **Bands (why a sync visits only some accounts).** Each instrument `j` has a band
+//! `[c_j − h_j, c_j + h_j]`, `h_j = c_j × 1 %` (`BAND_BP`), centred at its mark when the band was
+//! last set. At every refresh of a multi account (its legs set exact) the venue computes its
+//! smallest `equity − maintenance` over the whole box of marks the bands span: each leg's value
+//! depends on its own mark only and is concave in it (PnL linear, the tiered maintenance margin
+//! convex in the notional: MMR rises with the tier, cum keeps it continuous), so the minimum is
+//! the sum of each leg's smaller value at its band's ends (`worst_in_bands`). An account with two
+//! or more open legs whose minimum is above a cushion of a few money units per leg (rounding) is
+//! *safe*; the others with two or more open legs are *watched*.
+//! **Invariant:** a safe account's certificate was computed with its current positions and
+//! sub-wallets and the current bands, and every mark is inside its band whenever the leg indexes
+//! are asked; so a safe account is not liquidatable, and its legs may lag any mark move inside the
+//! bands. Its stale triggers never hide anything (there is nothing to find) and never report it
+//! either: a stale trigger of leg `k` was computed with the other marks inside the box, where the
+//! account's value is above zero at every mark of `k`'s band, so it lies outside that band, and
+//! `k`'s mark is inside. The watched accounts follow the rules above (exact up to the one lagging
+//! instrument), so the union of the indexes' answers is still the brute-force set
+//! (`check_invariants` verifies each safe account's certificate afresh). What keeps it so: an
+//! account whose legs change (its fills, funding, close-outs, transfers: the markets report them)
+//! is refreshed and classified again before the indexes are asked; a mark that leaves its band
+//! (checked at every `refresh`, which runs before every question to the indexes) re-centres that
+//! band at the mark and refreshes and classifies every multi account.
+//! **Cost per mark move:** inside the bands, a range query while one instrument moves, and
+//! O(watched accounts × legs × (trigger search + log n)) once two have moved (the sync), whatever
+//! the number of safe accounts; a band exit, O(multi accounts × legs) (about 0.7 µs per account),
+//! once per move of 1 % of the mark. Why 1 %: a re-centre costs a pass over every multi account,
+//! so the band should hold an hour's ordinary noise (in the busy hour of `benches/sim_venue.rs`
+//! both marks stay inside their first 1 % band: counted, no re-centre after the first marks),
+//! while a wider band makes more accounts watched (the worst corner of a hedged pair loses about
+//! 2 × band × notional; 10× accounts have about 9.5 % of notional above maintenance), and a
+//! narrower one re-centres more often. Measured: `benches/sim_venue.rs` (`cross_N`).
 //!
 //! **Liquidation order.** Neither Binance's USDⓈ-M liquidation pages nor Bybit's "Liquidation
 //! Process (Unified Trading Account)" (bybit.com/en/help-center/article/UTA-Trading-Rules, searched
@@ -84,7 +113,8 @@
 //! whose policy looks at the account's value (Hyperliquid's vault below 2/3 of maintenance,
 //! negative-value ADL; dYdX deleveraging) see the leg's collateral, which counts the other legs'
 //! maintenance margin against it. A market's ADL ranking reads its legs' margin balances as they
-//! stand, which may lag the one lazy instrument's mark (ranking only: who is deleveraged first).
+//! stand, which may lag the one lazy instrument's mark, and a safe account's every mark inside
+//! the bands (ranking only: who is deleveraged first).
 //!
 //! **Cost.** The two-instrument cascade of `benches/multi.rs` (n accounts, 2n positions): figures
 //! in the README's performance table. What grew with n before: the BTC move synced ETH's holders
@@ -158,12 +188,8 @@ struct Figure {
 /// No multi account (in `leg_owner`), not watched (in `watch_at`).
 const NONE: u32 = u32::MAX;
 
-/// Default half-width of the bands, in basis points of the centre: 1 %. Why 1 %: a re-centre
-/// costs one refresh of every multi account (about 0.7 µs each), and a busy hour of an ETH-like
-/// market moves its mark by about 1 % (`benches/sim_venue.rs`), so a handful of re-centres per
-/// hour; a wider band makes more accounts watched (an account is watched once its worst corner,
-/// about 2 × band × notional of loss for a hedged pair, reaches its margin above maintenance;
-/// 10× accounts have ~9.5 % of notional), a narrower one re-centres more often.
+/// Default half-width of the bands, in basis points of the centre: 1 % (why: module docs,
+/// "Bands").
 const BAND_BP: i64 = 100;
 
 /// Margin kept above zero, in money units per leg, before an account counts as safe: the tiered
