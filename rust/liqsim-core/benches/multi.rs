@@ -20,7 +20,7 @@
 //! - `multi_mark_move_both/n`: an ETH move of one tick, then a BTC move of one tick (both timed):
 //!   the second move syncs the *watched* accounts open in both (their legs' `others` and
 //!   triggers; `multi.rs`, "Bands": with 1 % bands, the accounts whose threshold is within about
-//!   +1.6 % of BTC, ~6 % of them), the cost of keeping the leg indexes exact when marks of two
+//!   +1.6 % of BTC, a few percent of them), the cost of keeping the leg indexes exact when marks of two
 //!   instruments move; after it nothing lags, so marks alternating between two instruments pay
 //!   this once per two moves.
 //! - `multi_mark_move_band_exit/n`: an ETH move of −2 % (out of its 1 % band; the shorts gain):
