@@ -18,9 +18,13 @@
 //!   that liquidates no one, with no instrument lagging (the setup's two moves synced both): a
 //!   range query per leg index, whichever instrument moves.
 //! - `multi_mark_move_both/n`: an ETH move of one tick, then a BTC move of one tick (both timed):
-//!   the second move syncs the n accounts open in both (their legs' `others` and triggers), the
-//!   cost of keeping the leg indexes exact when marks of two instruments move; after it nothing
-//!   lags, so marks alternating between two instruments pay this once per two moves.
+//!   the second move syncs the *watched* accounts open in both (their legs' `others` and
+//!   triggers; `multi.rs`, "Bands": with 1 % bands, the accounts whose threshold is within about
+//!   +1.6 % of BTC, a few percent of them), the cost of keeping the leg indexes exact when marks of two
+//!   instruments move; after it nothing lags, so marks alternating between two instruments pay
+//!   this once per two moves.
+//! - `multi_mark_move_band_exit/n`: an ETH move of −2 % (out of its 1 % band; the shorts gain):
+//!   the band is re-centred and all n accounts refreshed and classified.
 //! - `single_mark_move/n`: the same one-tick move in a one-instrument market of n shorts.
 //!
 //! Setup is never timed (clones are made outside the timed region).
@@ -205,10 +209,11 @@ fn bench_cascades(c: &mut Criterion) {
 }
 
 fn bench_mark_moves(c: &mut Criterion) {
-    let moves: [(&str, &[(InstrumentId, Price)]); 3] = [
+    let moves: [(&str, &[(InstrumentId, Price)]); 4] = [
         ("multi_mark_move_same", &[(ETH, ETH_MID + 1)]),
         ("multi_mark_move_other", &[(BTC, BTC_MID + 1)]),
         ("multi_mark_move_both", &[(ETH, ETH_MID + 1), (BTC, BTC_MID + 1)]),
+        ("multi_mark_move_band_exit", &[(ETH, ETH_MID - 6_000)]),
     ];
     for (name, moves) in moves {
         let mut g = group(c, name);

@@ -35,15 +35,44 @@
 //! each account checked exactly before a close-out, is then still the brute-force set: see
 //! `sync_instrument`), and once a second instrument's mark has moved too it syncs both (every
 //! moved instrument), so none lags after it. Syncing refreshes only accounts with two or more
-//! open legs (only their triggers read another instrument's mark; a flat leg has no trigger). A
-//! mark that moved and came back still counts as moved: legs may have been set in between. Cost
-//! per mark move: a range query while one instrument moves; O(accounts open there and elsewhere ×
-//! legs × (trigger search + log n)) for the move of a second instrument, after which the next
-//! move of either is a range query again (marks alternating between two instruments: one sync
-//! per two moves; measured: `benches/multi.rs`). Accounts of one instrument cost nothing extra.
-//! Property test against brute force: `index_equals_brute_force_under_random_marks_and_fills`.
-//! (Bands — triggers computed at the worst corner of a box around the other marks, refreshed
-//! when a mark leaves it — would make alternating small moves cheap too; not built.)
+//! open legs (only their triggers read another instrument's mark; a flat leg has no trigger) and
+//! that are *watched* (see "Bands": safe accounts are skipped). A mark that moved and came back
+//! still counts as moved: legs may have been set in between. Accounts of one instrument cost
+//! nothing extra. Property test against brute force:
+//! `index_equals_brute_force_under_random_marks_and_fills` (bands of 0.1 %, 1 % and 10 %, moves
+//! inside and across them).
+//!
+//! **Bands (why a sync visits only some accounts).** Each instrument `j` has a band
+//! `[c_j − h_j, c_j + h_j]`, `h_j = c_j × 1 %` (`BAND_BP`), centred at its mark when the band was
+//! last set. At every refresh of a multi account (its legs set exact) the venue computes its
+//! smallest `equity − maintenance` over the whole box of marks the bands span: each leg's value
+//! depends on its own mark only and is concave in it (PnL linear, the tiered maintenance margin
+//! convex in the notional: MMR rises with the tier, cum keeps it continuous), so the minimum is
+//! the sum of each leg's smaller value at its band's ends (`worst_in_bands`). An account with two
+//! or more open legs whose minimum is above a cushion of a few money units per leg (rounding) is
+//! *safe*; the others with two or more open legs are *watched*.
+//! **Invariant:** a safe account's certificate was computed with its current positions and
+//! sub-wallets and the current bands, and every mark is inside its band whenever the leg indexes
+//! are asked; so a safe account is not liquidatable, and its legs may lag any mark move inside the
+//! bands. Its stale triggers never hide anything (there is nothing to find) and never report it
+//! either: a stale trigger of leg `k` was computed with the other marks inside the box, where the
+//! account's value is above zero at every mark of `k`'s band, so it lies outside that band, and
+//! `k`'s mark is inside. The watched accounts follow the rules above (exact up to the one lagging
+//! instrument), so the union of the indexes' answers is still the brute-force set
+//! (`check_invariants` verifies each safe account's certificate afresh). What keeps it so: an
+//! account whose legs change (its fills, funding, close-outs, transfers: the markets report them)
+//! is refreshed and classified again before the indexes are asked; a mark that leaves its band
+//! (checked at every `refresh`, which runs before every question to the indexes) re-centres that
+//! band at the mark and refreshes and classifies every multi account.
+//! **Cost per mark move:** inside the bands, a range query while one instrument moves, and
+//! O(watched accounts × legs × (trigger search + log n)) once two have moved (the sync), whatever
+//! the number of safe accounts; a band exit, O(multi accounts × legs) (about 0.7 µs per account),
+//! once per move of 1 % of the mark. Why 1 %: a re-centre costs a pass over every multi account,
+//! so the band should hold an hour's ordinary noise (in the busy hour of `benches/sim_venue.rs`
+//! both marks stay inside their first 1 % band: counted, no re-centre after the first marks),
+//! while a wider band makes more accounts watched (the worst corner of a hedged pair loses about
+//! 2 × band × notional; 10× accounts have about 9.5 % of notional above maintenance), and a
+//! narrower one re-centres more often. Measured: `benches/sim_venue.rs` (`cross_N`).
 //!
 //! **Liquidation order.** Neither Binance's USDⓈ-M liquidation pages nor Bybit's "Liquidation
 //! Process (Unified Trading Account)" (bybit.com/en/help-center/article/UTA-Trading-Rules, searched
@@ -84,7 +113,8 @@
 //! whose policy looks at the account's value (Hyperliquid's vault below 2/3 of maintenance,
 //! negative-value ADL; dYdX deleveraging) see the leg's collateral, which counts the other legs'
 //! maintenance margin against it. A market's ADL ranking reads its legs' margin balances as they
-//! stand, which may lag the one lazy instrument's mark (ranking only: who is deleveraged first).
+//! stand, which may lag the one lazy instrument's mark, and a safe account's every mark inside
+//! the bands (ranking only: who is deleveraged first).
 //!
 //! **Cost.** The two-instrument cascade of `benches/multi.rs` (n accounts, 2n positions): figures
 //! in the README's performance table. What grew with n before: the BTC move synced ETH's holders
@@ -155,8 +185,18 @@ struct Figure {
     held: bool,
 }
 
-/// No multi account (in `leg_owner`).
+/// No multi account (in `leg_owner`), not watched (in `watch_at`).
 const NONE: u32 = u32::MAX;
+
+/// Default half-width of the bands, in basis points of the centre: 1 % (why: module docs,
+/// "Bands").
+const BAND_BP: i64 = 100;
+
+/// Margin kept above zero, in money units per leg, before an account counts as safe: the tiered
+/// maintenance margin and the unrealised PnL are rounded to money units, so `equity − maintenance`
+/// is concave in a leg's mark only up to a unit or two of rounding; the worst corner must clear
+/// that too.
+const SAFE_CUSHION: i128 = 4;
 
 /// Several perpetual markets sharing cross-margin accounts (see the module docs).
 #[derive(Clone, Debug)]
@@ -177,6 +217,24 @@ pub struct MultiExchange {
     /// Per instrument: some leg was set at a mark other than `marks_seen` (a mark that moved and
     /// came back still leaves the legs set in between computed at the other one).
     lagging: Vec<bool>,
+    /// Half-width of every instrument's band, in basis points of its centre (see "Bands" in the
+    /// module docs).
+    band_bp: i64,
+    /// Per instrument: the centre of its band, the mark when the band was last set (`None`: not
+    /// set yet; the next [`Self::refresh`] sets it).
+    centre: Vec<Option<Price>>,
+    /// Per multi account: *safe*, its `equity − maintenance` stays above [`SAFE_CUSHION`] per leg
+    /// over the whole box of marks the bands span (with its current positions and sub-wallets),
+    /// and it has two or more open legs. A safe account's legs may lag every mark inside the
+    /// bands.
+    safe: Vec<bool>,
+    /// The multi accounts with two or more open legs that are not safe (*watched*: synced on
+    /// every mark move as before bands), in no particular order.
+    watch: Vec<u32>,
+    /// Per multi account: its position in `watch`, or `NONE`.
+    watch_at: Vec<u32>,
+    /// Scratch: the watched accounts a sync visits.
+    watch_scratch: Vec<u32>,
     /// Money put in from outside (insurance funds and loaded balances): the conserved total.
     deposits: Money,
     transfers: Vec<TransferRecord>,
@@ -241,6 +299,12 @@ impl MultiExchange {
             open_legs: Vec::new(),
             marks_seen: vec![None; n],
             lagging: vec![false; n],
+            band_bp: BAND_BP,
+            centre: vec![None; n],
+            safe: Vec::new(),
+            watch: Vec::new(),
+            watch_at: Vec::new(),
+            watch_scratch: Vec::new(),
             deposits,
             transfers: Vec::new(),
             round: 0,
@@ -399,6 +463,8 @@ impl MultiExchange {
         }
         self.stamp.resize(self.accounts.len(), 0);
         self.open_legs.resize(self.accounts.len(), 0);
+        self.safe.resize(self.accounts.len(), false);
+        self.watch_at.resize(self.accounts.len(), NONE);
         // The loads reported the new legs as changed; refresh those and everyone else touched.
         for m in first_new..self.accounts.len() as u32 {
             self.refresh_account(m, false);
@@ -709,6 +775,7 @@ impl MultiExchange {
                 }
                 self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
                 self.figs = figs;
+                self.classify(m);
             }
             None => {
                 self.figs = figs;
@@ -769,6 +836,11 @@ impl MultiExchange {
                 }
             }
         }
+        if self.bands_left() {
+            // Every account, the changed ones with them, is refreshed and classified afresh.
+            self.recentre(false);
+            return;
+        }
         stale.sort_unstable();
         for m in stale {
             self.refresh_account(m, false);
@@ -794,21 +866,133 @@ impl MultiExchange {
     /// instrument costs a range query, and the holders are refreshed once, when another
     /// instrument's mark moves too (or an order of theirs needs the whole account, see
     /// [`MultiExchange::submit`]).
+    ///
+    /// Only watched accounts are visited (safe ones cannot be liquidatable while the marks stay in
+    /// their bands, see "Bands"): the cost is O(watched accounts), not O(holders of `k`).
     fn sync_instrument(&mut self, k: usize) {
         self.marks_seen[k] = self.instruments[k].exchange.mark();
         self.lagging[k] = false;
-        for h in 0..self.holders[k].len() {
-            let (m, dense) = self.holders[k][h];
+        let mut list = std::mem::take(&mut self.watch_scratch);
+        list.clear();
+        list.extend_from_slice(&self.watch);
+        // Ascending account order, as a pass over the holders made it (refreshing settles money,
+        // which records transfers in order).
+        list.sort_unstable();
+        for &m in &list {
             // Only an account with another open leg has a trigger that reads mark `k` (a flat
             // leg has none; an open leg alone counts its flat siblings' sub-wallets, which no mark
-            // moves). The count is checked first: it is a dense array, the legs are not.
-            if self.open_legs[m as usize] >= 2
-                && self.stamp[m as usize] != self.generation
-                && !self.instruments[k].exchange.accounts()[dense as usize].position.is_flat()
-            {
+            // moves): every watched account has two.
+            if self.stamp[m as usize] != self.generation && self.holds_open(m, k) {
                 self.stamp[m as usize] = self.generation;
                 self.refresh_account(m, false);
             }
+        }
+        self.watch_scratch = list;
+    }
+
+    /// Whether account `m` has an open leg in instrument `k`.
+    fn holds_open(&self, m: u32, k: usize) -> bool {
+        self.accounts[m as usize]
+            .legs
+            .iter()
+            .any(|&(j, d)| j as usize == k && !self.instruments[k].exchange.accounts()[d as usize].position.is_flat())
+    }
+
+    /// The band of an instrument centred at `c`: `[c − h, c + h]` with `h = c × band_bp / 10⁴`
+    /// (ticks, rounded down; the top stops at the largest price).
+    fn band(&self, c: Price) -> (Price, Price) {
+        let h = (c as i128 * self.band_bp as i128 / 10_000) as i64;
+        (c - h, c.checked_add(h).unwrap_or(Price::MAX))
+    }
+
+    /// Whether some instrument's mark is outside its band (or has no band yet).
+    fn bands_left(&self) -> bool {
+        self.instruments.iter().zip(&self.centre).any(|(i, &c)| match (i.exchange.mark(), c) {
+            (Some(mark), Some(c)) => {
+                let (lo, hi) = self.band(c);
+                mark < lo || mark > hi
+            }
+            (mark, c) => mark.is_some() != c.is_some(),
+        })
+    }
+
+    /// Re-centre the bands whose marks left them (every band when `all`) at the current marks,
+    /// then refresh and classify every multi account: all legs are exact at the current marks,
+    /// so no instrument lags. O(multi accounts × legs), once per move of a band's half-width.
+    fn recentre(&mut self, all: bool) {
+        for k in 0..self.instruments.len() {
+            let mark = self.instruments[k].exchange.mark();
+            let inside = match (mark, self.centre[k]) {
+                (Some(mark), Some(c)) => {
+                    let (lo, hi) = self.band(c);
+                    lo <= mark && mark <= hi
+                }
+                (mark, c) => mark.is_some() == c.is_some(),
+            };
+            if all || !inside {
+                self.centre[k] = mark;
+            }
+        }
+        for m in 0..self.accounts.len() as u32 {
+            self.refresh_account(m, false);
+        }
+        for k in 0..self.instruments.len() {
+            self.marks_seen[k] = self.instruments[k].exchange.mark();
+            self.lagging[k] = false;
+        }
+    }
+
+    /// Account `m`'s smallest `equity − maintenance` over the box of marks the bands span, with
+    /// its current positions and sub-wallets; `None` when an open leg's instrument has no band or
+    /// its mark is outside it. Each leg's value depends on its own mark only and is concave in it
+    /// (unrealised PnL linear, the tiered maintenance margin convex in the notional), so the
+    /// minimum over the box is the sum of each leg's smaller value at its band's two ends.
+    fn worst_in_bands(&self, m: u32) -> Option<Money> {
+        let mut worst = Money::ZERO;
+        for &(k, d) in &self.accounts[m as usize].legs {
+            let ex = &self.instruments[k as usize].exchange;
+            if ex.accounts()[d as usize].position.is_flat() {
+                let (e, f) = self.leg_figures(k, d);
+                worst += e - f;
+                continue;
+            }
+            let (mark, c) = (ex.mark()?, self.centre[k as usize]?);
+            let (lo, hi) = self.band(c);
+            if mark < lo || mark > hi {
+                return None;
+            }
+            let value = |p: Price| {
+                let (e, f) = self.leg_figures_at(k, d, Some(p));
+                e - f
+            };
+            worst += value(lo).min(value(hi));
+        }
+        Some(worst)
+    }
+
+    /// Whether account `m` is safe now (see the `safe` field): two or more open legs and its worst
+    /// corner above the cushion.
+    fn certified_safe(&self, m: u32) -> bool {
+        let legs = self.accounts[m as usize].legs.len() as i128;
+        self.open_legs[m as usize] >= 2 && self.worst_in_bands(m).is_some_and(|w| w.0 > SAFE_CUSHION * legs)
+    }
+
+    /// Classify account `m` (its legs just set exact): safe, watched (two or more open legs, not
+    /// safe), or neither (its triggers read no other instrument's mark).
+    fn classify(&mut self, m: u32) {
+        let safe = self.certified_safe(m);
+        self.safe[m as usize] = safe;
+        let watched = !safe && self.open_legs[m as usize] >= 2;
+        let at = self.watch_at[m as usize];
+        if watched && at == NONE {
+            self.watch_at[m as usize] = self.watch.len() as u32;
+            self.watch.push(m);
+        } else if !watched && at != NONE {
+            self.watch.swap_remove(at as usize);
+            if let Some(&moved) = self.watch.get(at as usize) {
+                self.watch_at[moved as usize] = at;
+            }
+            self.watch_at[m as usize] = NONE;
         }
     }
 
@@ -841,6 +1025,7 @@ impl MultiExchange {
         }
         self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
         self.figs = figs;
+        self.classify(m);
     }
 
     /// A leg's (equity, maintenance margin): sub-wallet + unrealised PnL at its mark, and its
@@ -981,6 +1166,21 @@ impl MultiExchange {
             if self.open_legs[m] != held {
                 return Err(format!("trader {}: {} open legs counted, {held} open", a.id.0, self.open_legs[m]));
             }
+            if self.safe[m] && !self.certified_safe(m as u32) {
+                return Err(format!(
+                    "trader {} is marked safe but its worst corner in the bands is {:?} (marks {:?}, centres {:?})",
+                    a.id.0,
+                    self.worst_in_bands(m as u32),
+                    self.instruments.iter().map(|i| i.exchange.mark()).collect::<Vec<_>>(),
+                    self.centre
+                ));
+            }
+            let watched = self.open_legs[m] >= 2 && !self.safe[m];
+            if watched != (self.watch_at[m] != NONE)
+                || (watched && self.watch.get(self.watch_at[m] as usize) != Some(&(m as u32)))
+            {
+                return Err(format!("trader {}: watch list bookkeeping is wrong", a.id.0));
+            }
             let mut any_open = false;
             let mut all_cooling = true;
             for (&(k, d), f) in a.legs.iter().zip(&figures) {
@@ -1001,8 +1201,9 @@ impl MultiExchange {
                         })
                 });
                 // A flat leg has no trigger: its `others` may lag any mark (set exactly before an
-                // order of the account or a close-out reads it, see `sync_instrument`).
-                if leg.others != Some(want) && !lags && !leg.position.is_flat() {
+                // order of the account or a close-out reads it, see `sync_instrument`). A safe
+                // account's legs may lag every mark inside the bands (certified below).
+                if leg.others != Some(want) && !lags && !leg.position.is_flat() && !self.safe[m] {
                     return Err(format!(
                         "trader {} in {}: stale others {:?}, brute force {want:?}",
                         a.id.0, self.instruments[k as usize].symbol, leg.others

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::{MultiAccount, MultiExchange, TransferRecord};
+use super::{MultiAccount, MultiExchange, TransferRecord, NONE};
 use crate::error::Error;
 use crate::exchange::snapshot::ExchangeState;
 use crate::exchange::Exchange;
@@ -29,16 +29,12 @@ struct VenueState<'a> {
 
 impl MultiExchange {
     /// The venue as a versioned binary snapshot (see [`crate::snapshot`]). The legs are brought
-    /// exact first (a sync of every instrument whose mark moved; it changes nothing the venue
-    /// does next, only when the work is done), so the same venue always gives the same bytes.
+    /// exact first and every band re-centred at the current marks (as a loaded venue does on its
+    /// first refresh; it changes nothing the venue does next, only when the work is done), so the
+    /// same venue always gives the same bytes.
     pub fn to_snapshot(&mut self) -> Result<Vec<u8>, Error> {
         self.refresh();
-        self.generation += 1;
-        for k in 0..self.instruments.len() {
-            if self.moved_since_sync(k) {
-                self.sync_instrument(k);
-            }
-        }
+        self.recentre(true);
         let state = VenueState {
             instruments: self
                 .instruments
@@ -104,6 +100,8 @@ impl MultiExchange {
         }
         v.stamp = vec![0; v.accounts.len()];
         v.open_legs = vec![0; v.accounts.len()];
+        v.safe = vec![false; v.accounts.len()];
+        v.watch_at = vec![NONE; v.accounts.len()];
         let total = v.instruments.iter().try_fold(Money::ZERO, |t, i| {
             i.exchange.checked_money_total().and_then(|x| t.0.checked_add(x.0)).map(Money)
         });

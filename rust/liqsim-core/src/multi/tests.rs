@@ -267,6 +267,68 @@ fn loading_errors_name_the_row_and_load_nothing() {
     assert!(MultiExchange::new(vec![market("X", 0.1, flat(), 0.0), market("X", 0.1, flat(), 0.0)]).is_err());
 }
 
+#[test]
+fn bands_leave_safe_accounts_stale_and_refresh_the_watched() {
+    // Hand-worked (the bands of the module docs, 1 % half-width). One tier, MMR 1 %, cum 0, both
+    // markets. Trader 1: BTC long 1 @ 50,000 with 10,000 USDT, ETH short 10 @ 3,000 with 0.
+    // Trader 2: the same legs with 1,590 USDT on the BTC leg.
+    // Bands at BTC 50,000, ETH 3,000: [49,500, 50,500] and [2,970, 3,030]. Per leg, the smaller of
+    // wallet + UPNL − MM at the two ends: BTC at 49,500: −500 − 495 = −995 (at 50,500: +500 − 505
+    // = −5); ETH short at 3,030: −300 − 303 = −603 (at 2,970: +300 − 297 = +3). Worst corner:
+    // trader 1 10,000 − 995 − 603 = 8,402 > 0, safe; trader 2 1,590 − 995 − 603 = −8, watched
+    // (at the centre it has 1,590 − 500 − 300 = 790 above maintenance).
+    let one = || tiers(&[(0, 10_000_000, 1_000_000, 100)]);
+    let mut v =
+        MultiExchange::new(vec![market("BTCUSDT", 0.1, one(), 0.0), market("ETHUSDT", 0.01, one(), 0.0)]).unwrap();
+    v.add_accounts(&[
+        row(BTC, 1, 10_000.0, 1_000, 50_000.0),
+        row(ETH, 1, 0.0, -10_000, 3_000.0),
+        row(BTC, 2, 1_590.0, 1_000, 50_000.0),
+        row(ETH, 2, 0.0, -10_000, 3_000.0),
+    ])
+    .unwrap();
+    v.set_index(BTC, 500_000).unwrap();
+    v.set_index(ETH, 300_000).unwrap();
+    assert_eq!(v.worst_in_bands(0), Some(usdt(8_402.0)));
+    assert_eq!(v.worst_in_bands(1), Some(usdt(-8.0)));
+    assert_eq!((v.safe.clone(), v.watch.clone()), (vec![true, false], vec![1]));
+    let others = |v: &MultiExchange, inst, id| v.exchange(inst).account(TraderId(id)).unwrap().others.unwrap();
+    let at_start = (others(&v, BTC, 1), trigger(&v, BTC, 1));
+    assert_eq!(at_start.0, OtherLegs { equity: usdt(0.0), maintenance: usdt(300.0) });
+
+    // Both marks move inside their bands (ETH 3,020, BTC 49,600): the watched account is synced
+    // (its BTC leg counts ETH's −200 UPNL and 302 MM), the safe one keeps its legs as they were.
+    v.set_index(ETH, 302_000).unwrap();
+    v.set_index(BTC, 496_000).unwrap();
+    assert_eq!(others(&v, BTC, 2), OtherLegs { equity: usdt(-200.0), maintenance: usdt(302.0) });
+    assert_eq!((others(&v, BTC, 1), trigger(&v, BTC, 1)), at_start);
+    assert_eq!(v.centre, vec![Some(500_000), Some(300_000)]);
+    v.check_invariants().unwrap();
+    assert!(v.crossed_accounts().is_empty());
+
+    // ETH leaves its band (3,035 > 3,030): its band is re-centred there ([3,004.65, 3,065.35]),
+    // BTC's stays, and every account is refreshed: trader 1's BTC leg now counts ETH's −350 and
+    // 303.5. Trader 1 stays safe (ETH at 3,065.35: −653.5 − 306.535 = −960.035; worst 10,000 − 995
+    // − 960.035 = 8,044.965); trader 2 (1,590 − 400 − 496 − 350 − 303.5 = 40.5 above maintenance
+    // now) stays watched.
+    v.set_index(ETH, 303_500).unwrap();
+    assert_eq!(v.centre, vec![Some(500_000), Some(303_500)]);
+    assert_eq!(others(&v, BTC, 1), OtherLegs { equity: usdt(-350.0), maintenance: usdt(303.5) });
+    assert_eq!(v.worst_in_bands(0), Some(usdt(8_044.965)));
+    assert_eq!((v.safe.clone(), v.watch.clone()), (vec![true, false], vec![1]));
+    v.check_invariants().unwrap();
+    assert!(v.crossed_accounts().is_empty());
+
+    // A fill of trader 1's own (its BTC leg sold down to 0.1 BTC) recomputes it alone: still
+    // safe, and its legs exact at the current marks.
+    let sell = OrderRequest { side: Side::Sell, qty: 900, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+    v.add_resting_orders(BTC, &[(Side::Buy, 495_000, 900, None)]).unwrap();
+    v.submit(BTC, TraderId(1), sell).unwrap();
+    assert_eq!(v.exchange(BTC).account(TraderId(1)).unwrap().position.lots, 100);
+    assert!(v.safe[0]);
+    v.check_invariants().unwrap();
+}
+
 // ----- properties ------------------------------------------------------------------------------
 
 use proptest::prelude::*;
@@ -370,9 +432,14 @@ proptest! {
         legs in legs_strategy(),
         ops in ops_strategy(),
         on_index in any::<bool>(),
+        band_bp in prop_oneof![Just(10i64), Just(100), Just(1_000)],
+        shrink in 1i64..=10,
     ) {
         // Marks on the last trade (fills move them) or on the index (every index move does).
+        // Bands of 0.1 %, 1 % and 10 %; index moves of up to 6 % divided by `shrink`, so many
+        // stay inside the bands and the safe accounts' legs lag them, others cross them.
         let mut v = random_venue(&legs, if on_index { MarkRule::Index } else { MarkRule::Last });
+        v.band_bp = band_bp;
         let mut price = [500_000i64, 300_000i64];
         let mut before = price;
         for (i, &p) in v.instruments.iter_mut().zip(&price) {
@@ -382,7 +449,7 @@ proptest! {
             match op {
                 Op::Index(k, bp) => {
                     before[k as usize] = price[k as usize];
-                    price[k as usize] = (price[k as usize] * (10_000 + bp) / 10_000).max(1);
+                    price[k as usize] = (price[k as usize] * (10_000 + bp / shrink) / 10_000).max(1);
                     v.instruments[k as usize].exchange.set_index_quietly(price[k as usize]);
                 }
                 Op::Back(k) => {
@@ -407,8 +474,13 @@ proptest! {
     /// invariants (zero-sum positions, money, indexes) and the venue's (money across markets,
     /// fresh legs, nobody left under maintenance) hold.
     #[test]
-    fn money_and_positions_conserved_under_random_sequences(legs in legs_strategy(), ops in ops_strategy()) {
+    fn money_and_positions_conserved_under_random_sequences(
+        legs in legs_strategy(),
+        ops in ops_strategy(),
+        band_bp in prop_oneof![Just(10i64), Just(100), Just(1_000)],
+    ) {
         let mut v = random_venue(&legs, MarkRule::Last);
+        v.band_bp = band_bp;
         let mut price = [500_000i64, 300_000i64];
         let mut before = price;
         v.set_index(BTC, price[0]).unwrap();
