@@ -65,3 +65,18 @@ def test_scenarios_lists_each_builtin_with_its_title(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [l.split()[0] for l in lines] == liqsim.scenarios.names()
     assert "$4,000" in lines[0]
+
+
+def test_a_closed_pipe_stops_the_demo_quietly():
+    # `liqsim demo | head -3`: the reader is gone before the demo prints; the CLI stops without a
+    # traceback and with the status a shell reports for a closed pipe.
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "import sys; from liqsim.cli import main; sys.exit(main(['demo']))"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err, err

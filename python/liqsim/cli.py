@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from typing import Any, NoReturn
@@ -328,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, LiqsimError) as err:
         print(f"liqsim: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`liqsim demo | head`): stop quietly, as Unix tools do. Point stdout
+        # at /dev/null so that the interpreter's final flush does not raise a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
     return 2
 
 
