@@ -63,6 +63,7 @@ __all__ = [
     "stop_tape",
     "submit_stop",
     "sweep",
+    "sweep_venue",
     "waiting_stops",
 ]
 
@@ -416,6 +417,19 @@ def sweep(
     orders: dict[str, NDArray[np.generic]],
     index_ts: _I64,
     index_price: _F64,
+    runs: list[dict[str, object]],
+    start: int,
+    sample_every: int,
+    agent_balance: float,
+    threads: int | None = None,
+) -> dict[str, object]: ...
+def sweep_venue(
+    venue: MultiExchange,
+    orders: dict[str, NDArray[np.generic]],
+    order_symbol: NDArray[np.uint32],
+    index_ts: _I64,
+    index_price: _F64,
+    index_symbol: NDArray[np.uint32],
     runs: list[dict[str, object]],
     start: int,
     sample_every: int,

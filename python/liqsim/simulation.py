@@ -411,9 +411,9 @@ def _symbol_codes(scenario: Scenario, t: Any, table: str) -> np.ndarray:
     return code_column(t, table, "symbol", mapping, required=True).astype(np.uint32)
 
 
-def _simulate_venue(scenario: Scenario, end: int, check_invariants: bool) -> SimulationResult:
-    venue = build_venue(scenario)
-    codes = {s.upper(): k for k, s in enumerate(scenario.symbols)}
+def _venue_tables(scenario: Scenario, end: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A venue scenario's ``orders`` columns and their symbol codes, and its index columns
+    (ts, price, symbol code), rows after ``end`` dropped: what the core's venue runs take."""
     orders = _order_columns(scenario)
     order_symbol = (
         _symbol_codes(scenario, scenario.orders, "orders")
@@ -428,23 +428,37 @@ def _simulate_venue(scenario: Scenario, end: int, check_invariants: bool) -> Sim
         _symbol_codes(scenario, scenario.index, "index") if len(index_ts) else np.zeros(0, dtype=np.uint32)
     )
     keep_i = index_ts <= end
-    agents: list[tuple[int, dict[str, Any]]] = []
-    for k, a in enumerate(scenario.agents):
+    return (orders, order_symbol, np.ascontiguousarray(index_ts[keep_i]), np.ascontiguousarray(index_price[keep_i]),
+            np.ascontiguousarray(index_symbol[keep_i]))
+
+
+def _venue_agents(scenario: Scenario, agents: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+    """``agents`` (of a venue scenario) as the core's (symbol code, agent dict) pairs."""
+    codes = {s.upper(): k for k, s in enumerate(scenario.symbols)}
+    out: list[tuple[int, dict[str, Any]]] = []
+    for k, a in enumerate(agents):
         d = a._core(k)
         if d["type"] == "cross_momentum_taker":
             d["leader_code"] = codes[str(d["leader"]).upper()]
             d["follower_code"] = codes[str(d["follower"]).upper()]
-            agents.append((d["follower_code"], d))
+            out.append((d["follower_code"], d))
         else:
-            agents.append((codes[str(d["symbol"]).upper()], d))
+            out.append((codes[str(d["symbol"]).upper()], d))
+    return out
+
+
+def _simulate_venue(scenario: Scenario, end: int, check_invariants: bool) -> SimulationResult:
+    venue = build_venue(scenario)
+    orders, order_symbol, index_ts, index_price, index_symbol = _venue_tables(scenario, end)
+    agents = _venue_agents(scenario, scenario.agents)
     started = time.perf_counter()
     raw = _core.simulate_venue(
         venue._v,
         orders,
         order_symbol,
-        np.ascontiguousarray(index_ts[keep_i]),
-        np.ascontiguousarray(index_price[keep_i]),
-        np.ascontiguousarray(index_symbol[keep_i]),
+        index_ts,
+        index_price,
+        index_symbol,
         agents,
         scenario.start,
         end,
