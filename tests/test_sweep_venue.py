@@ -157,3 +157,45 @@ def test_critical_shock_still_refuses_a_venue_and_says_what_to_use():
     with pytest.raises(liqsim.ConfigError, match="liqsim.sweep") as err:
         liqsim.critical_shock(_scenario(), seeds=1)
     assert err.value.parameter == "scenario"
+
+
+# --- keep_states for scenarios of several markets -------------------------------------------------
+
+
+def test_venue_states_kept_mid_run_are_copies_to_branch_what_ifs_from():
+    index = {"ts": [0, 0, 10 * S], "symbol": ["BTCUSDT", "ETHUSDT", "BTCUSDT"], "price": [50_000.0, 3_000.0, 56_000.0]}
+    scn = _scenario(index=index)
+    res = liqsim.simulate(scn, keep_states=[5 * S, 12 * S + S // 2])  # 12.5 s: kept at the 13 s sample
+    assert res.state_times == [5 * S, 13 * S]
+    before, after = res.venue_state_at(5 * S), res.venue_state_at(14 * S)
+    assert isinstance(before, liqsim.MultiExchange) and before.symbols == ["BTCUSDT", "ETHUSDT"]
+    # Before the jump trader 1 holds both shorts; after it, its ETH leg is gone (cross margin).
+    assert len(before.liquidations()) == 0 and before.market("BTCUSDT").mark == 50_000.0
+    assert set(after.liquidations()["symbol"]) >= {"ETHUSDT"} and after.market("BTCUSDT").mark == 56_000.0
+    # The state at 5 s is the venue a run to 5 s leaves.
+    upto = liqsim.simulate(scn, until=5 * S).venue
+    assert upto is not None
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        a, b = before.market(sym).accounts(), upto.market(sym).accounts()
+        assert a["position"].tolist() == b["position"].tolist() and a["balance"].tolist() == b["balance"].tolist()
+        assert len(before.market(sym).trades()) == len(upto.market(sym).trades())
+    # A what-if on the copy: the same jump applied by hand liquidates; the kept state is unchanged.
+    before.set_index("BTCUSDT", 56_000.0)
+    assert len(before.liquidations()) > 0
+    assert len(res.venue_state_at(5 * S).liquidations()) == 0
+    # Copies pickle (the venue's snapshot) and come back equal.
+    import pickle
+
+    back = pickle.loads(pickle.dumps(res.venue_state_at(13 * S)))
+    assert back.liquidations()["notional"].tolist() == after.liquidations()["notional"].tolist()
+    with pytest.raises(liqsim.ConfigError, match="no market state kept") as err:
+        res.venue_state_at(1 * S)
+    assert err.value.parameter == "t"
+    with pytest.raises(liqsim.ConfigError, match="venue_state_at") as err:
+        res.state_at(5 * S)
+    assert err.value.parameter == "state_at"
+    one = liqsim.simulate(liqsim.Scenario(market={"mark_rule": "last"}, index={"ts": [0], "price": [3000.0]}, end=2.0),
+                          keep_states=[1 * S])
+    with pytest.raises(liqsim.ConfigError, match="state_at") as err:
+        one.venue_state_at(1 * S)
+    assert err.value.parameter == "venue_state_at"

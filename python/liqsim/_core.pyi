@@ -365,6 +365,7 @@ def simulate_venue(
     seed: int,
     check_invariants: bool,
     agent_balance: float,
+    state_times: list[int] = ...,
 ) -> dict[str, Any]: ...
 def correlated_index(
     start_prices: list[float],

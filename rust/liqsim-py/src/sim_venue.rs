@@ -203,9 +203,10 @@ pub(crate) fn venue_index(
 /// Run a multi-instrument scenario through `venue` (mutated in place). `orders`: the columns of
 /// `simulate` plus `order_symbol` codes; index rows with `index_symbol` codes; `agents` a list of
 /// (symbol code, agent dict) — the cross momentum taker's dict carries `leader_code` and
-/// `follower_code` instead. Returns the series columns (with `symbol` codes) and counters.
+/// `follower_code` instead. Returns the series columns (with `symbol` codes) and counters, and
+/// `states`: (ts, a copy of the venue) at the first sample at or after each of `state_times`.
 #[pyfunction]
-#[pyo3(signature = (venue, orders, order_symbol, index_ts, index_price, index_symbol, agents, start, end, sample_every, seed, check_invariants, agent_balance))]
+#[pyo3(signature = (venue, orders, order_symbol, index_ts, index_price, index_symbol, agents, start, end, sample_every, seed, check_invariants, agent_balance, state_times=vec![]))]
 #[allow(clippy::too_many_arguments)]
 fn simulate_venue<'py>(
     py: Python<'py>,
@@ -222,6 +223,7 @@ fn simulate_venue<'py>(
     seed: u64,
     check_invariants: bool,
     agent_balance: f64,
+    state_times: Vec<i64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let specs = venue_agents(agents)?.map_err(|e| config_error(py, e))?;
     let spec =
@@ -234,10 +236,12 @@ fn simulate_venue<'py>(
         .map_err(|e| scenario_error(py, "index", e))?;
     let v = &mut this.v;
     let started = std::time::Instant::now();
-    let out = py.detach(|| sim::run_venue(v, &rows, &index, &specs, &spec)).map_err(|e| match e {
-        CoreError::Config { .. } => config_error(py, e),
-        other => scenario_error(py, "scenario", other),
-    })?;
+    let (out, states) = py
+        .detach(|| sim::run_venue_with_states(v, &rows, &index, &specs, &spec, &state_times))
+        .map_err(|e| match e {
+            CoreError::Config { .. } => config_error(py, e),
+            other => scenario_error(py, "scenario", other),
+        })?;
     let wall = started.elapsed().as_secs_f64();
     let s = &out.series;
     let grid = |k: InstrumentId| grids[k.0 as usize];
@@ -269,7 +273,11 @@ fn simulate_venue<'py>(
     result.set_item("agent_actions", out.agent_actions)?;
     result.set_item("refused_orders", out.refused_orders.into_pyarray(py))?;
     result.set_item("wall_time", wall)?;
-    result.set_item("states", PyList::empty(py))?;
+    let kept = PyList::empty(py);
+    for (ts, state) in states {
+        kept.append((ts, Py::new(py, PyMultiExchange { v: state, grids: grids.clone() })?))?;
+    }
+    result.set_item("states", kept)?;
     Ok(result)
 }
 
