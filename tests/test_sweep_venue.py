@@ -258,3 +258,16 @@ def test_a_venue_result_maps_at_its_end_and_at_a_kept_state():
     with pytest.raises(liqsim.ConfigError, match="symbol=") as err:
         liqsim.liquidation_map(res, grid)
     assert err.value.parameter == "symbol"
+
+
+def test_the_cli_sweeps_a_saved_venue_scenario(tmp_path, capsys):
+    from liqsim import cli
+
+    _scenario(end=5.0).save(tmp_path / "venue")
+    argv = ["sweep", str(tmp_path / "venue"), "--grid", "market.ETHUSDT.insurance_fund=1000000,2000000",
+            "--shock", "ETHUSDT:buy=1,20", "--at", "1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "ETHUSDT.peak_price=" in out and out.rstrip().endswith("4 runs, 0 failed")
+    assert cli.main(["sweep", str(tmp_path / "venue"), "--shock", "buy=1"]) == 2
+    assert "needs a 'symbol'" in capsys.readouterr().err

@@ -481,6 +481,16 @@ def sweep(
     ...                  shocks=[{"ts": 5.0, "side": "buy", "qty": 10.0}], progress=False)
     >>> t.num_rows, t.column("error").null_count
     (4, 4)
+
+    Several markets: a shock names its market, the columns are the venue's and per market.
+
+    >>> venue = liqsim.Scenario(market={"BTCUSDT": {"mark_rule": "index"}, "ETHUSDT": {"mark_rule": "index"}},
+    ...                         index={"ts": [0, 0], "symbol": ["BTCUSDT", "ETHUSDT"], "price": [50000.0, 3000.0]},
+    ...                         end=5.0)
+    >>> t = liqsim.sweep(venue, grid={"market.ETHUSDT.insurance_fund": [1e6]},
+    ...                  shocks=[{"ts": 1.0, "symbol": "BTCUSDT", "index": 51000.0}], progress=False)
+    >>> t.column("BTCUSDT.final_mark").to_pylist(), t.column("ETHUSDT.final_mark").to_pylist()
+    ([51000.0], [3000.0])
     """
     for name, value in (("threads", threads), ("batch_size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
