@@ -115,6 +115,11 @@ def test_shocks_of_a_venue_name_their_market():
     calm, shock = t.to_pylist()
     assert shock["ETHUSDT.peak_price"] > 3_000.0 and shock["shock_qty"] == 20.0 and shock["shock_side"] == "buy"
     assert shock["events"] == calm["events"] + 1
+    # A shock in both markets: its rows' sizes and index levels do not add up, so no shock_qty.
+    both = [{"ts": 1.0, "side": "buy", "qty": 1.0, "symbol": "ETHUSDT"},
+            {"ts": 2.0, "side": "buy", "qty": 0.1, "symbol": "BTCUSDT", "price": 60_000.0}]
+    row = liqsim.sweep(scn, shocks=[both], progress=False).to_pylist()[0]
+    assert row["error"] is None and row["shock_qty"] is None and row["events"] == calm["events"] + 2
     one = liqsim.Scenario(market={"mark_rule": "last"}, index={"ts": [0], "price": [3000.0]}, end=5.0)
     with pytest.raises(liqsim.ConfigError, match="BTCUSDT") as err:
         liqsim.sweep(one, shocks=[{"ts": 1.0, "side": "buy", "qty": 1.0, "symbol": "BTCUSDT"}], progress=False)

@@ -33,8 +33,8 @@ from ._time import TimeLike, time_ns
 from .book import SIDE_CODES
 from .errors import ConfigError, LiqsimError
 from .exchange import Exchange
-from .scenario import FORMAT_VERSION, MARKET_KEYS, Scenario, _end_ns
 from .multi import MultiExchange
+from .scenario import FORMAT_VERSION, MARKET_KEYS, Scenario, _end_ns
 from .simulation import (AGENT_BALANCE, _index_columns, _order_columns, _venue_agents, _venue_tables, build_exchange,
                          build_venue)
 
@@ -79,6 +79,8 @@ def summary_columns(scenario: Scenario) -> list[str]:
 
 def _summary_type(column: str) -> pa.DataType:
     return _SUMMARY_TYPES[column.rsplit(".", 1)[-1]]
+
+
 _ORDER_COLUMN_NAMES = ("ts", "trader_id", "action", "side", "price", "qty", "tif", "reduce_only", "order_id",
                        "trigger_price", "trigger_on", "trail", "trail_fraction", "oco_group")
 
@@ -374,8 +376,11 @@ def _schema(grid: Mapping[str, Sequence[Any]], shocks: Sequence[Any], fingerprin
 
 
 def _shock_figures(shock: Any) -> tuple[float | None, str | None, float | None]:
-    """Total base qty, side and last index level of a shock (null where it has none)."""
+    """Total base qty, side and last index level of a shock (null where it has none, and where its
+    rows are in several markets: base units and index levels of different markets do not add)."""
     rows = [] if shock is None else ([shock] if isinstance(shock, Mapping) else list(shock))
+    if len({str(r.get("symbol", "")).upper() for r in rows}) > 1:
+        return (None, None, None)
     qty = sum(float(r["qty"]) for r in rows if "qty" in r)
     sides = {str(r["side"]) for r in rows if "side" in r}
     index = [float(r["index"]) for r in rows if "index" in r]
