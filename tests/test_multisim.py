@@ -202,6 +202,7 @@ def test_demo_runs_a_scenario_of_several_markets(capsys):
     assert eth.endswith("$0 (0) / $0 (0)")
 
 
-def test_sweeps_refuse_a_scenario_of_several_markets_clearly():
+def test_critical_shock_refuses_a_scenario_of_several_markets_clearly():
+    # Sweeps run them (tests/test_sweep_venue.py); the critical shock's bisection is one market's.
     with pytest.raises(liqsim.ConfigError, match="one-market scenarios"):
-        liqsim.sweep(_scenario(), seeds=2, progress=False)
+        liqsim.critical_shock(_scenario(), seeds=2)

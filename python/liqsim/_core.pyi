@@ -63,6 +63,7 @@ __all__ = [
     "stop_tape",
     "submit_stop",
     "sweep",
+    "sweep_venue",
     "waiting_stops",
 ]
 
@@ -195,6 +196,7 @@ class MultiExchange:
     def load_book_columns(self, symbol: str, side: _U8, price: _F64, qty: _F64, owner: _I64 | None = None) -> None: ...
     def market(self, symbol: str) -> Exchange: ...
     def money(self) -> tuple[float, float]: ...
+    def _triggers_at_marks(self, symbol: str) -> _F64: ...
     def set_index(self, symbol: str, price: float) -> None: ...
     def submit(
         self,
@@ -364,6 +366,7 @@ def simulate_venue(
     seed: int,
     check_invariants: bool,
     agent_balance: float,
+    state_times: list[int] = ...,
 ) -> dict[str, Any]: ...
 def correlated_index(
     start_prices: list[float],
@@ -416,6 +419,19 @@ def sweep(
     orders: dict[str, NDArray[np.generic]],
     index_ts: _I64,
     index_price: _F64,
+    runs: list[dict[str, object]],
+    start: int,
+    sample_every: int,
+    agent_balance: float,
+    threads: int | None = None,
+) -> dict[str, object]: ...
+def sweep_venue(
+    venue: MultiExchange,
+    orders: dict[str, NDArray[np.generic]],
+    order_symbol: NDArray[np.uint32],
+    index_ts: _I64,
+    index_price: _F64,
+    index_symbol: NDArray[np.uint32],
     runs: list[dict[str, object]],
     start: int,
     sample_every: int,

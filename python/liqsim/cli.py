@@ -224,11 +224,14 @@ def run_sweep(directory: str, grid_args: list[str], seeds: int, shock_args: list
         grid[name.strip()] = [_grid_value(v) for v in values.split(",")]
     shocks: list[object] = []
     for item in shock_args:
-        side, sep, sizes = item.partition("=")
-        if not sep or side not in ("buy", "sell"):
-            raise UsageError(f"--shock takes buy=q1,q2 or sell=q1,q2 (base units), got {item!r}")
+        # SYMBOL:buy=q1,q2 names the market of a scenario of several markets.
+        symbol, colon, rest = item.rpartition(":")
+        side, sep, sizes = rest.partition("=")
+        if not sep or side not in ("buy", "sell") or (colon and not symbol):
+            raise UsageError(f"--shock takes buy=q1,q2 or sell=q1,q2 (base units; SYMBOL:buy=... for several markets), got {item!r}")
+        where = {"symbol": symbol} if colon else {}
         try:
-            shocks += [{"ts": float(at), "side": side, "qty": float(q)} for q in sizes.split(",")]
+            shocks += [{"ts": float(at), "side": side, "qty": float(q), **where} for q in sizes.split(",")]
         except ValueError:
             raise UsageError(f"--shock sizes must be numbers, got {sizes!r}") from None
     scn = Scenario.load(directory)
@@ -252,8 +255,10 @@ def run_sweep(directory: str, grid_args: list[str], seeds: int, shock_args: list
             client.close()
     failed = table.num_rows - table.column("error").null_count
     shown = [c for c in table.column_names if c in grid or c in ("seed", "shock_qty")]
-    for row in table.select(shown + ["liquidated_long_notional", "liquidated_short_notional", "peak_price",
-                                     "trough_price", "error"]).to_pylist()[:50]:
+    prices = (["peak_price", "trough_price"] if scn.markets is None
+              else [f"{sym}.{c}" for sym in scn.symbols for c in ("peak_price", "trough_price")])
+    for row in table.select(shown + ["liquidated_long_notional", "liquidated_short_notional", *prices,
+                                     "error"]).to_pylist()[:50]:
         print("  ".join(f"{k}={v:,.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
                         if v is not None))
     if table.num_rows > 50:
@@ -300,8 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                     help="a parameter and its values, e.g. agents.market_maker.pull_move=0.005,0.01 (repeatable)")
     sw.add_argument("--seeds", type=int, default=1, help="seeds per combination, from the scenario's seed (default 1)")
-    sw.add_argument("--shock", action="append", default=[], metavar="SIDE=Q1,Q2",
-                    help="market orders of these sizes (base units) at --at, e.g. buy=10,50 (repeatable)")
+    sw.add_argument("--shock", action="append", default=[], metavar="[SYMBOL:]SIDE=Q1,Q2",
+                    help="market orders of these sizes (base units) at --at, e.g. buy=10,50; in a scenario of "
+                         "several markets name the market: ETHUSDT:buy=10,50 (repeatable)")
     sw.add_argument("--at", type=float, default=0.0, help="time of the shocks, seconds after start (default 0)")
     sw.add_argument("--out", help="stream the runs to this Parquet file")
     sw.add_argument("--resume", action="store_true", help="keep the runs already in --out and run the rest")

@@ -15,7 +15,7 @@ from ._time import DurationLike, TimeLike, duration_ns, time_ns
 from .book import SIDE_CODES
 from .errors import ConfigError
 from .exchange import Exchange
-from .multi import MultiExchange
+from .multi import MultiExchange, _from_core
 from .results import Table
 from .scenario import Scenario
 
@@ -55,7 +55,13 @@ class SimulationResult:
         #: Rows of the scenario's ``orders`` table that the exchange refused (margin, reduce-only, …).
         self.refused_orders: np.ndarray = raw["refused_orders"]
         self.wall_time = wall_time
-        self._states: list[tuple[int, Exchange]] = [(int(ts), Exchange._wrap(core)) for ts, core in raw["states"]]
+        # Kept copies of the market (an Exchange) or, for several markets, of the venue.
+        self._states: list[tuple[int, Exchange]] = []
+        self._venue_states: list[tuple[int, MultiExchange]] = []
+        if venue is None:
+            self._states = [(int(ts), Exchange._wrap(core)) for ts, core in raw["states"]]
+        else:
+            self._venue_states = [(int(ts), _from_core(core)) for ts, core in raw["states"]]
 
     @property
     def exchange(self) -> Exchange:
@@ -74,17 +80,12 @@ class SimulationResult:
 
     @property
     def state_times(self) -> list[int]:
-        """Times (ns) of the market copies kept with ``simulate(..., keep_states=...)``."""
-        return [ts for ts, _ in self._states]
+        """Times (ns) of the market (or venue) copies kept with ``simulate(..., keep_states=...)``."""
+        return [ts for ts, _ in (self._venue_states if self.venue is not None else self._states)]
 
-    def state_at(self, t: TimeLike) -> Exchange:
-        """A copy of the market as it was at the kept state at or before ``t`` (see
-        ``simulate(..., keep_states=...)``); the result stays unchanged when you act on it.
-
-        >>> # res = liqsim.simulate(scn, keep_states=[30 * 10**9]); liqsim.liquidation_map(res.state_at(30 * 10**9))
-        """
+    def _kept(self, states: Sequence[tuple[int, Any]], t: TimeLike) -> Any:
         target = time_ns("t", t)
-        before = [ex for ts, ex in self._states if ts <= target]
+        before = [state for ts, state in states if ts <= target]
         if not before:
             err = ConfigError(
                 f"no market state kept at or before {target} ns; kept: {self.state_times} "
@@ -93,6 +94,37 @@ class SimulationResult:
             err.parameter = "t"
             raise err
         return before[-1].copy()
+
+    def state_at(self, t: TimeLike) -> Exchange:
+        """A copy of the market as it was at the kept state at or before ``t`` (see
+        ``simulate(..., keep_states=...)``); the result stays unchanged when you act on it. A run
+        of several markets has :meth:`venue_state_at` instead (as it has :attr:`venue` instead of
+        :attr:`exchange`).
+
+        >>> # res = liqsim.simulate(scn, keep_states=[30 * 10**9]); liqsim.liquidation_map(res.state_at(30 * 10**9))
+        """
+        if self.venue is not None:
+            err = ConfigError("a run of several markets keeps venues: use result.venue_state_at(t) (a liqsim.MultiExchange)")
+            err.parameter = "state_at"
+            raise err
+        state: Exchange = self._kept(self._states, t)
+        return state
+
+    def venue_state_at(self, t: TimeLike) -> MultiExchange:
+        """For a run of several markets: a copy of the whole venue (a :class:`liqsim.MultiExchange`:
+        every market's book, accounts and tapes so far) as it was at the kept state at or before
+        ``t`` (ns, or a datetime; see ``simulate(..., keep_states=...)``). The result stays
+        unchanged when you act on the copy (submit orders, move an index, advance time).
+
+        >>> # res = liqsim.simulate(venue_scn, keep_states=[10 * 10**9])
+        >>> # res.venue_state_at(10 * 10**9).market("ETHUSDT").mark
+        """
+        if self.venue is None:
+            err = ConfigError("a run of one market keeps exchanges: use result.state_at(t)")
+            err.parameter = "venue_state_at"
+            raise err
+        state: MultiExchange = self._kept(self._venue_states, t)
+        return state
 
     @property
     def trades(self) -> Table:
@@ -318,8 +350,9 @@ def simulate(
         :class:`liqsim.LiqsimError` at the first broken one).
     keep_states : times, optional
         Keep a copy of the whole market at the first sample at or after each of these times
-        (:meth:`SimulationResult.state_at`): a liquidation map or a what-if from mid-run. Each
-        copy holds the accounts, book and tapes so far: ask for the times you need.
+        (:meth:`SimulationResult.state_at`; for several markets the whole venue,
+        :meth:`SimulationResult.venue_state_at`): a liquidation map or a what-if from mid-run.
+        Each copy holds the accounts, book and tapes so far: ask for the times you need.
 
     Example
     -------
@@ -346,11 +379,7 @@ def simulate(
             err.parameter = "keep_states"
             raise err
     if scenario.markets is not None:
-        if state_times:
-            err = ConfigError("keep_states is not supported for a scenario of several markets yet")
-            err.parameter = "keep_states"
-            raise err
-        return _simulate_venue(scenario, end, check_invariants)
+        return _simulate_venue(scenario, end, check_invariants, state_times)
     ex = build_exchange(scenario)
     index_ts, index_price = _index_columns(scenario)
     keep = index_ts <= end
@@ -411,9 +440,9 @@ def _symbol_codes(scenario: Scenario, t: Any, table: str) -> np.ndarray:
     return code_column(t, table, "symbol", mapping, required=True).astype(np.uint32)
 
 
-def _simulate_venue(scenario: Scenario, end: int, check_invariants: bool) -> SimulationResult:
-    venue = build_venue(scenario)
-    codes = {s.upper(): k for k, s in enumerate(scenario.symbols)}
+def _venue_tables(scenario: Scenario, end: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A venue scenario's ``orders`` columns and their symbol codes, and its index columns
+    (ts, price, symbol code), rows after ``end`` dropped: what the core's venue runs take."""
     orders = _order_columns(scenario)
     order_symbol = (
         _symbol_codes(scenario, scenario.orders, "orders")
@@ -428,23 +457,37 @@ def _simulate_venue(scenario: Scenario, end: int, check_invariants: bool) -> Sim
         _symbol_codes(scenario, scenario.index, "index") if len(index_ts) else np.zeros(0, dtype=np.uint32)
     )
     keep_i = index_ts <= end
-    agents: list[tuple[int, dict[str, Any]]] = []
-    for k, a in enumerate(scenario.agents):
+    return (orders, order_symbol, np.ascontiguousarray(index_ts[keep_i]), np.ascontiguousarray(index_price[keep_i]),
+            np.ascontiguousarray(index_symbol[keep_i]))
+
+
+def _venue_agents(scenario: Scenario, agents: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+    """``agents`` (of a venue scenario) as the core's (symbol code, agent dict) pairs."""
+    codes = {s.upper(): k for k, s in enumerate(scenario.symbols)}
+    out: list[tuple[int, dict[str, Any]]] = []
+    for k, a in enumerate(agents):
         d = a._core(k)
         if d["type"] == "cross_momentum_taker":
             d["leader_code"] = codes[str(d["leader"]).upper()]
             d["follower_code"] = codes[str(d["follower"]).upper()]
-            agents.append((d["follower_code"], d))
+            out.append((d["follower_code"], d))
         else:
-            agents.append((codes[str(d["symbol"]).upper()], d))
+            out.append((codes[str(d["symbol"]).upper()], d))
+    return out
+
+
+def _simulate_venue(scenario: Scenario, end: int, check_invariants: bool, state_times: list[int]) -> SimulationResult:
+    venue = build_venue(scenario)
+    orders, order_symbol, index_ts, index_price, index_symbol = _venue_tables(scenario, end)
+    agents = _venue_agents(scenario, scenario.agents)
     started = time.perf_counter()
     raw = _core.simulate_venue(
         venue._v,
         orders,
         order_symbol,
-        np.ascontiguousarray(index_ts[keep_i]),
-        np.ascontiguousarray(index_price[keep_i]),
-        np.ascontiguousarray(index_symbol[keep_i]),
+        index_ts,
+        index_price,
+        index_symbol,
         agents,
         scenario.start,
         end,
@@ -452,6 +495,7 @@ def _simulate_venue(scenario: Scenario, end: int, check_invariants: bool) -> Sim
         scenario.seed,
         check_invariants,
         AGENT_BALANCE,
+        state_times,
     )
     return SimulationResult(scenario, None, raw, time.perf_counter() - started, venue=venue)
 

@@ -33,8 +33,10 @@ from ._time import TimeLike, time_ns
 from .book import SIDE_CODES
 from .errors import ConfigError, LiqsimError
 from .exchange import Exchange
-from .scenario import FORMAT_VERSION, Scenario, _end_ns
-from .simulation import AGENT_BALANCE, _index_columns, _order_columns, build_exchange
+from .multi import MultiExchange
+from .scenario import FORMAT_VERSION, MARKET_KEYS, Scenario, _end_ns
+from .simulation import (AGENT_BALANCE, _index_columns, _order_columns, _venue_agents, _venue_tables, build_exchange,
+                         build_venue)
 
 #: The trader id of shock orders (the sweep gives it an account with a large balance).
 SHOCK_TRADER_ID: int = _core.SHOCK_TRADER_ID
@@ -44,12 +46,41 @@ SUMMARY_COLUMNS = (
     "first_price", "peak_price", "trough_price", "last_price", "final_mark", "cascade_rounds", "stops_triggered",
     "insurance_fund_change", "adl_fills", "bid_exhausted", "ask_exhausted", "events", "wall_time_s",
 )
+#: A sweep of a scenario of several markets: the venue's columns (sums over the markets, the
+#: deepest cascade round, ``transfers`` between an account's legs, events, wall time)...
+VENUE_SUMMARY_COLUMNS = (
+    "liquidated_long_notional", "liquidated_short_notional", "liquidated_long_count", "liquidated_short_count",
+    "cascade_rounds", "stops_triggered", "insurance_fund_change", "adl_fills", "transfers", "events", "wall_time_s",
+)
+#: ... then these figures of each market, named ``<SYMBOL>.<figure>`` (e.g. ``ETHUSDT.last_price``).
+MARKET_SUMMARY_COLUMNS = tuple(c for c in SUMMARY_COLUMNS if c not in ("events", "wall_time_s"))
 _SUMMARY_TYPES = {
     **{c: pa.float64() for c in SUMMARY_COLUMNS},
     **{c: pa.int64() for c in ("liquidated_long_count", "liquidated_short_count", "cascade_rounds",
                                 "stops_triggered", "adl_fills", "events")},
-    "bid_exhausted": pa.bool_(), "ask_exhausted": pa.bool_(),
+    "bid_exhausted": pa.bool_(), "ask_exhausted": pa.bool_(), "transfers": pa.int64(),
 }
+
+
+def summary_columns(scenario: Scenario) -> list[str]:
+    """The summary columns of a sweep of ``scenario``: :data:`SUMMARY_COLUMNS` for one market;
+    :data:`VENUE_SUMMARY_COLUMNS` then ``<SYMBOL>.<figure>`` for each of
+    :data:`MARKET_SUMMARY_COLUMNS` per market (in the scenario's market order) for several.
+
+    >>> import liqsim
+    >>> from liqsim.sweep import summary_columns
+    >>> summary_columns(liqsim.Scenario(market={"BTCUSDT": {}, "ETHUSDT": {}}))[-1]
+    'ETHUSDT.ask_exhausted'
+    """
+    if scenario.markets is None:
+        return list(SUMMARY_COLUMNS)
+    return list(VENUE_SUMMARY_COLUMNS) + [f"{sym}.{c}" for sym in scenario.symbols for c in MARKET_SUMMARY_COLUMNS]
+
+
+def _summary_type(column: str) -> pa.DataType:
+    return _SUMMARY_TYPES[column.rsplit(".", 1)[-1]]
+
+
 _ORDER_COLUMN_NAMES = ("ts", "trader_id", "action", "side", "price", "qty", "tif", "reduce_only", "order_id",
                        "trigger_price", "trigger_on", "trail", "trail_fraction", "oco_group")
 
@@ -66,12 +97,16 @@ def _config_error(parameter: str, message: str) -> ConfigError:
 def pack_scenario(scenario: Scenario) -> tuple[dict[str, bytes], str]:
     """The scenario as Arrow IPC bytes (one stream per table) and a JSON document (market, agents,
     times, seed): what a sweep ships to remote workers. :func:`unpack_scenario` reverses it."""
+    def plain(params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("tiers") is not None:
+            tiers = as_table(params["tiers"], "tiers")
+            params["tiers"] = {c: tiers.column(c).to_pylist() for c in tiers.column_names}
+        if params.get("fees") is not None:
+            params["fees"] = list(params["fees"])
+        return params
+
     market = scenario.market
-    if market.get("tiers") is not None:
-        tiers = as_table(market["tiers"], "tiers")
-        market["tiers"] = {c: tiers.column(c).to_pylist() for c in tiers.column_names}
-    if market.get("fees") is not None:
-        market["fees"] = list(market["fees"])
+    market = {k: plain(v) for k, v in market.items()} if scenario.markets is not None else plain(market)
     doc = {
         "format_version": FORMAT_VERSION, "market": market, "agents": [a.to_dict() for a in scenario.agents],
         "start": scenario.start, "end": scenario.end, "sample_every": scenario.sample_every, "seed": scenario.seed,
@@ -90,9 +125,15 @@ def pack_scenario(scenario: Scenario) -> tuple[dict[str, bytes], str]:
 def unpack_scenario(tables: Mapping[str, bytes], doc: str) -> Scenario:
     """The scenario :func:`pack_scenario` packed."""
     d = json.loads(doc)
+    def fees_tuple(params: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(params.get("fees"), list):
+            params["fees"] = tuple(params["fees"])
+        return params
+
     market = dict(d["market"])
-    if isinstance(market.get("fees"), list):
-        market["fees"] = tuple(market["fees"])
+    # Several markets: symbol → parameters (a dict); one market: its parameters.
+    several = bool(market) and all(isinstance(v, dict) for v in market.values()) and not any(k in MARKET_KEYS for k in market)
+    market = {k: fees_tuple(dict(v)) for k, v in market.items()} if several else fees_tuple(market)
     parts = {name: pa.ipc.open_stream(data).read_all() for name, data in tables.items()}
     return Scenario(market=market, agents=d["agents"], start=d["start"], end=d["end"],
                     sample_every=d["sample_every"], seed=d["seed"], **parts)
@@ -127,26 +168,37 @@ def _seed_list(root: int, seeds: int | Sequence[int] | None) -> list[int]:
     return out
 
 
-def _shock_rows(shock: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, start: int,
-                ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """A shock (one row or a list of rows) as order columns and index points. An order row is
-    ``{"ts", "side", "qty"}`` (a market order of the shock trader; ``"price"``: its protection
-    bound); an index row is ``{"ts", "index": price}``. ``ts`` is a time (or seconds after start
-    when a float)."""
+def _shock_rows(shock: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, scenario: Scenario,
+                ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A shock (one row or a list of rows) as order columns and index points, with the symbol
+    code of each. An order row is ``{"ts", "side", "qty"}`` (a market order of the shock trader;
+    ``"price"``: its protection bound); an index row is ``{"ts", "index": price}``. ``ts`` is a
+    time (or seconds after start when a float). ``"symbol"`` names the market: required in a
+    scenario of several markets, optional (and checked) in one of one market. Returns (order
+    columns, order symbol codes, index ts, index prices, index symbol codes)."""
     rows = [] if shock is None else ([shock] if isinstance(shock, Mapping) else list(shock))
-    orders: list[tuple[int, int, float, float]] = []
-    index: list[tuple[int, float]] = []
+    symbols = scenario.symbols
+    codes = {s.upper(): k for k, s in enumerate(symbols)}
+    several = scenario.markets is not None
+    orders: list[tuple[int, int, float, float, int]] = []
+    index: list[tuple[int, float, int]] = []
     for r, row in enumerate(rows):
         if not isinstance(row, Mapping) or "ts" not in row:
             raise _config_error("shocks", f"shock row {r} must be a dict with 'ts' and 'side'/'qty' or 'index', got {row!r}")
-        ts = _end_ns(start, row["ts"])
+        if "symbol" not in row and several:
+            raise _config_error("shocks", f"shock row {r} needs a 'symbol' in a scenario of several markets (one of {symbols}), got {dict(row)!r}")
+        code = codes.get(str(row.get("symbol", symbols[0])).upper())
+        if code is None:
+            name = str(row.get("symbol"))
+            raise _config_error("shocks", f"shock row {r}: symbol {name!r} is not one of the markets {symbols}{did_you_mean(name, symbols)}")
+        ts = _end_ns(scenario.start, row["ts"])
         if "index" in row:
-            index.append((ts, float(row["index"])))
+            index.append((ts, float(row["index"]), code))
             continue
         side = SIDE_CODES.get(str(row.get("side")))
         if side is None or "qty" not in row:
             raise _config_error("shocks", f"shock row {r} needs side ('buy' or 'sell') and qty (base units), got {dict(row)!r}")
-        orders.append((ts, side, float(row["qty"]), float(row.get("price", math.nan))))
+        orders.append((ts, side, float(row["qty"]), float(row.get("price", math.nan)), code))
     orders.sort(key=lambda o: o[0])
     index.sort(key=lambda p: p[0])
     n = len(orders)
@@ -162,7 +214,8 @@ def _shock_rows(shock: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, s
         "trigger_on": np.zeros(n, dtype=np.uint8), "trail": np.full(n, np.nan),
         "trail_fraction": np.full(n, np.nan), "oco_group": np.full(n, -1, dtype=np.int64),
     }
-    return cols, np.array([p[0] for p in index], dtype=np.int64), np.array([p[1] for p in index], dtype=np.float64)
+    return (cols, np.array([o[4] for o in orders], dtype=np.uint32), np.array([p[0] for p in index], dtype=np.int64),
+            np.array([p[1] for p in index], dtype=np.float64), np.array([p[2] for p in index], dtype=np.uint32))
 
 
 def _apply(scenario: Scenario, params: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...], int, int]:
@@ -177,6 +230,17 @@ def _apply(scenario: Scenario, params: Mapping[str, Any]) -> tuple[dict[str, Any
             seed = int(value)
         elif key == "end":
             end = _end_ns(scenario.start, value)
+        elif key.startswith("market.") and scenario.markets is not None:
+            # Several markets: market.<SYMBOL>.<parameter>.
+            parts = key.split(".")
+            symbols = list(market)
+            if len(parts) != 3 or parts[1] not in market:
+                raise _config_error(
+                    "grid", f"grid key {key!r}: a scenario of several markets takes market.<symbol>.<parameter>, "
+                            f"symbol one of {symbols}{did_you_mean(parts[1] if len(parts) > 1 else '', symbols)}")
+            if parts[2] not in MARKET_KEYS or parts[2] == "symbol":
+                raise _config_error("grid", f"grid key {key!r}: no market parameter {parts[2]!r}{did_you_mean(parts[2], MARKET_KEYS)}")
+            market[parts[1]] = {**market[parts[1]], parts[2]: value}
         elif key.startswith("market."):
             market[key[len("market."):]] = value
         elif key.startswith("agents.") and key.count(".") == 2:
@@ -190,7 +254,8 @@ def _apply(scenario: Scenario, params: Mapping[str, Any]) -> tuple[dict[str, Any
             agents[k] = dataclasses.replace(agents[k], **{param: value})
         else:
             raise _config_error(
-                "grid", f"grid key {key!r} is not seed, end, market.<parameter> or agents.<agent name>.<parameter>")
+                "grid", f"grid key {key!r} is not seed, end, market.<parameter> (market.<symbol>.<parameter> for several "
+                        "markets) or agents.<agent name>.<parameter>")
     return market, tuple(agents), end, seed
 
 
@@ -210,16 +275,20 @@ def _plan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], seeds: list[int
     for k in keys:
         if isinstance(grid[k], (str, bytes)) or not isinstance(grid[k], Sequence) or len(grid[k]) == 0:
             raise _config_error("grid", f"grid[{k!r}] must be a non-empty list of values, got {grid[k]!r}")
-    shock_rows = [_shock_rows(s, scenario.start) for s in shocks]
+    shock_rows = [_shock_rows(s, scenario) for s in shocks]
+    several = scenario.markets is not None
     runs: list[_Run] = []
     for values in itertools.product(*(grid[k] for k in keys)):
         params = dict(zip(keys, values))
         market, agents, end, explicit_seed = _apply(scenario, params)
-        agent_dicts = [a._core(k) for k, a in enumerate(agents)]
-        for shock_id, (orders, index_ts, index_price) in enumerate(shock_rows):
+        agent_dicts: list[Any] = (
+            _venue_agents(scenario, agents) if several else [a._core(k) for k, a in enumerate(agents)])
+        for shock_id, (orders, order_symbol, index_ts, index_price, index_symbol) in enumerate(shock_rows):
             for seed in ([explicit_seed] if explicit_seed >= 0 else seeds):
                 core = {"seed": seed, "end": end, "agents": agent_dicts, "shock_orders": orders,
                         "shock_index_ts": index_ts, "shock_index_price": index_price}
+                if several:
+                    core.update(shock_order_symbol=order_symbol, shock_index_symbol=index_symbol)
                 runs.append(_Run(len(runs), params, shock_id, seed, market, core))
     return runs
 
@@ -228,15 +297,26 @@ def _market_key(market: Mapping[str, Any]) -> str:
     return json.dumps(market, sort_keys=True, default=repr)
 
 
+def _build(scenario: Scenario, market: dict[str, Any]) -> Exchange | MultiExchange:
+    """The scenario's market at its start with ``market`` as its parameters: an exchange, or a
+    venue for several markets."""
+    changed = scenario.replace(market=market)
+    return build_venue(changed) if changed.markets is not None else build_exchange(changed)
+
+
 def _run_group(scenario: Scenario, market: dict[str, Any], runs: Sequence[dict[str, Any]],
-               threads: int | None, exchange: Exchange | None = None) -> dict[str, Any]:
+               threads: int | None, exchange: Exchange | MultiExchange | None = None) -> dict[str, Any]:
     """Summary columns of ``runs`` (core run dicts) on ``scenario`` with ``market``; a market that
     cannot be built is every run's error."""
     try:
         if exchange is None:
-            exchange = build_exchange(scenario.replace(market=market))
+            exchange = _build(scenario, market)
     except LiqsimError as exc:
         return {"error": [f"{type(exc).__name__}: {exc}"] * len(runs)}
+    if isinstance(exchange, MultiExchange):
+        orders, order_symbol, index_ts, index_price, index_symbol = _venue_tables(scenario, scenario.end)
+        return dict(_core.sweep_venue(exchange._v, orders, order_symbol, index_ts, index_price, index_symbol,
+                                      list(runs), scenario.start, scenario.sample_every, AGENT_BALANCE, threads))
     index_ts, index_price = _index_columns(scenario)
     return dict(_core.sweep(exchange._ex, _order_columns(scenario), index_ts, index_price, list(runs),
                             scenario.start, scenario.sample_every, AGENT_BALANCE, threads))
@@ -244,7 +324,7 @@ def _run_group(scenario: Scenario, market: dict[str, Any], runs: Sequence[dict[s
 
 #: Per worker process: scenarios decoded and exchanges built, by digest (a worker decodes a
 #: scenario once however many batches it runs).
-_WORKER_CACHE: dict[str, tuple[Scenario, dict[str, Exchange]]] = {}
+_WORKER_CACHE: dict[str, tuple[Scenario, dict[str, Exchange | MultiExchange]]] = {}
 
 
 def run_batch(packed: tuple[Mapping[str, bytes], str], digest: str, market: dict[str, Any],
@@ -259,7 +339,7 @@ def run_batch(packed: tuple[Mapping[str, bytes], str], digest: str, market: dict
     key = _market_key(market)
     if key not in exchanges:
         try:
-            exchanges[key] = build_exchange(scenario.replace(market=market))
+            exchanges[key] = _build(scenario, market)
         except LiqsimError as exc:
             return {"error": [f"{type(exc).__name__}: {exc}"] * len(runs)}
     return _run_group(scenario, market, runs, threads, exchanges[key])
@@ -282,39 +362,45 @@ def _executor_workers(executor: Executor) -> int:
 # --- the table ------------------------------------------------------------------------------
 
 
-def _schema(grid: Mapping[str, Sequence[Any]], shocks: Sequence[Any], fingerprint: str) -> pa.Schema:
+def _schema(grid: Mapping[str, Sequence[Any]], shocks: Sequence[Any], fingerprint: str,
+            summary: Sequence[str] = SUMMARY_COLUMNS) -> pa.Schema:
     fields = [pa.field("run_id", pa.int64())]
     for k, values in grid.items():
         if k != "seed":
             fields.append(pa.field(k, pa.array(list(values)).type))
     fields += [pa.field("seed", pa.uint64()), pa.field("shock", pa.int64()), pa.field("shock_qty", pa.float64()),
                pa.field("shock_side", pa.string()), pa.field("shock_index", pa.float64())]
-    fields += [pa.field(c, _SUMMARY_TYPES[c]) for c in SUMMARY_COLUMNS]
+    fields += [pa.field(c, _summary_type(c)) for c in summary]
     fields.append(pa.field("error", pa.string()))
     return pa.schema(fields, metadata={"liqsim.sweep": fingerprint})
 
 
 def _shock_figures(shock: Any) -> tuple[float | None, str | None, float | None]:
-    """Total base qty, side and last index level of a shock (null where it has none)."""
+    """Total base qty, side and last index level of a shock (null where it has none, and where its
+    rows are in several markets: base units and index levels of different markets do not add)."""
     rows = [] if shock is None else ([shock] if isinstance(shock, Mapping) else list(shock))
+    if len({str(r.get("symbol", "")).upper() for r in rows}) > 1:
+        return (None, None, None)
     qty = sum(float(r["qty"]) for r in rows if "qty" in r)
     sides = {str(r["side"]) for r in rows if "side" in r}
     index = [float(r["index"]) for r in rows if "index" in r]
     return (qty if sides else None, sides.pop() if len(sides) == 1 else None, index[-1] if index else None)
 
 
-def _batch_table(schema: pa.Schema, runs: Sequence[_Run], shocks: Sequence[Any], result: Mapping[str, Any]) -> pa.Table:
+def _batch_table(schema: pa.Schema, runs: Sequence[_Run], shocks: Sequence[Any], result: Mapping[str, Any],
+                 summary: Sequence[str] = SUMMARY_COLUMNS) -> pa.Table:
     n = len(runs)
     cols: dict[str, Any] = {"run_id": [r.run_id for r in runs]}
     for f in schema:
-        if f.name in ("run_id", "seed", "shock", "shock_qty", "shock_side", "shock_index", "error") or f.name in SUMMARY_COLUMNS:
+        if f.name in ("run_id", "seed", "shock", "shock_qty", "shock_side", "shock_index", "error") or f.name in summary:
             continue
         cols[f.name] = [r.params[f.name] for r in runs]
     figures = [_shock_figures(shocks[r.shock_id]) for r in runs]
     cols.update(seed=[r.seed for r in runs], shock=[r.shock_id for r in runs], shock_qty=[f[0] for f in figures],
                 shock_side=[f[1] for f in figures], shock_index=[f[2] for f in figures])
-    for c in SUMMARY_COLUMNS:
-        default: Any = False if _SUMMARY_TYPES[c] == pa.bool_() else (0 if _SUMMARY_TYPES[c] == pa.int64() else math.nan)
+    for c in summary:
+        kind = _summary_type(c)
+        default: Any = False if kind == pa.bool_() else (0 if kind == pa.int64() else math.nan)
         cols[c] = result[c] if c in result else [default] * n
     cols["error"] = result["error"]
     return pa.table({f.name: pa.array(cols[f.name], type=f.type) for f in schema}, schema=schema)
@@ -349,7 +435,8 @@ def sweep(
     scenario : Scenario
     grid : mapping of dotted name → list of values
         ``seed``, ``end`` (a time, or float seconds after start), ``market.<parameter>`` (e.g.
-        ``market.insurance_fund``, in quote) or ``agents.<agent name>.<parameter>`` (e.g.
+        ``market.insurance_fund``, in quote; with several markets ``market.<SYMBOL>.<parameter>``,
+        e.g. ``market.ETHUSDT.insurance_fund``) or ``agents.<agent name>.<parameter>`` (e.g.
         ``agents.market_maker.pull_move``, in the agent's units).
     seeds : int or list of int, optional
         ``None``: the scenario's seed; N: N seeds derived from the scenario's seed with numpy's
@@ -358,7 +445,8 @@ def sweep(
         Each a dict (or a list of dicts) injected into the run: ``{"ts": 10.0, "side": "buy",
         "qty": 50.0}`` is a market order of ``qty`` (base units) at ``ts`` (float: seconds after
         start) from a shock trader the sweep adds; ``{"ts": 10.0, "index": 2900.0}`` sets the
-        index. ``None`` in the list: no shock.
+        index. ``None`` in the list: no shock. With several markets every row names its market,
+        ``"symbol": "BTCUSDT"`` (the shock trader is one cross account across them).
     executor : concurrent.futures.Executor, optional
         Run batches on its workers (e.g. ``distributed.Client(...).get_executor()``); the
         scenario travels as Arrow IPC bytes + JSON and is decoded once per worker process.
@@ -382,6 +470,13 @@ def sweep(
     ``adl_fills``, ``bid_exhausted``/``ask_exhausted`` (a side of the book empty at some sample),
     ``events``, ``wall_time_s`` and ``error`` (null when the run succeeded).
 
+    A scenario of several markets (:data:`VENUE_SUMMARY_COLUMNS`, see :func:`summary_columns`)
+    gives the venue's liquidated notional and counts, insurance fund change, ADL fills and stops
+    summed over the markets, the deepest ``cascade_rounds``, ``transfers`` (money moved between an
+    account's legs), ``events`` and ``wall_time_s``; then each market's figures as
+    ``<SYMBOL>.<figure>`` (``BTCUSDT.liquidated_short_notional``, ``ETHUSDT.last_price``, …: the
+    one-market columns but events and wall time).
+
     Example
     -------
     >>> import liqsim
@@ -391,12 +486,20 @@ def sweep(
     ...                  shocks=[{"ts": 5.0, "side": "buy", "qty": 10.0}], progress=False)
     >>> t.num_rows, t.column("error").null_count
     (4, 4)
+
+    Several markets: a shock names its market, the columns are the venue's and per market.
+
+    >>> venue = liqsim.Scenario(market={"BTCUSDT": {"mark_rule": "index"}, "ETHUSDT": {"mark_rule": "index"}},
+    ...                         index={"ts": [0, 0], "symbol": ["BTCUSDT", "ETHUSDT"], "price": [50000.0, 3000.0]},
+    ...                         end=5.0)
+    >>> t = liqsim.sweep(venue, grid={"market.ETHUSDT.insurance_fund": [1e6]},
+    ...                  shocks=[{"ts": 1.0, "symbol": "BTCUSDT", "index": 51000.0}], progress=False)
+    >>> t.column("BTCUSDT.final_mark").to_pylist(), t.column("ETHUSDT.final_mark").to_pylist()
+    ([51000.0], [3000.0])
     """
     for name, value in (("threads", threads), ("batch_size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise _config_error(name, f"{name} must be an integer ≥ 1 (or None), got {value!r}")
-    if scenario.markets is not None:
-        raise _config_error("scenario", "sweeps and critical shocks run one-market scenarios; for several markets, loop over liqsim.simulate")
     if resume and out is None:
         raise _config_error("resume", "resume=True needs out= (the Parquet file of the interrupted sweep)")
     grid = dict(grid or {})
@@ -411,7 +514,8 @@ def sweep(
     fingerprint = hashlib.sha256(json.dumps(
         [digest, {k: list(v) for k, v in grid.items()}, [r.seed for r in runs], shock_list],
         sort_keys=True, default=repr).encode()).hexdigest()
-    schema = _schema(grid, shock_list, fingerprint)
+    summary = summary_columns(scenario)
+    schema = _schema(grid, shock_list, fingerprint, summary)
 
     done: list[pa.Table] = []
     if out is not None and resume and Path(out).exists():
@@ -452,7 +556,7 @@ def sweep(
     bar = _progress(len(todo), progress)
     try:
         for batch, result in _results(scenario, batches, executor, tables, doc, digest, threads):
-            table = _batch_table(schema, batch, shock_list, result)
+            table = _batch_table(schema, batch, shock_list, result, summary)
             done.append(table)
             if writer is not None:
                 writer.write_table(table)
@@ -473,13 +577,13 @@ def _results(scenario: Scenario, batches: list[list[_Run]], executor: Executor |
              doc: str, digest: str, threads: int | None) -> Iterator[tuple[list[_Run], dict[str, Any]]]:
     """(batch, summary columns) as batches finish."""
     if executor is None:
-        exchanges: dict[str, Exchange] = {}
+        exchanges: dict[str, Exchange | MultiExchange] = {}
         for batch in batches:
             market = batch[0].market
             key = _market_key(market)
             if key not in exchanges:
                 try:
-                    exchanges[key] = build_exchange(scenario.replace(market=market))
+                    exchanges[key] = _build(scenario, market)
                 except LiqsimError as exc:
                     yield batch, {"error": [f"{type(exc).__name__}: {exc}"] * len(batch)}
                     continue
@@ -502,7 +606,7 @@ def _results(scenario: Scenario, batches: list[list[_Run]], executor: Executor |
 
 
 def _run_local(scenario: Scenario, market: dict[str, Any], runs: list[dict[str, Any]], threads: int | None,
-               exchange: Exchange) -> dict[str, Any]:
+               exchange: Exchange | MultiExchange) -> dict[str, Any]:
     # A seam for tests (an interruption between batches).
     return _run_group(scenario, market, runs, threads, exchange)
 
@@ -566,7 +670,8 @@ def critical_shock(
     True
     """
     if scenario.markets is not None:
-        raise _config_error("scenario", "sweeps and critical shocks run one-market scenarios; for several markets, loop over liqsim.simulate")
+        raise _config_error("scenario", "critical_shock runs one-market scenarios; for several markets, liqsim.sweep takes "
+                                        "shocks with a 'symbol' (e.g. a list of sizes)")
     if side not in ("buy", "sell"):
         raise _config_error("side", f"side must be 'buy' or 'sell', got {side!r}")
     for name, value in (("multiple", multiple), ("start_notional", start_notional), ("max_notional", max_notional),
@@ -603,7 +708,7 @@ def critical_shock(
         core = []
         for seed, notional in zip(seed_list, notionals):
             shock = {"ts": ts, "side": side, "qty": qty_of(notional)} if notional > 0 else None
-            orders, its, iprice = _shock_rows(shock, scenario.start)
+            orders, _, its, iprice, _ = _shock_rows(shock, scenario)
             core.append({"seed": seed, "end": scenario.end, "agents": agents, "shock_orders": orders,
                          "shock_index_ts": its, "shock_index_price": iprice})
         return _run_group(scenario, scenario.market, core, threads, exchange)
@@ -679,4 +784,5 @@ def critical_shock(
     )
 
 
-__all__ = ["SHOCK_TRADER_ID", "CriticalShock", "critical_shock", "pack_scenario", "sweep", "unpack_scenario"]
+__all__ = ["MARKET_SUMMARY_COLUMNS", "SHOCK_TRADER_ID", "SUMMARY_COLUMNS", "VENUE_SUMMARY_COLUMNS", "CriticalShock",
+           "critical_shock", "pack_scenario", "summary_columns", "sweep", "unpack_scenario"]

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _core
 from .._tables import as_table, code_column, float_column, scenario_error
+from ..errors import ConfigError
 from ..results import Table
 from ._columns import required_float, required_int
 
@@ -222,7 +223,7 @@ def liquidation_map(
     price_grid: object = None,
     *,
     venue: str = "binance",
-    symbol: str = "BTCUSDT",
+    symbol: str | None = None,
     mark: float | None = None,
     tiers: object | None = None,
     span: float = 0.2,
@@ -239,11 +240,17 @@ def liquidation_map(
         symbol and mark, and the engine's own trigger prices (exact to the tick) are used; the
         insurance fund and background liquidity (ids < 0) are left out. Or a
         :class:`liqsim.SimulationResult`: its market at the end, or with ``at=`` (a time) the
-        state it kept at or before then (``simulate(..., keep_states=[...])``).
+        state it kept at or before then (``simulate(..., keep_states=[...])``). Or a
+        :class:`liqsim.MultiExchange` (or the result of a scenario of several markets) with
+        ``symbol=`` naming one of its markets: that market's accounts, a cross account's leg at the
+        trigger price the core computes for it with the other markets' marks where they are now
+        (the whole account's ``WB + ΣUPNL ≤ ΣMM``, exact to the tick; a move of another mark
+        moves it).
     price_grid : array of edges, int, or None
         Bucket edges in quote currency (increasing), or a number of buckets; None: 200 buckets
         over ``mark × (1 ± span)`` (without a mark: over the range of the liquidation prices).
-    venue, symbol, tiers : the venue formula and tier table (as :func:`liqsim.liquidation_price`).
+    venue, symbol, tiers : the venue formula and tier table (as :func:`liqsim.liquidation_price`;
+        ``symbol`` defaults to ``"BTCUSDT"``, and is required for a venue of several markets).
     mark : float, optional
         Current price, kept on the map for clusters, plots and the cascade ratio.
 
@@ -259,12 +266,31 @@ def liquidation_map(
     >>> m["long_notional"].round(2).tolist(), m["short_notional"].round(2).tolist()
     ([0.0, 90.36, 0.0, 0.0], [0.0, 0.0, 109.56, 0.0])
     """
-    if hasattr(accounts, "state_at") and hasattr(accounts, "exchange"):
+    from ..multi import MultiExchange  # here: the analysis package loads before the venue's module
+
+    # A SimulationResult (its `exchange` property raises for a venue's result: not probed here).
+    if hasattr(accounts, "state_at") and hasattr(accounts, "state_times"):
         result: Any = accounts
-        accounts = result.exchange if at is None else result.state_at(at)
+        if getattr(result, "venue", None) is not None:
+            accounts = result.venue if at is None else result.venue_state_at(at)
+        else:
+            accounts = result.exchange if at is None else result.state_at(at)
     elif at is not None:
         raise TypeError("liquidation_map: at= needs a SimulationResult (the run's kept states)")
-    if hasattr(accounts, "accounts") and hasattr(accounts, "mark"):
+    if isinstance(accounts, MultiExchange):
+        if symbol is None:
+            err = ConfigError(f"liquidation_map of a venue of several markets: give symbol= (one of {accounts.symbols})")
+            err.parameter = "symbol"
+            raise err
+        one = accounts.market(symbol)  # a ConfigError naming the markets for an unknown symbol
+        a = one.accounts()
+        people = a["trader_id"] >= 0
+        size = np.ascontiguousarray(a["position"][people])
+        lp = np.ascontiguousarray(accounts._v._triggers_at_marks(symbol)[people])
+        entry = np.ascontiguousarray(a["entry_price"][people])
+        venue, symbol = one.venue, one.symbol
+        mark = one.mark if mark is None else mark
+    elif hasattr(accounts, "accounts") and hasattr(accounts, "mark"):
         ex: Any = accounts
         a = ex.accounts()
         people = a["trader_id"] >= 0
@@ -274,6 +300,7 @@ def liquidation_map(
         venue, symbol = ex.venue, ex.symbol
         mark = ex.mark if mark is None else mark
     else:
+        symbol = "BTCUSDT" if symbol is None else symbol
         cols = _positions(accounts, symbol)
         size, entry = cols["size"], cols["entry_price"]
         lp = _core.account_liq_prices(

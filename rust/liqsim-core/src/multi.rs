@@ -1256,8 +1256,37 @@ impl MultiExchange {
         ids.sort_unstable();
         ids
     }
+
+    /// Every account of instrument `inst` (its market's account order): its trigger price there
+    /// with the other instruments' marks where they are now (a liquidation map of one instrument).
+    /// A leg of a multi account gets its `others` from the legs directly, as
+    /// [`Self::refresh_account`] would set them (the legs a safe account holds may lag inside the
+    /// bands, so their stored triggers are not used); other accounts keep their own trigger.
+    /// Reads only: the venue is not refreshed.
+    pub fn triggers_at_marks(&self, inst: InstrumentId) -> Vec<Option<Price>> {
+        let k = inst.0 as usize;
+        let ex = &self.instruments[k].exchange;
+        let (scale, tiers) = (ex.config().scale, &ex.config().preset.tiers);
+        let mut figs = Vec::new();
+        ex.accounts()
+            .iter()
+            .enumerate()
+            .map(|(dense, a)| match self.leg_owner[k].get(dense) {
+                Some(&m) if m != NONE => {
+                    let (equity, mm, _) = self.figures(m, &mut figs);
+                    let own = figs.iter().find(|f| f.k as usize == k && f.dense as usize == dense)?;
+                    let mut leg = a.clone();
+                    leg.others = Some(OtherLegs { equity: equity - own.equity, maintenance: mm - own.maintenance });
+                    crate::account::trigger_price(&leg, scale, tiers)
+                }
+                _ => a.trigger.map(|t| t.price),
+            })
+            .collect()
+    }
 }
 
 mod snapshot;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod map_tests;

@@ -484,7 +484,7 @@ pub mod paths;
 mod venue;
 pub use columns::{index_rows, order_rows, OrderColumns};
 pub use paths::{correlated_index, PathSpec};
-pub use venue::{run_venue, CrossMomentum, CrossMomentumSpec, VenueAgentSpec, VenueRunOutput};
+pub use venue::{run_venue, run_venue_with_states, CrossMomentum, CrossMomentumSpec, VenueAgentSpec, VenueRunOutput};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use liqsim_core::margin::NotionalScale;
 use liqsim_core::multi::{InstrumentId, MultiExchange};
 use liqsim_core::units::Grid;
 use liqsim_core::{Error as CoreError, TraderId};
-use numpy::{IntoPyArray, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -242,6 +242,21 @@ impl PyMultiExchange {
         let v = &mut self.v;
         py.detach(|| v.advance_to(ts));
         Ok(())
+    }
+
+    /// Every account's trigger price on `symbol` (quote; NaN: none), in the order of
+    /// `market(symbol).accounts()`: a cross account's leg with the other markets' marks where they
+    /// are now (`MultiExchange::triggers_at_marks`). Reads only.
+    fn _triggers_at_marks<'py>(&self, py: Python<'py>, symbol: &str) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let k = self.inst(py, symbol)?;
+        let tick = self.grids[k].0;
+        let prices: Vec<f64> = self
+            .v
+            .triggers_at_marks(InstrumentId(k as u32))
+            .into_iter()
+            .map(|p| p.map_or(f64::NAN, |p| tick.to_f64(p)))
+            .collect();
+        Ok(prices.into_pyarray(py))
     }
 
     /// A copy of one market as it is now (a `liqsim.Exchange` to read: book, accounts, tapes).

@@ -47,7 +47,7 @@ fn moved_row(e: CoreError, at: &[usize]) -> CoreError {
 
 /// The `orders` dict (as `simulate` takes it, plus a `symbol` code column) as core rows on each
 /// instrument's grid, in table order.
-fn venue_orders(
+pub(crate) fn venue_orders(
     orders: &Bound<'_, PyDict>,
     symbol: &[u32],
     grids: &[(liqsim_core::units::Grid, liqsim_core::units::Grid)],
@@ -154,12 +154,59 @@ fn cross_momentum(d: &Bound<'_, PyDict>, k: usize) -> Result<CrossMomentumSpec, 
     })
 }
 
+/// A list of (symbol code, agent dict) as venue agents; the cross momentum taker's dict carries
+/// `leader_code` and `follower_code`. A bad agent is the returned error (naming it).
+pub(crate) fn venue_agents(agents: &Bound<'_, PyList>) -> PyResult<Result<Vec<VenueAgentSpec>, CoreError>> {
+    let mut specs = Vec::with_capacity(agents.len());
+    for (k, item) in agents.iter().enumerate() {
+        let Ok((code, d)) = item.extract::<(u32, Bound<'_, PyDict>)>() else {
+            return Ok(Err(agent_error(k, "not a (symbol code, dict) pair".into())));
+        };
+        let kind: String = d.get_item("type")?.map(|v| v.extract()).transpose()?.unwrap_or_default();
+        let spec = if kind == "cross_momentum_taker" {
+            cross_momentum(&d, k).map(VenueAgentSpec::CrossMomentum)
+        } else {
+            agent_spec(&d, k).map(|s| VenueAgentSpec::On(InstrumentId(code), s))
+        };
+        match spec {
+            Ok(s) => specs.push(s),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(specs))
+}
+
+/// Index columns with a symbol code per row as core rows on each instrument's tick grid.
+pub(crate) fn venue_index(
+    ts: &[i64],
+    price: &[f64],
+    symbol: &[u32],
+    grids: &[(liqsim_core::units::Grid, liqsim_core::units::Grid)],
+) -> Result<Vec<(InstrumentId, IndexPoint)>, CoreError> {
+    if ts.len() != price.len() || ts.len() != symbol.len() {
+        let message = "index columns differ in length".to_string();
+        return Err(CoreError::InTable { table: "index", column: "price", row: 0, message });
+    }
+    let mut index = Vec::with_capacity(ts.len());
+    for r in 0..ts.len() {
+        let k = symbol[r] as usize;
+        let Some((tick, _)) = grids.get(k) else {
+            let message = format!("code {k} is not one of the {} markets", grids.len());
+            return Err(CoreError::InTable { table: "index", column: "symbol", row: r, message });
+        };
+        let p = sim::index_rows(&ts[r..=r], &price[r..=r], tick).map_err(|e| moved_row(e, &[r]))?;
+        index.push((InstrumentId(k as u32), p[0]));
+    }
+    Ok(index)
+}
+
 /// Run a multi-instrument scenario through `venue` (mutated in place). `orders`: the columns of
 /// `simulate` plus `order_symbol` codes; index rows with `index_symbol` codes; `agents` a list of
 /// (symbol code, agent dict) — the cross momentum taker's dict carries `leader_code` and
-/// `follower_code` instead. Returns the series columns (with `symbol` codes) and counters.
+/// `follower_code` instead. Returns the series columns (with `symbol` codes) and counters, and
+/// `states`: (ts, a copy of the venue) at the first sample at or after each of `state_times`.
 #[pyfunction]
-#[pyo3(signature = (venue, orders, order_symbol, index_ts, index_price, index_symbol, agents, start, end, sample_every, seed, check_invariants, agent_balance))]
+#[pyo3(signature = (venue, orders, order_symbol, index_ts, index_price, index_symbol, agents, start, end, sample_every, seed, check_invariants, agent_balance, state_times=vec![]))]
 #[allow(clippy::too_many_arguments)]
 fn simulate_venue<'py>(
     py: Python<'py>,
@@ -176,55 +223,25 @@ fn simulate_venue<'py>(
     seed: u64,
     check_invariants: bool,
     agent_balance: f64,
+    state_times: Vec<i64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut specs = Vec::with_capacity(agents.len());
-    for (k, item) in agents.iter().enumerate() {
-        let (code, d): (u32, Bound<'py, PyDict>) =
-            item.extract().map_err(|_| config_error(py, agent_error(k, "not a (symbol code, dict) pair".into())))?;
-        let kind: String = d.get_item("type")?.map(|v| v.extract()).transpose()?.unwrap_or_default();
-        let spec = if kind == "cross_momentum_taker" {
-            cross_momentum(&d, k).map(VenueAgentSpec::CrossMomentum)
-        } else {
-            agent_spec(&d, k).map(|s| VenueAgentSpec::On(InstrumentId(code), s))
-        };
-        specs.push(spec.map_err(|e| config_error(py, e))?);
-    }
+    let specs = venue_agents(agents)?.map_err(|e| config_error(py, e))?;
     let spec =
         RunSpec { start, end, sample_every, seed, check_invariants, agent_balance: Money::from_f64(agent_balance) };
     let mut guard = venue.borrow_mut();
     let this = &mut *guard;
     let grids = this.grids.clone();
     let rows = venue_orders(orders, order_symbol.as_slice()?, &grids)?.map_err(|e| scenario_error(py, "orders", e))?;
-    let (its, iprice, isym) = (index_ts.as_slice()?, index_price.as_slice()?, index_symbol.as_slice()?);
-    if its.len() != iprice.len() || its.len() != isym.len() {
-        let message = "index columns differ in length".to_string();
-        return Err(scenario_error(
-            py,
-            "index",
-            CoreError::InTable { table: "index", column: "price", row: 0, message },
-        ));
-    }
-    let mut index = Vec::with_capacity(its.len());
-    for r in 0..its.len() {
-        let k = isym[r] as usize;
-        let Some((tick, _)) = grids.get(k) else {
-            let message = format!("code {k} is not one of the {} markets", grids.len());
-            return Err(scenario_error(
-                py,
-                "index",
-                CoreError::InTable { table: "index", column: "symbol", row: r, message },
-            ));
-        };
-        let p = sim::index_rows(&its[r..=r], &iprice[r..=r], tick)
-            .map_err(|e| scenario_error(py, "index", moved_row(e, &[r])))?;
-        index.push((InstrumentId(k as u32), p[0]));
-    }
+    let index = venue_index(index_ts.as_slice()?, index_price.as_slice()?, index_symbol.as_slice()?, &grids)
+        .map_err(|e| scenario_error(py, "index", e))?;
     let v = &mut this.v;
     let started = std::time::Instant::now();
-    let out = py.detach(|| sim::run_venue(v, &rows, &index, &specs, &spec)).map_err(|e| match e {
-        CoreError::Config { .. } => config_error(py, e),
-        other => scenario_error(py, "scenario", other),
-    })?;
+    let (out, states) = py
+        .detach(|| sim::run_venue_with_states(v, &rows, &index, &specs, &spec, &state_times))
+        .map_err(|e| match e {
+            CoreError::Config { .. } => config_error(py, e),
+            other => scenario_error(py, "scenario", other),
+        })?;
     let wall = started.elapsed().as_secs_f64();
     let s = &out.series;
     let grid = |k: InstrumentId| grids[k.0 as usize];
@@ -256,7 +273,11 @@ fn simulate_venue<'py>(
     result.set_item("agent_actions", out.agent_actions)?;
     result.set_item("refused_orders", out.refused_orders.into_pyarray(py))?;
     result.set_item("wall_time", wall)?;
-    result.set_item("states", PyList::empty(py))?;
+    let kept = PyList::empty(py);
+    for (ts, state) in states {
+        kept.append((ts, Py::new(py, PyMultiExchange { v: state, grids: grids.clone() })?))?;
+    }
+    result.set_item("states", kept)?;
     Ok(result)
 }
 

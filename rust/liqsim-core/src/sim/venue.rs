@@ -179,6 +179,24 @@ pub fn run_venue(
     specs: &[VenueAgentSpec],
     spec: &RunSpec,
 ) -> Result<VenueRunOutput, Error> {
+    run_venue_with_states(venue, orders, index, specs, spec, &[]).map(|(out, _)| out)
+}
+
+/// [`run_venue`], keeping a copy of the whole venue at the first sample at or after each of
+/// `state_times` (sorted, within [start, end]), as [`run_with_states`](super::run_with_states)
+/// does for one market.
+pub fn run_venue_with_states(
+    venue: &mut MultiExchange,
+    orders: &[(InstrumentId, ScenarioOrder)],
+    index: &[(InstrumentId, IndexPoint)],
+    specs: &[VenueAgentSpec],
+    spec: &RunSpec,
+    state_times: &[Ts],
+) -> Result<(VenueRunOutput, Vec<(Ts, MultiExchange)>), Error> {
+    if state_times.windows(2).any(|w| w[0] > w[1]) || state_times.iter().any(|&t| t < spec.start || t > spec.end) {
+        return Err(Error::Config { what: "state times", message: "must be sorted and within [start, end]".into() });
+    }
+    let mut states: Vec<(Ts, MultiExchange)> = Vec::with_capacity(state_times.len());
     let n = venue.instruments().len();
     let plain_orders: Vec<ScenarioOrder> = orders.iter().map(|o| o.1).collect();
     let plain_index: Vec<IndexPoint> = index.iter().map(|p| p.1).collect();
@@ -362,6 +380,9 @@ pub fn run_venue(
                 let inst = InstrumentId(k as u32);
                 out.series.push((inst, r.sample(venue.exchange(inst))));
             }
+            while states.len() < state_times.len() && state_times[states.len()] <= t {
+                states.push((t, venue.clone()));
+            }
             next_sample = next_sample.saturating_add(spec.sample_every);
             continue;
         }
@@ -372,7 +393,7 @@ pub fn run_venue(
     if now(venue) < spec.end {
         venue.advance_to(spec.end);
     }
-    Ok(out)
+    Ok((out, states))
 }
 
 fn unknown(inst: InstrumentId) -> Error {

@@ -388,3 +388,29 @@ proptest! {
         v.check_invariants().map_err(TestCaseError::fail)?;
     }
 }
+
+#[test]
+fn kept_states_are_the_venue_at_their_sample_and_leave_the_run_unchanged() {
+    // States at 20 s and 35.5 s (kept at the 36 s sample, the first at or after it) of the busy
+    // breakout run: each is the venue a run ending at that sample leaves, byte for byte (the
+    // markets' Debug and the transfers: the venue's own trader map is a HashMap, whose Debug order
+    // differs between two maps with the same entries), and keeping them changes nothing in the run.
+    let print = |v: &MultiExchange| format!("{:?} {:?} {:?}", v.exchange(BTC), v.exchange(ETH), v.transfers());
+    let inputs = || (spill_over(20, true), breakout(), busy_agents());
+    let (mut v, index, agents) = inputs();
+    let (out, states) =
+        run_venue_with_states(&mut v, &[], &index, &agents, &run_spec(60 * S, 3), &[20 * S, 35 * S + S / 2]).unwrap();
+    let (mut plain, _, _) = inputs();
+    assert!(run_venue(&mut plain, &[], &index, &agents, &run_spec(60 * S, 3)).unwrap() == out);
+    assert_eq!(print(&plain), print(&v));
+    assert_eq!(states.iter().map(|s| s.0).collect::<Vec<_>>(), vec![20 * S, 36 * S]);
+    for (t, state) in &states {
+        let (mut upto, _, _) = inputs();
+        let before: Vec<_> = index.iter().copied().filter(|p| p.1.ts <= *t).collect();
+        run_venue(&mut upto, &[], &before, &agents, &run_spec(*t, 3)).unwrap();
+        assert!(print(&upto) == print(state), "state at {t}");
+    }
+    assert!(states[1].1.exchange(BTC).tape().trades.len() > states[0].1.exchange(BTC).tape().trades.len());
+    let bad = run_venue_with_states(&mut inputs().0, &[], &index, &agents, &run_spec(60 * S, 3), &[61 * S]);
+    assert!(matches!(bad, Err(Error::Config { what: "state times", .. })));
+}
