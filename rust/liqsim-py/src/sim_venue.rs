@@ -185,7 +185,11 @@ fn simulate_venue<'py>(
         let spec = if kind == "cross_momentum_taker" {
             cross_momentum(&d, k).map(VenueAgentSpec::CrossMomentum)
         } else {
-            agent_spec(&d, k).map(|s| VenueAgentSpec::On(InstrumentId(code), s))
+            // Prices in the spec are on the grid of the agent's market.
+            match venue.borrow().grids.get(code as usize).map(|g| g.0) {
+                Some(tick) => agent_spec(&d, k, &tick).map(|s| VenueAgentSpec::On(InstrumentId(code), s)),
+                None => Err(agent_error(k, format!("market code {code} is not a market of the venue"))),
+            }
         };
         specs.push(spec.map_err(|e| config_error(py, e))?);
     }

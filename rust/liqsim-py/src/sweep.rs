@@ -29,7 +29,7 @@ fn plan(run: &Bound<'_, PyDict>, base: &RunSpec, tick: &Grid, lot: &Grid) -> PyR
         .iter()
         .enumerate()
         .map(|(k, a)| {
-            a.cast::<PyDict>().map_err(|_| agent_error(k, "not a dict".into())).and_then(|d| agent_spec(d, k))
+            a.cast::<PyDict>().map_err(|_| agent_error(k, "not a dict".into())).and_then(|d| agent_spec(d, k, tick))
         })
         .collect::<Result<Vec<_>, _>>();
     let shock_orders: Bound<'_, PyDict> = item(run, "shock_orders")?;
