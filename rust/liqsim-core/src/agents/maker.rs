@@ -412,6 +412,21 @@ impl MarketMaker {
         }
     }
 
+    /// `reload_levels`: a pulled maker whose reference reached a level since the last wake
+    /// reloads. Makers return at the level even while the market still moves: the pull rule
+    /// starts again from here (a move or a liquidation rate measured from this wake).
+    #[inline(never)]
+    fn reload_at_levels(&mut self, ts: Ts, reference: Price) {
+        let crossed = self.last_reference.is_some_and(|from| self.crossed_level(from, reference));
+        self.last_reference = Some(reference);
+        if crossed && self.pulled != [false, false] {
+            self.pulled = [false, false];
+            self.calm_since = ts;
+            self.history.clear();
+            self.liq_history.clear();
+        }
+    }
+
     /// Signed position notional (quote) of `lots` at `price` ticks.
     fn position_quote(lots: Qty, price: Price, ctx: &AgentContext) -> f64 {
         lots as f64 * price as f64 * ctx.scale.money_per_tick_lot() as f64 / crate::MONEY_SCALE as f64
@@ -428,14 +443,21 @@ impl MarketMaker {
         ((reference as f64 * (1.0 + shift)).round() as Price).max(1)
     }
 
-    /// The position limit: withhold the side that would grow a position at or beyond
-    /// `max_position` of notional at `reference`.
-    fn update_limit(&mut self, reference: Price, lots: Qty, ctx: &AgentContext) {
-        if self.spec.max_position == 0.0 {
-            return;
+    /// The inventory rules at a wake: the position limit withholds the side that would grow a
+    /// position at or beyond `max_position` of notional at `reference` (setting `off`), and the
+    /// skew gives the price to centre the ladder on. Out of line: a maker without them does
+    /// not pay for them.
+    #[inline(never)]
+    fn inventory(&mut self, reference: Price, ex: &Exchange, ctx: &AgentContext) -> Price {
+        let lots = ex.account(self.spec.trader).map_or(0, |a| a.position.lots);
+        if self.spec.max_position != 0.0 {
+            let at_limit = Self::position_quote(lots, reference, ctx).abs() >= self.spec.max_position;
+            self.limited = [at_limit && lots > 0, at_limit && lots < 0];
+        } else {
+            self.limited = [false, false];
         }
-        let at_limit = Self::position_quote(lots, reference, ctx).abs() >= self.spec.max_position;
-        self.limited = [at_limit && lots > 0, at_limit && lots < 0];
+        self.off = [self.pulled[0] || self.limited[0], self.pulled[1] || self.limited[1]];
+        self.skewed(reference, lots, ctx)
     }
 
     fn reference(&self, ex: &Exchange) -> Option<Price> {
@@ -457,16 +479,7 @@ impl MarketMaker {
             return; // no pull rule: never pulled, and the history would serve nothing
         }
         if !self.spec.reload_levels.is_empty() {
-            let crossed = self.last_reference.is_some_and(|from| self.crossed_level(from, reference));
-            self.last_reference = Some(reference);
-            if crossed && self.pulled != [false, false] {
-                // Makers return at the level even while the market still moves: the pull rule
-                // starts again from here (a move or a liquidation rate measured from this wake).
-                self.pulled = [false, false];
-                self.calm_since = ts;
-                self.history.clear();
-                self.liq_history.clear();
-            }
+            self.reload_at_levels(ts, reference);
         }
         let window = self.spec.pull_window;
         self.history.push_back((ts, price));
@@ -657,16 +670,14 @@ impl MarketMaker {
         let off_before = self.off;
         // The pull rule watches the traded price (what a maker's risk sees), not its own quotes.
         self.update_pull(ts, ex.last().unwrap_or(reference), reference, ctx);
-        // Inventory rules read the account's position (one lookup, only when one is on).
-        let lots = if self.spec.skew_bp_per_million != 0.0 || self.spec.max_position != 0.0 {
-            ex.account(self.spec.trader).map_or(0, |a| a.position.lots)
+        // The ladder centres on the reference skewed against the inventory; the position limit
+        // withholds a side. Both off (the default): one branch, the hot path as before.
+        let reference = if self.spec.skew_bp_per_million != 0.0 || self.spec.max_position != 0.0 {
+            self.inventory(reference, ex.view(), ctx)
         } else {
-            0
+            self.off = self.pulled;
+            reference
         };
-        self.update_limit(reference, lots, ctx);
-        self.off = [self.pulled[0] || self.limited[0], self.pulled[1] || self.limited[1]];
-        // The ladder centres on the reference skewed against the inventory.
-        let reference = self.skewed(reference, lots, ctx);
         let recentre_due =
             self.anchor.is_none_or(|a| (((reference - a).abs()) as f64) >= self.spec.requote_bp * BP * a as f64);
         if self.settled
