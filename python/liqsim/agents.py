@@ -16,7 +16,9 @@ exchange's order API, as a trader at a venue's gateway would.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Union
 
@@ -86,7 +88,21 @@ class MarketMaker(_Agent):
     pulls the side the market moves into (or both) when the reference moves more than
     ``pull_move`` (a fraction) within ``pull_window``, or when liquidations exceed
     ``pull_liquidations`` quote per second over that window; it reloads from nothing after
-    ``reload_after`` of calm. ``pull_move=0`` and ``pull_liquidations=0`` never pull.
+    ``reload_after`` of calm, or as soon as its reference reaches one of ``reload_levels`` (quote
+    prices on the tick grid, e.g. round numbers where makers return; reached from either side
+    since the previous refresh, even while the market still moves: the pull rule then measures
+    moves from there). ``pull_move=0`` and ``pull_liquidations=0`` never pull.
+
+    Inventory (MODELS.md gives no rule; a linear Avellaneda–Stoikov-style skew): the ladder is
+    centred on the reference shifted against the maker's position by ``skew_bp_per_million`` bp
+    per 1,000,000 quote of position notional (long $2M with 5 bp: centre 10 bp lower, so cheaper
+    asks and lower bids; capped at ±50%). At ``max_position`` quote of notional (|position| × the
+    reference) or beyond, the maker cancels its quotes on the side that would grow the position
+    (bids when long) and quotes it again, regrowing with ``refill_half_life``, once back under.
+    The limit is checked at each refresh: fills between two refreshes (a sweep through several
+    levels) can carry the position past it by what they take. The position is the account's
+    (give the maker its own ``trader_id``: the default liquidity account also holds the static
+    book's fills). All three default off (0, 0, empty).
 
     ``depth_schedule`` makes the depth change over time (a real day's depth bands, a liquidity
     drought): rows ``(at, bid_scale, ask_scale)`` — ``at`` the time since the simulation start
@@ -98,6 +114,10 @@ class MarketMaker(_Agent):
     >>> mm = MarketMaker(depth_10bp=2e6, depth_schedule=[(60.0, 0.5, 0.25), (120.0, 1.0, 1.0)])
     >>> mm.depth_schedule[0]
     (60000000000, 0.5, 0.25)
+    >>> mm = MarketMaker(trader_id=7, skew_bp_per_million=5.0, max_position=2e6,
+    ...                  pull_move=0.01, reload_levels=[3000, 2900.0])
+    >>> mm.reload_levels
+    (2900.0, 3000.0)
     """
 
     type: ClassVar[str] = "market_maker"
@@ -120,10 +140,36 @@ class MarketMaker(_Agent):
     pull_both_sides: bool = False
     reload_after: DurationLike = 120.0
     depth_schedule: Any = ()
+    skew_bp_per_million: float = 0.0
+    max_position: float = 0.0
+    reload_levels: Sequence[float] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "depth_schedule", _depth_schedule(self.depth_schedule))
+        for name in ("skew_bp_per_million", "max_position"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < math.inf:
+                raise _config_error(f"{self.type}.{name}", f"{self.name}: {name} must be a finite number ≥ 0 (0: off), got {value!r}")
+            object.__setattr__(self, name, float(value))
+        object.__setattr__(self, "reload_levels", _reload_levels(self.name, self.reload_levels))
+
+
+def _reload_levels(agent: str, levels: Any) -> tuple[float, ...]:
+    """``reload_levels`` as sorted quote prices, each a finite number > 0, no repeats."""
+    where = "market_maker.reload_levels"
+    if isinstance(levels, (str, bytes)) or not isinstance(levels, Iterable):
+        raise _config_error(where, f"{agent}: reload_levels must be a list of prices, got {levels!r}")
+    out: list[float] = []
+    for r, v in enumerate(levels):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 < float(v) < math.inf:
+            raise _config_error(where, f"{agent}: reload_levels row {r}: a price must be a finite number > 0, got {v!r}")
+        out.append(float(v))
+    out.sort()
+    for a, b in zip(out, out[1:]):
+        if a == b:
+            raise _config_error(where, f"{agent}: reload_levels lists {a:g} twice")
+    return tuple(out)
 
 
 #: The largest scale of a depth step (the core's MAX_DEPTH_SCALE).

@@ -70,6 +70,9 @@ fn agents() -> Vec<AgentSpec> {
             pull_both_sides: false,
             reload_after: 120 * S,
             depth_schedule: Vec::new(),
+            skew_bp_per_million: 0.0,
+            max_position: 0.0,
+            reload_levels: Vec::new(),
         }),
         AgentSpec::NoiseTaker(NoiseTakerSpec {
             trader: TraderId(9_000_000_000),

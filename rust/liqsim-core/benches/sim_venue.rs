@@ -89,6 +89,9 @@ fn agents() -> Vec<VenueAgentSpec> {
                 pull_both_sides: false,
                 reload_after: 120 * S,
                 depth_schedule: Vec::new(),
+                skew_bp_per_million: 0.0,
+                max_position: 0.0,
+                reload_levels: Vec::new(),
             }),
         ));
         out.push(VenueAgentSpec::On(

@@ -44,7 +44,9 @@ fn size_dist(d: &Bound<'_, PyDict>, k: usize) -> Result<SizeDist, CoreError> {
     }
 }
 
-pub(crate) fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, CoreError> {
+/// An agent's dict as a core spec; `tick` is the grid of the market it trades (prices such as a
+/// maker's `reload_levels` become ticks on it).
+pub(crate) fn agent_spec(d: &Bound<'_, PyDict>, k: usize, tick: &Grid) -> Result<AgentSpec, CoreError> {
     let kind: String = get(d, k, "type")?;
     let trader = |d| get::<i64>(d, k, "trader_id").map(TraderId);
     Ok(match kind.as_str() {
@@ -73,6 +75,21 @@ pub(crate) fn agent_spec(d: &Bound<'_, PyDict>, k: usize) -> Result<AgentSpec, C
                 .into_iter()
                 .map(|(at, bid_scale, ask_scale)| DepthStep { at, bid_scale, ask_scale })
                 .collect(),
+            skew_bp_per_million: get(d, k, "skew_bp_per_million")?,
+            max_position: get(d, k, "max_position")?,
+            reload_levels: get::<Vec<f64>>(d, k, "reload_levels")?
+                .into_iter()
+                .enumerate()
+                .map(|(row, price)| {
+                    tick.to_steps(price).map_err(|_| {
+                        let step = tick.step();
+                        agent_error(
+                            k,
+                            format!("reload_levels row {row}: price {price} is not a multiple of the tick size {step}"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         }),
         "noise_taker" => AgentSpec::NoiseTaker(NoiseTakerSpec {
             trader: trader(d)?,
@@ -200,11 +217,12 @@ fn simulate<'py>(
     agent_balance: f64,
     state_times: Vec<i64>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let tick = exchange.borrow().tick;
     let specs = agents
         .iter()
         .enumerate()
         .map(|(k, a)| {
-            a.cast::<PyDict>().map_err(|_| agent_error(k, "not a dict".into())).and_then(|d| agent_spec(d, k))
+            a.cast::<PyDict>().map_err(|_| agent_error(k, "not a dict".into())).and_then(|d| agent_spec(d, k, &tick))
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| config_error(py, e))?;

@@ -156,7 +156,11 @@ fn cross_momentum(d: &Bound<'_, PyDict>, k: usize) -> Result<CrossMomentumSpec, 
 
 /// A list of (symbol code, agent dict) as venue agents; the cross momentum taker's dict carries
 /// `leader_code` and `follower_code`. A bad agent is the returned error (naming it).
-pub(crate) fn venue_agents(agents: &Bound<'_, PyList>) -> PyResult<Result<Vec<VenueAgentSpec>, CoreError>> {
+/// Agent specs as (symbol code, dict) pairs; prices in a spec are on the grid of its market.
+pub(crate) fn venue_agents(
+    agents: &Bound<'_, PyList>,
+    grids: &[(liqsim_core::units::Grid, liqsim_core::units::Grid)],
+) -> PyResult<Result<Vec<VenueAgentSpec>, CoreError>> {
     let mut specs = Vec::with_capacity(agents.len());
     for (k, item) in agents.iter().enumerate() {
         let Ok((code, d)) = item.extract::<(u32, Bound<'_, PyDict>)>() else {
@@ -166,7 +170,10 @@ pub(crate) fn venue_agents(agents: &Bound<'_, PyList>) -> PyResult<Result<Vec<Ve
         let spec = if kind == "cross_momentum_taker" {
             cross_momentum(&d, k).map(VenueAgentSpec::CrossMomentum)
         } else {
-            agent_spec(&d, k).map(|s| VenueAgentSpec::On(InstrumentId(code), s))
+            match grids.get(code as usize) {
+                Some((tick, _)) => agent_spec(&d, k, tick).map(|s| VenueAgentSpec::On(InstrumentId(code), s)),
+                None => Err(agent_error(k, format!("market code {code} is not a market of the venue"))),
+            }
         };
         match spec {
             Ok(s) => specs.push(s),
@@ -225,7 +232,7 @@ fn simulate_venue<'py>(
     agent_balance: f64,
     state_times: Vec<i64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let specs = venue_agents(agents)?.map_err(|e| config_error(py, e))?;
+    let specs = venue_agents(agents, &venue.borrow().grids)?.map_err(|e| config_error(py, e))?;
     let spec =
         RunSpec { start, end, sample_every, seed, check_invariants, agent_balance: Money::from_f64(agent_balance) };
     let mut guard = venue.borrow_mut();

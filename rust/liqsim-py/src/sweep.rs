@@ -31,7 +31,7 @@ fn plan(run: &Bound<'_, PyDict>, base: &RunSpec, tick: &Grid, lot: &Grid) -> PyR
         .iter()
         .enumerate()
         .map(|(k, a)| {
-            a.cast::<PyDict>().map_err(|_| agent_error(k, "not a dict".into())).and_then(|d| agent_spec(d, k))
+            a.cast::<PyDict>().map_err(|_| agent_error(k, "not a dict".into())).and_then(|d| agent_spec(d, k, tick))
         })
         .collect::<Result<Vec<_>, _>>();
     let shock_orders: Bound<'_, PyDict> = item(run, "shock_orders")?;
@@ -109,7 +109,7 @@ fn venue_plan(
 ) -> PyResult<Result<VenueRunPlan, CoreError>> {
     let spec = RunSpec { seed: item(run, "seed")?, end: item(run, "end")?, ..*base };
     let agents: Bound<'_, PyList> = item(run, "agents")?;
-    let specs = venue_agents(&agents)?;
+    let specs = venue_agents(&agents, grids)?;
     let shock_orders: Bound<'_, PyDict> = item(run, "shock_orders")?;
     let order_symbol: PyReadonlyArray1<'_, u32> = item(run, "shock_order_symbol")?;
     let shock_orders = venue_orders(&shock_orders, order_symbol.as_slice()?, grids)?;

@@ -40,8 +40,16 @@ pub const MAX_DEPTH_SCALE: f64 = 1_000.0;
 /// (MODELS.md §1). Consumed depth regrows toward the profile with a half-life (§2). When the
 /// reference moves more than `pull_move` within `pull_window`, or liquidations exceed
 /// `pull_liquidations` quote per second over that window, the maker pulls (cancels) its quotes on
-/// the side the market moves into (or both) and stays out until `reload_after` of calm; it then
-/// reloads from zero with the same half-life.
+/// the side the market moves into (or both) and stays out until `reload_after` of calm, or until
+/// the reference crosses one of `reload_levels`; it then reloads from zero with the same
+/// half-life.
+///
+/// Inventory: MODELS.md and DESIGN.md give no inventory rule or default, so the maker follows
+/// the linear reservation price of Avellaneda & Stoikov (2008), r = s − q·γσ²(T − t), with the
+/// constant folded into one parameter: it centres its ladder on the reference shifted by
+/// −`skew_bp_per_million` bp per 1,000,000 quote of signed position notional (lots × the
+/// reference), and with `max_position` it stops quoting the side that would grow a position
+/// already at that notional. Both default off (0), as do `reload_levels` (empty).
 #[derive(Clone, Debug, PartialEq)]
 pub struct MarketMakerSpec {
     pub trader: TraderId,
@@ -73,7 +81,29 @@ pub struct MarketMakerSpec {
     /// message); a rise regrows with the refill half-life, as consumed depth does. Before the
     /// first step, and with no steps, each side quotes the full profile.
     pub depth_schedule: Vec<DepthStep>,
+    /// Inventory skew: bp the ladder's centre moves against the position per 1,000,000 quote of
+    /// position notional (long: centre lower, so cheaper asks and lower bids). The shift is
+    /// capped at ±[`MAX_SKEW`] of the reference. 0: no skew. The position is the account's
+    /// (every fill of `trader`, including other orders on the same account).
+    pub skew_bp_per_million: f64,
+    /// Position limit, quote notional (|lots| × the reference): at or beyond it the maker
+    /// cancels its quotes on the side that would grow the position (bids when long) and quotes
+    /// that side again, regrowing from zero with the refill half-life, once the position is
+    /// back under it. Checked at each wake: fills between two wakes (a sweep through several
+    /// levels, several takers) can carry the position past the limit by what they take from
+    /// that side before the next wake. 0: no limit.
+    pub max_position: f64,
+    /// Reload prices (ticks, strictly increasing): a pulled maker reloads at the first wake at
+    /// which its reference has reached or passed one of them since the previous wake (rising
+    /// from below: previous < level ≤ now; falling: now ≤ level < previous), even while the pull
+    /// condition still holds; the pull rule then measures moves from there. Empty: reload only
+    /// after `reload_after` of calm.
+    pub reload_levels: Vec<Price>,
 }
+
+/// The largest inventory skew as a fraction of the reference: the ladder's centre stays within
+/// half and one and a half times the reference, on positive prices, whatever the position.
+pub const MAX_SKEW: f64 = 0.5;
 
 impl MarketMakerSpec {
     pub fn validate(&self) -> Result<(), Error> {
@@ -105,6 +135,23 @@ impl MarketMakerSpec {
         }
         if !(self.requote_bp >= 0.0 && self.pull_move >= 0.0 && self.pull_liquidations >= 0.0) {
             return bad("requote_bp, pull_move and pull_liquidations must be ≥ 0".into());
+        }
+        if !(self.skew_bp_per_million >= 0.0 && self.skew_bp_per_million.is_finite()) {
+            return bad(format!("skew_bp_per_million must be ≥ 0 and finite, got {}", self.skew_bp_per_million));
+        }
+        if !(self.max_position >= 0.0 && self.max_position.is_finite()) {
+            return bad(format!("max_position must be ≥ 0 and finite (0: no limit), got {}", self.max_position));
+        }
+        for (row, &level) in self.reload_levels.iter().enumerate() {
+            if level <= 0 {
+                return bad(format!("reload_levels row {row}: price must be > 0, got {level} ticks"));
+            }
+            if row > 0 && level <= self.reload_levels[row - 1] {
+                return bad(format!(
+                    "reload_levels row {row}: prices must increase ({level} ticks after {})",
+                    self.reload_levels[row - 1]
+                ));
+            }
         }
         for (row, step) in self.depth_schedule.iter().enumerate() {
             if step.at < 0 {
@@ -193,7 +240,15 @@ pub struct MarketMaker {
     wanted: [Vec<f64>; 2],
     /// Lots of our orders believed resting at each level (to tell fills from our own changes).
     resting: [Vec<Qty>; 2],
+    /// Sides [bid, ask] pulled by the pull rule.
     pulled: [bool; 2],
+    /// Sides not quoted because the position is at `max_position` (the side that would grow it).
+    limited: [bool; 2],
+    /// Sides not quoted now, pulled or limited: what the quoting below acts on (with neither
+    /// rule on, the same as `pulled`).
+    off: [bool; 2],
+    /// The reference at the previous wake (for `reload_levels`).
+    last_reference: Option<Price>,
     /// Since when no pull condition has held.
     calm_since: Ts,
     /// Own resting orders of each level of each side, oldest first; all at the level's price
@@ -269,6 +324,9 @@ impl MarketMaker {
             wanted: [vec![f64::NAN; n], vec![f64::NAN; n]],
             resting: [vec![0; n], vec![0; n]],
             pulled: [false, false],
+            limited: [false, false],
+            off: [false, false],
+            last_reference: None,
             calm_since: start,
             quotes: [vec![Vec::new(); n], vec![Vec::new(); n]],
             next_seq: 0,
@@ -328,9 +386,78 @@ impl MarketMaker {
         self.next_wake
     }
 
-    /// Whether each side [bid, ask] is pulled right now.
+    /// Whether each side [bid, ask] is pulled (by the pull rule) right now.
     pub fn pulled(&self) -> [bool; 2] {
         self.pulled
+    }
+
+    /// Whether each side [bid, ask] is withheld by the position limit right now.
+    pub fn limited(&self) -> [bool; 2] {
+        self.limited
+    }
+
+    /// Whether the reference reached or passed one of `reload_levels` moving from `from` to `to`:
+    /// rising, from < level ≤ to; falling, to ≤ level < from (a level is crossed once, when
+    /// reached, not again when left).
+    fn crossed_level(&self, from: Price, to: Price) -> bool {
+        let levels = &self.spec.reload_levels;
+        if to > from {
+            let i = levels.partition_point(|&l| l <= from);
+            levels.get(i).is_some_and(|&l| l <= to)
+        } else if to < from {
+            let i = levels.partition_point(|&l| l < to);
+            levels.get(i).is_some_and(|&l| l < from)
+        } else {
+            false
+        }
+    }
+
+    /// `reload_levels`: a pulled maker whose reference reached a level since the last wake
+    /// reloads. Makers return at the level even while the market still moves: the pull rule
+    /// starts again from here (a move or a liquidation rate measured from this wake).
+    #[inline(never)]
+    fn reload_at_levels(&mut self, ts: Ts, reference: Price) {
+        let crossed = self.last_reference.is_some_and(|from| self.crossed_level(from, reference));
+        self.last_reference = Some(reference);
+        if crossed && self.pulled != [false, false] {
+            self.pulled = [false, false];
+            self.calm_since = ts;
+            self.history.clear();
+            self.liq_history.clear();
+        }
+    }
+
+    /// Signed position notional (quote) of `lots` at `price` ticks.
+    fn position_quote(lots: Qty, price: Price, ctx: &AgentContext) -> f64 {
+        lots as f64 * price as f64 * ctx.scale.money_per_tick_lot() as f64 / crate::MONEY_SCALE as f64
+    }
+
+    /// The price the ladder centres on: the reference shifted against the position by the
+    /// inventory skew (the reference itself with no skew).
+    fn skewed(&self, reference: Price, lots: Qty, ctx: &AgentContext) -> Price {
+        if self.spec.skew_bp_per_million == 0.0 || lots == 0 {
+            return reference;
+        }
+        let notional = Self::position_quote(lots, reference, ctx);
+        let shift = (-self.spec.skew_bp_per_million * BP * notional / 1e6).clamp(-MAX_SKEW, MAX_SKEW);
+        ((reference as f64 * (1.0 + shift)).round() as Price).max(1)
+    }
+
+    /// The inventory rules at a wake: the position limit withholds the side that would grow a
+    /// position at or beyond `max_position` of notional at `reference` (setting `off`), and the
+    /// skew gives the price to centre the ladder on. Out of line: a maker without them does
+    /// not pay for them.
+    #[inline(never)]
+    fn inventory(&mut self, reference: Price, ex: &Exchange, ctx: &AgentContext) -> Price {
+        let lots = ex.account(self.spec.trader).map_or(0, |a| a.position.lots);
+        if self.spec.max_position != 0.0 {
+            let at_limit = Self::position_quote(lots, reference, ctx).abs() >= self.spec.max_position;
+            self.limited = [at_limit && lots > 0, at_limit && lots < 0];
+        } else {
+            self.limited = [false, false];
+        }
+        self.off = [self.pulled[0] || self.limited[0], self.pulled[1] || self.limited[1]];
+        self.skewed(reference, lots, ctx)
     }
 
     fn reference(&self, ex: &Exchange) -> Option<Price> {
@@ -347,9 +474,12 @@ impl MarketMaker {
     }
 
     /// Update the pull state from the move and the liquidation flow over the window.
-    fn update_pull(&mut self, ts: Ts, price: Price, ctx: &AgentContext) {
+    fn update_pull(&mut self, ts: Ts, price: Price, reference: Price, ctx: &AgentContext) {
         if self.spec.pull_move == 0.0 && self.spec.pull_liquidations == 0.0 {
             return; // no pull rule: never pulled, and the history would serve nothing
+        }
+        if !self.spec.reload_levels.is_empty() {
+            self.reload_at_levels(ts, reference);
         }
         let window = self.spec.pull_window;
         self.history.push_back((ts, price));
@@ -450,7 +580,7 @@ impl MarketMaker {
     fn at_rest(&self, s: usize, k: usize) -> bool {
         let w = self.wanted[s][k];
         let target = self.targets[s].get(k).copied().unwrap_or(0.0);
-        let still = if self.pulled[s] { w == 0.0 } else { w == target }; // NaN: not at rest
+        let still = if self.off[s] { w == 0.0 } else { w == target }; // NaN: not at rest
         if !still || self.flags[s][k] & RECOUNT != 0 {
             return false;
         }
@@ -459,7 +589,7 @@ impl MarketMaker {
             return !has_orders; // beyond the ladder (bids at zero): any order there is off it
         }
         let resting = self.resting[s][k];
-        if has_orders && (self.pulled[s] || resting as f64 > w + 1.0) {
+        if has_orders && (self.off[s] || resting as f64 > w + 1.0) {
             return false;
         }
         let missing = w.floor() as Qty - resting;
@@ -502,7 +632,7 @@ impl MarketMaker {
     fn sleep(&mut self, s: usize, k: usize, step: u64, regrow: f64) -> bool {
         let Some(&target) = self.targets[s].get(k) else { return false };
         let (w, resting) = (self.wanted[s][k], self.resting[s][k]);
-        let keep_in_step = self.pulled[s] || self.flags[s][k] & RECOUNT != 0 || !(regrow > 0.0 && regrow < 1.0);
+        let keep_in_step = self.off[s] || self.flags[s][k] & RECOUNT != 0 || !(regrow > 0.0 && regrow < 1.0);
         if keep_in_step || !(w.is_finite() && w < target - 1.0) || resting as f64 > w + 1.0 {
             return false;
         }
@@ -537,17 +667,25 @@ impl MarketMaker {
         // Fast path: no fill against us since the last wake, the profile full, no pull and no
         // re-centre due: nothing to do (a quiet market costs O(1) per wake, not O(levels)).
         let filled = self.read_tape(ex.view());
-        let pulled_before = self.pulled;
+        let off_before = self.off;
         // The pull rule watches the traded price (what a maker's risk sees), not its own quotes.
-        self.update_pull(ts, ex.last().unwrap_or(reference), ctx);
+        self.update_pull(ts, ex.last().unwrap_or(reference), reference, ctx);
+        // The ladder centres on the reference skewed against the inventory; the position limit
+        // withholds a side. Both off (the default): one branch, the hot path as before.
+        let reference = if self.spec.skew_bp_per_million != 0.0 || self.spec.max_position != 0.0 {
+            self.inventory(reference, ex.view(), ctx)
+        } else {
+            self.off = self.pulled;
+            reference
+        };
         let recentre_due =
             self.anchor.is_none_or(|a| (((reference - a).abs()) as f64) >= self.spec.requote_bp * BP * a as f64);
         if self.settled
             && !filled
             && !recentre_due
             && !self.rescale
-            && self.pulled == pulled_before
-            && self.pulled == [false, false]
+            && self.off == off_before
+            && self.off == [false, false]
         {
             return actions;
         }
@@ -565,8 +703,8 @@ impl MarketMaker {
         if !filled
             && !recentre_due
             && !self.rescale
-            && self.pulled == pulled_before
-            && self.pulled == [false, false]
+            && self.off == off_before
+            && self.off == [false, false]
             && self.dirty.is_empty()
             && !self.recount_all
             && ex.config().stp == SelfTradePrevention::None
@@ -599,7 +737,7 @@ impl MarketMaker {
         // Sleeping levels catch up on their missed steps (through the last full wake) before
         // anything else touches them: all of them when every level is looked at or this wake
         // regrows by another factor; else those due now and those just filled.
-        let all_levels = everything || recentred || rescale || self.pulled != pulled_before || walk_all();
+        let all_levels = everything || recentred || rescale || self.off != off_before || walk_all();
         if all_levels || regrow.to_bits() != self.sleep_regrow.to_bits() {
             self.wake_all_sleeping(step - 1);
         } else {
@@ -666,8 +804,8 @@ impl MarketMaker {
         // changed, else those listed (filled, regrowing, short of a chunk of orders).
         let mut work = std::mem::take(&mut self.work);
         work.clear();
-        for (s, &before) in pulled_before.iter().enumerate() {
-            if everything || recentred || rescale || self.pulled[s] != before || walk_all() {
+        for (s, &before) in off_before.iter().enumerate() {
+            if everything || recentred || rescale || self.off[s] != before || walk_all() {
                 work.extend((0..n as u32).map(|k| (s as u8, k)));
             } else {
                 work.extend(self.dirty.iter().filter(|&&(ds, _)| ds as usize == s));
@@ -680,13 +818,13 @@ impl MarketMaker {
         // Top-ups go out bids then asks, nearest level first, as a walk of the ladder sends them.
         work.sort_unstable();
 
-        // Wanted depth per level: zero when pulled, else regrown toward the profile.
+        // Wanted depth per level: zero when pulled or limited, else regrown toward the profile.
         for &(s, k) in &work {
             let (s, k) = (s as usize, k as usize);
             // Bids stop above zero: levels beyond the ladder want nothing.
             let target = self.targets[s].get(k).copied().unwrap_or(0.0);
             let w = &mut self.wanted[s][k];
-            *w = if self.pulled[s] {
+            *w = if self.off[s] {
                 0.0
             } else if !w.is_finite() || (rescale && *w > target) {
                 // The first wake places the full profile; a depth step down is withdrawn at once.
@@ -696,7 +834,7 @@ impl MarketMaker {
             };
         }
 
-        // Cancel orders that are pulled, off their level's price, or above what is wanted.
+        // Cancel orders that are pulled or limited, off their level's price, or above what is wanted.
         let mut cancels = std::mem::take(&mut self.cancels);
         cancels.clear();
         for &(s, k) in &work {
@@ -705,7 +843,7 @@ impl MarketMaker {
                 continue;
             }
             let level_price = self.ladder[s].get(k).copied();
-            let (pulled, wanted) = (self.pulled[s], self.wanted[s][k]);
+            let (pulled, wanted) = (self.off[s], self.wanted[s][k]);
             let resting = &mut self.resting[s][k];
             let before = cancels.len();
             self.quotes[s][k].retain(|q| {
@@ -793,7 +931,7 @@ impl MarketMaker {
             }
         }
         self.work = work;
-        self.settled = self.pulled == [false, false] && self.short_count == 0;
+        self.settled = self.off == [false, false] && self.short_count == 0;
         actions
     }
 
@@ -841,6 +979,9 @@ mod tests {
             pull_both_sides: false,
             reload_after: 60_000_000_000,
             depth_schedule: Vec::new(),
+            skew_bp_per_million: 0.0,
+            max_position: 0.0,
+            reload_levels: Vec::new(),
         }
     }
 
@@ -1047,6 +1188,207 @@ mod tests {
         let mut s = maker_spec();
         s.depth_schedule = vec![step(0, 0.0, MAX_DEPTH_SCALE)];
         assert!(s.validate().is_ok());
+    }
+
+    /// The two-level maker of `scheduled_maker` (levels worth $300,000 at 10 and 20 bp around
+    /// the index 3,000.00, instant refill) trading as account 7, which starts with `lots`
+    /// (1 ETH = 1,000 lots, entered at 3,000), next to taker account 1; `edit` sets the
+    /// inventory rules.
+    fn inventory_maker(lots: Qty, edit: impl FnOnce(&mut MarketMakerSpec)) -> (Exchange, MarketMaker, AgentContext) {
+        use crate::account::MarginMode;
+        use crate::exchange::AccountRow;
+        use crate::types::Money;
+        let (_, m, _) = scheduled_maker(Vec::new());
+        let mut spec = m.spec;
+        spec.trader = TraderId(7);
+        spec.requote_bp = 1.0;
+        edit(&mut spec);
+        spec.validate().unwrap();
+        let mut ex = market();
+        ex.add_accounts(&[AccountRow {
+            id: TraderId(7),
+            balance: Money::from_f64(1e9),
+            mode: MarginMode::Cross,
+            lots,
+            entry_money_per_lot: Money::from_f64(3.0),
+            leverage: 10,
+            isolated_margin: None,
+        }])
+        .unwrap();
+        let ctx = AgentContext { scale: ex.config().scale, liquidated_quote: [0.0, 0.0] };
+        (ex, MarketMaker::new(spec, 0), ctx)
+    }
+
+    /// Level prices of one side (best first).
+    fn prices(ex: &Exchange, side: Side) -> Vec<Price> {
+        side_levels(ex, side).into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn inventory_skew_moves_the_ladder_against_the_position() {
+        // Avellaneda–Stoikov-style linear skew, 10 bp per $1M of position notional. Long 100
+        // ETH at the reference 3,000.00 is $300,000: the centre moves −10 × 0.3 = −3 bp, to
+        // 3,000 × (1 − 0.0003) = 2,999.10. Level offsets are ceil(centre × x) ticks: 10 bp of
+        // 299,910 ticks = 299.91 → 300, 20 bp = 599.82 → 600: bids 2,996.10 / 2,993.10, asks
+        // 3,002.10 / 3,005.10 (unskewed: 2,997.00 / 2,994.00 and 3,003.00 / 3,006.00).
+        let (mut ex, mut m, ctx) = inventory_maker(100_000, |s| s.skew_bp_per_million = 10.0);
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(prices(&ex, Side::Buy), vec![299_610, 299_310]);
+        assert_eq!(prices(&ex, Side::Sell), vec![300_210, 300_510]);
+        // Short 100 ETH: the centre moves up 3 bp to 3,000.90 (300,090 ticks); 10 bp of it is
+        // 300.09 → 301 ticks, 20 bp 600.18 → 601: bids 2,997.89 / 2,994.89, asks 3,003.91 /
+        // 3,006.91.
+        let (mut ex, mut m, ctx) = inventory_maker(-100_000, |s| s.skew_bp_per_million = 10.0);
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(prices(&ex, Side::Buy), vec![299_789, 299_489]);
+        assert_eq!(prices(&ex, Side::Sell), vec![300_391, 300_691]);
+        // A fill moves the centre: a taker buys 50 ETH of the long maker's 100 ETH-worth first
+        // ask level (99,930 lots at 3,002.10): 50 ETH long is $150,000, a −1.5 bp skew,
+        // centre round(300,000 × 0.99985) = 299,955; offsets ceil(299.955) = 300 and
+        // ceil(599.91) = 600: bids 2,996.55 / 2,993.55, asks 3,002.55 / 3,005.55 (the centre
+        // moved 45 ticks, 1.5 bp ≥ requote_bp 1: the ladder re-centres).
+        let (mut ex, mut m, ctx) = inventory_maker(100_000, |s| s.skew_bp_per_million = 10.0);
+        m.wake(0, &mut ex, &ctx);
+        let buy = OrderRequest { side: Side::Buy, qty: 50_000, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+        assert_eq!(ex.submit(TraderId(1), buy).outcome.filled, 50_000);
+        assert_eq!(ex.account(TraderId(7)).unwrap().position.lots, 50_000);
+        m.wake(100_000_000, &mut ex, &ctx);
+        assert_eq!(prices(&ex, Side::Buy), vec![299_655, 299_355]);
+        assert_eq!(prices(&ex, Side::Sell), vec![300_255, 300_555]);
+        // The shift is capped at half the reference: 1e6 bp per $1M on $300,000 long would be
+        // −30,000%; the centre stops at 1,500.00 (levels at 10 bp: 1.50 → bid 1,498.50).
+        let (mut ex, mut m, ctx) = inventory_maker(100_000, |s| s.skew_bp_per_million = 1e6);
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(prices(&ex, Side::Buy)[0], 149_850);
+        assert_eq!(prices(&ex, Side::Sell)[0], 150_150);
+    }
+
+    #[test]
+    fn position_limit_withholds_the_side_that_would_grow_the_position() {
+        // Limit $300,000 = 100 ETH at the reference 3,000.00. Levels here are worth $30,000:
+        // bids 30,000 / 2.997 = 10,010 and / 2.994 = 10,020 lots, asks 30,000 / 3.003 = 9,990
+        // and / 3.006 = 9,980 lots.
+        let limited = |s: &mut MarketMakerSpec| {
+            s.depth_10bp = 30_000.0;
+            s.max_position = 300_000.0;
+        };
+        // At the limit (long 100 ETH: $300,000 ≥ $300,000): asks only.
+        let (mut ex, mut m, ctx) = inventory_maker(100_000, limited);
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(m.limited(), [true, false]);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 9_990), (300_600, 9_980)]);
+        // Short at the limit: bids only.
+        let (mut ex, mut m, ctx) = inventory_maker(-100_000, limited);
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(m.limited(), [false, true]);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 10_010), (299_400, 10_020)]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![]);
+        // Long 95 ETH: both sides. A sell of 15 ETH sweeps the first bid level (10,010 lots)
+        // and 4,990 lots of the second within one order: the maker is long 110 ETH, 10 ETH
+        // past the limit (checked at wakes, not inside a sweep).
+        let (mut ex, mut m, ctx) = inventory_maker(95_000, limited);
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(m.limited(), [false, false]);
+        let sell =
+            OrderRequest { side: Side::Sell, qty: 15_000, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+        assert_eq!(ex.submit(TraderId(1), sell).outcome.filled, 15_000);
+        assert_eq!(ex.account(TraderId(7)).unwrap().position.lots, 110_000);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_400, 5_030)]);
+        // The next wake cancels what is left of the bids; the asks stay.
+        m.wake(100_000_000, &mut ex, &ctx);
+        assert_eq!(m.limited(), [true, false]);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 9_990), (300_600, 9_980)]);
+        // Still limited: nothing is quoted on the bid side at later wakes.
+        m.wake(200_000_000, &mut ex, &ctx);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![]);
+        // A buy of 12 ETH takes the first ask level (9,990) and 2,010 lots of the second: long
+        // 98 ETH = $294,000 < $300,000. The next wake quotes bids again (instant refill here;
+        // with a half-life they regrow from zero) and refills the asks.
+        let buy = OrderRequest { side: Side::Buy, qty: 12_000, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+        assert_eq!(ex.submit(TraderId(1), buy).outcome.filled, 12_000);
+        assert_eq!(ex.account(TraderId(7)).unwrap().position.lots, 98_000);
+        m.wake(300_000_000, &mut ex, &ctx);
+        assert_eq!(m.limited(), [false, false]);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 10_010), (299_400, 10_020)]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 9_990), (300_600, 9_980)]);
+    }
+
+    #[test]
+    fn a_pulled_maker_reloads_when_the_reference_reaches_a_level() {
+        // Pull on a 20 bp move within 10 s (both sides), reload after an hour of calm (never
+        // here) or at 2,960.00. No trades: the pull rule watches the index (the reference).
+        const S: Ts = 1_000_000_000;
+        let (mut ex, mut m, ctx) = inventory_maker(0, |s| {
+            s.pull_move = 0.002;
+            s.pull_window = 10 * S;
+            s.pull_both_sides = true;
+            s.reload_after = 3_600 * S;
+            s.reload_levels = vec![296_000];
+        });
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(side_levels(&ex, Side::Buy).len(), 2);
+        // −33 bp in 1 s: pulled, the book empties.
+        ex.set_index(299_000);
+        m.wake(S, &mut ex, &ctx);
+        assert_eq!(m.pulled(), [true, true]);
+        assert!(side_levels(&ex, Side::Buy).is_empty() && side_levels(&ex, Side::Sell).is_empty());
+        // One tick above the level: not reached, still out.
+        ex.set_index(296_001);
+        m.wake(2 * S, &mut ex, &ctx);
+        assert_eq!(m.pulled(), [true, true]);
+        assert!(side_levels(&ex, Side::Buy).is_empty());
+        // At the level: reloaded, though the move over the window (−1.33%) still exceeds the
+        // threshold. The ladder (instant refill) stays centred on 2,960.01, where the last wake
+        // placed it (one tick is under requote_bp): 10 bp of 296,001 ticks = 296.001 → 297,
+        // 20 bp = 592.002 → 593: bids 2,957.04 / 2,954.08, asks 2,962.98 / 2,965.94.
+        ex.set_index(296_000);
+        m.wake(3 * S, &mut ex, &ctx);
+        assert_eq!(m.pulled(), [false, false]);
+        assert_eq!(prices(&ex, Side::Buy), vec![295_704, 295_408]);
+        assert_eq!(prices(&ex, Side::Sell), vec![296_298, 296_594]);
+        // The pull rule measures from the reload: −17 bp since is under 20 bp, still quoting;
+        // a further fall to −24 bp pulls again.
+        ex.set_index(295_500);
+        m.wake(4 * S, &mut ex, &ctx);
+        assert_eq!(m.pulled(), [false, false]);
+        ex.set_index(295_300);
+        m.wake(5 * S, &mut ex, &ctx);
+        assert_eq!(m.pulled(), [true, true]);
+        // Leaving the level upward is not a new crossing from below (2,953 → 2,961 reaches
+        // 2,960 from below: that is one).
+        ex.set_index(296_100);
+        m.wake(6 * S, &mut ex, &ctx);
+        assert_eq!(m.pulled(), [false, false], "crossed 2,960.00 rising");
+    }
+
+    #[test]
+    fn reload_levels_are_crossed_when_reached_not_when_left() {
+        let (_, m, _) = inventory_maker(0, |s| s.reload_levels = vec![100, 200]);
+        assert!(m.crossed_level(99, 100) && m.crossed_level(101, 100), "reached from below / above");
+        assert!(!m.crossed_level(100, 101) && !m.crossed_level(100, 99), "left");
+        assert!(m.crossed_level(150, 250) && m.crossed_level(250, 150) && m.crossed_level(50, 300));
+        assert!(!m.crossed_level(101, 199) && !m.crossed_level(199, 101) && !m.crossed_level(100, 100));
+    }
+
+    #[test]
+    fn inventory_rules_are_checked() {
+        let refused = |edit: fn(&mut MarketMakerSpec)| {
+            let mut s = maker_spec();
+            edit(&mut s);
+            s.validate().unwrap_err().to_string()
+        };
+        let e = refused(|s| s.skew_bp_per_million = -1.0);
+        assert!(e.contains("skew_bp_per_million"), "{e}");
+        let e = refused(|s| s.skew_bp_per_million = f64::INFINITY);
+        assert!(e.contains("skew_bp_per_million"), "{e}");
+        let e = refused(|s| s.max_position = f64::NAN);
+        assert!(e.contains("max_position"), "{e}");
+        let e = refused(|s| s.reload_levels = vec![300_000, 300_000]);
+        assert!(e.contains("reload_levels row 1") && e.contains("increase"), "{e}");
+        let e = refused(|s| s.reload_levels = vec![0]);
+        assert!(e.contains("reload_levels row 0"), "{e}");
     }
 
     #[test]

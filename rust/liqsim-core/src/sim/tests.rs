@@ -87,6 +87,9 @@ fn maker(pull: bool) -> AgentSpec {
         pull_both_sides: false,
         reload_after: 60 * S,
         depth_schedule: Vec::new(),
+        skew_bp_per_million: 0.0,
+        max_position: 0.0,
+        reload_levels: Vec::new(),
     })
 }
 
@@ -489,6 +492,12 @@ fn incremental_maker_sends_what_a_walk_of_every_level_sends() {
             crate::agents::DepthStep { at: 30 * S + S / 3, bid_scale: 0.5, ask_scale: 0.3 },
             crate::agents::DepthStep { at: 60 * S, bid_scale: 1.2, ask_scale: 1.0 },
         ],
+        // Inventory rules on: the centre moves with every fill that changes the position (a
+        // re-centre of every level), the limit withholds a side between wakes, and the index
+        // path crosses the reload levels while this maker is pulled.
+        skew_bp_per_million: 300.0,
+        max_position: 15_000.0,
+        reload_levels: vec![px(2985.0), px(3015.0), px(3030.0)],
     });
     let runs: [(Vec<ScenarioOrder>, Vec<IndexPoint>, Vec<AgentSpec>); 2] = [
         (buys(S, 40, 2 * ETH), Vec::new(), busy_agents()),
@@ -504,6 +513,24 @@ fn incremental_maker_sends_what_a_walk_of_every_level_sends() {
             (out, format!("{:?}", ex.tape()), book)
         };
         let (fast, walk) = (go(false), go(true));
+        if r == 1 {
+            // The inventory rules acted: without them the run differs.
+            let plain: Vec<AgentSpec> = agents
+                .iter()
+                .map(|a| match a {
+                    AgentSpec::MarketMaker(m) => AgentSpec::MarketMaker(MarketMakerSpec {
+                        skew_bp_per_million: 0.0,
+                        max_position: 0.0,
+                        reload_levels: Vec::new(),
+                        ..m.clone()
+                    }),
+                    other => other.clone(),
+                })
+                .collect();
+            let mut ex = exchange(300);
+            let out = run(&mut ex, orders, index, &plain, &RunSpec { end: 120 * S, ..spec(5) }).unwrap();
+            assert!(out != fast.0, "the inventory rules changed nothing");
+        }
         assert!(fast.0.agent_actions > 2_000, "run {r}: the makers were busy: {}", fast.0.agent_actions);
         assert_eq!(fast.0, walk.0, "run {r}: series and counters");
         assert!(fast.1 == walk.1, "run {r}: tapes differ");
@@ -535,6 +562,9 @@ fn a_maker_whose_account_is_liquidated_reads_its_orders_back() {
         pull_both_sides: false,
         reload_after: 60 * S,
         depth_schedule: Vec::new(),
+        skew_bp_per_million: 0.0,
+        max_position: 0.0,
+        reload_levels: Vec::new(),
     });
     let go = |walk_all: bool| {
         crate::agents::WALK_ALL.with(|w| w.set(walk_all));

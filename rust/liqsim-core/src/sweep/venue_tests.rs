@@ -192,6 +192,9 @@ fn maker(inst: InstrumentId, depth_10bp: f64) -> VenueAgentSpec {
             pull_both_sides: false,
             reload_after: 60 * S,
             depth_schedule: Vec::new(),
+            skew_bp_per_million: 0.0,
+            max_position: 0.0,
+            reload_levels: Vec::new(),
         }),
     )
 }
