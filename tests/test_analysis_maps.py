@@ -230,3 +230,24 @@ def test_clusters_and_bands_hand_worked():
     # ±2 %: centres 100.5, 101.5 → 0 + 5; ±5 %: every bucket → 10.
     assert notional_within(m, 0.02)["short"] == 5.0
     assert s["within_5%"]["short"] == 10.0
+
+
+def test_the_built_in_spillover_s_table_maps_as_its_venue_before_any_mark():
+    # 2,000 cross accounts short BTC and ETH: the ETH map of the accounts table puts every ETH leg
+    # where the scenario's own venue (ETH's tick 0.01, as the table path's default) has it before
+    # its first index point.
+    from liqsim.simulation import build_venue
+
+    scn = liqsim.scenarios.load("btc-eth-spillover")
+    accounts = scn.accounts
+    assert accounts is not None
+    lp = liquidation_prices(accounts, symbol="ETHUSDT")
+    venue = build_venue(scn)
+    a = venue.market("ETHUSDT").accounts()
+    trigger = dict(zip(a["trader_id"].tolist(), venue._v._triggers_at_marks("ETHUSDT").tolist()))
+    rows = np.flatnonzero(np.array(accounts.column("symbol").to_pylist()) == "ETHUSDT")
+    ids = accounts.column("trader_id").to_numpy()
+    np.testing.assert_array_equal(lp[rows], [trigger[int(ids[r])] for r in rows])  # NaN: no trigger
+    assert np.isfinite(lp[rows]).sum() >= 2_000
+    m = liquidation_map(accounts, 100, symbol="ETHUSDT")
+    assert int(m["short_count"].sum()) == int(np.isfinite(lp[rows]).sum())
