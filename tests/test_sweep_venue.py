@@ -231,6 +231,18 @@ def test_critical_shock_of_a_venue_counts_every_market_by_default():
     assert venue.median <= btc.median
 
 
+def test_critical_shock_of_a_venue_with_move_watches_the_shocked_market_s_price():
+    cross = _calm_spillover("btc-eth-spillover")
+    # multiple=100: no liquidation count decides; the BTC traded price moving 0.5 % does.
+    c = liqsim.critical_shock(cross, symbol="BTCUSDT", seeds=1, at=5.0, start_notional=1e6, max_notional=4e8,
+                              move=0.005, multiple=100.0)
+    seed, qty = c.per_seed.column("seed")[0].as_py(), c.per_seed.column("critical_qty")[0].as_py()
+    shocks = [{"ts": 5.0, "symbol": "BTCUSDT", "side": "buy", "qty": q} for q in (round(qty * 0.9, 3), qty)]
+    small, big = liqsim.sweep(cross, shocks=shocks, seeds=[seed], progress=False).to_pylist()
+    assert big["BTCUSDT.peak_price"] / big["BTCUSDT.first_price"] - 1 > 0.005
+    assert small["BTCUSDT.peak_price"] / small["BTCUSDT.first_price"] - 1 <= 0.005
+
+
 def test_critical_shock_of_a_venue_names_its_market_or_says_which():
     scn = _scenario()
     with pytest.raises(liqsim.ConfigError, match=r"symbol=.*\['BTCUSDT', 'ETHUSDT'\]") as err:
