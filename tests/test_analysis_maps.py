@@ -146,14 +146,71 @@ def test_bad_input_names_table_column_row():
         liquidation_map({"balance": [1.0], "side": ["long"], "qty": [1.0], "entry_price": [1.0]}, venue="nope")
 
 
-def test_symbol_column_filters_rows_and_refuses_multi_symbol_cross():
+def test_symbol_column_filters_rows():
     accts = {"trader_id": [1, 2], "symbol": ["BTCUSDT", "ETHUSDT"], "balance": [10.0, 10.0],
              "side": ["long", "long"], "qty": [1.0, 1.0], "entry_price": [100.0, 100.0]}
     lp = liquidation_prices(accts, symbol="BTCUSDT")
     assert np.isfinite(lp[0]) and np.isnan(lp[1])
-    accts["trader_id"] = [1, 1]
-    with pytest.raises(liqsim.ScenarioError, match="several symbols"):
-        liquidation_map(accts, symbol="BTCUSDT")
+
+
+#: Trader 1: one cross account, long 2 BTC @ 50,000 (sub-wallet 0) and short 10 ETH @ 3,000 with
+#: 2,000 USDT; trader 2 the same ETH short alone; trader 3 long 1 ETH, isolated, also in BTC.
+TWO_LEG_ROWS = {
+    "symbol": ["ETHUSDT", "BTCUSDT", "ETHUSDT", "BTCUSDT", "ETHUSDT", "BTCUSDT"],
+    "trader_id": [2, 1, 1, 3, 3, 4],
+    "balance": [2_000.0, 0.0, 2_000.0, 500.0, 0.0, 1e6],
+    "margin_mode": ["cross", "cross", "cross", "cross", "isolated", "cross"],
+    "side": ["short", "long", "short", "short", "long", "short"],
+    "qty": [10.0, 2.0, 10.0, 0.01, 1.0, 1.99],
+    "entry_price": [3_000.0, 50_000.0, 3_000.0, 50_000.0, 3_000.0, 50_000.0],
+    "leverage": [20, 20, 20, 20, 20, 20],
+}
+
+
+def test_a_table_map_puts_a_cross_account_s_leg_at_the_venue_s_trigger():
+    # Binance's 2024 tiers (REFERENCE §1): ETH 0–50k 0.4 %; BTC 50k–600k 0.5 % less 50.
+    # Trader 1's ETH leg, its BTC leg at entry (no mark in a table: PnL 0, MM 0.5 % × 100,000 − 50
+    # = 450): 2,000 − 10 (Q − 3,000) ≤ 450 + 0.4 % × 10 Q → Q ≥ 31,550 / 10.04 = 3,142.430… →
+    # 3,142.44 (ETH's tick 0.01). Alone (trader 2): 32,000 / 10.04 = 3,187.2509….
+    lp = liquidation_prices(TWO_LEG_ROWS, symbol="ETHUSDT")
+    assert lp[2] == 3_142.44
+    assert lp[0] == pytest.approx(32_000 / 10.04, rel=1e-12)
+    # Trader 3's isolated ETH long is its own position (isolated margin 1 × 3,000 / 20 = 150);
+    # rows of BTC are NaN on the ETH map.
+    alone = liquidation_prices({k: [v[4]] for k, v in TWO_LEG_ROWS.items()}, symbol="ETHUSDT")
+    assert lp[4] == alone[0] and np.isnan(lp[[1, 3, 5]]).all()
+    # The same rows in a MultiExchange (as a scenario of several markets loads them): the venue-map
+    # path gives the same trigger, and the same map.
+    venue = liqsim.MultiExchange({s: liqsim.Exchange("binance", s) for s in ("ETHUSDT", "BTCUSDT")})
+    venue.load_accounts({k: [v[i] for i in (1, 2)] for k, v in TWO_LEG_ROWS.items()})
+    assert venue._v._triggers_at_marks("ETHUSDT")[-1] == lp[2]
+    grid = [3_100.0, 3_142.43, 3_142.45, 3_190.0]
+    via_venue = liquidation_map(venue, grid, symbol="ETHUSDT")
+    from_table = liquidation_map({k: [v[i] for i in (1, 2)] for k, v in TWO_LEG_ROWS.items()}, grid, symbol="ETHUSDT")
+    for c in ("short_notional", "short_count", "long_count"):
+        assert from_table[c].tolist() == via_venue[c].tolist(), c
+    assert from_table["short_notional"].tolist() == [0.0, 10 * 3_142.44, 0.0]
+    # The whole table: trader 1 at 3,142.44, trader 2 at 3,187.25.
+    m = liquidation_map(TWO_LEG_ROWS, grid, symbol="ETHUSDT")
+    assert m["short_count"].tolist() == [0, 1, 1] and m["long_count"].sum() == 0
+    # The BTC map: trader 1's long leg, its ETH leg at entry (MM 0.4 % × 30,000 = 120):
+    # 2 (P − 50,000) + 2,000 ≤ (0.5 % × 2 P − 50) + 120 → 1.99 P ≤ 98,070 → P ≤ 49,281.407… →
+    # 49,281.40 (BTC at the default tick 0.01, rounded down for a long).
+    btc = liquidation_prices(TWO_LEG_ROWS, symbol="BTCUSDT")
+    assert btc[1] == 49_281.40
+
+
+def test_a_table_map_of_several_symbols_names_the_caller_s_row():
+    rows = {k: list(v) for k, v in TWO_LEG_ROWS.items()}
+    rows["qty"][1] = 2.0005  # trader 1's BTC leg: off BTC's lot of 0.001 (the venue's first leg row)
+    with pytest.raises(liqsim.ScenarioError, match="multiple of 0.001") as err:
+        liquidation_map(rows, 10, symbol="ETHUSDT")
+    assert (err.value.table, err.value.column, err.value.row) == ("accounts", "qty", 1)
+    rows = {k: list(v) for k, v in TWO_LEG_ROWS.items()}
+    rows["symbol"][2] = None  # trader 1's ETH row: no market
+    with pytest.raises(liqsim.ScenarioError, match="missing symbol") as err:
+        liquidation_prices(rows, symbol="ETHUSDT")
+    assert (err.value.column, err.value.row) == ("symbol", 2)
 
 
 def test_clusters_and_bands_hand_worked():
@@ -173,3 +230,24 @@ def test_clusters_and_bands_hand_worked():
     # ±2 %: centres 100.5, 101.5 → 0 + 5; ±5 %: every bucket → 10.
     assert notional_within(m, 0.02)["short"] == 5.0
     assert s["within_5%"]["short"] == 10.0
+
+
+def test_the_built_in_spillover_s_table_maps_as_its_venue_before_any_mark():
+    # 2,000 cross accounts short BTC and ETH: the ETH map of the accounts table puts every ETH leg
+    # where the scenario's own venue (ETH's tick 0.01, as the table path's default) has it before
+    # its first index point.
+    from liqsim.simulation import build_venue
+
+    scn = liqsim.scenarios.load("btc-eth-spillover")
+    accounts = scn.accounts
+    assert accounts is not None
+    lp = liquidation_prices(accounts, symbol="ETHUSDT")
+    venue = build_venue(scn)
+    a = venue.market("ETHUSDT").accounts()
+    trigger = dict(zip(a["trader_id"].tolist(), venue._v._triggers_at_marks("ETHUSDT").tolist()))
+    rows = np.flatnonzero(np.array(accounts.column("symbol").to_pylist()) == "ETHUSDT")
+    ids = accounts.column("trader_id").to_numpy()
+    np.testing.assert_array_equal(lp[rows], [trigger[int(ids[r])] for r in rows])  # NaN: no trigger
+    assert np.isfinite(lp[rows]).sum() >= 2_000
+    m = liquidation_map(accounts, 100, symbol="ETHUSDT")
+    assert int(m["short_count"].sum()) == int(np.isfinite(lp[rows]).sum())

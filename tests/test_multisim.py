@@ -200,9 +200,3 @@ def test_demo_runs_a_scenario_of_several_markets(capsys):
     assert out.startswith("liqsim demo: btc-eth-spillover-isolated")
     eth = next(line for line in out.splitlines() if line.strip().startswith("ETHUSDT"))
     assert eth.endswith("$0 (0) / $0 (0)")
-
-
-def test_critical_shock_refuses_a_scenario_of_several_markets_clearly():
-    # Sweeps run them (tests/test_sweep_venue.py); the critical shock's bisection is one market's.
-    with pytest.raises(liqsim.ConfigError, match="one-market scenarios"):
-        liqsim.critical_shock(_scenario(), seeds=2)

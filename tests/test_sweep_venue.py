@@ -126,6 +126,28 @@ def test_shocks_of_a_venue_name_their_market():
     assert err.value.parameter == "shocks"
 
 
+def test_the_venue_columns_flag_a_book_side_exhausted_in_any_market():
+    # Static books, no maker to refill them: 10 ETH of asks and 1 BTC of bids. Buying the ETH asks
+    # empties ETH's ask side; selling into the BTC bids empties BTC's bid side.
+    book = {"symbol": ["ETHUSDT", "ETHUSDT", "BTCUSDT", "BTCUSDT"], "side": ["buy", "sell", "buy", "sell"],
+            "price": [2_990.0, 3_010.0, 49_990.0, 50_010.0], "qty": [10.0, 10.0, 1.0, 1.0]}
+    scn = _scenario(end=5.0, agents=[], book=book)
+    eth = {"ts": 1.0, "symbol": "ETHUSDT", "side": "buy", "qty": 10.0}
+    btc = {"ts": 2.0, "symbol": "BTCUSDT", "side": "sell", "qty": 1.0}
+    t = liqsim.sweep(scn, shocks=[None, eth, btc, [eth, btc]], progress=False)
+    assert t.column("error").null_count == 4
+    flags = {c: t.column(c).to_pylist() for c in ("bid_exhausted", "ask_exhausted", "BTCUSDT.bid_exhausted",
+                                                  "BTCUSDT.ask_exhausted", "ETHUSDT.bid_exhausted",
+                                                  "ETHUSDT.ask_exhausted")}
+    assert flags["ETHUSDT.ask_exhausted"] == [False, True, False, True]
+    assert flags["BTCUSDT.bid_exhausted"] == [False, False, True, True]
+    assert flags["ETHUSDT.bid_exhausted"] == flags["BTCUSDT.ask_exhausted"] == [False] * 4
+    # The venue's flag: that side of any market's book.
+    assert flags["ask_exhausted"] == [False, True, False, True]
+    assert flags["bid_exhausted"] == [False, False, True, True]
+    assert t.schema.field("bid_exhausted").type == pa.bool_()
+
+
 def test_a_failed_run_is_reported_in_its_row_and_the_others_return():
     scn = _scenario(end=5.0)
     off_lot = {"ts": 1.0, "side": "buy", "qty": 0.0005, "symbol": "ETHUSDT"}  # half a lot of 0.001
@@ -159,10 +181,85 @@ def test_a_venue_scenario_packs_and_unpacks_for_remote_workers():
     assert back.accounts is not None and back.accounts.equals(scn.accounts)
 
 
-def test_critical_shock_still_refuses_a_venue_and_says_what_to_use():
-    with pytest.raises(liqsim.ConfigError, match="liqsim.sweep") as err:
-        liqsim.critical_shock(_scenario(), seeds=1)
-    assert err.value.parameter == "scenario"
+def _calm_spillover(name: str) -> liqsim.Scenario:
+    # The built-in spill-over with its BTC breakout taken out (index flat at the first prices) and
+    # marks following the last trade, so a BTC market order alone moves BTC's mark; one minute.
+    scn = liqsim.scenarios.load(name)
+    market = {sym: {**params, "mark_rule": "last"} for sym, params in scn.market.items()}
+    return scn.replace(index=scn.index.slice(0, 2), market=market, end=60.0)
+
+
+def test_critical_shock_answers_how_big_a_btc_buy_liquidates_eth_shorts():
+    cross = _calm_spillover("btc-eth-spillover")
+    assert cross.index.column("ts").to_pylist() == [0, 0]
+    kw = dict(symbol="BTCUSDT", count_symbol="ETHUSDT", seeds=1, at=5.0, start_notional=1e6, max_notional=4e8)
+    c = liqsim.critical_shock(cross, **kw)  # type: ignore[arg-type]
+    assert c.symbol == "BTCUSDT" and c.count_symbol == "ETHUSDT" and "counting ETHUSDT" in repr(c)
+    seed, qty, notional, liquidated = (c.per_seed.column(k)[0].as_py() for k in
+                                       ("seed", "critical_qty", "critical_notional", "liquidated_notional"))
+    assert np.isfinite(c.median) and c.median == notional and not c.at_book_edge
+    # The answer is a BTC order (sized at BTC's first index, 95,000, on BTC's lot of 0.001) ...
+    assert qty == pytest.approx(math.floor(notional / 95_000.0 / 0.001) * 0.001, abs=1e-9)
+    # ... that, rerun as a sweep shock, liquidates ETH shorts worth more than itself with ETH's
+    # index flat (cross margin), while an order 10 % smaller does not (a tipping point).
+    shocks = [{"ts": 5.0, "symbol": "BTCUSDT", "side": "buy", "qty": q} for q in (round(qty * 0.9, 3), qty)]
+    small, big = liqsim.sweep(cross, shocks=shocks, seeds=[seed], progress=False).to_pylist()
+    assert big["ETHUSDT.liquidated_short_notional"] == liquidated > notional
+    assert small["ETHUSDT.liquidated_short_notional"] < 0.9 * notional
+    assert big["ETHUSDT.final_mark"] < 3_300.0 * 1.01, "ETH's own price barely moved"
+    # The same venue with isolated margin: no BTC buy up to 400 M liquidates ETH shorts, while
+    # counting every market (the default) still finds the BTC cascade.
+    isolated = _calm_spillover("btc-eth-spillover-isolated")
+    none = liqsim.critical_shock(isolated, **kw)  # type: ignore[arg-type]
+    assert math.isnan(none.median) and math.isnan(none.per_seed.column("critical_notional")[0].as_py())
+    btc = liqsim.critical_shock(isolated, **{**kw, "count_symbol": None})  # type: ignore[arg-type]
+    assert np.isfinite(btc.median) and btc.count_symbol is None
+
+
+def test_critical_shock_of_a_venue_counts_every_market_by_default():
+    cross = _calm_spillover("btc-eth-spillover")
+    kw = dict(symbol="btcusdt", seeds=1, at=5.0, start_notional=1e6, max_notional=4e8)
+    venue = liqsim.critical_shock(cross, **kw)  # type: ignore[arg-type]
+    btc = liqsim.critical_shock(cross, **kw, count_symbol="BTCUSDT")  # type: ignore[arg-type]
+    assert venue.symbol == "BTCUSDT" and venue.count_symbol is None
+    # All shorts liquidated at the critical size, in both markets, are counted: more than BTC's.
+    row = liqsim.sweep(cross, seeds=[venue.per_seed.column("seed")[0].as_py()], progress=False, shocks=[
+        {"ts": 5.0, "symbol": "BTCUSDT", "side": "buy", "qty": venue.per_seed.column("critical_qty")[0].as_py()}],
+    ).to_pylist()[0]
+    assert venue.per_seed.column("liquidated_notional")[0].as_py() == row["liquidated_short_notional"] == (
+        pytest.approx(row["BTCUSDT.liquidated_short_notional"] + row["ETHUSDT.liquidated_short_notional"]))
+    assert venue.median <= btc.median
+
+
+def test_critical_shock_of_a_venue_with_move_watches_the_shocked_market_s_price():
+    cross = _calm_spillover("btc-eth-spillover")
+    # multiple=100: no liquidation count decides; the BTC traded price moving 0.5 % does.
+    c = liqsim.critical_shock(cross, symbol="BTCUSDT", seeds=1, at=5.0, start_notional=1e6, max_notional=4e8,
+                              move=0.005, multiple=100.0)
+    seed, qty = c.per_seed.column("seed")[0].as_py(), c.per_seed.column("critical_qty")[0].as_py()
+    shocks = [{"ts": 5.0, "symbol": "BTCUSDT", "side": "buy", "qty": q} for q in (round(qty * 0.9, 3), qty)]
+    small, big = liqsim.sweep(cross, shocks=shocks, seeds=[seed], progress=False).to_pylist()
+    assert big["BTCUSDT.peak_price"] / big["BTCUSDT.first_price"] - 1 > 0.005
+    assert small["BTCUSDT.peak_price"] / small["BTCUSDT.first_price"] - 1 <= 0.005
+
+
+def test_critical_shock_of_a_venue_names_its_market_or_says_which():
+    scn = _scenario()
+    with pytest.raises(liqsim.ConfigError, match=r"symbol=.*\['BTCUSDT', 'ETHUSDT'\]") as err:
+        liqsim.critical_shock(scn, seeds=1)
+    assert err.value.parameter == "symbol"
+    with pytest.raises(liqsim.ConfigError, match="SOLUSDT.*BTCUSDT") as err:
+        liqsim.critical_shock(scn, symbol="SOLUSDT", seeds=1)
+    assert err.value.parameter == "symbol"
+    with pytest.raises(liqsim.ConfigError, match="ETHUSD'.*ETHUSDT") as err:
+        liqsim.critical_shock(scn, symbol="BTCUSDT", count_symbol="ETHUSD", seeds=1)
+    assert err.value.parameter == "count_symbol"
+    one = liqsim.Scenario(market={"mark_rule": "last"}, index={"ts": [0], "price": [3000.0]}, end=5.0)
+    with pytest.raises(liqsim.ConfigError, match="BTCUSDT") as err:
+        liqsim.critical_shock(one, symbol="BTCUSDT", seeds=1)
+    assert err.value.parameter == "symbol"
+    c = liqsim.critical_shock(one, symbol="ethusdt", seeds=1, max_notional=2e5)
+    assert c.symbol == "ETHUSDT" and c.count_symbol is None and math.isnan(c.median)
 
 
 # --- keep_states for scenarios of several markets -------------------------------------------------

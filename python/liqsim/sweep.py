@@ -35,8 +35,8 @@ from .errors import ConfigError, LiqsimError
 from .exchange import Exchange
 from .multi import MultiExchange
 from .scenario import FORMAT_VERSION, MARKET_KEYS, Scenario, _end_ns
-from .simulation import (AGENT_BALANCE, _index_columns, _order_columns, _venue_agents, _venue_tables, build_exchange,
-                         build_venue)
+from .simulation import (AGENT_BALANCE, _index_columns, _order_columns, _symbol_codes, _venue_agents, _venue_tables,
+                         build_exchange, build_venue)
 
 #: The trader id of shock orders (the sweep gives it an account with a large balance).
 SHOCK_TRADER_ID: int = _core.SHOCK_TRADER_ID
@@ -47,10 +47,12 @@ SUMMARY_COLUMNS = (
     "insurance_fund_change", "adl_fills", "bid_exhausted", "ask_exhausted", "events", "wall_time_s",
 )
 #: A sweep of a scenario of several markets: the venue's columns (sums over the markets, the
-#: deepest cascade round, ``transfers`` between an account's legs, events, wall time)...
+#: deepest cascade round, a book side exhausted in any market, ``transfers`` between an account's
+#: legs, events, wall time)...
 VENUE_SUMMARY_COLUMNS = (
     "liquidated_long_notional", "liquidated_short_notional", "liquidated_long_count", "liquidated_short_count",
-    "cascade_rounds", "stops_triggered", "insurance_fund_change", "adl_fills", "transfers", "events", "wall_time_s",
+    "cascade_rounds", "stops_triggered", "insurance_fund_change", "adl_fills", "bid_exhausted", "ask_exhausted",
+    "transfers", "events", "wall_time_s",
 )
 #: ... then these figures of each market, named ``<SYMBOL>.<figure>`` (e.g. ``ETHUSDT.last_price``).
 MARKET_SUMMARY_COLUMNS = tuple(c for c in SUMMARY_COLUMNS if c not in ("events", "wall_time_s"))
@@ -472,8 +474,10 @@ def sweep(
 
     A scenario of several markets (:data:`VENUE_SUMMARY_COLUMNS`, see :func:`summary_columns`)
     gives the venue's liquidated notional and counts, insurance fund change, ADL fills and stops
-    summed over the markets, the deepest ``cascade_rounds``, ``transfers`` (money moved between an
-    account's legs), ``events`` and ``wall_time_s``; then each market's figures as
+    summed over the markets, the deepest ``cascade_rounds``, ``bid_exhausted``/``ask_exhausted``
+    (that side of some market's book empty at some sample: the ``<SYMBOL>.bid_exhausted`` columns
+    or-ed), ``transfers`` (money moved between an account's legs), ``events`` and ``wall_time_s``;
+    then each market's figures as
     ``<SYMBOL>.<figure>`` (``BTCUSDT.liquidated_short_notional``, ``ETHUSDT.last_price``, …: the
     one-market columns but events and wall time).
 
@@ -622,7 +626,9 @@ class CriticalShock:
     row per seed: ``critical_notional`` (NaN when no size up to ``max_notional`` did it; 0 when
     the market cascades without a shock), ``critical_qty`` (base), ``at_book_edge`` (the shock
     at that size emptied its side of the book: the answer is the depth of the book, not a
-    tipping point), ``liquidated_notional`` at that size, ``runs``."""
+    tipping point), ``liquidated_notional`` at that size (the liquidations that count, see
+    ``count_symbol``), ``runs``. ``symbol``: the shocked market; ``count_symbol``: the market
+    whose liquidations were counted (None: all of the scenario's markets)."""
 
     side: str
     median: float
@@ -630,11 +636,26 @@ class CriticalShock:
     high: float
     at_book_edge: bool
     per_seed: pa.Table
+    symbol: str | None = None
+    count_symbol: str | None = None
 
     def __repr__(self) -> str:
         edge = "; at the edge of the book (book exhausted), not a tipping point" if self.at_book_edge else ""
-        return (f"<liqsim.CriticalShock {self.side}: median {self.median:,.0f} quote "
-                f"(seeds: {self.low:,.0f}..{self.high:,.0f}){edge}>")
+        where = "" if self.symbol is None else f" of {self.symbol}"
+        counted = "" if self.count_symbol is None or self.count_symbol == self.symbol else (
+            f", counting {self.count_symbol} liquidations")
+        return (f"<liqsim.CriticalShock {self.side}{where}: median {self.median:,.0f} quote "
+                f"(seeds: {self.low:,.0f}..{self.high:,.0f}){counted}{edge}>")
+
+
+def _market_of(parameter: str, value: Any, symbols: list[str]) -> str:
+    """The scenario's spelling of market ``value`` (case-insensitive), or a ConfigError naming
+    ``parameter`` and the markets."""
+    found = {s.upper(): s for s in symbols}.get(str(value).upper())
+    if not isinstance(value, str) or found is None:
+        raise _config_error(parameter, f"{parameter}={value!r} is not one of the scenario's markets {symbols}"
+                                       f"{did_you_mean(str(value), symbols)}")
+    return found
 
 
 def critical_shock(
@@ -648,6 +669,8 @@ def critical_shock(
     max_notional: float = 1e9,
     tolerance: float = 0.05,
     threads: int | None = None,
+    symbol: str | None = None,
+    count_symbol: str | None = None,
 ) -> CriticalShock:
     """The smallest market order, in quote notional, that sets off a cascade, by bisection per seed.
 
@@ -660,6 +683,15 @@ def critical_shock(
     trader at ``at`` (float: seconds after start; default: a tenth of the way in), its size
     ``notional ÷ reference price`` (first index price, else the mid) rounded down to the lot.
 
+    A scenario of several markets (a venue sharing cross margin) needs ``symbol``: the market the
+    order is sent to (its first index price or mid and its lot size the shock's, its book side
+    the one ``at_book_edge`` watches). The liquidations that count are the hurt side's in every
+    market of the venue, summed (a BTC buy counts the shorts it liquidates in BTC and, through
+    cross margin, in ETH), or with ``count_symbol`` only that market's, and ``move`` then watches
+    that market's traded price (by default the shocked market's): ``symbol="BTCUSDT",
+    count_symbol="ETHUSDT"`` asks how big a BTC buy liquidates ETH shorts worth ``multiple`` × its
+    own notional. In a one-market scenario both are optional and must name its market.
+
     Example
     -------
     >>> import liqsim
@@ -668,10 +700,26 @@ def critical_shock(
     >>> c = liqsim.critical_shock(scn, seeds=2, max_notional=1e6)
     >>> c.median != c.median  # no accounts to liquidate: NaN, no size sets off a cascade
     True
+
+    Several markets: the order goes to ``symbol``; here ETH shorts count (none are loaded).
+
+    >>> venue = liqsim.Scenario(market={"BTCUSDT": {"tick_size": 0.1}, "ETHUSDT": {}},
+    ...                         index={"ts": [0, 0], "symbol": ["BTCUSDT", "ETHUSDT"],
+    ...                                "price": [50000.0, 3000.0]},
+    ...                         agents=[liqsim.agents.MarketMaker(symbol="BTCUSDT", depth_10bp=1e6)],
+    ...                         end=10.0)
+    >>> c = liqsim.critical_shock(venue, symbol="BTCUSDT", count_symbol="ETHUSDT", seeds=1,
+    ...                           max_notional=1e6)
+    >>> c.symbol, c.count_symbol, c.median != c.median
+    ('BTCUSDT', 'ETHUSDT', True)
     """
-    if scenario.markets is not None:
-        raise _config_error("scenario", "critical_shock runs one-market scenarios; for several markets, liqsim.sweep takes "
-                                        "shocks with a 'symbol' (e.g. a list of sizes)")
+    several = scenario.markets is not None
+    symbols = scenario.symbols
+    if several and symbol is None:
+        raise _config_error("symbol", f"critical_shock of a scenario of several markets needs symbol= (the market the "
+                                      f"shock order goes to, one of {symbols})")
+    shocked = symbols[0] if symbol is None else _market_of("symbol", symbol, symbols)
+    counted = None if count_symbol is None else _market_of("count_symbol", count_symbol, symbols)
     if side not in ("buy", "sell"):
         raise _config_error("side", f"side must be 'buy' or 'sell', got {side!r}")
     for name, value in (("multiple", multiple), ("start_notional", start_notional), ("max_notional", max_notional),
@@ -688,18 +736,35 @@ def critical_shock(
         ts = time_ns("at", at)
     if not scenario.start <= ts <= scenario.end:
         raise _config_error("at", f"at must be within the scenario ({scenario.start}..{scenario.end} ns), got {at!r}")
-    exchange = build_exchange(scenario)
     index_ts, index_price = _index_columns(scenario)
-    bid, ask = exchange.best_bid, exchange.best_ask
+    market: Exchange
+    base_market: Exchange | MultiExchange
+    if several:
+        base_market = build_venue(scenario)
+        market = base_market.market(shocked)
+        # The shocked market's first index point (the index table is sorted by ts).
+        if len(index_price):
+            index_price = index_price[_symbol_codes(scenario, scenario.index, "index") == symbols.index(shocked)]
+        agents: list[Any] = _venue_agents(scenario, scenario.agents)
+    else:
+        base_market = market = build_exchange(scenario)
+        agents = [a._core(k) for k, a in enumerate(scenario.agents)]
+    bid, ask = market.best_bid, market.best_ask
     reference = float(index_price[0]) if len(index_price) else (
         (bid + ask) / 2 if bid is not None and ask is not None else math.nan)
     if not math.isfinite(reference):
-        raise _config_error("scenario", "critical_shock needs an index path or a two-sided book for a reference price")
-    lot = float(exchange._ex.lot_size)
+        raise _config_error("scenario", f"critical_shock needs an index path or a two-sided book of {shocked} for a "
+                                        "reference price")
+    lot = float(market._ex.lot_size)
     seed_list = _seed_list(scenario.seed, seeds)
-    agents = [a._core(k) for k, a in enumerate(scenario.agents)]
-    hurt = "liquidated_short_notional" if side == "buy" else "liquidated_long_notional"
-    exhausted = "ask_exhausted" if side == "buy" else "bid_exhausted"
+    # Summary columns: the venue's (summed over the markets) or one market's `<SYMBOL>.<figure>`.
+    counted_prefix = f"{counted}." if several and counted is not None else ""
+    shocked_prefix = f"{shocked}." if several else ""
+    watched_prefix = counted_prefix or shocked_prefix
+    hurt = counted_prefix + ("liquidated_short_notional" if side == "buy" else "liquidated_long_notional")
+    exhausted = shocked_prefix + ("ask_exhausted" if side == "buy" else "bid_exhausted")
+    first_col = watched_prefix + "first_price"
+    extreme_col = watched_prefix + ("peak_price" if side == "buy" else "trough_price")
 
     def qty_of(notional: float) -> float:
         return round(math.floor(notional / reference / lot) * lot, 12)
@@ -707,11 +772,14 @@ def critical_shock(
     def run(notionals: list[float]) -> dict[str, Any]:
         core = []
         for seed, notional in zip(seed_list, notionals):
-            shock = {"ts": ts, "side": side, "qty": qty_of(notional)} if notional > 0 else None
-            orders, _, its, iprice, _ = _shock_rows(shock, scenario)
-            core.append({"seed": seed, "end": scenario.end, "agents": agents, "shock_orders": orders,
-                         "shock_index_ts": its, "shock_index_price": iprice})
-        return _run_group(scenario, scenario.market, core, threads, exchange)
+            shock = {"ts": ts, "side": side, "qty": qty_of(notional), "symbol": shocked} if notional > 0 else None
+            orders, order_symbol, its, iprice, isymbol = _shock_rows(shock, scenario)
+            one: dict[str, Any] = {"seed": seed, "end": scenario.end, "agents": agents, "shock_orders": orders,
+                                   "shock_index_ts": its, "shock_index_price": iprice}
+            if several:
+                one.update(shock_order_symbol=order_symbol, shock_index_symbol=isymbol)
+            core.append(one)
+        return _run_group(scenario, scenario.market, core, threads, base_market)
 
     def cascades(result: Mapping[str, Any], k: int, notional: float) -> bool:
         if result["error"][k] is not None:
@@ -719,8 +787,8 @@ def critical_shock(
         if float(result[hurt][k]) > multiple * notional:
             return True
         if move is not None:
-            first = float(result["first_price"][k])
-            extreme = float(result["peak_price"][k] if side == "buy" else result["trough_price"][k])
+            first = float(result[first_col][k])
+            extreme = float(result[extreme_col][k])
             return math.isfinite(first) and abs(extreme / first - 1.0) > move
         return False
 
@@ -733,6 +801,8 @@ def critical_shock(
     liquidated = [math.nan] * n
     for k in range(n):
         total_runs[k] += 1
+        if base["error"][k] is not None:
+            raise LiqsimError(f"critical_shock: the run for seed {seed_list[k]} failed: {base['error'][k]}")
         if float(base[hurt][k]) > 0.0:  # the market cascades on its own
             hi[k] = 0.0
             liquidated[k] = float(base[hurt][k])
@@ -781,6 +851,8 @@ def critical_shock(
         high=float(found.max()) if len(found) else math.nan,
         at_book_edge=bool(any(at_edge)),
         per_seed=per_seed,
+        symbol=shocked,
+        count_symbol=counted,
     )
 
 

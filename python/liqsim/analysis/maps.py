@@ -135,18 +135,17 @@ def _positions(accounts: object, symbol: str) -> dict[str, Any]:
     keep = None
     mode = code_column(t, table, "margin_mode", _MARGIN_MODE_CODES, default=0)
     cross = np.ones(n, bool) if mode is None else mode == 0
+    # Cross rows of traders with cross rows in other symbols too: one account across markets
+    # (as MultiExchange.load_accounts takes them), whose other legs move this leg's trigger.
+    multi = np.zeros(n, bool)
+    legs = np.zeros(0, np.int64)
     if "symbol" in t.column_names:
         sym = np.asarray(t.column("symbol").to_numpy(zero_copy_only=False)).astype(str)
         keep = (sym == symbol) | (sym == "None") | (sym == "")
         if "trader_id" in t.column_names:
             ids = required_int(t, table, "trader_id")
-            hit = np.flatnonzero(keep & cross & np.isin(ids, ids[~keep & cross]))
-            if len(hit):
-                raise scenario_error(
-                    table, "symbol", int(hit[0]),
-                    "a cross account with positions in several symbols: its other positions move this "
-                    "liquidation price, which liquidation_map does not model (one symbol per cross account)",
-                )
+            multi = keep & cross & np.isin(ids, ids[~keep & cross])
+            legs = np.flatnonzero(cross & np.isin(ids, ids[multi]))
     qty = required_float(t, table, "qty")
     side = code_column(t, table, "side", _POSITION_SIDE_CODES)
     if side is None:
@@ -180,11 +179,67 @@ def _positions(accounts: object, symbol: str) -> dict[str, Any]:
         # Leverage only sizes a default isolated margin; 10 when absent, as Exchange.load_accounts.
         "leverage": np.full(n, 10.0) if leverage is None else np.where(np.isnan(leverage), 10.0, leverage),
         "isolated_margin": float_column(t, table, "isolated_margin"),
+        "multi": multi,
+        "trader_id": required_int(t, table, "trader_id") if multi.any() else np.zeros(n, np.int64),
     }
     if keep is not None:
         cols = {k: (v[keep] if v is not None else None) for k, v in cols.items()}
         # Rows of other symbols are not this map's; a flat size skips them in the core.
-    return {k: (np.ascontiguousarray(v) if v is not None else None) for k, v in cols.items()}
+    out = {k: (np.ascontiguousarray(v) if v is not None else None) for k, v in cols.items()}
+    out["legs"] = legs  # rows of `t` to load into a venue (every cross row of those traders)
+    return out
+
+
+def _venue_legs(t: Any, legs: np.ndarray, symbol: str, venue: str, tiers: object | None) -> dict[int, float]:
+    """Trigger price on ``symbol`` of each trader whose cross rows ``legs`` (rows of accounts
+    table ``t``) span several symbols, by trader id: the rows loaded into a
+    :class:`liqsim.MultiExchange` of their symbols (each market ``Exchange(venue, symbol)``, the
+    ``tiers`` on ``symbol``'s), read with the venue-map path (``triggers_at_marks``). No market has
+    a mark, so nothing is liquidated on loading and each other leg counts at its entry price
+    (unrealised PnL 0, maintenance margin on its entry notional)."""
+    from ..exchange import ACCOUNT_COLUMNS, Exchange  # here: the analysis package loads before these
+    from ..errors import ScenarioError
+    from ..multi import MultiExchange
+
+    table = "accounts"
+    sub = t.take(legs).select([c for c in t.column_names if c in ("symbol", *ACCOUNT_COLUMNS)])
+    given = [str(s) for s in sub.column("symbol").to_pylist()]
+    blank = [r for r, s in enumerate(given) if s in ("None", "")]
+    if blank:
+        raise scenario_error(table, "symbol", int(legs[blank[0]]),
+                             "missing symbol on a row of a trader with rows in several symbols")
+    names = list(dict.fromkeys(given))
+    try:
+        markets = {name: Exchange(venue, name, tiers=tiers if name == symbol else None)  # type: ignore[arg-type]
+                   for name in names}
+        v = MultiExchange(markets)
+        v.load_accounts(sub)
+    except ScenarioError as err:
+        if err.row is None or err.table != table:
+            raise
+        # The venue names the row of the legs it was given; the caller's table is `t`.
+        where = f"table '{table}', column '{err.column}', row {err.row}: "
+        message = str(err)[len(where):] if str(err).startswith(where) else str(err)
+        raise scenario_error(table, err.column, int(legs[err.row]), message) from None
+    ids = v.market(symbol).accounts()["trader_id"]
+    return dict(zip(ids.tolist(), v._v._triggers_at_marks(symbol).tolist()))
+
+
+def _liq_prices(t: Any, cols: dict[str, Any], venue: str, symbol: str, tiers: object | None) -> np.ndarray:
+    """Liquidation price of each kept row: the venue's formula for a row that is its account's only
+    position in a market (or isolated); the venue's own trigger (:func:`_venue_legs`) for a leg
+    of a cross account with rows in several symbols."""
+    multi = cols["multi"]
+    size = np.where(multi, 0.0, cols["size"]) if multi.any() else cols["size"]
+    lp = np.asarray(_core.account_liq_prices(
+        np.ascontiguousarray(size), cols["entry_price"], cols["balance"], cols["isolated"], cols["leverage"],
+        cols["isolated_margin"], venue, symbol, _tier_columns(tiers),
+    ))
+    if multi.any():
+        triggers = _venue_legs(t, cols["legs"], symbol, venue, tiers)
+        lp = lp.copy()
+        lp[multi] = [triggers[i] for i in cols["trader_id"][multi].tolist()]
+    return lp
 
 
 def liquidation_prices(
@@ -196,7 +251,18 @@ def liquidation_prices(
     A cross row is backed by its ``balance`` (the account holds nothing else); an isolated row by
     its ``isolated_margin`` (default ``qty × entry_price / leverage``, as :meth:`Exchange.load_accounts`
     applies). The venue's formula and tiers do the rest (:func:`liqsim.liquidation_price`).
-    Rows of other symbols (a ``symbol`` column) are NaN.
+    Rows of other symbols (a ``symbol`` column) are NaN. A cross trader with rows in several
+    symbols (``symbol`` and ``trader_id`` columns) is one account across markets, as
+    :meth:`liqsim.MultiExchange.load_accounts` loads it: its rows are loaded into a venue of their
+    symbols (``Exchange(venue, symbol)`` each, default tick 0.01 and lot 0.001; ``tiers`` on
+    ``symbol``) and its row of ``symbol`` gets the venue's trigger price (the whole account's
+    ``WB + ΣUPNL ≤ ΣMM``, to the tick), its other legs counted at their entry prices (a table has
+    no marks: unrealised PnL 0, maintenance margin on the entry notional).
+
+    >>> rows = {"symbol": ["BTCUSDT", "ETHUSDT"], "trader_id": [1, 1], "balance": [0.0, 2000.0],
+    ...         "side": ["long", "short"], "qty": [2.0, 10.0], "entry_price": [50000.0, 3000.0]}
+    >>> liquidation_prices(rows, symbol="ETHUSDT").tolist()  # the BTC leg's margin lowers it
+    [nan, 3142.44]
 
     Example
     -------
@@ -206,10 +272,7 @@ def liquidation_prices(
     """
     t = as_table(accounts, "accounts")
     cols = _positions(t, symbol)
-    lp = _core.account_liq_prices(
-        cols["size"], cols["entry_price"], cols["balance"], cols["isolated"], cols["leverage"],
-        cols["isolated_margin"], venue, symbol, _tier_columns(tiers),
-    )
+    lp = _liq_prices(t, cols, venue, symbol, tiers)
     if "symbol" in t.column_names and len(lp) != t.num_rows:
         sym = np.asarray(t.column("symbol").to_numpy(zero_copy_only=False)).astype(str)
         full = np.full(t.num_rows, np.nan)
@@ -236,7 +299,9 @@ def liquidation_map(
     accounts : table or :class:`liqsim.Exchange`
         An accounts table (columns as :meth:`liqsim.Exchange.load_accounts`: ``balance``,
         ``margin_mode``, ``side``, ``qty``, ``entry_price``, ``leverage``, ``isolated_margin``,
-        optionally ``symbol`` and ``trader_id``), or an Exchange: then its accounts, its venue,
+        optionally ``symbol`` and ``trader_id``; a cross trader with rows in several symbols is
+        one account across them, its leg at the venue's trigger with its other legs at their
+        entry prices: see :func:`liquidation_prices`), or an Exchange: then its accounts, its venue,
         symbol and mark, and the engine's own trigger prices (exact to the tick) are used; the
         insurance fund and background liquidity (ids < 0) are left out. Or a
         :class:`liqsim.SimulationResult`: its market at the end, or with ``at=`` (a time) the
@@ -301,12 +366,10 @@ def liquidation_map(
         mark = ex.mark if mark is None else mark
     else:
         symbol = "BTCUSDT" if symbol is None else symbol
-        cols = _positions(accounts, symbol)
+        t = as_table(accounts, "accounts")
+        cols = _positions(t, symbol)
         size, entry = cols["size"], cols["entry_price"]
-        lp = _core.account_liq_prices(
-            size, entry, cols["balance"], cols["isolated"], cols["leverage"], cols["isolated_margin"],
-            venue, symbol, _tier_columns(tiers),
-        )
+        lp = _liq_prices(t, cols, venue, symbol, tiers)
     if mark is not None:
         lo, hi = mark * (1 - span), mark * (1 + span)
     else:

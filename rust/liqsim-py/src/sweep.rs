@@ -133,8 +133,9 @@ fn venue_plan(
 /// `orders` columns with `order_symbol` codes, index columns with `index_symbol` codes, and run
 /// dicts as for `sweep` with symbol codes for the shock rows and (code, dict) agents. Returns the
 /// venue's columns (liquidated notional and counts, cascade_rounds, stops_triggered,
-/// insurance_fund_change, adl_fills: sums over the markets, the deepest round; `transfers`,
-/// `events`, `wall_time_s`), every figure of each market as `SYMBOL.<figure>`, and `error`.
+/// insurance_fund_change, adl_fills: sums over the markets, the deepest round; bid_exhausted /
+/// ask_exhausted: that side of any market's book; `transfers`, `events`, `wall_time_s`), every
+/// figure of each market as `SYMBOL.<figure>`, and `error`.
 #[pyfunction]
 #[pyo3(signature = (venue, orders, order_symbol, index_ts, index_price, index_symbol, runs, start, sample_every, agent_balance, threads=None))]
 #[allow(clippy::too_many_arguments)]
@@ -185,11 +186,10 @@ fn sweep_venue<'py>(
     let d = PyDict::new(py);
     let venue_ok: Vec<Option<&RunSummary>> = all.iter().map(|r| r.as_ref().ok().map(|s| &s.venue)).collect();
     // The venue's prices are None (instruments' prices do not add up): put_summary's price
-    // columns for it would be all NaN, so they are dropped.
+    // columns for it would be all NaN, so they are dropped. Its `bid_exhausted` / `ask_exhausted`
+    // stay: a side of some market's book was empty at some sample.
     put_summary(&d, "", &venue_ok, &grids[0].0)?;
-    for name in
-        ["first_price", "peak_price", "trough_price", "last_price", "final_mark", "bid_exhausted", "ask_exhausted"]
-    {
+    for name in ["first_price", "peak_price", "trough_price", "last_price", "final_mark"] {
         d.del_item(name)?;
     }
     let transfers: Vec<i64> = all.iter().map(|r| r.as_ref().map_or(0, |s| s.transfers as i64)).collect();

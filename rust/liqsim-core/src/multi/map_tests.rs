@@ -16,6 +16,14 @@ const ETH: InstrumentId = InstrumentId(1);
 /// 3,000 with 2,000 USDT (the README's venue example); 11 and 12 hold the other sides; 13 is a
 /// one-market account short 1 ETH @ 3,000 with 100 USDT.
 fn venue() -> MultiExchange {
+    let mut v = unmarked();
+    v.set_index(BTC, 500_000).unwrap();
+    v.set_index(ETH, 300_000).unwrap();
+    v
+}
+
+/// [`venue`] before any mark: the accounts loaded, no index yet.
+fn unmarked() -> MultiExchange {
     let market = |symbol: &str, tick: f64, mmr: i64| {
         let tiers = TierTable::single(Rate(mmr), 100).unwrap();
         let preset = VenuePreset::custom(Venue::Binance, symbol, tiers)
@@ -44,8 +52,6 @@ fn venue() -> MultiExchange {
         (ETH, row(13, -1_000, 3_000.0, 100.0)),
     ])
     .unwrap();
-    v.set_index(BTC, 500_000).unwrap();
-    v.set_index(ETH, 300_000).unwrap();
     v
 }
 
@@ -75,4 +81,25 @@ fn a_legs_trigger_holds_the_other_marks_where_they_are() {
     at.set_index(BTC, 494_984).unwrap();
     let liquidated: usize = (0..2).map(|k| at.exchange(InstrumentId(k)).tape().liquidations.len()).sum();
     assert!(liquidated > 0, "trader 10 is liquidated at its trigger");
+}
+
+#[test]
+fn before_any_mark_the_other_legs_count_at_their_entry_prices() {
+    // What a liquidation map of an accounts table reads (a table has no marks): with no mark, a
+    // leg's figures are its sub-wallet and the maintenance margin of its entry notional (no PnL),
+    // so trader 10's triggers are those of the marks at the entries, 50,000 / 3,000 (the first
+    // test): ETH 31,500 ≤ 10.1 Q → 3,118.82; BTC 1.99 P ≤ 98,300 → 49,396.9. Loading without a
+    // mark liquidates nothing.
+    let v = unmarked();
+    assert_eq!(v.exchange(BTC).mark(), None);
+    assert_eq!(trigger_of(&v, ETH, 10), Some(311_882));
+    assert_eq!(trigger_of(&v, BTC, 10), Some(493_969));
+    assert_eq!(trigger_of(&v, ETH, 13), Some(306_931));
+    assert!((0..2).all(|k| v.exchange(InstrumentId(k)).tape().liquidations.is_empty()));
+    // Marks away from the entries move the legs' triggers: BTC at 49,500 (trader 10's long leg
+    // down 1,000): 2,000 − 1,000 − 10 (Q − 3,000) ≤ 0.5 % × 99,000 + 1 % × 10 Q, 30,505 ≤ 10.1 Q
+    // → 3,020.30.
+    let mut marked = v.clone();
+    marked.set_index(BTC, 495_000).unwrap();
+    assert_eq!(trigger_of(&marked, ETH, 10), Some(302_030));
 }
