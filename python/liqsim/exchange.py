@@ -290,7 +290,7 @@ class Exchange:
         table = "accounts"
         t = as_table(accounts, table)
         check_columns(t, table, ACCOUNT_COLUMNS, extra_columns)
-        self._ex.load_accounts_columns(*account_columns(t, table))
+        self._ex.load_accounts_columns(account_columns(t, table))
 
     # --- acting ----------------------------------------------------------------------------
 

@@ -126,7 +126,7 @@ class MultiExchange:
         t = as_table(accounts, table)
         check_columns(t, table, ("symbol", *ACCOUNT_COLUMNS), extra_columns)
         symbol = code_column(t, table, "symbol", self._codes, required=True)
-        self._v.load_accounts_columns(symbol.astype("uint32"), *account_columns(t, table))
+        self._v.load_accounts_columns(symbol.astype("uint32"), account_columns(t, table))
 
     def load_book(self, symbol: str, book: object, extra_columns: ExtraColumns = "raise") -> None:
         """Load resting orders into one market (columns as :meth:`liqsim.Exchange.load_book`)."""

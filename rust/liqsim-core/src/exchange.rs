@@ -1437,4 +1437,7 @@ pub use stops::{StopRecord, StopRequest, StopStatus};
 mod tests;
 
 #[cfg(test)]
+pub(crate) mod test_fixtures;
+
+#[cfg(test)]
 mod cliff_tests;

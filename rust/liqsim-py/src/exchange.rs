@@ -25,6 +25,34 @@ fn preset(py: Python<'_>, venue: &str, symbol: &str) -> PyResult<VenuePreset> {
     VenuePreset::from_names(venue, symbol).map_err(|e| config_error(py, e))
 }
 
+/// The accounts table's columns, one tuple as `liqsim.exchange.account_columns` builds them:
+/// trader_id, balance, margin_mode code, side sign, qty, entry_price, leverage, isolated_margin
+/// (optional). One argument, so the one-market and the venue loaders share it and its reading.
+pub(crate) type AccountArrays<'py> = (
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, f64>,
+    PyReadonlyArray1<'py, u8>,
+    PyReadonlyArray1<'py, i8>,
+    PyReadonlyArray1<'py, f64>,
+    PyReadonlyArray1<'py, f64>,
+    PyReadonlyArray1<'py, f64>,
+    Option<PyReadonlyArray1<'py, f64>>,
+);
+
+/// The arrays as the core's columns (views, no copy).
+pub(crate) fn account_columns<'a>(a: &'a AccountArrays<'_>) -> PyResult<AccountColumns<'a>> {
+    Ok(AccountColumns {
+        trader_id: a.0.as_slice()?,
+        balance: a.1.as_slice()?,
+        margin_mode: a.2.as_slice()?,
+        side: a.3.as_slice()?,
+        qty: a.4.as_slice()?,
+        entry_price: a.5.as_slice()?,
+        leverage: a.6.as_slice()?,
+        isolated_margin: a.7.as_ref().map(|m| m.as_slice()).transpose()?,
+    })
+}
+
 /// The core names a refused book row's price in ticks; the user gave a float: show that instead.
 pub(crate) fn with_user_price(err: CoreError, price: &[f64]) -> CoreError {
     match err {
@@ -175,30 +203,8 @@ impl PyExchange {
         Ok(PyExchange { ex, tick, lot })
     }
 
-    #[pyo3(signature = (trader_id, balance, margin_mode, side, qty, entry_price, leverage, isolated_margin=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn load_accounts_columns(
-        &mut self,
-        py: Python<'_>,
-        trader_id: PyReadonlyArray1<'_, i64>,
-        balance: PyReadonlyArray1<'_, f64>,
-        margin_mode: PyReadonlyArray1<'_, u8>,
-        side: PyReadonlyArray1<'_, i8>,
-        qty: PyReadonlyArray1<'_, f64>,
-        entry_price: PyReadonlyArray1<'_, f64>,
-        leverage: PyReadonlyArray1<'_, f64>,
-        isolated_margin: Option<PyReadonlyArray1<'_, f64>>,
-    ) -> PyResult<()> {
-        let cols = AccountColumns {
-            trader_id: trader_id.as_slice()?,
-            balance: balance.as_slice()?,
-            margin_mode: margin_mode.as_slice()?,
-            side: side.as_slice()?,
-            qty: qty.as_slice()?,
-            entry_price: entry_price.as_slice()?,
-            leverage: leverage.as_slice()?,
-            isolated_margin: isolated_margin.as_ref().map(|a| a.as_slice()).transpose()?,
-        };
+    fn load_accounts_columns(&mut self, py: Python<'_>, columns: AccountArrays<'_>) -> PyResult<()> {
+        let cols = account_columns(&columns)?;
         let (ex, lot) = (&mut self.ex, &self.lot);
         py.detach(|| account_rows(&cols, lot).and_then(|rows| ex.add_accounts(&rows)))
             .map_err(|e| scenario_error(py, "accounts", e))

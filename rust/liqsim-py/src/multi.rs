@@ -10,7 +10,7 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::exchange::{with_user_price, PyExchange};
+use crate::exchange::{account_columns, with_user_price, AccountArrays, PyExchange};
 use crate::{
     config_error, liqsim_error, on_grid, order_error, parse_side, parse_tif, scenario_error, snapshot_error,
     snapshot_grids,
@@ -63,32 +63,23 @@ impl PyMultiExchange {
     }
 
     /// Accounts with a `symbol` code per row (index into `symbols`).
-    #[pyo3(signature = (symbol, trader_id, balance, margin_mode, side, qty, entry_price, leverage, isolated_margin=None))]
-    #[allow(clippy::too_many_arguments)]
     fn load_accounts_columns(
         &mut self,
         py: Python<'_>,
         symbol: PyReadonlyArray1<'_, u32>,
-        trader_id: PyReadonlyArray1<'_, i64>,
-        balance: PyReadonlyArray1<'_, f64>,
-        margin_mode: PyReadonlyArray1<'_, u8>,
-        side: PyReadonlyArray1<'_, i8>,
-        qty: PyReadonlyArray1<'_, f64>,
-        entry_price: PyReadonlyArray1<'_, f64>,
-        leverage: PyReadonlyArray1<'_, f64>,
-        isolated_margin: Option<PyReadonlyArray1<'_, f64>>,
+        columns: AccountArrays<'_>,
     ) -> PyResult<()> {
         let symbol = symbol.as_slice()?;
-        let (ids, bal, mode, sd, q, entry, lev) = (
-            trader_id.as_slice()?,
-            balance.as_slice()?,
-            margin_mode.as_slice()?,
-            side.as_slice()?,
-            qty.as_slice()?,
-            entry_price.as_slice()?,
-            leverage.as_slice()?,
-        );
-        let iso = isolated_margin.as_ref().map(|a| a.as_slice()).transpose()?;
+        let AccountColumns {
+            trader_id: ids,
+            balance: bal,
+            margin_mode: mode,
+            side: sd,
+            qty: q,
+            entry_price: entry,
+            leverage: lev,
+            isolated_margin: iso,
+        } = account_columns(&columns)?;
         let grids = &self.grids;
         let v = &mut self.v;
         let result = py.detach(|| -> Result<(), CoreError> {

@@ -569,47 +569,12 @@ fn splitmix64(seed: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::test_fixtures::{account, eth_px, exchange, market, usdt, LOTS};
     use crate::venue::Venue;
 
-    /// ETH-like: tick 0.01, lot 0.001 (10^7 money units per tick·lot).
-    fn eth_px(x: f64) -> Price {
-        (x * 100.0).round() as Price
-    }
     /// BTC-like: tick 0.1, lot 0.001.
     fn btc_px(x: f64) -> Price {
         (x * 10.0).round() as Price
-    }
-    fn usdt(x: f64) -> Money {
-        Money::from_f64(x)
-    }
-    const LOTS: i64 = 1000; // lots per coin
-
-    fn exchange(venue: Venue, symbol: &str, tick: f64, fund: f64) -> Exchange {
-        let preset = VenuePreset::new(venue, symbol).unwrap();
-        let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(tick, 0.001).unwrap());
-        if venue != Venue::Dydx {
-            cfg.mark_rule = MarkRule::Last; // dYdX keeps its oracle (index) mark
-        }
-        cfg.insurance_fund = usdt(fund);
-        Exchange::new(cfg).unwrap()
-    }
-
-    fn account(id: i64, balance: f64, lots: Qty, entry: f64) -> AccountRow {
-        AccountRow {
-            id: TraderId(id),
-            balance: usdt(balance),
-            mode: MarginMode::Cross,
-            lots,
-            entry_money_per_lot: usdt(entry / LOTS as f64),
-            leverage: 1,
-            isolated_margin: None,
-        }
-    }
-
-    fn order(ex: &mut Exchange, id: i64, side: Side, lots: Qty) {
-        let req = OrderRequest { side, qty: lots, price: None, tif: TimeInForce::Ioc, reduce_only: false };
-        ex.submit(TraderId(id), req);
-        ex.check_invariants().unwrap();
     }
 
     fn kinds(ex: &Exchange) -> Vec<(TradeKind, Price, Qty)> {
@@ -628,7 +593,7 @@ mod tests {
         ex.add_accounts(&[account(10, 60.0, -LOTS, 3000.0), account(20, 10_000.0, 0, 0.0)]).unwrap();
         ex.add_resting_orders(&[(Side::Sell, eth_px(3050.0), LOTS, None), (Side::Sell, eth_px(3070.0), LOTS, None)])
             .unwrap();
-        order(&mut ex, 20, Side::Buy, LOTS / 2);
+        market(&mut ex, 20, Side::Buy, LOTS / 2);
         let (n, l, b) = (TradeKind::Normal, TradeKind::Liquidation, TradeKind::Backstop);
         assert_eq!(kinds(&ex), vec![(n, eth_px(3050.0), 500), (l, eth_px(3050.0), 500), (b, eth_px(3060.0), 500)]);
         let liq = ex.tape().liquidations[0];
@@ -654,7 +619,7 @@ mod tests {
                 (Side::Buy, btc_px(48_230.0), bid_lots, None),
             ])
             .unwrap();
-            order(&mut ex, 20, Side::Sell, 1);
+            market(&mut ex, 20, Side::Sell, 1);
             ex
         };
         let ex = build(10 * LOTS);
@@ -690,10 +655,10 @@ mod tests {
             (Side::Sell, eth_px(3061.0), 32 * LOTS, None),
         ])
         .unwrap();
-        order(&mut ex, 20, Side::Buy, 1);
+        market(&mut ex, 20, Side::Buy, 1);
         let liq = ex.tape().liquidations.clone();
         assert_eq!((liq.len(), liq[0].kind, liq[0].qty), (1, LiquidationKind::Partial, 8 * LOTS));
-        order(&mut ex, 20, Side::Buy, 1);
+        market(&mut ex, 20, Side::Buy, 1);
         let liq = ex.tape().liquidations[1];
         assert_eq!((liq.kind, liq.qty, liq.avg_fill_ticks), (LiquidationKind::Full, 32 * LOTS, eth_px(3061.0) as f64));
         assert_eq!(ex.account(TraderId(10)).unwrap().wallet, usdt(1_720.0));
@@ -715,9 +680,9 @@ mod tests {
             (Side::Sell, eth_px(3061.0), 40 * LOTS, None),
         ])
         .unwrap();
-        order(&mut ex, 20, Side::Buy, 1);
+        market(&mut ex, 20, Side::Buy, 1);
         ex.advance_to(30 * crate::funding::SECOND);
-        order(&mut ex, 20, Side::Buy, 1);
+        market(&mut ex, 20, Side::Buy, 1);
         let liq = ex.tape().liquidations[1];
         assert_eq!((liq.kind, liq.qty), (LiquidationKind::Partial, 8 * LOTS));
     }
@@ -738,9 +703,9 @@ mod tests {
         ])
         .unwrap();
         ex.add_resting_orders(&[(Side::Sell, eth_px(3000.0), 1, None), (Side::Sell, eth_px(3100.0), 1, None)]).unwrap();
-        order(&mut ex, 20, Side::Buy, 1); // mark 3,000
+        market(&mut ex, 20, Side::Buy, 1); // mark 3,000
         assert!(ex.tape().liquidations.is_empty());
-        order(&mut ex, 20, Side::Buy, 1); // mark 3,100
+        market(&mut ex, 20, Side::Buy, 1); // mark 3,100
         let adl = ex.tape().adl[0];
         assert_eq!(
             (adl.trader, adl.liquidated, adl.qty, adl.price),
@@ -759,7 +724,7 @@ mod tests {
         ex.add_accounts(&[account(30, 10_000.0, LOTS, 3000.0), account(20, 10_000.0, 0, 0.0)]).unwrap();
         ex.add_resting_orders(&[(Side::Sell, eth_px(3100.0), 1, None), (Side::Buy, eth_px(2900.0), 1, None)]).unwrap();
         ex.set_index(eth_px(3000.0));
-        order(&mut ex, 20, Side::Buy, 1);
+        market(&mut ex, 20, Side::Buy, 1);
         assert_eq!(ex.mark(), Some(eth_px(3100.0)));
         ex.advance_to(crate::funding::HOUR);
         assert_eq!(ex.tape().funding[0].mark, eth_px(3000.0));

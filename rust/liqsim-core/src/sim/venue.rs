@@ -1,9 +1,10 @@
 //! The simulation loop over a [`MultiExchange`]: several instruments sharing cross margin.
 //!
-//! The same clock as [`run`](super::run): scenario orders and index rows carry their instrument,
-//! agents trade one instrument each (a market maker per book) through its
-//! [`InstrumentMarket`], so every order goes through the venue (legs refreshed, the venue's
-//! cascade run after it), and [`CrossMomentum`] reads one instrument and trades another.
+//! The same clock as [`run`](super::run), one loop for both (`event_loop.rs`): scenario orders
+//! and index rows carry their instrument, agents trade one instrument each (a market maker per
+//! book) through its [`InstrumentMarket`], so every order goes through the venue (legs
+//! refreshed, the venue's cascade run after it), and [`CrossMomentum`] reads one instrument and
+//! trades another.
 //!
 //! Simultaneous events, in this fixed order (a run is reproducible byte for byte): at equal
 //! timestamps, (1) the venue's scheduled work (every market's samples, funding, cascades, in
@@ -14,6 +15,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::event_loop::{event_loop, Markets};
 use super::{apply_order, bad, validate, IndexPoint, Placed, Recorder, RunSpec, ScenarioOrder, SeriesRow};
 use crate::account::MarginMode;
 use crate::agents::{market_order, Agent, AgentContext, AgentSpec};
@@ -196,7 +198,6 @@ pub fn run_venue_with_states(
     if state_times.windows(2).any(|w| w[0] > w[1]) || state_times.iter().any(|&t| t < spec.start || t > spec.end) {
         return Err(Error::Config { what: "state times", message: "must be sorted and within [start, end]".into() });
     }
-    let mut states: Vec<(Ts, MultiExchange)> = Vec::with_capacity(state_times.len());
     let n = venue.instruments().len();
     let plain_orders: Vec<ScenarioOrder> = orders.iter().map(|o| o.1).collect();
     let plain_index: Vec<IndexPoint> = index.iter().map(|p| p.1).collect();
@@ -301,8 +302,7 @@ pub fn run_venue_with_states(
         ));
     }
     venue.add_accounts(&missing)?;
-    let now = |v: &MultiExchange| v.exchange(InstrumentId(0)).ts();
-    if now(venue) < spec.start {
+    if venue.exchange(InstrumentId(0)).ts() < spec.start {
         venue.advance_to(spec.start);
     }
     let mut agents: Vec<VenueAgent> = specs
@@ -314,86 +314,101 @@ pub fn run_venue_with_states(
         })
         .collect();
 
-    let mut out = VenueRunOutput::default();
-    let mut recorders: Vec<Recorder> = (0..n).map(|k| Recorder::new(venue.exchange(InstrumentId(k as u32)))).collect();
-    let mut placed: HashMap<i64, Placed> = HashMap::new();
-    let (mut next_index, mut next_order) = (0usize, 0usize);
-    let mut next_sample = spec.start;
-    loop {
-        let t_index = index.get(next_index).map(|p| p.1.ts);
-        let t_order = orders.get(next_order).map(|o| o.1.ts);
-        let (agent_k, t_agent) = agents
-            .iter()
-            .enumerate()
-            .map(|(k, a)| (k, a.next_wake()))
-            .min_by_key(|&(k, t)| (t, k))
-            .map_or((None, None), |(k, t)| (Some(k), Some(t)));
-        let t_sample = (next_sample <= spec.end).then_some(next_sample);
-        let Some(t) = [t_index, t_order, t_agent, t_sample].into_iter().flatten().min() else { break };
-        if t > spec.end {
-            break;
-        }
-        if now(venue) < t {
-            venue.advance_to(t);
-        }
-        if t_index == Some(t) {
-            let (inst, p) = index[next_index];
-            venue.set_index(inst, p.price)?;
-            next_index += 1;
-            out.events += 1;
-        } else if t_order == Some(t) {
-            let (inst, o) = orders[next_order];
-            let mut market = InstrumentMarket::new(venue, inst).ok_or_else(|| unknown(inst))?;
-            if !apply_order(&mut market, &o, &mut placed) {
-                out.refused_orders.push(next_order);
+    let mut markets = VenueMarkets {
+        recorders: (0..n).map(|k| Recorder::new(venue.exchange(InstrumentId(k as u32)))).collect(),
+        venue,
+        series: Vec::new(),
+        state_times,
+        states: Vec::with_capacity(state_times.len()),
+    };
+    let counts = event_loop(&mut markets, orders, index, &mut agents, spec)?;
+    let out = VenueRunOutput {
+        series: markets.series,
+        events: counts.events,
+        agent_actions: counts.agent_actions,
+        refused_orders: counts.refused_orders,
+    };
+    Ok((out, markets.states))
+}
+
+/// The venue as the event loop drives it, with a recorder per instrument and the state copies.
+struct VenueMarkets<'a> {
+    venue: &'a mut MultiExchange,
+    recorders: Vec<Recorder>,
+    series: Vec<(InstrumentId, SeriesRow)>,
+    state_times: &'a [Ts],
+    states: Vec<(Ts, MultiExchange)>,
+}
+
+impl VenueMarkets<'_> {
+    /// The context an agent trading `inst` sees: the recorder is read up to now first.
+    fn context(&mut self, inst: InstrumentId) -> AgentContext {
+        let ex = self.venue.exchange(inst);
+        let r = &mut self.recorders[inst.0 as usize];
+        r.catch_up(ex);
+        AgentContext { scale: ex.config().scale, liquidated_quote: r.liquidated_quote }
+    }
+}
+
+impl Markets for VenueMarkets<'_> {
+    type IndexRow = (InstrumentId, IndexPoint);
+    type OrderRow = (InstrumentId, ScenarioOrder);
+    type Agent = VenueAgent;
+
+    fn index_ts(row: &(InstrumentId, IndexPoint)) -> Ts {
+        row.1.ts
+    }
+    fn order_ts(row: &(InstrumentId, ScenarioOrder)) -> Ts {
+        row.1.ts
+    }
+    fn next_wake(agent: &VenueAgent) -> Ts {
+        agent.next_wake()
+    }
+    fn now(&self) -> Ts {
+        self.venue.exchange(InstrumentId(0)).ts()
+    }
+    fn advance_to(&mut self, t: Ts) {
+        self.venue.advance_to(t);
+    }
+    fn set_index(&mut self, &(inst, p): &(InstrumentId, IndexPoint)) -> Result<(), Error> {
+        self.venue.set_index(inst, p.price)
+    }
+    fn apply_order(
+        &mut self,
+        (inst, o): &(InstrumentId, ScenarioOrder),
+        placed: &mut HashMap<i64, Placed>,
+    ) -> Result<bool, Error> {
+        let mut market = InstrumentMarket::new(self.venue, *inst).ok_or_else(|| unknown(*inst))?;
+        Ok(apply_order(&mut market, o, placed))
+    }
+    fn wake(&mut self, agent: &mut VenueAgent, t: Ts) -> Result<u64, Error> {
+        match agent {
+            VenueAgent::On(inst, agent) => {
+                let ctx = self.context(*inst);
+                let mut market = InstrumentMarket::new(self.venue, *inst).ok_or_else(|| unknown(*inst))?;
+                Ok(agent.wake(t, &mut market, &ctx))
             }
-            next_order += 1;
-            out.events += 1;
-        } else if let (Some(k), true) = (agent_k, t_agent == Some(t)) {
-            match &mut agents[k] {
-                VenueAgent::On(inst, agent) => {
-                    let r = &mut recorders[inst.0 as usize];
-                    r.catch_up(venue.exchange(*inst));
-                    let ctx = AgentContext {
-                        scale: venue.exchange(*inst).config().scale,
-                        liquidated_quote: r.liquidated_quote,
-                    };
-                    let mut market = InstrumentMarket::new(venue, *inst).ok_or_else(|| unknown(*inst))?;
-                    out.agent_actions += agent.wake(t, &mut market, &ctx);
-                }
-                VenueAgent::CrossMomentum(agent) => {
-                    let (lead, follow) = (agent.spec.leader, agent.spec.follower);
-                    let leader = venue.exchange(lead).last().or(venue.exchange(lead).mark());
-                    let r = &mut recorders[follow.0 as usize];
-                    r.catch_up(venue.exchange(follow));
-                    let ctx = AgentContext {
-                        scale: venue.exchange(follow).config().scale,
-                        liquidated_quote: r.liquidated_quote,
-                    };
-                    let mut market = InstrumentMarket::new(venue, follow).ok_or_else(|| unknown(follow))?;
-                    out.agent_actions += agent.wake(t, leader, &mut market, &ctx);
-                }
+            VenueAgent::CrossMomentum(agent) => {
+                let (lead, follow) = (agent.spec.leader, agent.spec.follower);
+                let leader = self.venue.exchange(lead).last().or(self.venue.exchange(lead).mark());
+                let ctx = self.context(follow);
+                let mut market = InstrumentMarket::new(self.venue, follow).ok_or_else(|| unknown(follow))?;
+                Ok(agent.wake(t, leader, &mut market, &ctx))
             }
-            out.events += 1;
-        } else {
-            for (k, r) in recorders.iter_mut().enumerate() {
-                let inst = InstrumentId(k as u32);
-                out.series.push((inst, r.sample(venue.exchange(inst))));
-            }
-            while states.len() < state_times.len() && state_times[states.len()] <= t {
-                states.push((t, venue.clone()));
-            }
-            next_sample = next_sample.saturating_add(spec.sample_every);
-            continue;
-        }
-        if spec.check_invariants {
-            venue.check_invariants().map_err(|message| Error::Config { what: "invariants", message })?;
         }
     }
-    if now(venue) < spec.end {
-        venue.advance_to(spec.end);
+    fn sample(&mut self, t: Ts) {
+        for (k, r) in self.recorders.iter_mut().enumerate() {
+            let inst = InstrumentId(k as u32);
+            self.series.push((inst, r.sample(self.venue.exchange(inst))));
+        }
+        while self.states.len() < self.state_times.len() && self.state_times[self.states.len()] <= t {
+            self.states.push((t, self.venue.clone()));
+        }
     }
-    Ok((out, states))
+    fn check_invariants(&self) -> Result<(), String> {
+        self.venue.check_invariants()
+    }
 }
 
 fn unknown(inst: InstrumentId) -> Error {

@@ -5,56 +5,17 @@
 //! Hyperliquid's cooldown window, dYdX's next block, stops, funding samples.
 
 use super::*;
-use crate::account::MarginMode;
 use crate::book::{Event, NewOrder, SelfTradePrevention, TimeInForce};
-use crate::exchange::{AccountRow, ExchangeConfig, LiquidationKind, OrderRequest, StopRequest, StopStatus};
-use crate::funding::{MarkRule, HOUR, SECOND};
-use crate::margin::{NotionalScale, Rate};
+use crate::exchange::test_fixtures::{account, eth_px, exchange, market, usdt, LOTS};
+use crate::exchange::{AccountRow, LiquidationKind, OrderRequest, StopRequest, StopStatus};
+use crate::funding::{HOUR, SECOND};
+use crate::margin::Rate;
 use crate::stops::{Trail, TriggerOn};
 use crate::types::{Money, OrderId, Price, Qty, Side, TraderId};
-use crate::venue::{Venue, VenuePreset};
-
-const LOTS: i64 = 1000; // lots per coin
-
-/// ETH-like: tick 0.01.
-fn px(x: f64) -> Price {
-    (x * 100.0).round() as Price
-}
-
-fn usdt(x: f64) -> Money {
-    Money::from_f64(x)
-}
-
-fn exchange(venue: Venue, symbol: &str, fund: f64) -> Exchange {
-    let preset = VenuePreset::new(venue, symbol).unwrap();
-    let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(0.01, 0.001).unwrap());
-    if venue != Venue::Dydx {
-        cfg.mark_rule = MarkRule::Last; // dYdX keeps its oracle (index) mark
-    }
-    cfg.insurance_fund = usdt(fund);
-    Exchange::new(cfg).unwrap()
-}
-
-fn account(id: i64, balance: f64, lots: Qty, entry: f64) -> AccountRow {
-    AccountRow {
-        id: TraderId(id),
-        balance: usdt(balance),
-        mode: MarginMode::Cross,
-        lots,
-        entry_money_per_lot: usdt(entry / LOTS as f64),
-        leverage: 1,
-        isolated_margin: None,
-    }
-}
-
-fn market(ex: &mut Exchange, id: i64, side: Side, lots: Qty) {
-    let req = OrderRequest { side, qty: lots, price: None, tif: TimeInForce::Ioc, reduce_only: false };
-    ex.submit(TraderId(id), req);
-    ex.check_invariants().unwrap();
-}
+use crate::venue::Venue;
 
 fn limit(ex: &mut Exchange, id: i64, side: Side, price: f64, lots: Qty) {
-    let req = OrderRequest { side, qty: lots, price: Some(px(price)), tif: TimeInForce::Gtc, reduce_only: false };
+    let req = OrderRequest { side, qty: lots, price: Some(eth_px(price)), tif: TimeInForce::Gtc, reduce_only: false };
     ex.submit(TraderId(id), req);
     ex.check_invariants().unwrap();
 }
@@ -106,20 +67,20 @@ fn hyperliquid_cooldown_window_survives_a_snapshot() {
     // ETH @ 3,000 with 4,000 is sliced 20 % (8 ETH at 3,041); the next crossing, at 3,060 within
     // 30 s, takes the WHOLE 32 ETH at 3,061 and leaves 3,672 − 32 × 61 = 1,720 with the trader.
     // The restored exchange must remember the window (a fresh one would slice 20 % again).
-    let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.0);
+    let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.01, 0.0);
     ex.add_accounts(&[account(10, 4_000.0, -40 * LOTS, 3000.0), account(20, 10_000.0, 0, 0.0)]).unwrap();
     ex.add_resting_orders(&[
-        (Side::Sell, px(3040.0), 1, None),
-        (Side::Sell, px(3041.0), 8 * LOTS, None),
-        (Side::Sell, px(3060.0), 1, None),
-        (Side::Sell, px(3061.0), 32 * LOTS, None),
+        (Side::Sell, eth_px(3040.0), 1, None),
+        (Side::Sell, eth_px(3041.0), 8 * LOTS, None),
+        (Side::Sell, eth_px(3060.0), 1, None),
+        (Side::Sell, eth_px(3061.0), 32 * LOTS, None),
     ])
     .unwrap();
     market(&mut ex, 20, Side::Buy, 1);
     assert_eq!(ex.tape().liquidations[0].kind, LiquidationKind::Partial);
     let copy = continue_both(&mut ex, |ex| market(ex, 20, Side::Buy, 1));
     let liq = copy.tape().liquidations[1];
-    assert_eq!((liq.kind, liq.qty, liq.avg_fill_ticks), (LiquidationKind::Full, 32 * LOTS, px(3061.0) as f64));
+    assert_eq!((liq.kind, liq.qty, liq.avg_fill_ticks), (LiquidationKind::Full, 32 * LOTS, eth_px(3061.0) as f64));
     assert_eq!(copy.account(TraderId(10)).unwrap().wallet, usdt(1_720.0));
 }
 
@@ -128,20 +89,20 @@ fn dydx_next_block_survives_a_snapshot() {
     // closeout.rs (REFERENCE §7, x/clob/keeper/liquidations.go), cut between blocks: block 1 buys
     // 20 ETH at 3,025 (fee 907.5); the account is still liquidatable but waits. Block 2, 1 s later
     // on the restored exchange: 18 ETH at 3,030, fee 818.1.
-    let mut ex = exchange(Venue::Dydx, "ETH-USD", 0.0);
+    let mut ex = exchange(Venue::Dydx, "ETH-USD", 0.01, 0.0);
     ex.add_accounts(&[account(10, 10_000.0, -200 * LOTS, 3000.0)]).unwrap();
     ex.add_resting_orders(&[
-        (Side::Buy, px(2900.0), LOTS, None),
-        (Side::Sell, px(3025.0), 20 * LOTS, None),
-        (Side::Sell, px(3030.0), 100 * LOTS, None),
-        (Side::Sell, px(3034.0), 100 * LOTS, None),
+        (Side::Buy, eth_px(2900.0), LOTS, None),
+        (Side::Sell, eth_px(3025.0), 20 * LOTS, None),
+        (Side::Sell, eth_px(3030.0), 100 * LOTS, None),
+        (Side::Sell, eth_px(3034.0), 100 * LOTS, None),
     ])
     .unwrap();
-    ex.set_index(px(3020.0));
+    ex.set_index(eth_px(3020.0));
     assert_eq!(ex.insurance_fund(), usdt(907.5));
     let copy = continue_both(&mut ex, |ex| ex.advance_to(SECOND));
     let liq = copy.tape().liquidations[1];
-    assert_eq!((liq.qty, liq.ts, liq.avg_fill_ticks), (18 * LOTS, SECOND, px(3030.0) as f64));
+    assert_eq!((liq.qty, liq.ts, liq.avg_fill_ticks), (18 * LOTS, SECOND, eth_px(3030.0) as f64));
     assert_eq!(copy.insurance_fund(), usdt(907.5 + 818.1));
 }
 
@@ -154,18 +115,19 @@ fn stops_trailing_stops_and_oco_groups_survive_a_snapshot() {
     // then sells 1 lot into the 3,019 bid: the trailing stop fires (round 1) and its market sell
     // takes the other 0.999 ETH at 3,019 and 1 lot at 2,950, which fires the OCO sell (round 2)
     // and cancels its sibling. The 2,900 stop still waits.
-    let mut ex = exchange(Venue::Binance, "ETHUSDT", 1_000.0);
+    let mut ex = exchange(Venue::Binance, "ETHUSDT", 0.01, 1_000.0);
     let rich = [account(20, 100_000.0, 0, 0.0), account(30, 1e6, 0, 0.0), account(40, 1e6, 0, 0.0)];
     ex.add_accounts(&rich).unwrap();
-    ex.add_resting_orders(&[(Side::Sell, px(3000.0), LOTS, None), (Side::Sell, px(3050.0), LOTS, None)]).unwrap();
+    ex.add_resting_orders(&[(Side::Sell, eth_px(3000.0), LOTS, None), (Side::Sell, eth_px(3050.0), LOTS, None)])
+        .unwrap();
     market(&mut ex, 20, Side::Buy, LOTS);
     limit(&mut ex, 30, Side::Buy, 3019.0, LOTS);
     limit(&mut ex, 30, Side::Buy, 2950.0, 5 * LOTS);
     let stop = |side, trigger: f64, limit: Option<f64>, trail, oco| StopRequest {
         side,
         qty: LOTS,
-        limit: limit.map(px),
-        trigger: px(trigger),
+        limit: limit.map(eth_px),
+        trigger: eth_px(trigger),
         trigger_on: TriggerOn::Last,
         trail,
         reduce_only: false,
@@ -175,7 +137,7 @@ fn stops_trailing_stops_and_oco_groups_survive_a_snapshot() {
     ex.submit_stop(TraderId(20), stop(Side::Sell, 2950.0, None, None, Some(7))).unwrap();
     ex.submit_stop(TraderId(20), stop(Side::Buy, 3100.0, Some(3105.0), None, Some(7))).unwrap();
     ex.submit_stop(TraderId(20), stop(Side::Sell, 2900.0, None, None, None)).unwrap();
-    assert_eq!(ex.stop_book().iter().next().unwrap().trigger, px(2970.0));
+    assert_eq!(ex.stop_book().iter().next().unwrap().trigger, eth_px(2970.0));
     let copy = continue_both(&mut ex, |ex| {
         market(ex, 40, Side::Buy, LOTS);
         market(ex, 40, Side::Sell, 1);
@@ -185,9 +147,9 @@ fn stops_trailing_stops_and_oco_groups_survive_a_snapshot() {
     assert_eq!(
         records,
         vec![
-            (1, StopStatus::Triggered, px(3019.5), 1),
-            (3, StopStatus::Cancelled, px(3100.0), 2), // the sibling's cancel is recorded first
-            (2, StopStatus::Triggered, px(2950.0), 2),
+            (1, StopStatus::Triggered, eth_px(3019.5), 1),
+            (3, StopStatus::Cancelled, eth_px(3100.0), 2), // the sibling's cancel is recorded first
+            (2, StopStatus::Triggered, eth_px(2950.0), 2),
         ]
     );
     assert_eq!(copy.stop_book().len(), 1);
@@ -200,11 +162,14 @@ fn funding_samples_carry_over_to_the_settlement() {
     // one-tick market, so every sample is the same positive premium. Snapshot half way through
     // the interval; both settle at 8 h with the same rate from the same samples (a fresh
     // accumulator would average half as many).
-    let mut ex = exchange(Venue::Binance, "ETHUSDT", 0.0);
+    let mut ex = exchange(Venue::Binance, "ETHUSDT", 0.01, 0.0);
     ex.add_accounts(&[account(10, 100_000.0, LOTS, 3000.0), account(11, 100_000.0, -LOTS, 3000.0)]).unwrap();
-    ex.add_resting_orders(&[(Side::Sell, px(3030.01), 100 * LOTS, None), (Side::Buy, px(3030.0), 100 * LOTS, None)])
-        .unwrap();
-    ex.set_index(px(3000.0));
+    ex.add_resting_orders(&[
+        (Side::Sell, eth_px(3030.01), 100 * LOTS, None),
+        (Side::Buy, eth_px(3030.0), 100 * LOTS, None),
+    ])
+    .unwrap();
+    ex.set_index(eth_px(3000.0));
     ex.advance_to(4 * HOUR + 3 * SECOND);
     assert!(ex.tape().funding.is_empty());
     let copy = continue_both(&mut ex, |ex| ex.advance_to(8 * HOUR + SECOND));
@@ -218,7 +183,7 @@ fn the_same_state_gives_the_same_bytes() {
     // Hash maps inside (cooldowns, a sparse id index, the open-order tables) iterate in a random
     // order per instance: two exchanges built alike must still give identical bytes.
     let build = || {
-        let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.0);
+        let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.01, 0.0);
         let rows: Vec<AccountRow> = (0..40)
             .map(|i| account(100 + i, 4_000.0, if i % 2 == 0 { -40 * LOTS } else { 40 * LOTS }, 3000.0))
             .collect();
@@ -226,8 +191,8 @@ fn the_same_state_gives_the_same_bytes() {
         ex.add_accounts(&[account(20, 1e9, 0, 0.0)]).unwrap();
         let mut book: Vec<(Side, Price, Qty, Option<TraderId>)> = Vec::new();
         for k in 0..50 {
-            book.push((Side::Sell, px(3040.0 + k as f64), 8 * LOTS, None));
-            book.push((Side::Buy, px(2960.0 - k as f64), 8 * LOTS, None));
+            book.push((Side::Sell, eth_px(3040.0 + k as f64), 8 * LOTS, None));
+            book.push((Side::Buy, eth_px(2960.0 - k as f64), 8 * LOTS, None));
         }
         ex.add_resting_orders(&book).unwrap();
         limit(&mut ex, 20, Side::Buy, 2900.0, 3);
@@ -293,12 +258,12 @@ fn a_book_continues_exactly_after_a_round_trip() {
 
 /// A small exchange with something of everything: positions, resting orders, a stop, a cooldown.
 fn sample_exchange() -> Exchange {
-    let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.0);
+    let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.01, 0.0);
     ex.add_accounts(&[account(10, 4_000.0, -40 * LOTS, 3000.0), account(20, 10_000.0, 0, 0.0)]).unwrap();
     ex.add_resting_orders(&[
-        (Side::Sell, px(3040.0), 1, None),
-        (Side::Sell, px(3041.0), 8 * LOTS, None),
-        (Side::Buy, px(2900.0), LOTS, None),
+        (Side::Sell, eth_px(3040.0), 1, None),
+        (Side::Sell, eth_px(3041.0), 8 * LOTS, None),
+        (Side::Buy, eth_px(2900.0), LOTS, None),
     ])
     .unwrap();
     market(&mut ex, 20, Side::Buy, 1);
@@ -307,7 +272,7 @@ fn sample_exchange() -> Exchange {
         side: Side::Sell,
         qty: 10,
         limit: None,
-        trigger: px(2000.0),
+        trigger: eth_px(2000.0),
         trigger_on: TriggerOn::Mark,
         trail: None,
         reduce_only: false,
@@ -374,7 +339,7 @@ fn a_consistent_checksum_does_not_make_a_bad_state_acceptable() {
                     OrderRequest { side: Side::Buy, qty: 20, price: None, tif: TimeInForce::Ioc, reduce_only: false };
                 ex.submit(TraderId(20), req);
                 let _ = ex.cancel(TraderId(20), OrderId(3));
-                ex.set_index(px(3100.0));
+                ex.set_index(eth_px(3100.0));
                 ex.advance_to(ex.ts() + HOUR);
             }
         }
