@@ -160,3 +160,19 @@ def test_a_damaged_venue_pickle_raises_snapshot_error() -> None:
         load([(0.5, 0.001), grids[1]], snapshot)
     with pytest.raises(liqsim.SnapshotError, match="not a multi-instrument venue"):
         load(grids, liqsim.Exchange("binance", "BTCUSDT")._ex._snapshot())
+
+
+def test_core_account_columns_of_different_lengths_are_an_error_not_a_panic() -> None:
+    """The binding picks each market's rows by index: a short column must be refused first."""
+    import numpy as np
+
+    v = venue()
+    ids = np.array([5, 6], dtype=np.int64)
+    short = np.array([1.0])
+    columns = (ids, short, np.zeros(2, np.uint8), np.zeros(2, np.int8), np.zeros(2), np.zeros(2), np.ones(2), None)
+    with pytest.raises(liqsim.ScenarioError) as e:
+        v._v.load_accounts_columns(np.zeros(2, np.uint32), columns)
+    assert (e.value.column, e.value.row) == ("balance", 1)
+    with pytest.raises(liqsim.ScenarioError) as e:
+        v._v.load_accounts_columns(np.zeros(1, np.uint32), (ids, np.ones(2)) + columns[2:])
+    assert (e.value.column, e.value.row) == ("symbol", 1)

@@ -84,6 +84,23 @@ impl PyMultiExchange {
         let v = &mut self.v;
         let result = py.detach(|| -> Result<(), CoreError> {
             let n = grids.len();
+            // Rows are picked per market by index below, so every column must be as long first.
+            let rows_in = ids.len();
+            for (column, len) in [
+                ("symbol", symbol.len()),
+                ("balance", bal.len()),
+                ("margin_mode", mode.len()),
+                ("side", sd.len()),
+                ("qty", q.len()),
+                ("entry_price", entry.len()),
+                ("leverage", lev.len()),
+                ("isolated_margin", iso.map_or(rows_in, <[f64]>::len)),
+            ] {
+                if len != rows_in {
+                    let message = format!("column has {len} rows, trader_id has {rows_in}");
+                    return Err(CoreError::BadInput { column, row: len.min(rows_in), message });
+                }
+            }
             if let Some(r) = symbol.iter().position(|&s| s as usize >= n) {
                 let message = format!("code {} is not one of the {n} markets", symbol[r]);
                 return Err(CoreError::BadInput { column: "symbol", row: r, message });
