@@ -678,11 +678,19 @@ impl MarketMaker {
         if k >= self.ladder[s].len() {
             return !has_orders; // beyond the ladder (bids at zero): any order there is off it
         }
-        let (resting, cap) = (self.resting[s][k], self.cap(s, k));
-        if has_orders && (self.off[s] || resting as f64 > w + 1.0 || resting > cap) {
+        let resting = self.resting[s][k];
+        if has_orders && (self.off[s] || resting as f64 > w + 1.0) {
             return false;
         }
-        let missing = (w.floor() as Qty).min(cap) - resting;
+        let mut want = w.floor() as Qty;
+        if self.spec.max_position != 0.0 {
+            let cap = self.cap(s, k);
+            if resting > cap {
+                return false;
+            }
+            want = want.min(cap);
+        }
+        let missing = want - resting;
         let chunk = ((0.1 * target) as Qty).max(1);
         let no_top_up = missing <= 0 || (resting > 0 && missing < chunk);
         no_top_up && (w < target - 1.0 || w == target) // w is finite here: `still` held
@@ -721,15 +729,24 @@ impl MarketMaker {
     /// wakes early (float steps drift by far less), and a level woken early goes back to sleep.
     fn sleep(&mut self, s: usize, k: usize, step: u64, regrow: f64) -> bool {
         let Some(&target) = self.targets[s].get(k) else { return false };
-        let (w, resting, cap) = (self.wanted[s][k], self.resting[s][k], self.cap(s, k));
+        let (w, resting) = (self.wanted[s][k], self.resting[s][k]);
         let keep_in_step = self.off[s] || self.flags[s][k] & RECOUNT != 0 || !(regrow > 0.0 && regrow < 1.0);
-        if keep_in_step || !(w.is_finite() && w < target - 1.0) || resting as f64 > w + 1.0 || resting > cap {
+        if keep_in_step || !(w.is_finite() && w < target - 1.0) || resting as f64 > w + 1.0 {
             return false;
         }
         let need = if resting > 0 { ((0.1 * target) as Qty).max(1) } else { 1 };
-        // A level its cap keeps from a top-up acts next at the clamp to its profile (or when its
-        // cap moves, which lists it).
-        let top_up_at = if cap - resting >= need { resting as f64 + need as f64 } else { f64::INFINITY };
+        let mut top_up_at = resting as f64 + need as f64;
+        if self.spec.max_position != 0.0 {
+            // A level its cap keeps from a top-up acts next at the clamp to its profile (or when
+            // its cap moves, which lists it).
+            let cap = self.cap(s, k);
+            if resting > cap {
+                return false;
+            }
+            if cap - resting < need {
+                top_up_at = f64::INFINITY;
+            }
+        }
         let threshold = top_up_at.min(target - 1.0);
         let (deficit, deficit_due) = (target - w, target - threshold);
         if !(deficit_due > 0.0 && deficit > deficit_due) {
@@ -946,12 +963,15 @@ impl MarketMaker {
                 continue;
             }
             let level_price = self.ladder[s].get(k).copied();
-            let (pulled, wanted, cap) = (self.off[s], self.wanted[s][k], self.cap(s, k));
-            let resting = &mut self.resting[s][k];
+            let (pulled, wanted) = (self.off[s], self.wanted[s][k]);
             // Under the position limit a level over what it may hold is cancelled whole: the
             // partial cancel below leaves orders it no longer counts, and a top-up on top of
             // them could rest more than the room.
-            let clear = self.spec.max_position != 0.0 && (*resting > cap || (*resting as f64) > wanted + 1.0);
+            let clear = self.spec.max_position != 0.0 && {
+                let r = self.resting[s][k];
+                r > self.cap(s, k) || r as f64 > wanted + 1.0
+            };
+            let resting = &mut self.resting[s][k];
             let before = cancels.len();
             self.quotes[s][k].retain(|q| {
                 let off = level_price != Some(q.price);
@@ -981,7 +1001,10 @@ impl MarketMaker {
         for &(s, k) in &work {
             let (s, k) = (s as usize, k as usize);
             let Some(&price) = self.ladder[s].get(k) else { continue };
-            let want = (self.wanted[s][k].floor() as Qty).min(self.cap(s, k));
+            let mut want = self.wanted[s][k].floor() as Qty;
+            if self.spec.max_position != 0.0 {
+                want = want.min(self.cap(s, k));
+            }
             // Top up in chunks of a tenth of the level (or all of it when the level is
             // empty), not a few lots every refresh: each top-up is an order of its own, and
             // a level built of hundreds of slivers costs every later wake.
