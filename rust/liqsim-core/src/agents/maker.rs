@@ -257,6 +257,7 @@ const SLEEPING: u8 = 4;
 /// gives the same orders, in the same order, as walking the whole ladder every wake.
 #[derive(Clone, Debug)]
 pub struct MarketMaker {
+    /// Read by the maker as it was made (flags and the limit in money are taken from it then).
     pub spec: MarketMakerSpec,
     next_wake: Ts,
     last_wake: Option<Ts>,
@@ -274,6 +275,11 @@ pub struct MarketMaker {
     limited: [bool; 2],
     /// `max_position` in money units (exact; 0 with no limit).
     max_money: i128,
+    /// The position limit is on, and the inventory rules (skew or limit) are: each a flag read
+    /// on the hot path, set from the spec when the maker is made (one byte, not a float
+    /// compare that must also rule out NaN).
+    limit: bool,
+    inventory_rules: bool,
     /// Lots each side [bid, ask] may rest in all under the position limit, set at each wake
     /// (i128: L ± position needs more than a lot count).
     room: [i128; 2],
@@ -365,6 +371,8 @@ impl MarketMaker {
             // validate() refuses limits that do not convert; an unchecked one would be no limit.
             max_money: crate::types::Money::try_from_f64(spec.max_position).map_or(i128::MAX, |m| m.0),
             room: [i128::MAX, i128::MAX],
+            limit: spec.max_position != 0.0,
+            inventory_rules: spec.skew_bp_per_million != 0.0 || spec.max_position != 0.0,
             cap_from: [Vec::new(), Vec::new()],
             off: [false, false],
             last_reference: None,
@@ -490,7 +498,7 @@ impl MarketMaker {
     #[inline(never)]
     fn inventory(&mut self, reference: Price, ex: &Exchange, ctx: &AgentContext) -> Price {
         let lots = ex.account(self.spec.trader).map_or(0, |a| a.position.lots);
-        if self.spec.max_position != 0.0 {
+        if self.limit {
             self.set_room(reference, lots, ctx);
         } else {
             self.limited = [false, false];
@@ -539,7 +547,7 @@ impl MarketMaker {
     /// Lots level k of side `s` may hold under the position limit (no bound without one).
     #[inline]
     fn cap(&self, s: usize, k: usize) -> Qty {
-        if self.spec.max_position == 0.0 {
+        if !self.limit {
             return Qty::MAX;
         }
         let from = &self.cap_from[s];
@@ -683,7 +691,7 @@ impl MarketMaker {
             return false;
         }
         let mut want = w.floor() as Qty;
-        if self.spec.max_position != 0.0 {
+        if self.limit {
             let cap = self.cap(s, k);
             if resting > cap {
                 return false;
@@ -736,7 +744,7 @@ impl MarketMaker {
         }
         let need = if resting > 0 { ((0.1 * target) as Qty).max(1) } else { 1 };
         let mut top_up_at = resting as f64 + need as f64;
-        if self.spec.max_position != 0.0 {
+        if self.limit {
             // A level its cap keeps from a top-up acts next at the clamp to its profile (or when
             // its cap moves, which lists it).
             let cap = self.cap(s, k);
@@ -782,7 +790,7 @@ impl MarketMaker {
         self.update_pull(ts, ex.last().unwrap_or(reference), reference, ctx);
         // The ladder centres on the reference skewed against the inventory; the position limit
         // withholds a side. Both off (the default): one branch, the hot path as before.
-        let reference = if self.spec.skew_bp_per_million != 0.0 || self.spec.max_position != 0.0 {
+        let reference = if self.inventory_rules {
             self.inventory(reference, ex.view(), ctx)
         } else {
             self.off = self.pulled;
@@ -906,7 +914,7 @@ impl MarketMaker {
             for s in 0..2 {
                 let (ladder, quote, scale) = (&self.ladder[s], &self.level_quote, self.scale[s]);
                 self.targets[s] = ladder.iter().enumerate().map(|(k, &p)| ctx.lots_for(quote[k] * scale, p)).collect();
-                if self.spec.max_position != 0.0 {
+                if self.limit {
                     let from = &mut self.cap_from[s];
                     from.clear();
                     from.push(0);
@@ -967,7 +975,7 @@ impl MarketMaker {
             // Under the position limit a level over what it may hold is cancelled whole: the
             // partial cancel below leaves orders it no longer counts, and a top-up on top of
             // them could rest more than the room.
-            let clear = self.spec.max_position != 0.0 && {
+            let clear = self.limit && {
                 let r = self.resting[s][k];
                 r > self.cap(s, k) || r as f64 > wanted + 1.0
             };
@@ -1002,7 +1010,7 @@ impl MarketMaker {
             let (s, k) = (s as usize, k as usize);
             let Some(&price) = self.ladder[s].get(k) else { continue };
             let mut want = self.wanted[s][k].floor() as Qty;
-            if self.spec.max_position != 0.0 {
+            if self.limit {
                 want = want.min(self.cap(s, k));
             }
             // Top up in chunks of a tenth of the level (or all of it when the level is
