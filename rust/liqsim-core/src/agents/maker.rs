@@ -1403,7 +1403,8 @@ mod tests {
 
     #[test]
     fn position_limit_holds_through_a_sweep() {
-        // Limit $300,000 = 100 ETH at the reference 3,000.00: one lot (0.001 ETH) is worth
+        // The rule: `MarketMakerSpec::max_position` (issue 9's position limit, held by what
+        // rests). Limit $300,000 = 100 ETH at the reference 3,000.00: one lot (0.001 ETH) is worth
         // $3.000, L = floor(300,000 / 3) = 100,000 lots. Levels here are worth $30,000: bids
         // 30,000 / 2.997 = 10,010 and / 2.994 = 10,020 lots, asks 30,000 / 3.003 = 9,990 and
         // / 3.006 = 9,980 lots. Bids may rest L − position, asks L + position.
