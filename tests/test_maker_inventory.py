@@ -62,25 +62,46 @@ def test_a_skewed_maker_keeps_a_smaller_inventory_under_one_sided_flow():
     assert np.asarray(acc["position"])[row][0] == pytest.approx(pos_skewed[-1], abs=1e-6)
 
 
-def test_a_limited_maker_stays_within_its_limit_plus_one_refresh_of_fills():
-    # Limit $1M of notional at the index 3,000: 333.3 ETH. The maker checks it at each refresh
-    # (0.1 s); what trades against it between two refreshes can carry it past the limit, nothing
-    # more.
-    limit_eth = 1e6 / 3000.0
+def test_a_limited_maker_never_fills_past_its_limit():
+    # Limit $1M of notional at the index 3,000 (the maker's reference, fixed here): one lot
+    # (0.001 ETH) is worth $3, L = floor(1e6 / 3) = 333,333 lots = 333.333 ETH. The maker rests at
+    # most L − position on the side that grows the position, so fills alone cannot carry it past
+    # L, however many takers hit it between two refreshes. The reference does not move, so there
+    # is no price-drift allowance: the bound is L itself.
+    limit_eth = 333.333
     plain = liqsim.simulate(flow_scenario())
     limited = liqsim.simulate(flow_scenario(max_position=1e6))
     _, q_plain = maker_fills(plain)
-    ts, q = maker_fills(limited)
+    _, q = maker_fills(limited)
     pos = np.cumsum(q)
     assert np.abs(np.cumsum(q_plain)).max() > 3 * limit_eth  # the limit matters here
-    refresh = limited.scenario.agents[1].refresh_every
-    buckets = ts // refresh
-    per_refresh = np.zeros(int(buckets.max()) + 1)
-    np.add.at(per_refresh, buckets, np.abs(q))
-    assert np.abs(pos).max() <= limit_eth + per_refresh.max() + 1e-9
-    assert np.abs(pos).max() > limit_eth  # it did reach the limit (and overshoot within a refresh)
+    assert np.abs(pos).max() <= limit_eth + 1e-9
+    assert np.abs(pos).max() > 0.99 * limit_eth  # it did reach the limit
     # At the limit it kept quoting the side that brings the position back: it bought too.
     assert (q > 0).any() and (q < 0).any()
+
+
+def test_a_limited_maker_on_a_moving_reference_drifts_only_with_the_price():
+    # The limit is L = floor(1e6 / (reference × 0.001)) lots at each refresh's reference (the
+    # index here), held in lots until the next refresh: the notional drifts with the price in
+    # between, nothing else. The index steps by 10 every 20 s from 3,000 down to 2,850 and back;
+    # a refresh (every 0.1 s) sees at most one step, so after each of the maker's fills at ts
+    # |position| ≤ L at the index of ts − 0.1 s or of ts, whichever is larger.
+    steps = [3000.0 - 10.0 * k for k in range(16)] + [2850.0 + 10.0 * k for k in range(1, 16)]
+    step_ts = np.array([20 * S * k for k in range(len(steps))])
+    scn = flow_scenario(max_position=1e6).replace(index={"ts": step_ts, "price": steps})
+    res = liqsim.simulate(scn)
+    ts, q = maker_fills(res)
+    pos = np.cumsum(q)
+
+    def limit_eth(t: np.ndarray) -> np.ndarray:
+        index = np.asarray(steps)[np.searchsorted(step_ts, t, side="right") - 1]
+        return np.floor(1e6 / (index * 0.001)) / 1000.0
+
+    refresh = scn.agents[1].refresh_every
+    bound = np.maximum(limit_eth(np.maximum(ts - refresh, 0)), limit_eth(ts))
+    assert (np.abs(pos) <= bound + 1e-9).all()
+    assert (np.abs(pos) > bound - 0.5).any()  # it went to the limit (within half an ETH)
 
 
 def falling_index_scenario(**maker: object) -> liqsim.Scenario:
@@ -132,6 +153,7 @@ def test_inventory_parameters_default_off_and_leave_results_unchanged():
         ({"skew_bp_per_million": float("inf")}, "market_maker.skew_bp_per_million", "finite number ≥ 0"),
         ({"max_position": float("nan")}, "market_maker.max_position", "quoter: max_position must be"),
         ({"max_position": "1e6"}, "market_maker.max_position", "got '1e6'"),
+        ({"max_position": 1e26}, "market_maker.max_position", r"quoter: max_position must be below 1e\+26 quote"),
         ({"reload_levels": [3000.0, 0.0]}, "market_maker.reload_levels", "quoter: reload_levels row 1"),
         ({"reload_levels": [3000.0, 3000]}, "market_maker.reload_levels", "lists 3000 twice"),
         ({"reload_levels": 3000.0}, "market_maker.reload_levels", "must be a list of prices"),

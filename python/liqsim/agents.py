@@ -96,13 +96,18 @@ class MarketMaker(_Agent):
     Inventory (MODELS.md gives no rule; a linear Avellaneda–Stoikov-style skew): the ladder is
     centred on the reference shifted against the maker's position by ``skew_bp_per_million`` bp
     per 1,000,000 quote of position notional (long $2M with 5 bp: centre 10 bp lower, so cheaper
-    asks and lower bids; capped at ±50%). At ``max_position`` quote of notional (|position| × the
-    reference) or beyond, the maker cancels its quotes on the side that would grow the position
-    (bids when long) and quotes it again, regrowing with ``refill_half_life``, once back under.
-    The limit is checked at each refresh: fills between two refreshes (a sweep through several
-    levels) can carry the position past it by what they take. The position is the account's
-    (give the maker its own ``trader_id``: the default liquidity account also holds the static
-    book's fills). All three default off (0, 0, empty).
+    asks and lower bids; capped at ±50%). ``max_position`` (quote notional, below 1e26) is a limit
+    the quotes themselves hold: at each refresh it becomes L = floor(max_position / value of one
+    lot at the reference) lots, and the maker rests at most L − position on its bids and
+    L + position on its asks (long positive), so no sweep and no run of takers between two
+    refreshes can fill it past ±L lots. The inner levels keep their profile and the outer ones
+    are trimmed (the quotes nearest the price stay where they are; moving the touch away is the
+    skew's job). At L the side that would grow the position is cancelled and regrows with
+    ``refill_half_life`` once there is room. Between refreshes L stays in lots, so the position's
+    notional moves with the price: |position| × price ≤ max_position × price / the reference at
+    the last refresh. The position is the account's (give the maker its own ``trader_id``: the
+    default liquidity account also holds the static book's fills, which the limit cannot
+    stop). All three default off (0, 0, empty).
 
     ``depth_schedule`` makes the depth change over time (a real day's depth bands, a liquidity
     drought): rows ``(at, bid_scale, ask_scale)`` — ``at`` the time since the simulation start
@@ -152,6 +157,9 @@ class MarketMaker(_Agent):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < math.inf:
                 raise _config_error(f"{self.type}.{name}", f"{self.name}: {name} must be a finite number ≥ 0 (0: off), got {value!r}")
             object.__setattr__(self, name, float(value))
+        if self.max_position >= MAX_POSITION_LIMIT:
+            raise _config_error(f"{self.type}.max_position",
+                                f"{self.name}: max_position must be below {MAX_POSITION_LIMIT:g} quote (0: off), got {self.max_position!r}")
         object.__setattr__(self, "reload_levels", _reload_levels(self.name, self.reload_levels))
 
 
@@ -171,6 +179,10 @@ def _reload_levels(agent: str, levels: Any) -> tuple[float, ...]:
             raise _config_error(where, f"{agent}: reload_levels lists {a:g} twice")
     return tuple(out)
 
+
+#: The largest position limit of a market maker, quote (the core's MAX_POSITION_LIMIT: 10^38
+#: money units, what the core's exact money holds with room to spare).
+MAX_POSITION_LIMIT = 1e26
 
 #: The largest scale of a depth step (the core's MAX_DEPTH_SCALE).
 MAX_DEPTH_SCALE = 1000.0

@@ -48,8 +48,9 @@ pub const MAX_DEPTH_SCALE: f64 = 1_000.0;
 /// the linear reservation price of Avellaneda & Stoikov (2008), r = s − q·γσ²(T − t), with the
 /// constant folded into one parameter: it centres its ladder on the reference shifted by
 /// −`skew_bp_per_million` bp per 1,000,000 quote of signed position notional (lots × the
-/// reference), and with `max_position` it stops quoting the side that would grow a position
-/// already at that notional. Both default off (0), as do `reload_levels` (empty).
+/// reference), and with `max_position` it never rests more on a side than fills could take
+/// before the position reaches that notional (see the field). Both default off (0), as do
+/// `reload_levels` (empty).
 #[derive(Clone, Debug, PartialEq)]
 pub struct MarketMakerSpec {
     pub trader: TraderId,
@@ -86,12 +87,32 @@ pub struct MarketMakerSpec {
     /// capped at ±[`MAX_SKEW`] of the reference. 0: no skew. The position is the account's
     /// (every fill of `trader`, including other orders on the same account).
     pub skew_bp_per_million: f64,
-    /// Position limit, quote notional (|lots| × the reference): at or beyond it the maker
-    /// cancels its quotes on the side that would grow the position (bids when long) and quotes
-    /// that side again, regrowing from zero with the refill half-life, once the position is
-    /// back under it. Checked at each wake: fills between two wakes (a sweep through several
-    /// levels, several takers) can carry the position past the limit by what they take from
-    /// that side before the next wake. 0: no limit.
+    /// Position limit, quote notional (|lots| × the reference), held by what rests: at each
+    /// wake the limit is L = floor(`max_position` / the value of one lot at the reference)
+    /// lots, and each side rests at most the room fills could use, bids L − position and asks
+    /// L + position (long positive). A fill on a side takes as much off its resting quantity
+    /// as off its room, so no sweep and no sequence of takers between two wakes can carry the
+    /// maker's own fills past ±L lots. The side that reduces the position has the room of a
+    /// sweep through zero to −L, more than its profile unless the limit is tight.
+    ///
+    /// The room is cut from the outside in: the inner levels keep their profile and the
+    /// outermost are trimmed (level k holds at most clamp(room − Σ_{j<k} target_j, 0,
+    /// target_k) lots, counted on the profile, not on what rests, so a level eaten by a fill
+    /// keeps its claim while it regrows). The inner levels are the quotes that earn the spread
+    /// and that a sweep meets first; trimming them instead would leave a gap at the touch and
+    /// move the maker's best price away exactly when it is nearest its limit, which is the
+    /// skew's job, not the limit's. With the limit on, a level never holds more than its
+    /// profile, and a level holding more than it may is cancelled whole and placed again
+    /// (exact counts, no partial cancels).
+    ///
+    /// With no room left (|position| ≥ L on the growing side) the side is cancelled and comes
+    /// back, regrowing from zero with the refill half-life, once there is room again.
+    ///
+    /// What the limit does not hold: L is in lots at the reference of the last wake, so the
+    /// position's notional drifts with the price between wakes (|position| × price ≤
+    /// `max_position` × price / the reference at the last wake); fills of other orders on the
+    /// same account, and ADL of the account, change the room without touching these quotes
+    /// (the next wake trims to the new room). 0: no limit.
     pub max_position: f64,
     /// Reload prices (ticks, strictly increasing): a pulled maker reloads at the first wake at
     /// which its reference has reached or passed one of them since the previous wake (rising
@@ -104,6 +125,10 @@ pub struct MarketMakerSpec {
 /// The largest inventory skew as a fraction of the reference: the ladder's centre stays within
 /// half and one and a half times the reference, on positive prices, whatever the position.
 pub const MAX_SKEW: f64 = 0.5;
+
+/// The largest position limit, quote: 10^26 quote is 10^38 money units, the most an `i128`
+/// holds with room to spare (far beyond any market's open interest).
+pub const MAX_POSITION_LIMIT: f64 = 1e26;
 
 impl MarketMakerSpec {
     pub fn validate(&self) -> Result<(), Error> {
@@ -139,8 +164,11 @@ impl MarketMakerSpec {
         if !(self.skew_bp_per_million >= 0.0 && self.skew_bp_per_million.is_finite()) {
             return bad(format!("skew_bp_per_million must be ≥ 0 and finite, got {}", self.skew_bp_per_million));
         }
-        if !(self.max_position >= 0.0 && self.max_position.is_finite()) {
-            return bad(format!("max_position must be ≥ 0 and finite (0: no limit), got {}", self.max_position));
+        if !(self.max_position >= 0.0 && self.max_position < MAX_POSITION_LIMIT) {
+            return bad(format!(
+                "max_position must be ≥ 0 and below {MAX_POSITION_LIMIT:e} quote (0: no limit), got {}",
+                self.max_position
+            ));
         }
         for (row, &level) in self.reload_levels.iter().enumerate() {
             if level <= 0 {
@@ -229,6 +257,7 @@ const SLEEPING: u8 = 4;
 /// gives the same orders, in the same order, as walking the whole ladder every wake.
 #[derive(Clone, Debug)]
 pub struct MarketMaker {
+    /// Read by the maker as it was made (flags and the limit in money are taken from it then).
     pub spec: MarketMakerSpec,
     next_wake: Ts,
     last_wake: Option<Ts>,
@@ -244,6 +273,20 @@ pub struct MarketMaker {
     pulled: [bool; 2],
     /// Sides not quoted because the position is at `max_position` (the side that would grow it).
     limited: [bool; 2],
+    /// `max_position` in money units (exact; 0 with no limit).
+    max_money: i128,
+    /// The position limit is on, and the inventory rules (skew or limit) are: each a flag read
+    /// on the hot path, set from the spec when the maker is made (one byte, not a float
+    /// compare that must also rule out NaN).
+    limit: bool,
+    inventory_rules: bool,
+    /// Lots each side [bid, ask] may rest in all under the position limit, set at each wake
+    /// (i128: L ± position needs more than a lot count).
+    room: [i128; 2],
+    /// The profile's lots per side counted from the inside: `cap_from[s][k]` is Σ_{j<k} of
+    /// floor(target_j), one entry more than the ladder (kept with the limit on only). Level k
+    /// may hold clamp(room − cap_from[k], 0, cap_from[k+1] − cap_from[k]).
+    cap_from: [Vec<i128>; 2],
     /// Sides not quoted now, pulled or limited: what the quoting below acts on (with neither
     /// rule on, the same as `pulled`).
     off: [bool; 2],
@@ -325,6 +368,12 @@ impl MarketMaker {
             resting: [vec![0; n], vec![0; n]],
             pulled: [false, false],
             limited: [false, false],
+            // validate() refuses limits that do not convert; an unchecked one would be no limit.
+            max_money: crate::types::Money::try_from_f64(spec.max_position).map_or(i128::MAX, |m| m.0),
+            room: [i128::MAX, i128::MAX],
+            limit: spec.max_position != 0.0,
+            inventory_rules: spec.skew_bp_per_million != 0.0 || spec.max_position != 0.0,
+            cap_from: [Vec::new(), Vec::new()],
             off: [false, false],
             last_reference: None,
             calm_since: start,
@@ -443,21 +492,70 @@ impl MarketMaker {
         ((reference as f64 * (1.0 + shift)).round() as Price).max(1)
     }
 
-    /// The inventory rules at a wake: the position limit withholds the side that would grow a
-    /// position at or beyond `max_position` of notional at `reference` (setting `off`), and the
-    /// skew gives the price to centre the ladder on. Out of line: a maker without them does
-    /// not pay for them.
+    /// The inventory rules at a wake: the position limit sets each side's room (withholding a
+    /// side with none, setting `off`), and the skew gives the price to centre the ladder on.
+    /// Out of line: a maker without them does not pay for them.
     #[inline(never)]
     fn inventory(&mut self, reference: Price, ex: &Exchange, ctx: &AgentContext) -> Price {
         let lots = ex.account(self.spec.trader).map_or(0, |a| a.position.lots);
-        if self.spec.max_position != 0.0 {
-            let at_limit = Self::position_quote(lots, reference, ctx).abs() >= self.spec.max_position;
-            self.limited = [at_limit && lots > 0, at_limit && lots < 0];
+        if self.limit {
+            self.set_room(reference, lots, ctx);
         } else {
             self.limited = [false, false];
         }
         self.off = [self.pulled[0] || self.limited[0], self.pulled[1] || self.limited[1]];
         self.skewed(reference, lots, ctx)
+    }
+
+    /// The room of each side under the position limit at `reference`: L − lots for the bids,
+    /// L + lots for the asks, L the limit in whole lots (floored: a part lot would breach it).
+    /// Levels whose cap the change of room moves are listed for this wake.
+    fn set_room(&mut self, reference: Price, lots: Qty, ctx: &AgentContext) {
+        // A lot worth more than an i128 of money is worth more than any limit: L = 0.
+        let limit = (reference.max(1) as i128)
+            .checked_mul(ctx.scale.money_per_tick_lot())
+            .filter(|&per_lot| per_lot > 0)
+            .map_or(0, |per_lot| self.max_money / per_lot);
+        let room = [limit - lots as i128, limit + lots as i128];
+        self.limited = [room[0] <= 0, room[1] <= 0];
+        for (s, &new) in room.iter().enumerate() {
+            let old = std::mem::replace(&mut self.room[s], new);
+            if old != new {
+                self.room_moved(s, old.min(new), old.max(new));
+            }
+        }
+    }
+
+    /// The room of side `s` moved between `lo` and `hi`: list the levels whose cap changes,
+    /// those whose span (cap_from[k], cap_from[k+1]) meets (lo, hi). Every other level keeps
+    /// its cap (full below the room, empty beyond it), so a wake need not look at it.
+    fn room_moved(&mut self, s: usize, lo: i128, hi: i128) {
+        let from = &self.cap_from[s];
+        if from.len() < 2 {
+            return; // no ladder yet: the first wake looks at every level
+        }
+        let first = from[1..].partition_point(|&p| p <= lo);
+        let end = from[..from.len() - 1].partition_point(|&p| p < hi);
+        for k in first..end {
+            self.mark(s, k, 0);
+        }
+        if first < end {
+            self.settled = false;
+        }
+    }
+
+    /// Lots level k of side `s` may hold under the position limit (no bound without one).
+    #[inline]
+    fn cap(&self, s: usize, k: usize) -> Qty {
+        if !self.limit {
+            return Qty::MAX;
+        }
+        let from = &self.cap_from[s];
+        if k + 1 >= from.len() {
+            return 0; // beyond the ladder
+        }
+        // At most the level's profile, which is a lot count: the cast is exact.
+        (self.room[s] - from[k]).clamp(0, from[k + 1] - from[k]) as Qty
     }
 
     fn reference(&self, ex: &Exchange) -> Option<Price> {
@@ -592,7 +690,15 @@ impl MarketMaker {
         if has_orders && (self.off[s] || resting as f64 > w + 1.0) {
             return false;
         }
-        let missing = w.floor() as Qty - resting;
+        let mut want = w.floor() as Qty;
+        if self.limit {
+            let cap = self.cap(s, k);
+            if resting > cap {
+                return false;
+            }
+            want = want.min(cap);
+        }
+        let missing = want - resting;
         let chunk = ((0.1 * target) as Qty).max(1);
         let no_top_up = missing <= 0 || (resting > 0 && missing < chunk);
         no_top_up && (w < target - 1.0 || w == target) // w is finite here: `still` held
@@ -637,7 +743,19 @@ impl MarketMaker {
             return false;
         }
         let need = if resting > 0 { ((0.1 * target) as Qty).max(1) } else { 1 };
-        let threshold = (resting as f64 + need as f64).min(target - 1.0);
+        let mut top_up_at = resting as f64 + need as f64;
+        if self.limit {
+            // A level its cap keeps from a top-up acts next at the clamp to its profile (or when
+            // its cap moves, which lists it).
+            let cap = self.cap(s, k);
+            if resting > cap {
+                return false;
+            }
+            if cap - resting < need {
+                top_up_at = f64::INFINITY;
+            }
+        }
+        let threshold = top_up_at.min(target - 1.0);
         let (deficit, deficit_due) = (target - w, target - threshold);
         if !(deficit_due > 0.0 && deficit > deficit_due) {
             return false;
@@ -672,7 +790,7 @@ impl MarketMaker {
         self.update_pull(ts, ex.last().unwrap_or(reference), reference, ctx);
         // The ladder centres on the reference skewed against the inventory; the position limit
         // withholds a side. Both off (the default): one branch, the hot path as before.
-        let reference = if self.spec.skew_bp_per_million != 0.0 || self.spec.max_position != 0.0 {
+        let reference = if self.inventory_rules {
             self.inventory(reference, ex.view(), ctx)
         } else {
             self.off = self.pulled;
@@ -796,6 +914,16 @@ impl MarketMaker {
             for s in 0..2 {
                 let (ladder, quote, scale) = (&self.ladder[s], &self.level_quote, self.scale[s]);
                 self.targets[s] = ladder.iter().enumerate().map(|(k, &p)| ctx.lots_for(quote[k] * scale, p)).collect();
+                if self.limit {
+                    let from = &mut self.cap_from[s];
+                    from.clear();
+                    from.push(0);
+                    let mut sum = 0i128;
+                    for &t in &self.targets[s] {
+                        sum += (t.floor() as Qty).max(0) as i128; // ≤ 10,000 lot counts: no overflow
+                        from.push(sum);
+                    }
+                }
             }
         }
         self.anchor = Some(centre);
@@ -844,12 +972,19 @@ impl MarketMaker {
             }
             let level_price = self.ladder[s].get(k).copied();
             let (pulled, wanted) = (self.off[s], self.wanted[s][k]);
+            // Under the position limit a level over what it may hold is cancelled whole: the
+            // partial cancel below leaves orders it no longer counts, and a top-up on top of
+            // them could rest more than the room.
+            let clear = self.limit && {
+                let r = self.resting[s][k];
+                r > self.cap(s, k) || r as f64 > wanted + 1.0
+            };
             let resting = &mut self.resting[s][k];
             let before = cancels.len();
             self.quotes[s][k].retain(|q| {
                 let off = level_price != Some(q.price);
                 let excess = (*resting as f64) > wanted + 1.0;
-                if pulled || off || excess {
+                if clear || pulled || off || excess {
                     cancels.push((q.seq, q.id));
                     // The level's count goes to zero at its first cancel (an excess cancel
                     // keeps the orders after it: the next full wake reads them back).
@@ -874,7 +1009,10 @@ impl MarketMaker {
         for &(s, k) in &work {
             let (s, k) = (s as usize, k as usize);
             let Some(&price) = self.ladder[s].get(k) else { continue };
-            let want = self.wanted[s][k].floor() as Qty;
+            let mut want = self.wanted[s][k].floor() as Qty;
+            if self.limit {
+                want = want.min(self.cap(s, k));
+            }
             // Top up in chunks of a tenth of the level (or all of it when the level is
             // empty), not a few lots every refresh: each top-up is an order of its own, and
             // a level built of hundreds of slivers costs every later wake.
@@ -1264,15 +1402,17 @@ mod tests {
     }
 
     #[test]
-    fn position_limit_withholds_the_side_that_would_grow_the_position() {
-        // Limit $300,000 = 100 ETH at the reference 3,000.00. Levels here are worth $30,000:
-        // bids 30,000 / 2.997 = 10,010 and / 2.994 = 10,020 lots, asks 30,000 / 3.003 = 9,990
-        // and / 3.006 = 9,980 lots.
+    fn position_limit_holds_through_a_sweep() {
+        // The rule: `MarketMakerSpec::max_position` (issue 9's position limit, held by what
+        // rests). Limit $300,000 = 100 ETH at the reference 3,000.00: one lot (0.001 ETH) is worth
+        // $3.000, L = floor(300,000 / 3) = 100,000 lots. Levels here are worth $30,000: bids
+        // 30,000 / 2.997 = 10,010 and / 2.994 = 10,020 lots, asks 30,000 / 3.003 = 9,990 and
+        // / 3.006 = 9,980 lots. Bids may rest L − position, asks L + position.
         let limited = |s: &mut MarketMakerSpec| {
             s.depth_10bp = 30_000.0;
             s.max_position = 300_000.0;
         };
-        // At the limit (long 100 ETH: $300,000 ≥ $300,000): asks only.
+        // At the limit (long 100 ETH: no room on the bids): asks only.
         let (mut ex, mut m, ctx) = inventory_maker(100_000, limited);
         m.wake(0, &mut ex, &ctx);
         assert_eq!(m.limited(), [true, false]);
@@ -1284,35 +1424,77 @@ mod tests {
         assert_eq!(m.limited(), [false, true]);
         assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 10_010), (299_400, 10_020)]);
         assert_eq!(side_levels(&ex, Side::Sell), vec![]);
-        // Long 95 ETH: both sides. A sell of 15 ETH sweeps the first bid level (10,010 lots)
-        // and 4,990 lots of the second within one order: the maker is long 110 ETH, 10 ETH
-        // past the limit (checked at wakes, not inside a sweep).
+        // Long 95 ETH: the bids have 100,000 − 95,000 = 5,000 lots of room. The inner level
+        // keeps its place with 5,000 of its 10,010 lots, the outer one is trimmed to nothing;
+        // the asks (room 195,000) keep the whole profile.
         let (mut ex, mut m, ctx) = inventory_maker(95_000, limited);
         m.wake(0, &mut ex, &ctx);
         assert_eq!(m.limited(), [false, false]);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 5_000)]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 9_990), (300_600, 9_980)]);
+        // A sell of 15 ETH sweeps the bids within one order: it fills 5 ETH (the rest of the
+        // IOC finds no bid), and the maker is long exactly 100 ETH, the limit.
         let sell =
             OrderRequest { side: Side::Sell, qty: 15_000, price: None, tif: TimeInForce::Ioc, reduce_only: false };
-        assert_eq!(ex.submit(TraderId(1), sell).outcome.filled, 15_000);
-        assert_eq!(ex.account(TraderId(7)).unwrap().position.lots, 110_000);
-        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_400, 5_030)]);
-        // The next wake cancels what is left of the bids; the asks stay.
+        assert_eq!(ex.submit(TraderId(1), sell).outcome.filled, 5_000);
+        assert_eq!(ex.account(TraderId(7)).unwrap().position.lots, 100_000);
+        // The next wake has no room on the bids: withheld; the asks stay.
         m.wake(100_000_000, &mut ex, &ctx);
         assert_eq!(m.limited(), [true, false]);
         assert_eq!(side_levels(&ex, Side::Buy), vec![]);
         assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 9_990), (300_600, 9_980)]);
-        // Still limited: nothing is quoted on the bid side at later wakes.
         m.wake(200_000_000, &mut ex, &ctx);
         assert_eq!(side_levels(&ex, Side::Buy), vec![]);
         // A buy of 12 ETH takes the first ask level (9,990) and 2,010 lots of the second: long
-        // 98 ETH = $294,000 < $300,000. The next wake quotes bids again (instant refill here;
-        // with a half-life they regrow from zero) and refills the asks.
+        // 88 ETH, 12,000 lots of room on the bids: 10,010 on the inner level, 1,990 on the
+        // outer. The asks (room 188,000) refill (instant refill here).
         let buy = OrderRequest { side: Side::Buy, qty: 12_000, price: None, tif: TimeInForce::Ioc, reduce_only: false };
         assert_eq!(ex.submit(TraderId(1), buy).outcome.filled, 12_000);
-        assert_eq!(ex.account(TraderId(7)).unwrap().position.lots, 98_000);
+        assert_eq!(ex.account(TraderId(7)).unwrap().position.lots, 88_000);
         m.wake(300_000_000, &mut ex, &ctx);
         assert_eq!(m.limited(), [false, false]);
-        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 10_010), (299_400, 10_020)]);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 10_010), (299_400, 1_990)]);
         assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 9_990), (300_600, 9_980)]);
+    }
+
+    #[test]
+    fn position_limit_holds_through_zero_and_follows_the_reference() {
+        // Limit $45,000 = 15 ETH at 3,000.00: L = floor(45,000 / 3) = 15,000 lots; levels of
+        // $30,000 as above. Long 2 ETH: bids may rest 15,000 − 2,000 = 13,000 (10,010 + 2,990),
+        // asks 15,000 + 2,000 = 17,000 (9,990 + 7,010): the reducing side too is held to a
+        // sweep through zero to the limit on the other side.
+        let (mut ex, mut m, ctx) = inventory_maker(2_000, |s| {
+            s.depth_10bp = 30_000.0;
+            s.max_position = 45_000.0;
+        });
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 10_010), (299_400, 2_990)]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 9_990), (300_600, 7_010)]);
+        let buy = OrderRequest { side: Side::Buy, qty: 30_000, price: None, tif: TimeInForce::Ioc, reduce_only: false };
+        assert_eq!(ex.submit(TraderId(1), buy).outcome.filled, 17_000);
+        assert_eq!(ex.account(TraderId(7)).unwrap().position.lots, -15_000, "short exactly the limit");
+
+        // The limit is in lots at each wake's reference: a rise shrinks it without a fill.
+        // Long 90 ETH, limit $300,000, a ladder that does not re-centre (requote 1,000 bp):
+        // at 3,000.00 the bids have 10,000 lots of room (10,000 of the inner 10,010). The index
+        // rises 1% to 3,030.00: a lot is worth $3.03, L = floor(300,000 / 3.03) = 99,009,
+        // room 9,009: the inner level, over it, is cancelled and placed again with 9,009.
+        let (mut ex, mut m, ctx) = inventory_maker(90_000, |s| {
+            s.depth_10bp = 30_000.0;
+            s.max_position = 300_000.0;
+            s.requote_bp = 1_000.0;
+        });
+        m.wake(0, &mut ex, &ctx);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 10_000)]);
+        ex.set_index(303_000);
+        m.wake(100_000_000, &mut ex, &ctx);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 9_009)]);
+        assert_eq!(side_levels(&ex, Side::Sell), vec![(300_300, 9_990), (300_600, 9_980)]);
+        // Back to 3,000.00: the room is 10,000 again; a top-up of 991 lots (under the chunk of
+        // a tenth of the level, 1,001) waits for more room; the book stays as it is.
+        ex.set_index(300_000);
+        m.wake(200_000_000, &mut ex, &ctx);
+        assert_eq!(side_levels(&ex, Side::Buy), vec![(299_700, 9_009)]);
     }
 
     #[test]
@@ -1385,6 +1567,8 @@ mod tests {
         assert!(e.contains("skew_bp_per_million"), "{e}");
         let e = refused(|s| s.max_position = f64::NAN);
         assert!(e.contains("max_position"), "{e}");
+        let e = refused(|s| s.max_position = MAX_POSITION_LIMIT);
+        assert!(e.contains("max_position") && e.contains("below 1e26"), "{e}");
         let e = refused(|s| s.reload_levels = vec![300_000, 300_000]);
         assert!(e.contains("reload_levels row 1") && e.contains("increase"), "{e}");
         let e = refused(|s| s.reload_levels = vec![0]);

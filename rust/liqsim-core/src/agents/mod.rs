@@ -28,7 +28,7 @@ mod takers;
 pub use basis::{BasisArb, BasisArbSpec, IndexCoupling, IndexCouplingSpec};
 #[cfg(test)]
 pub(crate) use maker::WALK_ALL;
-pub use maker::{DepthStep, MarketMaker, MarketMakerSpec, Reference, MAX_DEPTH_SCALE};
+pub use maker::{DepthStep, MarketMaker, MarketMakerSpec, Reference, MAX_DEPTH_SCALE, MAX_POSITION_LIMIT};
 pub use openers::{PositionOpenerSpec, PositionOpeners};
 pub use stop_placer::{StopPlacer, StopPlacerSpec};
 pub use takers::{MomentumTaker, MomentumTakerSpec, NoiseTaker, NoiseTakerSpec};
