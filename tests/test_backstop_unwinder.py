@@ -121,3 +121,38 @@ def test_bad_parameters_name_the_agent_and_parameter():
         assert "backstop_unwinder" in str(err.value)
     d = agents.BackstopUnwinder(horizon=None, participation=0.1).to_dict()
     assert agents.from_dict(d) == agents.BackstopUnwinder(horizon=None, participation=0.1)
+
+
+def test_it_runs_on_one_market_of_a_venue():
+    """The same squeeze in the ETH market of a two-market venue: the unwinder named for ETHUSDT
+    sells the ETH fund's takeovers; the BTC market is untouched."""
+
+    def scenario(unwinder: agents.BackstopUnwinder | None) -> liqsim.Scenario:
+        fund = {"venue": "binance", "lot_size": 0.001, "mark_rule": "last", "insurance_fund": 10_000.0}
+        markets = {"BTCUSDT": {**fund, "tick_size": 0.1}, "ETHUSDT": {**fund, "tick_size": 0.01}}
+        accounts = {"symbol": ["ETHUSDT"] * 4 + ["BTCUSDT"], "trader_id": [10, 11, 12, 20, 30],
+                    "balance": [1000.0, 160.0, 200.0, 100_000.0, 100_000.0],
+                    "side": ["long", "long", "long", "flat", "flat"], "qty": [10.0, 1.0, 1.0, 0.0, 0.0],
+                    "entry_price": [2000.0, 2000.0, 2000.0, np.nan, np.nan], "leverage": [20, 20, 20, 1, 1]}
+        book = {"symbol": ["ETHUSDT"] * 6 + ["BTCUSDT"] * 2, "side": ["bid"] * 5 + ["ask", "bid", "ask"],
+                "price": [1850.0, 1845.0, 1820.0, 1790.0, 1700.0, 2100.0, 49_990.0, 50_010.0],
+                "qty": [0.001, 1.0, 1.0, 1.0, 50.0, 1.0, 1.0, 1.0]}
+        orders = {"ts": [S], "symbol": ["ETHUSDT"], "trader_id": [20], "action": ["market"], "side": ["sell"],
+                  "qty": [0.001]}
+        index = {"ts": [0, 0], "symbol": ["BTCUSDT", "ETHUSDT"], "price": [50_000.0, 2000.0]}
+        return liqsim.Scenario(market=markets, book=book, accounts=accounts, orders=orders, index=index,
+                               agents=[] if unwinder is None else [unwinder], end=30.0, sample_every=1.0, seed=1)
+
+    def fund(res: liqsim.SimulationResult, symbol: str) -> float:
+        acc = res.accounts
+        return float(acc["position"][(acc["trader_id"] == -1) & (acc["symbol"] == symbol)][0])
+
+    held = liqsim.simulate(scenario(None), check_invariants=True)
+    unwound = liqsim.simulate(scenario(agents.BackstopUnwinder(symbol="ETHUSDT", every=1.0, horizon=10.0)),
+                              check_invariants=True)
+    assert fund(held, "ETHUSDT") == pytest.approx(10.0)
+    assert fund(unwound, "ETHUSDT") == pytest.approx(0.0) and fund(unwound, "BTCUSDT") == 0.0
+    assert list(held.liquidations["trader_id"]) == [10]
+    assert list(unwound.liquidations["trader_id"]) == [10, 11, 12]
+    eth = unwound.series["symbol"] == "ETHUSDT"
+    assert unwound.series["last"][eth][-1] == pytest.approx(1700.0)
