@@ -70,7 +70,7 @@ impl BackstopUnwinderSpec {
         }
         if let Some(bp) = self.max_slippage_bp {
             // 10,000 bp would put a sell limit at zero: no protection at all.
-            if !(bp >= 0.0 && bp < 10_000.0) {
+            if !(0.0..10_000.0).contains(&bp) {
                 return err("backstop unwinder max_slippage_bp", format!("must be in [0, 10000), got {bp}"));
             }
         }
@@ -101,7 +101,8 @@ pub struct BackstopUnwinder {
     next_wake: Ts,
     /// Lots not yet unwound, oldest first; what is left of them sums to at most |position|.
     lots: Vec<Lot>,
-    /// The backstop's position after the last wake's order (growth since then is a takeover).
+    /// The backstop's position right after the last wake's own fills (growth since then is a
+    /// takeover, including one its own order's cascade caused).
     seen: Qty,
     /// Trades on the tape already counted for participation.
     trades_seen: usize,
@@ -195,24 +196,19 @@ impl BackstopUnwinder {
             }
         };
         let req = OrderRequest { side, qty: qty as Qty, price, tif: TimeInForce::Ioc, reduce_only: true };
-        let _ = ex.submit(BACKSTOP_ID, req);
-        // What filled (and any cascade it set off) is on the tape and in the position; the
-        // next wake reads both from there.
-        let after = ex.account(BACKSTOP_ID).map_or(0, |a| a.position.lots);
-        let sold = (pos.abs() - after.abs()).max(0);
-        if after.signum() == pos.signum() {
-            // Oldest lots first: they are the ones most overdue.
-            let mut left = sold;
-            for l in &mut self.lots {
-                let take = left.min(l.left);
-                l.left -= take;
-                left -= take;
-            }
-            self.lots.retain(|l| l.left > 0);
-        } else {
-            self.lots.clear();
+        let result = ex.submit(BACKSTOP_ID, req);
+        // Its own fills come off the oldest lots (the most overdue). The cascade they may set off
+        // can take more over: that growth is measured from the position right after the fills,
+        // so the next wake sees it as a new lot with its own schedule.
+        let filled = result.outcome.filled.min(pos.abs());
+        let mut left = filled;
+        for l in &mut self.lots {
+            let take = left.min(l.left);
+            l.left -= take;
+            left -= take;
         }
-        self.seen = after;
+        self.lots.retain(|l| l.left > 0);
+        self.seen = pos - pos.signum() * filled;
         1
     }
 }
@@ -457,6 +453,15 @@ mod tests {
         assert_eq!(backstop_lots(&unwound), 0);
         assert!(out.series.last().unwrap().last == Some(eth_px(1700.0)));
         // Every sale is a normal trade of the backstop account.
-        assert!(unwound.tape().trades.iter().filter(|t| t.taker == BACKSTOP_ID).all(|t| t.kind == TradeKind::Normal));
+        let sales: Vec<_> = unwound.tape().trades.iter().filter(|t| t.taker == BACKSTOP_ID).collect();
+        assert!(sales.iter().all(|t| t.kind == TradeKind::Normal));
+        // Each takeover keeps its own schedule, from the wake that saw it. 1 s: lot A (10 ETH)
+        // due 1/10 → 1 ETH at 1,845; its cascade takes 1 ETH over (B). 2 s: A 2/10 due less 1
+        // sold = 1, B 1/10 = 0.1 → 1.1 ETH (1 at 1,820, 0.1 at 1,790); the third long is taken
+        // over (C). 3 s: A 3 − 2.1 = 0.9, B 0.2, C 0.1 → 1.2 ETH. C, seen at 3 s, is due in full
+        // at the 12 s wake: the last sale.
+        let per_wake = |t: Ts| sales.iter().filter(|x| x.ts == t).map(|x| x.qty).sum::<Qty>();
+        assert_eq!([per_wake(S), per_wake(2 * S), per_wake(3 * S)], [1000, 1100, 1200]);
+        assert_eq!(sales.last().unwrap().ts, 12 * S);
     }
 }
