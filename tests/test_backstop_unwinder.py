@@ -117,7 +117,7 @@ def test_bad_parameters_name_the_agent_and_parameter():
     ):
         with pytest.raises(liqsim.ConfigError) as err:
             agents.BackstopUnwinder(**kwargs)
-        assert err.value.parameter == parameter  # type: ignore[attr-defined]
+        assert err.value.parameter == parameter
         assert "backstop_unwinder" in str(err.value)
     d = agents.BackstopUnwinder(horizon=None, participation=0.1).to_dict()
     assert agents.from_dict(d) == agents.BackstopUnwinder(horizon=None, participation=0.1)
