@@ -350,6 +350,70 @@ class StopPlacer(_Agent):
 
 
 @dataclass(frozen=True)
+class BackstopUnwinder(_Agent):
+    """Trades the position the backstop took over back to zero (the insurance fund selling what it
+    took over on Binance, Bybit's takeover, Hyperliquid's liquidator vault).
+
+    Without it, a position the book could not absorb sits with the backstop (trader id -1, whose
+    wallet is the insurance fund) to the end of the run. With it, every ``every`` the backstop
+    sends a reduce-only IOC order of its own through the normal order API: its fills are normal
+    trades with taker -1, their realised PnL (net of the taker fee) is on the insurance record as
+    ``position_pnl``, and any cascade they set off runs as after any other order.
+
+    How much per wake: ``horizon`` unwinds each taken-over lot evenly within that time of the wake
+    that saw it (10 ETH, horizon 10 s, every 1 s: 1 ETH a wake; what a wake could not sell stays
+    due); ``participation`` sells that fraction (in (0, 1]) of the lots other takers traded in the
+    book since the last wake; with both, the larger. ``max_slippage_bp`` makes each order an IOC
+    limit at the mark ∓ that many basis points (``None``: IOC market orders, which may sweep the
+    book). ``delay`` waits after a takeover is seen before its lot starts. Durations: float
+    seconds, int ns or ``timedelta``. Omit the agent to keep the backstop holding.
+
+    >>> u = BackstopUnwinder(every=1.0, horizon=60.0, max_slippage_bp=50.0)
+    >>> u.horizon, u.participation
+    (60000000000, None)
+    """
+
+    type: ClassVar[str] = "backstop_unwinder"
+    _durations: ClassVar[tuple[str, ...]] = ("every", "delay")
+
+    name: str = "backstop_unwinder"
+    every: DurationLike = 1.0
+    horizon: DurationLike | None = 60.0
+    participation: float | None = None
+    max_slippage_bp: float | None = None
+    delay: DurationLike = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        where = self.type
+        if self.every <= 0:  # type: ignore[operator]
+            raise _config_error(f"{where}.every", f"{self.name}: every must be > 0, got {self.every} ns")
+        if self.delay < 0:  # type: ignore[operator]
+            raise _config_error(f"{where}.delay", f"{self.name}: delay must be ≥ 0, got {self.delay} ns")
+        if self.horizon is not None:
+            horizon = duration_ns(f"{where}.horizon", self.horizon)
+            if horizon <= 0:
+                raise _config_error(f"{where}.horizon", f"{self.name}: horizon must be > 0 (None: no schedule), got {horizon} ns")
+            object.__setattr__(self, "horizon", horizon)
+        for name, low, high, closed in (("participation", 0.0, 1.0, True), ("max_slippage_bp", 0.0, 10_000.0, False)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+            if ok:
+                v = float(value)
+                ok = (low < v <= high) if closed else (low <= v < high)
+            if not ok:
+                span = "in (0, 1]" if closed else "in [0, 10000)"
+                raise _config_error(f"{where}.{name}", f"{self.name}: {name} must be a number {span} or None, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.horizon is None and self.participation is None:
+            raise _config_error(
+                f"{where}.horizon", f"{self.name}: give a horizon, a participation rate, or both (how much to sell per wake)"
+            )
+
+
+@dataclass(frozen=True)
 class CrossMomentumTaker(_Agent):
     """Trades market ``follower`` after a move of market ``leader`` (a scenario of several
     markets): every ``check_every`` it reads the leader's last price; when that moved more than
@@ -377,13 +441,14 @@ class CrossMomentumTaker(_Agent):
 
 
 AgentSpec = Union[
-    MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling, StopPlacer, CrossMomentumTaker
+    MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling, StopPlacer, CrossMomentumTaker,
+    BackstopUnwinder,
 ]
 AGENT_TYPES: dict[str, type[_Agent]] = {
     cls.type: cls
     for cls in (
         MarketMaker, NoiseTaker, MomentumTaker, PositionOpeners, BasisArbitrageur, IndexCoupling, StopPlacer,
-        CrossMomentumTaker,
+        CrossMomentumTaker, BackstopUnwinder,
     )
 }
 
@@ -424,6 +489,7 @@ def normalise(agents: Sequence[AgentSpec | Mapping[str, Any]]) -> tuple[AgentSpe
 __all__ = [
     "AGENT_ID_BASE",
     "AgentSpec",
+    "BackstopUnwinder",
     "BasisArbitrageur",
     "CrossMomentumTaker",
     "IndexCoupling",

@@ -128,7 +128,8 @@ pub enum InsuranceReason {
     Shortfall = 2,
     /// Funding paid or received on positions the backstop holds.
     Funding = 3,
-    /// Realised PnL when a position the backstop took over is reduced.
+    /// Realised PnL when a position the backstop took over is reduced (net of the taker fee when
+    /// the backstop unwinder sells it back into the book).
     PositionPnl = 4,
     /// A trader's own fill (not a liquidation) closed a position worse than its bankruptcy price:
     /// the negative balance it left, covered.
@@ -362,7 +363,8 @@ impl Exchange {
             book: OrderBook::new(cfg.stp),
             deposits: cfg.insurance_fund,
             accounts: vec![backstop, liquidity],
-            by_id: vec![(BACKSTOP_ID.0, BACKSTOP), (LIQUIDITY_ID.0, LIQUIDITY)],
+            // Sorted by external id (−2 before −1): `account_index` binary-searches it.
+            by_id: vec![(LIQUIDITY_ID.0, LIQUIDITY), (BACKSTOP_ID.0, BACKSTOP)],
             index: TriggerIndex::new(),
             leg_index: TriggerIndex::new(),
             dirty_legs: Vec::new(),
@@ -1072,11 +1074,6 @@ impl Exchange {
         self.open_interest += acct.position.lots.max(0) - before.max(0);
         acct.realized_pnl += realized;
         acct.credit(realized);
-        if a == BACKSTOP && realized != Money::ZERO {
-            // The fund's balance moves: on the record like every other change of the fund.
-            self.record_insurance(realized, InsuranceReason::PositionPnl, BACKSTOP_ID);
-        }
-        let acct = &mut self.accounts[a as usize];
         let notional = Position { lots: signed, cost: Money::ZERO }.notional(price, scale);
         // Isolated: opening or adding moves initial margin from the wallet to the position.
         // Isolated: lots newly opened (added to the position, or the new side after a flip) take
@@ -1092,6 +1089,12 @@ impl Exchange {
         let fee = fee_rate.apply(notional, Rounding::Up).unwrap_or(Money::ZERO);
         acct.credit(-fee);
         self.fees += fee;
+        if a == BACKSTOP && realized - fee != Money::ZERO {
+            // The fund's balance moves: on the record like every other change of the fund. A
+            // takeover pays no fee; the backstop unwinder's own orders pay the taker fee, which is
+            // part of what unwinding cost the fund, so it is netted into the same record.
+            self.record_insurance(realized - fee, InsuranceReason::PositionPnl, BACKSTOP_ID);
+        }
         // The account being liquidated settles once, when its liquidation ends.
         if self.liquidating != Some(a) {
             self.settle_if_flat(a);

@@ -3,8 +3,8 @@
 //! numpy arrays in the user's units.
 
 use liqsim_core::agents::{
-    AgentSpec, BasisArbSpec, DepthStep, IndexCouplingSpec, MarketMakerSpec, MomentumTakerSpec, NoiseTakerSpec,
-    PositionOpenerSpec, Reference, SizeDist, StopPlacerSpec,
+    AgentSpec, BackstopUnwinderSpec, BasisArbSpec, DepthStep, IndexCouplingSpec, MarketMakerSpec, MomentumTakerSpec,
+    NoiseTakerSpec, PositionOpenerSpec, Reference, SizeDist, StopPlacerSpec,
 };
 use liqsim_core::exchange::{OrderReject, StopRequest, StopStatus};
 use liqsim_core::margin::Rate;
@@ -140,6 +140,13 @@ pub(crate) fn agent_spec(d: &Bound<'_, PyDict>, k: usize, tick: &Grid) -> Result
         "index_coupling" => AgentSpec::IndexCoupling(IndexCouplingSpec {
             every: get(d, k, "every")?,
             elasticity: get(d, k, "elasticity")?,
+        }),
+        "backstop_unwinder" => AgentSpec::BackstopUnwinder(BackstopUnwinderSpec {
+            every: get(d, k, "every")?,
+            horizon: get(d, k, "horizon")?,
+            participation: get(d, k, "participation")?,
+            max_slippage_bp: get(d, k, "max_slippage_bp")?,
+            delay: get(d, k, "delay")?,
         }),
         other => return Err(agent_error(k, format!("unknown agent type {other:?}"))),
     })

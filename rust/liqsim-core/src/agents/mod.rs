@@ -24,6 +24,7 @@ mod maker;
 mod openers;
 mod stop_placer;
 mod takers;
+mod unwinder;
 
 pub use basis::{BasisArb, BasisArbSpec, IndexCoupling, IndexCouplingSpec};
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use maker::{DepthStep, MarketMaker, MarketMakerSpec, Reference, MAX_DEPTH_SC
 pub use openers::{PositionOpenerSpec, PositionOpeners};
 pub use stop_placer::{StopPlacer, StopPlacerSpec};
 pub use takers::{MomentumTaker, MomentumTakerSpec, NoiseTaker, NoiseTakerSpec};
+pub use unwinder::{BackstopUnwinder, BackstopUnwinderSpec};
 
 /// One basis point.
 pub(crate) const BP: f64 = 1e-4;
@@ -150,6 +152,7 @@ pub enum Agent {
     BasisArb(BasisArb),
     IndexCoupling(IndexCoupling),
     StopPlacer(StopPlacer),
+    BackstopUnwinder(BackstopUnwinder),
 }
 
 /// What a scenario says about an agent.
@@ -162,6 +165,7 @@ pub enum AgentSpec {
     BasisArb(BasisArbSpec),
     IndexCoupling(IndexCouplingSpec),
     StopPlacer(StopPlacerSpec),
+    BackstopUnwinder(BackstopUnwinderSpec),
 }
 
 impl AgentSpec {
@@ -174,6 +178,7 @@ impl AgentSpec {
             AgentSpec::BasisArb(s) => s.validate(),
             AgentSpec::IndexCoupling(s) => s.validate(),
             AgentSpec::StopPlacer(s) => s.validate(),
+            AgentSpec::BackstopUnwinder(s) => s.validate(),
         }
     }
 
@@ -185,7 +190,8 @@ impl AgentSpec {
             AgentSpec::MomentumTaker(s) => Some(s.trader),
             AgentSpec::BasisArb(s) => Some(s.trader),
             AgentSpec::StopPlacer(s) => Some(s.trader),
-            AgentSpec::PositionOpeners(_) | AgentSpec::IndexCoupling(_) => None,
+            // The unwinder trades the backstop's account, which every market has.
+            AgentSpec::PositionOpeners(_) | AgentSpec::IndexCoupling(_) | AgentSpec::BackstopUnwinder(_) => None,
         }
     }
 
@@ -211,6 +217,7 @@ impl AgentSpec {
             AgentSpec::BasisArb(s) => Agent::BasisArb(BasisArb::new(s.clone(), start)),
             AgentSpec::IndexCoupling(s) => Agent::IndexCoupling(IndexCoupling::new(s.clone(), start)),
             AgentSpec::StopPlacer(s) => Agent::StopPlacer(StopPlacer::new(s.clone(), start)),
+            AgentSpec::BackstopUnwinder(s) => Agent::BackstopUnwinder(BackstopUnwinder::new(s.clone(), start)),
         }
     }
 }
@@ -228,6 +235,7 @@ impl Agent {
             Agent::BasisArb(a) => a.next_wake(),
             Agent::IndexCoupling(a) => a.next_wake(),
             Agent::StopPlacer(a) => a.next_wake(),
+            Agent::BackstopUnwinder(a) => a.next_wake(),
         }
     }
 
@@ -242,6 +250,7 @@ impl Agent {
             Agent::BasisArb(a) => a.wake(ts, ex, ctx),
             Agent::IndexCoupling(a) => a.wake(ts, ex),
             Agent::StopPlacer(a) => a.wake(ts, ex, ctx),
+            Agent::BackstopUnwinder(a) => a.wake(ts, ex, ctx),
         }
     }
 }
