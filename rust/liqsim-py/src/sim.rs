@@ -268,6 +268,14 @@ fn simulate<'py>(
     d.set_item("liquidated_long", s.iter().map(|r| r.liquidated_long.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
     d.set_item("liquidated_short", s.iter().map(|r| r.liquidated_short.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
     d.set_item("insurance_fund", s.iter().map(|r| r.insurance_fund.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item(
+        "backstop_position",
+        s.iter().map(|r| lot.to_f64(r.backstop_position)).collect::<Vec<_>>().into_pyarray(py),
+    )?;
+    d.set_item(
+        "backstop_notional",
+        s.iter().map(|r| r.backstop_notional.to_f64()).collect::<Vec<_>>().into_pyarray(py),
+    )?;
     d.set_item("cvd", s.iter().map(|r| lot.to_f64(r.cvd)).collect::<Vec<_>>().into_pyarray(py))?;
     d.set_item("volume", s.iter().map(|r| lot.to_f64(r.volume)).collect::<Vec<_>>().into_pyarray(py))?;
     let result = PyDict::new(py);

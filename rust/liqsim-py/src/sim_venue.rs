@@ -272,6 +272,8 @@ fn simulate_venue<'py>(
     d.set_item("liquidated_long", money(|r| r.liquidated_long).into_pyarray(py))?;
     d.set_item("liquidated_short", money(|r| r.liquidated_short).into_pyarray(py))?;
     d.set_item("insurance_fund", money(|r| r.insurance_fund).into_pyarray(py))?;
+    d.set_item("backstop_position", lots(|r| r.backstop_position).into_pyarray(py))?;
+    d.set_item("backstop_notional", money(|r| r.backstop_notional).into_pyarray(py))?;
     d.set_item("cvd", lots(|r| r.cvd).into_pyarray(py))?;
     d.set_item("volume", lots(|r| r.volume).into_pyarray(py))?;
     let result = PyDict::new(py);
