@@ -284,6 +284,10 @@ fn simulate<'py>(
     result.set_item("agent_actions", out.agent_actions)?;
     result.set_item("refused_orders", out.refused_orders.into_pyarray(py))?;
     result.set_item("wall_time", wall)?;
+    // What the backstop holds at the end (the series' last sample may be earlier): one
+    // (position in base units, notional in quote) per market, as for a venue.
+    let (position, notional) = sim::backstop_holding(ex);
+    result.set_item("backstop", vec![(lot.to_f64(position), notional.to_f64())])?;
     let kept = PyList::empty(py);
     for (ts, state) in states {
         let copy = Py::new(py, PyExchange { ex: state, tick, lot })?;
