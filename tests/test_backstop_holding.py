@@ -40,7 +40,7 @@ def fund_position(res: liqsim.SimulationResult) -> float:
     return float(acc["position"][acc["trader_id"] == -1][0])
 
 
-def test_a_held_takeover_is_in_the_series_and_the_summary():
+def test_a_held_takeover_is_in_the_series_and_the_summary() -> None:
     res = liqsim.simulate(scenario(None), check_invariants=True)
     s = res.series
     assert list(res.liquidations["trader_id"]) == [10]
@@ -51,7 +51,7 @@ def test_a_held_takeover_is_in_the_series_and_the_summary():
     assert fund_position(res) == 10.0
 
 
-def test_an_unwinder_selling_one_eth_a_second_leaves_six():
+def test_an_unwinder_selling_one_eth_a_second_leaves_six() -> None:
     res = liqsim.simulate(scenario(1.0), check_invariants=True)
     s = res.series
     assert s["backstop_position"].tolist() == [0.0, 10.0, 9.0, 9.0, 8.0, 8.0, 7.0, 7.0, 6.0]
@@ -61,14 +61,14 @@ def test_an_unwinder_selling_one_eth_a_second_leaves_six():
     assert fund_position(res) == 6.0
 
 
-def test_the_summary_reads_the_end_not_the_last_sample():
+def test_the_summary_reads_the_end_not_the_last_sample() -> None:
     # Samples every 3 s: the last is at 3 s (7 ETH held); the run ends at 4 s with 6 ETH.
     res = liqsim.simulate(scenario(1.0).replace(sample_every=3.0))
     assert res.series["backstop_position"].tolist() == [0.0, 7.0]
     assert res.summary()["backstop_position"] == 6.0 == fund_position(res)
 
 
-def test_sweep_columns_match_simulate():
+def test_sweep_columns_match_simulate() -> None:
     assert {"backstop_position", "backstop_notional"} <= set(SUMMARY_COLUMNS) & set(MARKET_SUMMARY_COLUMNS)
     assert "backstop_notional" in VENUE_SUMMARY_COLUMNS and "backstop_position" not in VENUE_SUMMARY_COLUMNS
     # every 100 s: the unwinder's only wake in the run is at 0 s, before the takeover: held.
@@ -92,7 +92,7 @@ def venue_scenario() -> liqsim.Scenario:
                            end=4.0, sample_every=0.5, seed=1)
 
 
-def test_a_venue_has_the_holding_per_market_and_the_notional_in_total():
+def test_a_venue_has_the_holding_per_market_and_the_notional_in_total() -> None:
     scn = venue_scenario()
     res = liqsim.simulate(scn, check_invariants=True)
     s = res.series
