@@ -54,6 +54,9 @@ class SimulationResult:
         self.agent_actions: int = int(raw["agent_actions"])
         #: Rows of the scenario's ``orders`` table that the exchange refused (margin, reduce-only, …).
         self.refused_orders: np.ndarray = raw["refused_orders"]
+        # What each market's backstop holds at the end, (position, notional), in market order:
+        # read by the core from the final state (the last sample may be earlier than the end).
+        self._backstop: list[tuple[float, float]] = [(float(q), float(n)) for q, n in raw["backstop"]]
         self.wall_time = wall_time
         # Kept copies of the market (an Exchange) or, for several markets, of the venue.
         self._states: list[tuple[int, Exchange]] = []
@@ -158,22 +161,24 @@ class SimulationResult:
     def summary(self) -> dict[str, Any]:
         """Headline figures: price path (first, last, peak, trough of the last price and their
         change in %), liquidated notional (quote) and count by side, open-interest change,
-        insurance fund change, ADL fills, stops triggered, deepest cascade round, events processed,
+        insurance fund change, what the backstop (trader −1) holds at the end from takeovers it
+        has not unwound (``backstop_position``, base units, > 0 long; ``backstop_notional``, quote
+        at the final mark), ADL fills, stops triggered, deepest cascade round, events processed,
         wall time (s).
 
         Liquidated notional is quantity × average fill price (the bankruptcy price where the
         book filled nothing).
 
         A run of several markets gives one such dict per symbol (events and wall time are the
-        venue's) and ``"venue"``: liquidated notional and counts, insurance fund change, ADL fills
-        and stops summed over the markets, the deepest cascade round, ``transfers`` (money moved
-        between an account's legs), events and wall time.
+        venue's) and ``"venue"``: liquidated notional and counts, insurance fund change, backstop
+        notional, ADL fills and stops summed over the markets, the deepest cascade round,
+        ``transfers`` (money moved between an account's legs), events and wall time.
 
         >>> # liqsim.simulate(scn).summary()["ETHUSDT"]["liquidated_short_count"]
         """
         if self.venue is not None:
             return self._venue_summary()
-        return self._summary_of(self.series, self.liquidations, len(self.adl), self.stops)
+        return self._summary_of(self.series, self.liquidations, len(self.adl), self.stops, self._backstop[0])
 
     def _venue_summary(self) -> dict[str, Any]:
         assert self.venue is not None
@@ -185,12 +190,14 @@ class SimulationResult:
                 _rows(liq, liq.codes("symbol") == k),
                 int((adl.codes("symbol") == k).sum()),
                 _rows(stops, stops.codes("symbol") == k),
+                self._backstop[k],
             )
         per = [out[s] for s in self.venue.symbols]
         total: dict[str, Any] = {
             key: sum(p[key] for p in per)
             for key in ("liquidated_long_notional", "liquidated_short_notional", "liquidated_long_count",
-                        "liquidated_short_count", "open_interest_change", "insurance_fund_change", "adl_fills",
+                        "liquidated_short_count", "open_interest_change", "insurance_fund_change",
+                        "backstop_notional", "adl_fills",
                         "stops_triggered")
         }
         total["cascade_rounds"] = max(p["cascade_rounds"] for p in per)
@@ -200,7 +207,8 @@ class SimulationResult:
         out["venue"] = total
         return out
 
-    def _summary_of(self, s: Any, liq: Any, adl_fills: int, stops: Any) -> dict[str, Any]:
+    def _summary_of(self, s: Any, liq: Any, adl_fills: int, stops: Any,
+                    backstop: tuple[float, float]) -> dict[str, Any]:
         last = s["last"][~np.isnan(s["last"])]
         n_s, n_liq = len(s["last"]), len(liq["notional"])
         notional = liq["notional"]
@@ -221,6 +229,8 @@ class SimulationResult:
             liquidated_short_count=int((~longs).sum()),
             open_interest_change=float(s["open_interest"][-1] - s["open_interest"][0]) if n_s else 0.0,
             insurance_fund_change=float(s["insurance_fund"][-1] - s["insurance_fund"][0]) if n_s else 0.0,
+            backstop_position=backstop[0],
+            backstop_notional=backstop[1],
             adl_fills=adl_fills,
             stops_triggered=int((stops["status"] == "triggered").sum()),
             cascade_rounds=int(liq["round"].max()) if n_liq else 0,

@@ -40,19 +40,22 @@ from .simulation import (AGENT_BALANCE, _index_columns, _order_columns, _symbol_
 
 #: The trader id of shock orders (the sweep gives it an account with a large balance).
 SHOCK_TRADER_ID: int = _core.SHOCK_TRADER_ID
-#: Summary columns of a sweep's table, after the parameter columns.
+#: Summary columns of a sweep's table, after the parameter columns. ``backstop_position`` (base
+#: units, signed, > 0 long) and ``backstop_notional`` (quote, at the final mark) are what the
+#: backstop (trader −1) still holds at the end of the run from takeovers it has not unwound.
 SUMMARY_COLUMNS = (
     "liquidated_long_notional", "liquidated_short_notional", "liquidated_long_count", "liquidated_short_count",
     "first_price", "peak_price", "trough_price", "last_price", "final_mark", "cascade_rounds", "stops_triggered",
-    "insurance_fund_change", "adl_fills", "bid_exhausted", "ask_exhausted", "events", "wall_time_s",
+    "insurance_fund_change", "backstop_position", "backstop_notional", "adl_fills", "bid_exhausted", "ask_exhausted",
+    "events", "wall_time_s",
 )
-#: A sweep of a scenario of several markets: the venue's columns (sums over the markets, the
-#: deepest cascade round, a book side exhausted in any market, ``transfers`` between an account's
-#: legs, events, wall time)...
+#: A sweep of a scenario of several markets: the venue's columns (sums over the markets, among
+#: them the backstops' notional at the end; the deepest cascade round, a book side exhausted in any
+#: market, ``transfers`` between an account's legs, events, wall time)...
 VENUE_SUMMARY_COLUMNS = (
     "liquidated_long_notional", "liquidated_short_notional", "liquidated_long_count", "liquidated_short_count",
-    "cascade_rounds", "stops_triggered", "insurance_fund_change", "adl_fills", "bid_exhausted", "ask_exhausted",
-    "transfers", "events", "wall_time_s",
+    "cascade_rounds", "stops_triggered", "insurance_fund_change", "backstop_notional", "adl_fills", "bid_exhausted",
+    "ask_exhausted", "transfers", "events", "wall_time_s",
 )
 #: ... then these figures of each market, named ``<SYMBOL>.<figure>`` (e.g. ``ETHUSDT.last_price``).
 MARKET_SUMMARY_COLUMNS = tuple(c for c in SUMMARY_COLUMNS if c not in ("events", "wall_time_s"))
@@ -469,12 +472,14 @@ def sweep(
     (its position in ``shocks``), ``shock_qty``/``shock_side``/``shock_index``, liquidated
     notional (quote) and count by side, first/peak/trough/last traded price, ``final_mark``,
     ``cascade_rounds`` (deepest), ``stops_triggered``, ``insurance_fund_change`` (quote),
+    ``backstop_position`` (base units, signed) and ``backstop_notional`` (quote, at the final
+    mark): what the backstop, trader −1, holds at the end from takeovers it has not unwound;
     ``adl_fills``, ``bid_exhausted``/``ask_exhausted`` (a side of the book empty at some sample),
     ``events``, ``wall_time_s`` and ``error`` (null when the run succeeded).
 
     A scenario of several markets (:data:`VENUE_SUMMARY_COLUMNS`, see :func:`summary_columns`)
-    gives the venue's liquidated notional and counts, insurance fund change, ADL fills and stops
-    summed over the markets, the deepest ``cascade_rounds``, ``bid_exhausted``/``ask_exhausted``
+    gives the venue's liquidated notional and counts, insurance fund change, backstop notional,
+    ADL fills and stops summed over the markets, the deepest ``cascade_rounds``, ``bid_exhausted``/``ask_exhausted``
     (that side of some market's book empty at some sample: the ``<SYMBOL>.bid_exhausted`` columns
     or-ed), ``transfers`` (money moved between an account's legs), ``events`` and ``wall_time_s``;
     then each market's figures as

@@ -20,7 +20,7 @@ use crate::exchange::StopStatus;
 use crate::exchange::{AccountRow, Exchange};
 use crate::multi::{InstrumentId, MultiExchange};
 use crate::sim::{self, IndexPoint, RunSpec, ScenarioOrder, SeriesRow, VenueAgentSpec};
-use crate::types::{Money, Price, Side, TraderId, Ts};
+use crate::types::{Money, Price, Qty, Side, TraderId, Ts};
 
 /// The account the sweep adds for shock orders (an id no scenario or agent uses by default:
 /// agents start at 9,000,000,000).
@@ -60,6 +60,12 @@ pub struct RunSummary {
     pub deepest_round: u32,
     pub stops_triggered: u64,
     pub insurance_fund_change: Money,
+    /// What the backstop holds at the end of the run (not a change: a takeover before the run is
+    /// still held): position in lots (signed, > 0 long) and its notional at the final mark in
+    /// money ([`sim::backstop_holding`]). A venue's total: the sum of its markets' notionals, and
+    /// position 0 (lots of different instruments do not add up).
+    pub backstop_position: Qty,
+    pub backstop_notional: Money,
     /// Auto-deleveraging fills.
     pub adl_count: u64,
     /// The bid (ask) side of the book was empty at some sample.
@@ -76,7 +82,7 @@ pub struct RunSummary {
 pub struct VenueRunSummary {
     pub instruments: Vec<RunSummary>,
     /// Sums over the instruments of liquidated notional and counts, stops triggered, insurance
-    /// fund change and ADL fills; the deepest round of any; a side "exhausted" if it was in any
+    /// fund change, backstop notional and ADL fills; the deepest round of any; a side "exhausted" if it was in any
     /// book. Prices are `None`: instruments' prices do not add up.
     pub venue: RunSummary,
     /// Money moved between the legs of an account during the run ([`MultiExchange::transfers`]).
@@ -150,6 +156,7 @@ fn summarize<'a>(
     let tape = ex.tape();
     let scale = ex.config().scale;
     let lasts = series.clone().filter_map(|r| r.last);
+    let (backstop_position, backstop_notional) = sim::backstop_holding(ex);
     let mut summary = RunSummary {
         liquidated_long: Money::ZERO,
         liquidated_short: Money::ZERO,
@@ -163,6 +170,8 @@ fn summarize<'a>(
         deepest_round: 0,
         stops_triggered: tape.stops[before.stops..].iter().filter(|s| s.status == StopStatus::Triggered).count() as u64,
         insurance_fund_change: ex.insurance_fund() - before.fund,
+        backstop_position,
+        backstop_notional,
         adl_count: (tape.adl.len() - before.adl) as u64,
         bid_exhausted: series.clone().any(|r| r.best_bid.is_none()),
         ask_exhausted: series.clone().any(|r| r.best_ask.is_none()),
@@ -296,6 +305,8 @@ impl SweepMarket for MultiExchange {
             deepest_round: 0,
             stops_triggered: 0,
             insurance_fund_change: Money::ZERO,
+            backstop_position: 0,
+            backstop_notional: Money::ZERO,
             adl_count: 0,
             bid_exhausted: false,
             ask_exhausted: false,
@@ -310,6 +321,7 @@ impl SweepMarket for MultiExchange {
             venue.deepest_round = venue.deepest_round.max(s.deepest_round);
             venue.stops_triggered += s.stops_triggered;
             venue.insurance_fund_change += s.insurance_fund_change;
+            venue.backstop_notional += s.backstop_notional;
             venue.adl_count += s.adl_count;
             venue.bid_exhausted |= s.bid_exhausted;
             venue.ask_exhausted |= s.ask_exhausted;

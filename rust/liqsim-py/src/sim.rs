@@ -268,6 +268,14 @@ fn simulate<'py>(
     d.set_item("liquidated_long", s.iter().map(|r| r.liquidated_long.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
     d.set_item("liquidated_short", s.iter().map(|r| r.liquidated_short.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
     d.set_item("insurance_fund", s.iter().map(|r| r.insurance_fund.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item(
+        "backstop_position",
+        s.iter().map(|r| lot.to_f64(r.backstop_position)).collect::<Vec<_>>().into_pyarray(py),
+    )?;
+    d.set_item(
+        "backstop_notional",
+        s.iter().map(|r| r.backstop_notional.to_f64()).collect::<Vec<_>>().into_pyarray(py),
+    )?;
     d.set_item("cvd", s.iter().map(|r| lot.to_f64(r.cvd)).collect::<Vec<_>>().into_pyarray(py))?;
     d.set_item("volume", s.iter().map(|r| lot.to_f64(r.volume)).collect::<Vec<_>>().into_pyarray(py))?;
     let result = PyDict::new(py);
@@ -276,6 +284,10 @@ fn simulate<'py>(
     result.set_item("agent_actions", out.agent_actions)?;
     result.set_item("refused_orders", out.refused_orders.into_pyarray(py))?;
     result.set_item("wall_time", wall)?;
+    // What the backstop holds at the end (the series' last sample may be earlier): one
+    // (position in base units, notional in quote) per market, as for a venue.
+    let (position, notional) = sim::backstop_holding(ex);
+    result.set_item("backstop", vec![(lot.to_f64(position), notional.to_f64())])?;
     let kept = PyList::empty(py);
     for (ts, state) in states {
         let copy = Py::new(py, PyExchange { ex: state, tick, lot })?;

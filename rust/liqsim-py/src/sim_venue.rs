@@ -272,6 +272,8 @@ fn simulate_venue<'py>(
     d.set_item("liquidated_long", money(|r| r.liquidated_long).into_pyarray(py))?;
     d.set_item("liquidated_short", money(|r| r.liquidated_short).into_pyarray(py))?;
     d.set_item("insurance_fund", money(|r| r.insurance_fund).into_pyarray(py))?;
+    d.set_item("backstop_position", lots(|r| r.backstop_position).into_pyarray(py))?;
+    d.set_item("backstop_notional", money(|r| r.backstop_notional).into_pyarray(py))?;
     d.set_item("cvd", lots(|r| r.cvd).into_pyarray(py))?;
     d.set_item("volume", lots(|r| r.volume).into_pyarray(py))?;
     let result = PyDict::new(py);
@@ -280,6 +282,14 @@ fn simulate_venue<'py>(
     result.set_item("agent_actions", out.agent_actions)?;
     result.set_item("refused_orders", out.refused_orders.into_pyarray(py))?;
     result.set_item("wall_time", wall)?;
+    // What each market's backstop holds at the end: (position in base units, notional in quote).
+    let backstop: Vec<(f64, f64)> = (0..grids.len())
+        .map(|k| {
+            let (position, notional) = sim::backstop_holding(v.exchange(InstrumentId(k as u32)));
+            (grids[k].1.to_f64(position), notional.to_f64())
+        })
+        .collect();
+    result.set_item("backstop", backstop)?;
     let kept = PyList::empty(py);
     for (ts, state) in states {
         kept.append((ts, Py::new(py, PyMultiExchange { v: state, grids: grids.clone() })?))?;

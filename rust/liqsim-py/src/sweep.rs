@@ -58,8 +58,14 @@ fn renamed(err: CoreError, table: &'static str) -> CoreError {
 }
 
 /// One numpy column per summary figure of `ok` (None: a failed run, NaN / 0 / false), named
-/// `prefix` + the figure's name; prices on `tick`.
-fn put_summary(d: &Bound<'_, PyDict>, prefix: &str, ok: &[Option<&RunSummary>], tick: &Grid) -> PyResult<()> {
+/// `prefix` + the figure's name; prices on `tick`, positions on `lot`.
+fn put_summary(
+    d: &Bound<'_, PyDict>,
+    prefix: &str,
+    ok: &[Option<&RunSummary>],
+    tick: &Grid,
+    lot: &Grid,
+) -> PyResult<()> {
     let py = d.py();
     let price = |p: Option<i64>| p.map_or(f64::NAN, |p| tick.to_f64(p));
     let f64s = |f: &dyn Fn(&RunSummary) -> f64| ok.iter().map(|s| s.map_or(f64::NAN, f)).collect::<Vec<f64>>();
@@ -78,6 +84,8 @@ fn put_summary(d: &Bound<'_, PyDict>, prefix: &str, ok: &[Option<&RunSummary>], 
     d.set_item(key("cascade_rounds"), i64s(&|s| i64::from(s.deepest_round)).into_pyarray(py))?;
     d.set_item(key("stops_triggered"), i64s(&|s| s.stops_triggered as i64).into_pyarray(py))?;
     d.set_item(key("insurance_fund_change"), f64s(&|s| s.insurance_fund_change.to_f64()).into_pyarray(py))?;
+    d.set_item(key("backstop_position"), f64s(&|s| lot.to_f64(s.backstop_position)).into_pyarray(py))?;
+    d.set_item(key("backstop_notional"), f64s(&|s| s.backstop_notional.to_f64()).into_pyarray(py))?;
     d.set_item(key("adl_fills"), i64s(&|s| s.adl_count as i64).into_pyarray(py))?;
     d.set_item(key("bid_exhausted"), bools(&|s| s.bid_exhausted).into_pyarray(py))?;
     d.set_item(key("ask_exhausted"), bools(&|s| s.ask_exhausted).into_pyarray(py))?;
@@ -133,9 +141,9 @@ fn venue_plan(
 /// `orders` columns with `order_symbol` codes, index columns with `index_symbol` codes, and run
 /// dicts as for `sweep` with symbol codes for the shock rows and (code, dict) agents. Returns the
 /// venue's columns (liquidated notional and counts, cascade_rounds, stops_triggered,
-/// insurance_fund_change, adl_fills: sums over the markets, the deepest round; bid_exhausted /
-/// ask_exhausted: that side of any market's book; `transfers`, `events`, `wall_time_s`), every
-/// figure of each market as `SYMBOL.<figure>`, and `error`.
+/// insurance_fund_change, backstop_notional, adl_fills: sums over the markets, the deepest round;
+/// bid_exhausted / ask_exhausted: that side of any market's book; `transfers`, `events`,
+/// `wall_time_s`), every figure of each market as `SYMBOL.<figure>`, and `error`.
 #[pyfunction]
 #[pyo3(signature = (venue, orders, order_symbol, index_ts, index_price, index_symbol, runs, start, sample_every, agent_balance, threads=None))]
 #[allow(clippy::too_many_arguments)]
@@ -186,17 +194,19 @@ fn sweep_venue<'py>(
     let d = PyDict::new(py);
     let venue_ok: Vec<Option<&RunSummary>> = all.iter().map(|r| r.as_ref().ok().map(|s| &s.venue)).collect();
     // The venue's prices are None (instruments' prices do not add up): put_summary's price
-    // columns for it would be all NaN, so they are dropped. Its `bid_exhausted` / `ask_exhausted`
-    // stay: a side of some market's book was empty at some sample.
-    put_summary(&d, "", &venue_ok, &grids[0].0)?;
-    for name in ["first_price", "peak_price", "trough_price", "last_price", "final_mark"] {
+    // columns for it would be all NaN, so they are dropped, as is its backstop position (lots
+    // of different instruments do not add up either; its backstop notional, a sum of quote, stays).
+    // Its `bid_exhausted` / `ask_exhausted` stay: a side of some market's book was empty at some
+    // sample.
+    put_summary(&d, "", &venue_ok, &grids[0].0, &grids[0].1)?;
+    for name in ["first_price", "peak_price", "trough_price", "last_price", "final_mark", "backstop_position"] {
         d.del_item(name)?;
     }
     let transfers: Vec<i64> = all.iter().map(|r| r.as_ref().map_or(0, |s| s.transfers as i64)).collect();
     d.set_item("transfers", transfers.into_pyarray(py))?;
     for (k, inst) in v.instruments().iter().enumerate() {
         let ok: Vec<Option<&RunSummary>> = all.iter().map(|r| r.as_ref().ok().map(|s| &s.instruments[k])).collect();
-        put_summary(&d, &format!("{}.", inst.symbol), &ok, &grids[k].0)?;
+        put_summary(&d, &format!("{}.", inst.symbol), &ok, &grids[k].0, &grids[k].1)?;
         d.del_item(format!("{}.events", inst.symbol))?;
         d.del_item(format!("{}.wall_time_s", inst.symbol))?;
     }
@@ -208,8 +218,9 @@ fn sweep_venue<'py>(
 /// Run every plan in `runs` from a clone of `exchange` (left unchanged), GIL released, on at most
 /// `threads` threads. `orders`, `index_*`: the scenario's tables, as for `simulate`. Each run is
 /// a dict: seed, end (ns), agents (as for `simulate`), shock_orders (order columns),
-/// shock_index_ts / shock_index_price. Returns summary columns (money in quote, prices in the
-/// user's units, NaN where there was none) and `error` (a message or None per run).
+/// shock_index_ts / shock_index_price. Returns summary columns (money in quote, prices and the
+/// backstop's position in the user's units, NaN where there was none) and `error` (a message or
+/// None per run).
 #[pyfunction]
 #[pyo3(signature = (exchange, orders, index_ts, index_price, runs, start, sample_every, agent_balance, threads=None))]
 #[allow(clippy::too_many_arguments)]
@@ -257,7 +268,7 @@ fn sweep<'py>(
 
     let ok: Vec<Option<&RunSummary>> = all.iter().map(|r| r.as_ref().ok()).collect();
     let d = PyDict::new(py);
-    put_summary(&d, "", &ok, &tick)?;
+    put_summary(&d, "", &ok, &tick, &lot)?;
     let errors: Vec<Option<String>> = all.iter().map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
     d.set_item("error", errors)?;
     Ok(d)

@@ -16,7 +16,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::event_loop::{event_loop, Markets};
-use super::{apply_order, bad, validate, IndexPoint, Placed, Recorder, RunSpec, ScenarioOrder, SeriesRow};
+use super::{
+    apply_order, bad, sample_count, validate, IndexPoint, Placed, Recorder, RunSpec, ScenarioOrder, SeriesRow,
+};
 use crate::account::MarginMode;
 use crate::agents::{market_order, Agent, AgentContext, AgentSpec};
 use crate::error::Error;
@@ -317,7 +319,8 @@ pub fn run_venue_with_states(
     let mut markets = VenueMarkets {
         recorders: (0..n).map(|k| Recorder::new(venue.exchange(InstrumentId(k as u32)))).collect(),
         venue,
-        series: Vec::new(),
+        // One row per market per sample, reserved once (see `sample_count`).
+        series: Vec::with_capacity(sample_count(spec).saturating_mul(n).min(1 << 20)),
         state_times,
         states: Vec::with_capacity(state_times.len()),
     };
