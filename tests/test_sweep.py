@@ -149,6 +149,11 @@ def test_an_interrupted_streaming_sweep_resumes_without_repeating_runs(tmp_path,
     # A different sweep does not resume from this file.
     with pytest.raises(liqsim.ConfigError, match="different sweep"):
         liqsim.sweep(squeeze_scenario(pull=False, n_shorts=100), seeds=2, out=out, resume=True, progress=False)
+    # The same sweep in a file with other columns (another liqsim version): a clear error, not Arrow's.
+    older = pq.read_table(out)
+    pq.write_table(older.drop_columns(["backstop_notional"]).replace_schema_metadata(older.schema.metadata), out)
+    with pytest.raises(liqsim.ConfigError, match="other columns"):
+        small_sweep(out=out, resume=True, batch_size=2)
 
 
 def test_a_process_pool_gives_the_in_process_result():

@@ -535,6 +535,10 @@ def sweep(
         if found != fingerprint:
             raise _config_error("resume", f"{out} holds rows of a different sweep (scenario, grid, seeds or shocks changed); "
                                           "use another out path or resume=False")
+        if previous.schema.names != schema.names:
+            # Same sweep, other columns: a file written by another liqsim version.
+            raise _config_error("resume", f"{out} has other columns than this liqsim writes (written by another "
+                                          "version?); use another out path or resume=False")
         done.append(previous.cast(schema))
     finished = set(done[0].column("run_id").to_pylist()) if done else set()
     todo = [r for r in runs if r.run_id not in finished]
