@@ -235,6 +235,23 @@ pub struct MultiExchange {
     watch_at: Vec<u32>,
     /// Scratch: the watched accounts a sync visits.
     watch_scratch: Vec<u32>,
+    /// Per multi account: its legs were set (or its bands moved) since it was last classified; it
+    /// counts as watched until [`Self::classify_pending`] looks at it (see "Bands": classifying
+    /// lazily).
+    unclassified: Vec<bool>,
+    /// The accounts flagged `unclassified`, in the order they were flagged (may hold a few that
+    /// were classified since; the flag decides).
+    pending: Vec<u32>,
+    /// Counts the mark changes the venue has noticed (in [`Self::note_marks`]), all instruments
+    /// together: a version of the marks.
+    version: u64,
+    /// Per instrument: the mark [`Self::note_marks`] saw last, and the `version` at which it
+    /// changed to it.
+    observed: Vec<Option<Price>>,
+    changed_at: Vec<u64>,
+    /// Per multi account: the `version` of the marks its legs were last set at. Its legs lag
+    /// instrument `k`'s mark iff `changed_at[k] > set_at[m]`.
+    set_at: Vec<u64>,
     /// Money put in from outside (insurance funds and loaded balances): the conserved total.
     deposits: Money,
     transfers: Vec<TransferRecord>,
@@ -305,6 +322,12 @@ impl MultiExchange {
             watch: Vec::new(),
             watch_at: Vec::new(),
             watch_scratch: Vec::new(),
+            unclassified: Vec::new(),
+            pending: Vec::new(),
+            version: 0,
+            observed: vec![None; n],
+            changed_at: vec![0; n],
+            set_at: Vec::new(),
             deposits,
             transfers: Vec::new(),
             round: 0,
@@ -465,6 +488,8 @@ impl MultiExchange {
         self.open_legs.resize(self.accounts.len(), 0);
         self.safe.resize(self.accounts.len(), false);
         self.watch_at.resize(self.accounts.len(), NONE);
+        self.unclassified.resize(self.accounts.len(), false);
+        self.set_at.resize(self.accounts.len(), 0);
         // The loads reported the new legs as changed; refresh those and everyone else touched.
         for m in first_new..self.accounts.len() as u32 {
             self.refresh_account(m, false);
@@ -713,6 +738,7 @@ impl MultiExchange {
                 break;
             }
         }
+        self.classify_pending();
     }
 
     /// Close out account `m` leg after leg (largest maintenance margin first), re-checking the
@@ -774,8 +800,9 @@ impl MultiExchange {
                     self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
                 }
                 self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
+                self.set_at[m as usize] = self.version;
                 self.figs = figs;
-                self.classify(m);
+                self.unclassify(m);
             }
             None => {
                 self.figs = figs;
@@ -837,9 +864,7 @@ impl MultiExchange {
             }
         }
         if self.bands_left() {
-            // Every account, the changed ones with them, is refreshed and classified afresh.
-            self.recentre(false);
-            return;
+            self.recentre_lazily();
         }
         stale.sort_unstable();
         for m in stale {
@@ -916,10 +941,47 @@ impl MultiExchange {
         })
     }
 
-    /// Re-centre the bands whose marks left them (every band when `all`) at the current marks,
-    /// then refresh and classify every multi account: all legs are exact at the current marks,
-    /// so no instrument lags. O(multi accounts × legs), once per move of a band's half-width.
-    fn recentre(&mut self, all: bool) {
+    /// Re-centre every band at the current marks, then refresh and classify every multi account:
+    /// all legs are exact at the current marks, so no instrument lags (a snapshot is written so).
+    /// O(multi accounts × legs).
+    pub(crate) fn recentre_all(&mut self) {
+        self.move_bands(true);
+        for m in 0..self.accounts.len() as u32 {
+            self.refresh_account(m, false);
+        }
+        for k in 0..self.instruments.len() {
+            self.marks_seen[k] = self.instruments[k].exchange.mark();
+            self.lagging[k] = false;
+        }
+        self.classify_pending();
+    }
+
+    /// Re-centre the bands whose marks left them, and void every certificate (they were computed
+    /// over the old box): each safe account becomes watched and pending. No leg is refreshed for
+    /// it when its legs lag at most one instrument's mark: that instrument is then counted as
+    /// lagging, and the usual rule applies (the union of the leg indexes' answers is exact while
+    /// one instrument lags; when two lag, [`Self::refresh`] syncs both, the demoted accounts with
+    /// the watched ones). Only an account whose legs lag two or more marks is refreshed here.
+    /// O(multi accounts) plus the refreshes; a cascade that follows closes most of the crossed
+    /// accounts out, and the rest are classified (and refreshed if they still lag) when it ends.
+    fn recentre_lazily(&mut self) {
+        self.move_bands(false);
+        self.note_marks();
+        for m in 0..self.accounts.len() as u32 {
+            if !self.safe[m as usize] {
+                continue;
+            }
+            self.unclassify(m);
+            match self.lags(m) {
+                Ok(None) => {}
+                Ok(Some(z)) => self.lagging[z] = true,
+                Err(()) => self.set_legs(m, false),
+            }
+        }
+    }
+
+    /// Re-centre the bands whose marks left them (every band when `all`) at the current marks.
+    fn move_bands(&mut self, all: bool) {
         for k in 0..self.instruments.len() {
             let mark = self.instruments[k].exchange.mark();
             let inside = match (mark, self.centre[k]) {
@@ -932,13 +994,6 @@ impl MultiExchange {
             if all || !inside {
                 self.centre[k] = mark;
             }
-        }
-        for m in 0..self.accounts.len() as u32 {
-            self.refresh_account(m, false);
-        }
-        for k in 0..self.instruments.len() {
-            self.marks_seen[k] = self.instruments[k].exchange.mark();
-            self.lagging[k] = false;
         }
     }
 
@@ -977,12 +1032,51 @@ impl MultiExchange {
         self.open_legs[m as usize] >= 2 && self.worst_in_bands(m).is_some_and(|w| w.0 > SAFE_CUSHION * legs)
     }
 
-    /// Classify account `m` (its legs just set exact): safe, watched (two or more open legs, not
-    /// safe), or neither (its triggers read no other instrument's mark).
+    /// Classify account `m` (its legs exact at the current marks): safe, watched (two or more
+    /// open legs, not safe), or neither (its triggers read no other instrument's mark).
     fn classify(&mut self, m: u32) {
         let safe = self.certified_safe(m);
         self.safe[m as usize] = safe;
-        let watched = !safe && self.open_legs[m as usize] >= 2;
+        self.set_watched(m, !safe && self.open_legs[m as usize] >= 2);
+    }
+
+    /// Account `m`'s legs were just set (or its certificate went void): it is not safe, and watched
+    /// if it has two or more open legs, until [`Self::classify_pending`] classifies it. Watched is
+    /// the cautious class (exact without a certificate), so the index stays exact meanwhile; the
+    /// certificate (two band ends per leg, a tiered maintenance margin each) is computed only for
+    /// accounts still open in two or more instruments when the cascade is over. In a cascade most
+    /// refreshed accounts are closed out or left with one open leg before then, and one with a
+    /// single open leg needs no certificate.
+    fn unclassify(&mut self, m: u32) {
+        self.safe[m as usize] = false;
+        let watched = self.open_legs[m as usize] >= 2;
+        self.set_watched(m, watched);
+        if watched && !self.unclassified[m as usize] {
+            self.unclassified[m as usize] = true;
+            self.pending.push(m);
+        }
+    }
+
+    /// Classify the accounts [`Self::unclassify`] left pending, bringing legs that lag a mark exact
+    /// first (a certificate covers legs set inside the current box; see "Bands").
+    fn classify_pending(&mut self) {
+        self.note_marks();
+        let mut list = std::mem::take(&mut self.pending);
+        for &m in &list {
+            if !std::mem::replace(&mut self.unclassified[m as usize], false) || self.open_legs[m as usize] < 2 {
+                continue;
+            }
+            if self.lags(m) != Ok(None) {
+                self.set_legs(m, false);
+            }
+            self.classify(m);
+        }
+        list.clear();
+        self.pending = list;
+    }
+
+    /// Put account `m` on the watch list or take it off.
+    fn set_watched(&mut self, m: u32, watched: bool) {
         let at = self.watch_at[m as usize];
         if watched && at == NONE {
             self.watch_at[m as usize] = self.watch.len() as u32;
@@ -1006,14 +1100,44 @@ impl MultiExchange {
     /// legs about to be set count those marks (called wherever legs are set).
     fn note_marks(&mut self) {
         for (k, i) in self.instruments.iter().enumerate() {
-            self.lagging[k] |= i.exchange.mark() != self.marks_seen[k];
+            let mark = i.exchange.mark();
+            if mark != self.observed[k] {
+                self.observed[k] = mark;
+                self.version += 1;
+                self.changed_at[k] = self.version;
+            }
+            self.lagging[k] |= mark != self.marks_seen[k];
         }
+    }
+
+    /// The instruments whose marks account `m`'s legs lag, among those it is open in (a flat leg's
+    /// figures read no mark): none, one (`Ok(Some(k))`), or more (`Err(())`).
+    fn lags(&self, m: u32) -> Result<Option<usize>, ()> {
+        let mut lag = None;
+        for &(k, d) in &self.accounts[m as usize].legs {
+            let k = k as usize;
+            if self.changed_at[k] > self.set_at[m as usize]
+                && !self.instruments[k].exchange.accounts()[d as usize].position.is_flat()
+            {
+                if lag.is_some() {
+                    return Err(());
+                }
+                lag = Some(k);
+            }
+        }
+        Ok(lag)
     }
 
     /// Settle account `m`'s money across its legs, then set every leg's `others` from the legs'
     /// current figures (and so its trigger; every leg's when `force`: balances moved without their
     /// triggers being refreshed).
     fn refresh_account(&mut self, m: u32, force: bool) {
+        self.set_legs(m, force);
+        self.unclassify(m);
+    }
+
+    /// [`refresh_account`](Self::refresh_account) without touching the account's class.
+    fn set_legs(&mut self, m: u32, force: bool) {
         self.note_marks();
         let force = self.settle_money(m, None) || force;
         let mut figs = std::mem::take(&mut self.figs);
@@ -1024,8 +1148,8 @@ impl MultiExchange {
             self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
         }
         self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
+        self.set_at[m as usize] = self.version;
         self.figs = figs;
-        self.classify(m);
     }
 
     /// A leg's (equity, maintenance margin): sub-wallet + unrealised PnL at its mark, and its
@@ -1254,6 +1378,8 @@ impl MultiExchange {
         });
         let mut ids: Vec<TraderId> = out.into_iter().map(|m| self.accounts[m as usize].id).collect();
         ids.sort_unstable();
+        // As at the end of a cascade (the answer above was given with them pending).
+        self.classify_pending();
         ids
     }
 }

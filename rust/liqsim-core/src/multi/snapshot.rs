@@ -34,7 +34,7 @@ impl MultiExchange {
     /// same venue always gives the same bytes.
     pub fn to_snapshot(&mut self) -> Result<Vec<u8>, Error> {
         self.refresh();
-        self.recentre(true);
+        self.recentre_all();
         let state = VenueState {
             instruments: self
                 .instruments
@@ -102,6 +102,8 @@ impl MultiExchange {
         v.open_legs = vec![0; v.accounts.len()];
         v.safe = vec![false; v.accounts.len()];
         v.watch_at = vec![NONE; v.accounts.len()];
+        v.unclassified = vec![false; v.accounts.len()];
+        v.set_at = vec![0; v.accounts.len()];
         let total = v.instruments.iter().try_fold(Money::ZERO, |t, i| {
             i.exchange.checked_money_total().and_then(|x| t.0.checked_add(x.0)).map(Money)
         });
