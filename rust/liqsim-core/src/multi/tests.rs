@@ -291,7 +291,7 @@ fn bands_leave_safe_accounts_stale_and_refresh_the_watched() {
     v.set_index(ETH, 300_000).unwrap();
     assert_eq!(v.worst_in_bands(0), Some(usdt(8_402.0)));
     assert_eq!(v.worst_in_bands(1), Some(usdt(-8.0)));
-    assert_eq!((v.safe.clone(), v.watch.clone()), (vec![true, false], vec![1]));
+    assert_eq!((v.accounts.iter().map(|a| a.safe).collect::<Vec<_>>(), v.watch.clone()), (vec![true, false], vec![1]));
     let others = |v: &MultiExchange, inst, id| v.exchange(inst).account(TraderId(id)).unwrap().others.unwrap();
     let at_start = (others(&v, BTC, 1), trigger(&v, BTC, 1));
     assert_eq!(at_start.0, OtherLegs { equity: usdt(0.0), maintenance: usdt(300.0) });
@@ -315,7 +315,7 @@ fn bands_leave_safe_accounts_stale_and_refresh_the_watched() {
     assert_eq!(v.centre, vec![Some(500_000), Some(303_500)]);
     assert_eq!(others(&v, BTC, 1), OtherLegs { equity: usdt(-350.0), maintenance: usdt(303.5) });
     assert_eq!(v.worst_in_bands(0), Some(usdt(8_044.965)));
-    assert_eq!((v.safe.clone(), v.watch.clone()), (vec![true, false], vec![1]));
+    assert_eq!((v.accounts.iter().map(|a| a.safe).collect::<Vec<_>>(), v.watch.clone()), (vec![true, false], vec![1]));
     v.check_invariants().unwrap();
     assert!(v.crossed_accounts().is_empty());
 
@@ -325,7 +325,7 @@ fn bands_leave_safe_accounts_stale_and_refresh_the_watched() {
     v.add_resting_orders(BTC, &[(Side::Buy, 495_000, 900, None)]).unwrap();
     v.submit(BTC, TraderId(1), sell).unwrap();
     assert_eq!(v.exchange(BTC).account(TraderId(1)).unwrap().position.lots, 100);
-    assert!(v.safe[0]);
+    assert!(v.accounts[0].safe);
     v.check_invariants().unwrap();
 }
 
@@ -350,11 +350,11 @@ fn a_band_exit_refreshes_a_safe_account_whose_legs_lag_two_marks() {
     v.submit(BTC, TraderId(1), buy).unwrap();
     assert_eq!(v.exchange(BTC).account(TraderId(1)).unwrap().position.lots, 1_000);
     assert_eq!(v.worst_in_bands(0), Some(usdt(402.0)));
-    assert!(v.safe[0]);
+    assert!(v.accounts[0].safe);
     // BTC moves inside its band to 49,600: both instruments moved, so both are synced, but the
     // safe account is skipped: its legs now lag BTC's mark only.
     v.set_index(BTC, 496_000).unwrap();
-    assert!(v.safe[0]);
+    assert!(v.accounts[0].safe);
     assert_eq!(v.lags(0), Ok(Some(BTC.0 as usize)));
     // Its ETH leg's trigger still counts BTC at 50,000: 0.99 × 50,000 − 10.1 E − 18,000 = 0 at
     // E = 3,118.81…, a short's trigger the tick above: 3,118.82. At BTC 49,600 it is 3,079.60.
