@@ -51,13 +51,6 @@
 //! the sum of each leg's smaller value at its band's ends (`worst_in_bands`). An account with two
 //! or more open legs whose minimum is above a cushion of a few money units per leg (rounding) is
 //! *safe*; the others with two or more open legs are *watched*.
-//! **Classifying lazily.** A refresh of an account's legs does not compute that certificate: it
-//! makes the account watched (the cautious class: exact without a certificate) and *pending*, and
-//! the pending accounts still open in two or more instruments are classified (legs made exact
-//! first if they lag a mark) when the cascade ends (`classify_pending`). In a
-//! cascade most refreshed accounts are closed out or left with one open leg before then, and
-//! those need no certificate (it cost about a fifth of the two-instrument cascade when every
-//! refresh computed it).
 //! **Invariant:** a safe account's certificate was computed with its current positions and
 //! sub-wallets and the current bands, and every mark is inside its band whenever the leg indexes
 //! are asked; so a safe account is not liquidatable, and its legs may lag any mark move inside the
@@ -68,7 +61,7 @@
 //! instrument), so the union of the indexes' answers is still the brute-force set
 //! (`check_invariants` verifies each safe account's certificate afresh). What keeps it so: an
 //! account whose legs change (its fills, funding, close-outs, transfers: the markets report them)
-//! is refreshed (and so watched, until classified) before the indexes are asked; a mark that
+//! is refreshed and classified again before the indexes are asked; a mark that
 //! leaves its band (checked at every `refresh`, which runs before every question to the indexes)
 //! re-centres that band at the mark and voids every certificate: each safe account becomes
 //! watched and pending without a refresh when its legs lag at most one instrument's mark (which
@@ -204,8 +197,8 @@ struct MultiAccount {
     /// of marks the bands span (with its current positions and sub-wallets), and it has two or
     /// more open legs. A safe account's legs may lag every mark inside the bands.
     safe: bool,
-    /// Its legs were set (or its bands moved) since it was last classified; it counts as watched
-    /// until [`MultiExchange::classify_pending`] looks at it (see "Bands": classifying lazily).
+    /// Demoted at a band exit and not classified since: watched until
+    /// [`MultiExchange::classify_pending`] or a refresh classifies it (see "Bands").
     unclassified: bool,
 }
 
@@ -867,7 +860,7 @@ impl MultiExchange {
                 self.accounts[m as usize].open_legs = figs.iter().filter(|f| f.held).count() as u32;
                 self.accounts[m as usize].set_at = self.version;
                 self.figs = figs;
-                self.unclassify(m);
+                self.classify(m);
             }
             None => {
                 self.figs = figs;
@@ -1036,11 +1029,14 @@ impl MultiExchange {
             if !self.accounts[m as usize].safe {
                 continue;
             }
-            self.unclassify(m);
             match self.lags(m) {
-                Ok(None) => {}
-                Ok(Some(z)) => self.lagging[z] = true,
-                Err(()) => self.set_legs(m, false),
+                Ok(lag) => {
+                    self.demote(m);
+                    if let Some(z) = lag {
+                        self.lagging[z] = true;
+                    }
+                }
+                Err(()) => self.refresh_account(m, false),
             }
         }
     }
@@ -1102,17 +1098,16 @@ impl MultiExchange {
     fn classify(&mut self, m: u32) {
         let safe = self.certified_safe(m);
         self.accounts[m as usize].safe = safe;
+        self.accounts[m as usize].unclassified = false;
         self.set_watched(m, !safe && self.accounts[m as usize].open_legs >= 2);
     }
 
-    /// Account `m`'s legs were just set (or its certificate went void): it is not safe, and watched
-    /// if it has two or more open legs, until [`Self::classify_pending`] classifies it. Watched is
-    /// the cautious class (exact without a certificate), so the index stays exact meanwhile; the
-    /// certificate (two band ends per leg, a tiered maintenance margin each) is computed only for
-    /// accounts still open in two or more instruments when the cascade is over. In a cascade most
-    /// refreshed accounts are closed out or left with one open leg before then, and one with a
-    /// single open leg needs no certificate.
-    fn unclassify(&mut self, m: u32) {
+    /// Safe account `m`'s certificate went void (its bands moved) and its legs were not refreshed:
+    /// it is watched, the cautious class (exact without a certificate, its legs lagging at most
+    /// one instrument's mark), and pending until [`Self::classify_pending`] (or a refresh of its
+    /// legs) classifies it. The cascade that follows a band exit closes most of the crossed
+    /// accounts out, or leaves them with one open leg (no certificate needed), before then.
+    fn demote(&mut self, m: u32) {
         self.accounts[m as usize].safe = false;
         let watched = self.accounts[m as usize].open_legs >= 2;
         self.set_watched(m, watched);
@@ -1122,8 +1117,9 @@ impl MultiExchange {
         }
     }
 
-    /// Classify the accounts [`Self::unclassify`] left pending, bringing legs that lag a mark exact
-    /// first (a certificate covers legs set inside the current box; see "Bands").
+    /// Classify the accounts [`Self::demote`] left pending (those not classified since), bringing
+    /// legs that lag a mark exact first (a certificate covers legs set inside the current box; see
+    /// "Bands").
     fn classify_pending(&mut self) {
         self.note_marks();
         let mut list = std::mem::take(&mut self.pending);
@@ -1200,7 +1196,7 @@ impl MultiExchange {
     /// triggers being refreshed).
     fn refresh_account(&mut self, m: u32, force: bool) {
         self.set_legs(m, force);
-        self.unclassify(m);
+        self.classify(m);
     }
 
     /// [`refresh_account`](Self::refresh_account) without touching the account's class.
