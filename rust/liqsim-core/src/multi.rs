@@ -44,8 +44,8 @@
 //!
 //! **Bands (why a sync visits only some accounts).** Each instrument `j` has a band
 //! `[c_j − h_j, c_j + h_j]`, `h_j = c_j × 1 %` (`BAND_BP`), centred at its mark when the band was
-//! last set. At every refresh of a multi account (its legs set exact) the venue computes its
-//! smallest `equity − maintenance` over the whole box of marks the bands span: each leg's value
+//! last set. For a multi account whose legs are exact, the venue can compute its smallest
+//! `equity − maintenance` over the whole box of marks the bands span: each leg's value
 //! depends on its own mark only and is concave in it (PnL linear, the tiered maintenance margin
 //! convex in the notional: MMR rises with the tier, cum keeps it continuous), so the minimum is
 //! the sum of each leg's smaller value at its band's ends (`worst_in_bands`). An account with two
@@ -61,13 +61,21 @@
 //! instrument), so the union of the indexes' answers is still the brute-force set
 //! (`check_invariants` verifies each safe account's certificate afresh). What keeps it so: an
 //! account whose legs change (its fills, funding, close-outs, transfers: the markets report them)
-//! is refreshed and classified again before the indexes are asked; a mark that leaves its band
-//! (checked at every `refresh`, which runs before every question to the indexes) re-centres that
-//! band at the mark and refreshes and classifies every multi account.
+//! is refreshed and classified again before the indexes are asked; a mark that
+//! leaves its band (checked at every `refresh`, which runs before every question to the indexes)
+//! re-centres that band at the mark and voids every certificate: each safe account becomes
+//! watched and pending without a refresh when its legs lag at most one instrument's mark (which
+//! then counts as lagging, so the usual rule keeps the indexes exact: with a second instrument
+//! moved, both are synced), and is refreshed at once when they lag two or more
+//! (`recentre_lazily`; which marks an account's legs lag: a version counter of the marks the venue
+//! has seen change, against the version its legs were set at). Test:
+//! `a_band_exit_refreshes_a_safe_account_whose_legs_lag_two_marks`.
 //! **Cost per mark move:** inside the bands, a range query while one instrument moves, and
 //! O(watched accounts × legs × (trigger search + log n)) once two have moved (the sync), whatever
-//! the number of safe accounts; a band exit, O(multi accounts × legs) (about 0.7 µs per account),
-//! once per move of 1 % of the mark. Why 1 %: a re-centre costs a pass over every multi account,
+//! the number of safe accounts; a band exit, a pass over every multi account (a flag and a version
+//! check each), and then, when the cascade ends, a refresh and certificate for each account still
+//! open in two or more instruments (about 0.7 µs per account), once per move of 1 % of the mark.
+//! Why 1 %: a re-centre costs a pass over every multi account,
 //! so the band should hold an hour's ordinary noise (in the busy hour of `benches/sim_venue.rs`
 //! both marks stay inside their first 1 % band: counted, no re-centre after the first marks),
 //! while a wider band makes more accounts watched (the worst corner of a hedged pair loses about
@@ -119,8 +127,11 @@
 //! **Cost.** The two-instrument cascade of `benches/multi.rs` (n accounts, 2n positions): figures
 //! in the README's performance table. What grew with n before: the BTC move synced ETH's holders
 //! first (the venue kept the last-moved instrument lagging, so any other move paid a pass over
-//! all holders); now a sync leaves nothing lagging. What still grows: the ETH round visits the
-//! accounts in no order of their own (the BTC close-outs at bankruptcy leave every ETH leg at
+//! all holders); now a sync leaves nothing lagging. Each band exit (both moves of that cascade
+//! leave their bands) refreshed and classified every account; now it demotes them, and the
+//! cascade closes them out. What the venue keeps per account is in one 64-byte `MultiAccount`
+//! (legs inline): one cache line per account, not one per array. What still grows: the ETH round
+//! visits the accounts in no order of their own (the BTC close-outs at bankruptcy leave every ETH leg at
 //! exactly its maintenance margin, so deepest-first orders them by rounding), and each close-out
 //! finds its rows and its leg-index entry cold in cache; `single_cascade_shuffled` measures the
 //! one-market cascade visiting accounts the same way.
@@ -164,11 +175,87 @@ impl Instrument {
     }
 }
 
-/// A cross account with legs in several instruments: (instrument, dense index in its market).
+/// A cross account with legs in several instruments, and all the venue keeps about it, in one
+/// place: a cascade visits accounts in no order of their own (see "Cost"), and every separate
+/// per-account array a close-out reads or writes was one more cache miss.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 struct MultiAccount {
     id: TraderId,
-    legs: Vec<(u32, u32)>,
+    legs: Legs,
+    /// The `version` of the marks its legs were last set at: its legs lag instrument `k`'s mark
+    /// iff `changed_at[k] > set_at`.
+    set_at: u64,
+    /// How many of its legs were open when its legs were last set (only an account with two or
+    /// more open legs has a trigger that depends on another instrument's mark).
+    open_legs: u32,
+    /// Its position in `watch`, or `NONE`.
+    watch_at: u32,
+    /// Scratch: a generation stamp, for de-duplicating without a set.
+    stamp: u32,
+    /// *Safe*: its `equity − maintenance` stays above [`SAFE_CUSHION`] per leg over the whole box
+    /// of marks the bands span (with its current positions and sub-wallets), and it has two or
+    /// more open legs. A safe account's legs may lag every mark inside the bands.
+    safe: bool,
+    /// Demoted at a band exit and not classified since: watched until
+    /// [`MultiExchange::classify_pending`] or a refresh classifies it (see "Bands").
+    unclassified: bool,
+}
+
+// One cache line (the point of keeping it all here): a field that does not fit fails the build.
+const _: () = assert!(std::mem::size_of::<MultiAccount>() == 64);
+
+impl MultiAccount {
+    fn new(id: TraderId, legs: &[(u32, u32)]) -> MultiAccount {
+        MultiAccount {
+            id,
+            legs: Legs::new(legs),
+            set_at: 0,
+            open_legs: 0,
+            watch_at: NONE,
+            stamp: 0,
+            safe: false,
+            unclassified: false,
+        }
+    }
+}
+
+/// An account's legs, (instrument, dense index in its market) by instrument: up to three inline,
+/// in the account's own cache line (no pointer to chase per close-out), more on the heap.
+#[derive(Clone, Debug)]
+enum Legs {
+    Inline(u8, [(u32, u32); 3]),
+    Heap(Vec<(u32, u32)>),
+}
+
+impl Legs {
+    fn new(legs: &[(u32, u32)]) -> Legs {
+        if legs.len() <= 3 {
+            let mut inline = [(0, 0); 3];
+            inline[..legs.len()].copy_from_slice(legs);
+            Legs::Inline(legs.len() as u8, inline)
+        } else {
+            Legs::Heap(legs.to_vec())
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Legs {
+    type Item = &'a (u32, u32);
+    type IntoIter = std::slice::Iter<'a, (u32, u32)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl std::ops::Deref for Legs {
+    type Target = [(u32, u32)];
+    fn deref(&self) -> &[(u32, u32)] {
+        match self {
+            Legs::Inline(n, legs) => &legs[..*n as usize],
+            Legs::Heap(legs) => legs,
+        }
+    }
 }
 
 /// One leg of an account at the current marks.
@@ -209,9 +296,6 @@ pub struct MultiExchange {
     /// Per instrument: the multi accounts with a leg there (account, dense index of the leg),
     /// ascending.
     holders: Vec<Vec<(u32, u32)>>,
-    /// Per multi account: how many of its legs were open when its legs were last set (only an
-    /// account with two or more open legs has a trigger that depends on another instrument's mark).
-    open_legs: Vec<u32>,
     /// Per instrument: the mark the legs were last refreshed at.
     marks_seen: Vec<Option<Price>>,
     /// Per instrument: some leg was set at a mark other than `marks_seen` (a mark that moved and
@@ -223,25 +307,26 @@ pub struct MultiExchange {
     /// Per instrument: the centre of its band, the mark when the band was last set (`None`: not
     /// set yet; the next [`Self::refresh`] sets it).
     centre: Vec<Option<Price>>,
-    /// Per multi account: *safe*, its `equity − maintenance` stays above [`SAFE_CUSHION`] per leg
-    /// over the whole box of marks the bands span (with its current positions and sub-wallets),
-    /// and it has two or more open legs. A safe account's legs may lag every mark inside the
-    /// bands.
-    safe: Vec<bool>,
     /// The multi accounts with two or more open legs that are not safe (*watched*: synced on
     /// every mark move as before bands), in no particular order.
     watch: Vec<u32>,
-    /// Per multi account: its position in `watch`, or `NONE`.
-    watch_at: Vec<u32>,
     /// Scratch: the watched accounts a sync visits.
     watch_scratch: Vec<u32>,
+    /// The accounts flagged `unclassified`, in the order they were flagged (may hold a few that
+    /// were classified since; the flag decides).
+    pending: Vec<u32>,
+    /// Counts the mark changes the venue has noticed (in [`Self::note_marks`]), all instruments
+    /// together: a version of the marks.
+    version: u64,
+    /// Per instrument: the mark [`Self::note_marks`] saw last, and the `version` at which it
+    /// changed to it.
+    observed: Vec<Option<Price>>,
+    changed_at: Vec<u64>,
     /// Money put in from outside (insurance funds and loaded balances): the conserved total.
     deposits: Money,
     transfers: Vec<TransferRecord>,
     round: u32,
     max_rounds: u32,
-    /// Scratch: a generation stamp per multi account, for de-duplicating without a set.
-    stamp: Vec<u32>,
     generation: u32,
     /// Scratch: the legs of the account being looked at.
     figs: Vec<Figure>,
@@ -296,20 +381,20 @@ impl MultiExchange {
             accounts: Vec::new(),
             by_id: HashMap::new(),
             holders: vec![Vec::new(); n],
-            open_legs: Vec::new(),
             marks_seen: vec![None; n],
             lagging: vec![false; n],
             band_bp: BAND_BP,
             centre: vec![None; n],
-            safe: Vec::new(),
             watch: Vec::new(),
-            watch_at: Vec::new(),
             watch_scratch: Vec::new(),
+            pending: Vec::new(),
+            version: 0,
+            observed: vec![None; n],
+            changed_at: vec![0; n],
             deposits,
             transfers: Vec::new(),
             round: 0,
             max_rounds,
-            stamp: Vec::new(),
             generation: 0,
             figs: Vec::new(),
             seen: Vec::new(),
@@ -459,12 +544,8 @@ impl MultiExchange {
                 self.holders[k as usize].push((m, dense));
             }
             self.by_id.insert(id.0, m);
-            self.accounts.push(MultiAccount { id, legs });
+            self.accounts.push(MultiAccount::new(id, &legs));
         }
-        self.stamp.resize(self.accounts.len(), 0);
-        self.open_legs.resize(self.accounts.len(), 0);
-        self.safe.resize(self.accounts.len(), false);
-        self.watch_at.resize(self.accounts.len(), NONE);
         // The loads reported the new legs as changed; refresh those and everyone else touched.
         for m in first_new..self.accounts.len() as u32 {
             self.refresh_account(m, false);
@@ -669,8 +750,8 @@ impl MultiExchange {
                 i.exchange.leg_index().crossed(mark, &mut scratch);
                 for &a in &scratch {
                     let m = self.leg_owner[k][a as usize];
-                    if m != NONE && self.stamp[m as usize] != self.generation {
-                        self.stamp[m as usize] = self.generation;
+                    if m != NONE && self.accounts[m as usize].stamp != self.generation {
+                        self.accounts[m as usize].stamp = self.generation;
                         crossed.push(m);
                     }
                 }
@@ -699,7 +780,9 @@ impl MultiExchange {
                 seen.extend_from_slice(&figs);
             }
             self.figs = figs;
-            order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            // Trader ids are unique in the venue, so the keys are too: an unstable sort gives the same
+            // order, without the stable sort's buffer.
+            order.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
             let since = Unchanged::now(self);
             let mut acted = false;
             for &(_, _, m, at) in &order {
@@ -713,6 +796,7 @@ impl MultiExchange {
                 break;
             }
         }
+        self.classify_pending();
     }
 
     /// Close out account `m` leg after leg (largest maintenance margin first), re-checking the
@@ -773,7 +857,8 @@ impl MultiExchange {
                     let others = OtherLegs { equity: equity - f.equity, maintenance: mm - f.maintenance };
                     self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
                 }
-                self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
+                self.accounts[m as usize].open_legs = figs.iter().filter(|f| f.held).count() as u32;
+                self.accounts[m as usize].set_at = self.version;
                 self.figs = figs;
                 self.classify(m);
             }
@@ -830,16 +915,14 @@ impl MultiExchange {
             self.instruments[k].exchange.take_dirty_legs(&mut dirty);
             for &a in &dirty {
                 let m = self.leg_owner[k][a as usize];
-                if m != NONE && self.stamp[m as usize] != self.generation {
-                    self.stamp[m as usize] = self.generation;
+                if m != NONE && self.accounts[m as usize].stamp != self.generation {
+                    self.accounts[m as usize].stamp = self.generation;
                     stale.push(m);
                 }
             }
         }
         if self.bands_left() {
-            // Every account, the changed ones with them, is refreshed and classified afresh.
-            self.recentre(false);
-            return;
+            self.recentre_lazily();
         }
         stale.sort_unstable();
         for m in stale {
@@ -882,8 +965,8 @@ impl MultiExchange {
             // Only an account with another open leg has a trigger that reads mark `k` (a flat
             // leg has none; an open leg alone counts its flat siblings' sub-wallets, which no mark
             // moves): every watched account has two.
-            if self.stamp[m as usize] != self.generation && self.holds_open(m, k) {
-                self.stamp[m as usize] = self.generation;
+            if self.accounts[m as usize].stamp != self.generation && self.holds_open(m, k) {
+                self.accounts[m as usize].stamp = self.generation;
                 self.refresh_account(m, false);
             }
         }
@@ -916,10 +999,50 @@ impl MultiExchange {
         })
     }
 
-    /// Re-centre the bands whose marks left them (every band when `all`) at the current marks,
-    /// then refresh and classify every multi account: all legs are exact at the current marks,
-    /// so no instrument lags. O(multi accounts × legs), once per move of a band's half-width.
-    fn recentre(&mut self, all: bool) {
+    /// Re-centre every band at the current marks, then refresh and classify every multi account:
+    /// all legs are exact at the current marks, so no instrument lags (a snapshot is written so).
+    /// O(multi accounts × legs).
+    pub(crate) fn recentre_all(&mut self) {
+        self.move_bands(true);
+        for m in 0..self.accounts.len() as u32 {
+            self.refresh_account(m, false);
+        }
+        for k in 0..self.instruments.len() {
+            self.marks_seen[k] = self.instruments[k].exchange.mark();
+            self.lagging[k] = false;
+        }
+        self.classify_pending();
+    }
+
+    /// Re-centre the bands whose marks left them, and void every certificate (they were computed
+    /// over the old box): each safe account becomes watched and pending. No leg is refreshed for
+    /// it when its legs lag at most one instrument's mark: that instrument is then counted as
+    /// lagging, and the usual rule applies (the union of the leg indexes' answers is exact while
+    /// one instrument lags; when two lag, [`Self::refresh`] syncs both, the demoted accounts with
+    /// the watched ones). Only an account whose legs lag two or more marks is refreshed here.
+    /// O(multi accounts) plus the refreshes; a cascade that follows closes most of the crossed
+    /// accounts out, and the rest are classified (and refreshed if they still lag) when it ends.
+    fn recentre_lazily(&mut self) {
+        self.move_bands(false);
+        self.note_marks();
+        for m in 0..self.accounts.len() as u32 {
+            if !self.accounts[m as usize].safe {
+                continue;
+            }
+            match self.lags(m) {
+                Ok(lag) => {
+                    self.demote(m);
+                    if let Some(z) = lag {
+                        self.lagging[z] = true;
+                    }
+                }
+                Err(()) => self.refresh_account(m, false),
+            }
+        }
+    }
+
+    /// Re-centre the bands whose marks left them (every band when `all`) at the current marks.
+    fn move_bands(&mut self, all: bool) {
         for k in 0..self.instruments.len() {
             let mark = self.instruments[k].exchange.mark();
             let inside = match (mark, self.centre[k]) {
@@ -932,13 +1055,6 @@ impl MultiExchange {
             if all || !inside {
                 self.centre[k] = mark;
             }
-        }
-        for m in 0..self.accounts.len() as u32 {
-            self.refresh_account(m, false);
-        }
-        for k in 0..self.instruments.len() {
-            self.marks_seen[k] = self.instruments[k].exchange.mark();
-            self.lagging[k] = false;
         }
     }
 
@@ -974,25 +1090,66 @@ impl MultiExchange {
     /// corner above the cushion.
     fn certified_safe(&self, m: u32) -> bool {
         let legs = self.accounts[m as usize].legs.len() as i128;
-        self.open_legs[m as usize] >= 2 && self.worst_in_bands(m).is_some_and(|w| w.0 > SAFE_CUSHION * legs)
+        self.accounts[m as usize].open_legs >= 2 && self.worst_in_bands(m).is_some_and(|w| w.0 > SAFE_CUSHION * legs)
     }
 
-    /// Classify account `m` (its legs just set exact): safe, watched (two or more open legs, not
-    /// safe), or neither (its triggers read no other instrument's mark).
+    /// Classify account `m` (its legs exact at the current marks): safe, watched (two or more
+    /// open legs, not safe), or neither (its triggers read no other instrument's mark).
     fn classify(&mut self, m: u32) {
         let safe = self.certified_safe(m);
-        self.safe[m as usize] = safe;
-        let watched = !safe && self.open_legs[m as usize] >= 2;
-        let at = self.watch_at[m as usize];
+        self.accounts[m as usize].safe = safe;
+        self.accounts[m as usize].unclassified = false;
+        self.set_watched(m, !safe && self.accounts[m as usize].open_legs >= 2);
+    }
+
+    /// Safe account `m`'s certificate went void (its bands moved) and its legs were not refreshed:
+    /// it is watched, the cautious class (exact without a certificate, its legs lagging at most
+    /// one instrument's mark), and pending until [`Self::classify_pending`] (or a refresh of its
+    /// legs) classifies it. The cascade that follows a band exit closes most of the crossed
+    /// accounts out, or leaves them with one open leg (no certificate needed), before then.
+    fn demote(&mut self, m: u32) {
+        self.accounts[m as usize].safe = false;
+        let watched = self.accounts[m as usize].open_legs >= 2;
+        self.set_watched(m, watched);
+        if watched && !self.accounts[m as usize].unclassified {
+            self.accounts[m as usize].unclassified = true;
+            self.pending.push(m);
+        }
+    }
+
+    /// Classify the accounts [`Self::demote`] left pending (those not classified since), bringing
+    /// legs that lag a mark exact first (a certificate covers legs set inside the current box; see
+    /// "Bands").
+    fn classify_pending(&mut self) {
+        self.note_marks();
+        let mut list = std::mem::take(&mut self.pending);
+        for &m in &list {
+            if !std::mem::replace(&mut self.accounts[m as usize].unclassified, false)
+                || self.accounts[m as usize].open_legs < 2
+            {
+                continue;
+            }
+            if self.lags(m) != Ok(None) {
+                self.set_legs(m, false);
+            }
+            self.classify(m);
+        }
+        list.clear();
+        self.pending = list;
+    }
+
+    /// Put account `m` on the watch list or take it off.
+    fn set_watched(&mut self, m: u32, watched: bool) {
+        let at = self.accounts[m as usize].watch_at;
         if watched && at == NONE {
-            self.watch_at[m as usize] = self.watch.len() as u32;
+            self.accounts[m as usize].watch_at = self.watch.len() as u32;
             self.watch.push(m);
         } else if !watched && at != NONE {
             self.watch.swap_remove(at as usize);
             if let Some(&moved) = self.watch.get(at as usize) {
-                self.watch_at[moved as usize] = at;
+                self.accounts[moved as usize].watch_at = at;
             }
-            self.watch_at[m as usize] = NONE;
+            self.accounts[m as usize].watch_at = NONE;
         }
     }
 
@@ -1006,14 +1163,44 @@ impl MultiExchange {
     /// legs about to be set count those marks (called wherever legs are set).
     fn note_marks(&mut self) {
         for (k, i) in self.instruments.iter().enumerate() {
-            self.lagging[k] |= i.exchange.mark() != self.marks_seen[k];
+            let mark = i.exchange.mark();
+            if mark != self.observed[k] {
+                self.observed[k] = mark;
+                self.version += 1;
+                self.changed_at[k] = self.version;
+            }
+            self.lagging[k] |= mark != self.marks_seen[k];
         }
+    }
+
+    /// The instruments whose marks account `m`'s legs lag, among those it is open in (a flat leg's
+    /// figures read no mark): none, one (`Ok(Some(k))`), or more (`Err(())`).
+    fn lags(&self, m: u32) -> Result<Option<usize>, ()> {
+        let mut lag = None;
+        for &(k, d) in &self.accounts[m as usize].legs {
+            let k = k as usize;
+            if self.changed_at[k] > self.accounts[m as usize].set_at
+                && !self.instruments[k].exchange.accounts()[d as usize].position.is_flat()
+            {
+                if lag.is_some() {
+                    return Err(());
+                }
+                lag = Some(k);
+            }
+        }
+        Ok(lag)
     }
 
     /// Settle account `m`'s money across its legs, then set every leg's `others` from the legs'
     /// current figures (and so its trigger; every leg's when `force`: balances moved without their
     /// triggers being refreshed).
     fn refresh_account(&mut self, m: u32, force: bool) {
+        self.set_legs(m, force);
+        self.classify(m);
+    }
+
+    /// [`refresh_account`](Self::refresh_account) without touching the account's class.
+    fn set_legs(&mut self, m: u32, force: bool) {
         self.note_marks();
         let force = self.settle_money(m, None) || force;
         let mut figs = std::mem::take(&mut self.figs);
@@ -1023,9 +1210,9 @@ impl MultiExchange {
             let others = OtherLegs { equity: equity - f.equity, maintenance: mm - f.maintenance };
             self.instruments[f.k as usize].exchange.set_others(f.dense, others, refresh);
         }
-        self.open_legs[m as usize] = figs.iter().filter(|f| f.held).count() as u32;
+        self.accounts[m as usize].open_legs = figs.iter().filter(|f| f.held).count() as u32;
+        self.accounts[m as usize].set_at = self.version;
         self.figs = figs;
-        self.classify(m);
     }
 
     /// A leg's (equity, maintenance margin): sub-wallet + unrealised PnL at its mark, and its
@@ -1063,7 +1250,7 @@ impl MultiExchange {
     /// Returns whether money moved (the legs' triggers were not refreshed for it).
     fn settle_money(&mut self, m: u32, liquidated: Option<u32>) -> bool {
         let mut moved = false;
-        let legs = std::mem::take(&mut self.accounts[m as usize].legs);
+        let legs = std::mem::replace(&mut self.accounts[m as usize].legs, Legs::Inline(0, [(0, 0); 3]));
         moved |= self.settle_legs(m, &legs, liquidated);
         self.accounts[m as usize].legs = legs;
         moved
@@ -1163,10 +1350,10 @@ impl MultiExchange {
                 .iter()
                 .filter(|&&(k, d)| !self.instruments[k as usize].exchange.accounts()[d as usize].position.is_flat())
                 .count() as u32;
-            if self.open_legs[m] != held {
-                return Err(format!("trader {}: {} open legs counted, {held} open", a.id.0, self.open_legs[m]));
+            if a.open_legs != held {
+                return Err(format!("trader {}: {} open legs counted, {held} open", a.id.0, a.open_legs));
             }
-            if self.safe[m] && !self.certified_safe(m as u32) {
+            if a.safe && !self.certified_safe(m as u32) {
                 return Err(format!(
                     "trader {} is marked safe but its worst corner in the bands is {:?} (marks {:?}, centres {:?})",
                     a.id.0,
@@ -1175,9 +1362,8 @@ impl MultiExchange {
                     self.centre
                 ));
             }
-            let watched = self.open_legs[m] >= 2 && !self.safe[m];
-            if watched != (self.watch_at[m] != NONE)
-                || (watched && self.watch.get(self.watch_at[m] as usize) != Some(&(m as u32)))
+            let watched = a.open_legs >= 2 && !a.safe;
+            if watched != (a.watch_at != NONE) || (watched && self.watch.get(a.watch_at as usize) != Some(&(m as u32)))
             {
                 return Err(format!("trader {}: watch list bookkeeping is wrong", a.id.0));
             }
@@ -1203,7 +1389,7 @@ impl MultiExchange {
                 // A flat leg has no trigger: its `others` may lag any mark (set exactly before an
                 // order of the account or a close-out reads it, see `sync_instrument`). A safe
                 // account's legs may lag every mark inside the bands (certified below).
-                if leg.others != Some(want) && !lags && !leg.position.is_flat() && !self.safe[m] {
+                if leg.others != Some(want) && !lags && !leg.position.is_flat() && !a.safe {
                     return Err(format!(
                         "trader {} in {}: stale others {:?}, brute force {want:?}",
                         a.id.0, self.instruments[k as usize].symbol, leg.others
@@ -1254,6 +1440,8 @@ impl MultiExchange {
         });
         let mut ids: Vec<TraderId> = out.into_iter().map(|m| self.accounts[m as usize].id).collect();
         ids.sort_unstable();
+        // As at the end of a cascade (the answer above was given with them pending).
+        self.classify_pending();
         ids
     }
 

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::{MultiAccount, MultiExchange, TransferRecord, NONE};
+use super::{MultiAccount, MultiExchange, TransferRecord};
 use crate::error::Error;
 use crate::exchange::snapshot::ExchangeState;
 use crate::exchange::Exchange;
@@ -34,14 +34,14 @@ impl MultiExchange {
     /// same venue always gives the same bytes.
     pub fn to_snapshot(&mut self) -> Result<Vec<u8>, Error> {
         self.refresh();
-        self.recentre(true);
+        self.recentre_all();
         let state = VenueState {
             instruments: self
                 .instruments
                 .iter()
                 .map(|i| (Cow::Borrowed(i.symbol.as_str()), i.exchange.snapshot_state()))
                 .collect(),
-            accounts: self.accounts.iter().map(|a| (a.id.0, Cow::Borrowed(a.legs.as_slice()))).collect(),
+            accounts: self.accounts.iter().map(|a| (a.id.0, Cow::Borrowed(&a.legs[..]))).collect(),
             deposits: self.deposits,
             transfers: Cow::Borrowed(&self.transfers),
             round: self.round,
@@ -96,12 +96,8 @@ impl MultiExchange {
                 v.leg_owner[k as usize][dense as usize] = m;
                 v.holders[k as usize].push((m, dense));
             }
-            v.accounts.push(MultiAccount { id: TraderId(id), legs });
+            v.accounts.push(MultiAccount::new(TraderId(id), &legs));
         }
-        v.stamp = vec![0; v.accounts.len()];
-        v.open_legs = vec![0; v.accounts.len()];
-        v.safe = vec![false; v.accounts.len()];
-        v.watch_at = vec![NONE; v.accounts.len()];
         let total = v.instruments.iter().try_fold(Money::ZERO, |t, i| {
             i.exchange.checked_money_total().and_then(|x| t.0.checked_add(x.0)).map(Money)
         });
