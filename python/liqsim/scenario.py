@@ -460,13 +460,10 @@ class Scenario:
 
     # --- on disk ----------------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``scenario.json`` (market, agents, times, seed, format version) and one Parquet
-        file per table into directory ``path`` (created if needed)."""
-        import pyarrow.parquet as pq
-
-        directory = Path(path)
-        directory.mkdir(parents=True, exist_ok=True)
+    def _plain_market(self) -> dict[str, Any]:
+        """The market parameters as JSON can hold them (a copy; for several markets, symbol →
+        parameters): a tier table as a dict of columns, fees as a list. What :meth:`save` writes
+        and what a sweep ships to remote workers (``liqsim.sweep.pack_scenario``)."""
         def plain(params: dict[str, Any]) -> dict[str, Any]:
             params = dict(params)
             if params.get("tiers") is not None:
@@ -476,12 +473,20 @@ class Scenario:
                 params["fees"] = list(params["fees"])
             return params
 
-        market: dict[str, Any] = (
-            {k: plain(v) for k, v in self._markets.items()} if self._markets is not None else plain(self._market)
-        )
+        if self._markets is not None:
+            return {k: plain(v) for k, v in self._markets.items()}
+        return plain(self._market)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``scenario.json`` (market, agents, times, seed, format version) and one Parquet
+        file per table into directory ``path`` (created if needed)."""
+        import pyarrow.parquet as pq
+
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
         doc = {
             "format_version": FORMAT_VERSION,
-            "market": market,
+            "market": self._plain_market(),
             "agents": [a.to_dict() for a in self._agents],
             "start": self._start,
             "end": self._end,

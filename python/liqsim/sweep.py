@@ -28,7 +28,6 @@ import pyarrow as pa
 
 from . import _core
 from ._choices import did_you_mean
-from ._tables import as_table
 from ._time import TimeLike, time_ns
 from .book import SIDE_CODES
 from .errors import ConfigError, LiqsimError
@@ -102,18 +101,8 @@ def _config_error(parameter: str, message: str) -> ConfigError:
 def pack_scenario(scenario: Scenario) -> tuple[dict[str, bytes], str]:
     """The scenario as Arrow IPC bytes (one stream per table) and a JSON document (market, agents,
     times, seed): what a sweep ships to remote workers. :func:`unpack_scenario` reverses it."""
-    def plain(params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("tiers") is not None:
-            tiers = as_table(params["tiers"], "tiers")
-            params["tiers"] = {c: tiers.column(c).to_pylist() for c in tiers.column_names}
-        if params.get("fees") is not None:
-            params["fees"] = list(params["fees"])
-        return params
-
-    market = scenario.market
-    market = {k: plain(v) for k, v in market.items()} if scenario.markets is not None else plain(market)
     doc = {
-        "format_version": FORMAT_VERSION, "market": market, "agents": [a.to_dict() for a in scenario.agents],
+        "format_version": FORMAT_VERSION, "market": scenario._plain_market(), "agents": [a.to_dict() for a in scenario.agents],
         "start": scenario.start, "end": scenario.end, "sample_every": scenario.sample_every, "seed": scenario.seed,
     }
     tables: dict[str, bytes] = {}

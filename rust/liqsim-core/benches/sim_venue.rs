@@ -16,7 +16,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use liqsim_core::account::MarginMode;
-use liqsim_core::agents::{AgentSpec, MarketMakerSpec, NoiseTakerSpec, Reference, SizeDist};
+use liqsim_core::agents::{AgentSpec, MarketMakerSpec, NoiseTakerSpec, SizeDist};
 use liqsim_core::exchange::{AccountRow, ExchangeConfig, LIQUIDITY_ID};
 use liqsim_core::funding::MarkRule;
 use liqsim_core::margin::NotionalScale;
@@ -72,27 +72,7 @@ fn agents() -> Vec<VenueAgentSpec> {
     for (k, inst) in [A, B].into_iter().enumerate() {
         out.push(VenueAgentSpec::On(
             inst,
-            AgentSpec::MarketMaker(MarketMakerSpec {
-                trader: LIQUIDITY_ID,
-                reference: Reference::Mid,
-                depth_10bp: 2_000_000.0,
-                beta: 0.65,
-                first_level_bp: 1.0,
-                level_spacing_bp: 2.0,
-                levels: 100,
-                refresh_every: S / 10,
-                refill_half_life: 20 * S,
-                requote_bp: 2.0,
-                pull_move: 0.0,
-                pull_window: 60 * S,
-                pull_liquidations: 0.0,
-                pull_both_sides: false,
-                reload_after: 120 * S,
-                depth_schedule: Vec::new(),
-                skew_bp_per_million: 0.0,
-                max_position: 0.0,
-                reload_levels: Vec::new(),
-            }),
+            AgentSpec::MarketMaker(MarketMakerSpec { depth_10bp: 2_000_000.0, ..MarketMakerSpec::new(LIQUIDITY_ID) }),
         ));
         out.push(VenueAgentSpec::On(
             inst,

@@ -68,6 +68,29 @@ pub struct ScenarioOrder {
     pub oco: Option<i64>,
 }
 
+impl ScenarioOrder {
+    /// A market order of `qty` lots at `ts` (ns): immediate-or-cancel, no protection price, not
+    /// reduce-only, no name, no trigger or OCO group. Other orders by struct update syntax:
+    /// `ScenarioOrder { reduce_only: true, ..ScenarioOrder::market(ts, trader, side, qty) }`.
+    pub fn market(ts: Ts, trader: TraderId, side: Side, qty: Qty) -> Self {
+        ScenarioOrder {
+            ts,
+            trader,
+            action: OrderAction::Market,
+            side,
+            price: None,
+            qty,
+            tif: TimeInForce::Ioc,
+            reduce_only: false,
+            order_ref: None,
+            trigger: None,
+            trigger_on: TriggerOn::Last,
+            trail: None,
+            oco: None,
+        }
+    }
+}
+
 /// One row of the scenario's `index` table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexPoint {

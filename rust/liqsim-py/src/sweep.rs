@@ -137,6 +137,41 @@ fn venue_plan(
     })())
 }
 
+/// Every run dict of `runs` as a plan by `make`, from the run spec both sweeps share (from
+/// `start`, the sampling period, the agents' balance; `make` sets seed and end): the plans that
+/// could be made, and per run the error of one that could not (`None` for a plan), for
+/// [`in_order`]. A run that is not a dict is a TypeError for the whole call.
+fn run_plans<P>(
+    runs: &Bound<'_, PyList>,
+    start: i64,
+    sample_every: i64,
+    agent_balance: f64,
+    mut make: impl FnMut(&Bound<'_, PyDict>, &RunSpec) -> PyResult<Result<P, CoreError>>,
+) -> PyResult<(Vec<P>, Vec<Option<CoreError>>)> {
+    let base = RunSpec {
+        start,
+        end: start,
+        sample_every,
+        seed: 0,
+        check_invariants: false,
+        agent_balance: Money::from_f64(agent_balance),
+    };
+    let mut plans = Vec::with_capacity(runs.len());
+    let mut refused: Vec<Option<CoreError>> = Vec::with_capacity(runs.len());
+    for run in runs.iter() {
+        let run =
+            run.cast::<PyDict>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("each run must be a dict"))?;
+        match make(run, &base)? {
+            Ok(p) => {
+                plans.push(p);
+                refused.push(None);
+            }
+            Err(e) => refused.push(Some(e)),
+        }
+    }
+    Ok((plans, refused))
+}
+
 /// `sweep` for a venue of several markets (`MultiExchange`, left unchanged): the scenario's
 /// `orders` columns with `order_symbol` codes, index columns with `index_symbol` codes, and run
 /// dicts as for `sweep` with symbol codes for the shock rows and (code, dict) agents. Returns the
@@ -166,27 +201,8 @@ fn sweep_venue<'py>(
     let rows = venue_orders(orders, order_symbol.as_slice()?, &grids)?.map_err(|e| scenario_error(py, "orders", e))?;
     let index = venue_index(index_ts.as_slice()?, index_price.as_slice()?, index_symbol.as_slice()?, &grids)
         .map_err(|e| scenario_error(py, "index", e))?;
-    let base = RunSpec {
-        start,
-        end: start,
-        sample_every,
-        seed: 0,
-        check_invariants: false,
-        agent_balance: Money::from_f64(agent_balance),
-    };
-    let mut plans = Vec::with_capacity(runs.len());
-    let mut refused: Vec<Option<CoreError>> = Vec::with_capacity(runs.len());
-    for run in runs.iter() {
-        let run =
-            run.cast::<PyDict>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("each run must be a dict"))?;
-        match venue_plan(run, &base, &grids)? {
-            Ok(p) => {
-                plans.push(p);
-                refused.push(None);
-            }
-            Err(e) => refused.push(Some(e)),
-        }
-    }
+    let (plans, refused) =
+        run_plans(runs, start, sample_every, agent_balance, |run, base| venue_plan(run, base, &grids))?;
     let v = &this.v;
     let all: Vec<Result<VenueRunSummary, CoreError>> =
         in_order(refused, py.detach(|| run_many(v, &rows, &index, &plans, threads)));
@@ -241,27 +257,8 @@ fn sweep<'py>(
     let rows = order_table(orders, &tick, &lot)?.map_err(|e| scenario_error(py, "orders", e))?;
     let index =
         index_rows(index_ts.as_slice()?, index_price.as_slice()?, &tick).map_err(|e| scenario_error(py, "index", e))?;
-    let base = RunSpec {
-        start,
-        end: start,
-        sample_every,
-        seed: 0,
-        check_invariants: false,
-        agent_balance: Money::from_f64(agent_balance),
-    };
-    let mut plans = Vec::with_capacity(runs.len());
-    let mut refused: Vec<Option<CoreError>> = Vec::with_capacity(runs.len());
-    for run in runs.iter() {
-        let run =
-            run.cast::<PyDict>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("each run must be a dict"))?;
-        match plan(run, &base, &tick, &lot)? {
-            Ok(p) => {
-                plans.push(p);
-                refused.push(None);
-            }
-            Err(e) => refused.push(Some(e)),
-        }
-    }
+    let (plans, refused) =
+        run_plans(runs, start, sample_every, agent_balance, |run, base| plan(run, base, &tick, &lot))?;
     let ex = &this.ex;
     let all: Vec<Result<RunSummary, CoreError>> =
         in_order(refused, py.detach(|| run_many(ex, &rows, &index, &plans, threads)));

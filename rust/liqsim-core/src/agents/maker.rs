@@ -7,6 +7,7 @@ use super::{AgentContext, BP};
 use crate::book::{OrderBook, SelfTradePrevention, TimeInForce};
 use crate::error::Error;
 use crate::exchange::{Exchange, OrderRequest, TradeKind};
+use crate::funding::SECOND;
 use crate::market::Market;
 use crate::types::{OrderId, Price, Qty, Side, TraderId, Ts};
 
@@ -131,6 +132,39 @@ pub const MAX_SKEW: f64 = 0.5;
 pub const MAX_POSITION_LIMIT: f64 = 1e26;
 
 impl MarketMakerSpec {
+    /// A maker for `trader` with the documented defaults, the same as Python's
+    /// `liqsim.agents.MarketMaker` (python/liqsim/agents.py): quotes around the mid, $3M within
+    /// 10 bp per side with β = 0.65 (MODELS.md §1), 100 levels from 1 bp out, 2 bp apart,
+    /// refreshed every 0.1 s, refilled with a 20 s half-life (§2), re-centred after a 2 bp move;
+    /// pulls never (pull_move and pull_liquidations 0, with a 60 s window and 120 s reload
+    /// should they be set); no depth schedule, no skew, no position limit, no reload levels.
+    /// Set the rest with struct update syntax:
+    /// `MarketMakerSpec { levels: 50, ..MarketMakerSpec::new(trader) }`, so that a new field
+    /// needs a default here, not an edit at every call site.
+    pub fn new(trader: TraderId) -> Self {
+        MarketMakerSpec {
+            trader,
+            reference: Reference::Mid,
+            depth_10bp: 3_000_000.0,
+            beta: 0.65,
+            first_level_bp: 1.0,
+            level_spacing_bp: 2.0,
+            levels: 100,
+            refresh_every: SECOND / 10,
+            refill_half_life: 20 * SECOND,
+            requote_bp: 2.0,
+            pull_move: 0.0,
+            pull_window: 60 * SECOND,
+            pull_liquidations: 0.0,
+            pull_both_sides: false,
+            reload_after: 120 * SECOND,
+            depth_schedule: Vec::new(),
+            skew_bp_per_million: 0.0,
+            max_position: 0.0,
+            reload_levels: Vec::new(),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |message: String| Err(Error::Config { what: "market maker", message });
         if !(self.depth_10bp > 0.0 && self.depth_10bp.is_finite()) {
@@ -1101,26 +1135,41 @@ mod tests {
 
     fn maker_spec() -> MarketMakerSpec {
         MarketMakerSpec {
-            trader: crate::exchange::LIQUIDITY_ID,
-            reference: Reference::Mid,
             depth_10bp: 1_000_000.0,
-            beta: 0.65,
-            first_level_bp: 1.0,
             level_spacing_bp: 1.0,
-            levels: 100,
-            refresh_every: 100_000_000,
-            refill_half_life: 20_000_000_000,
             requote_bp: 1.0,
-            pull_move: 0.0,
             pull_window: 10_000_000_000,
-            pull_liquidations: 0.0,
-            pull_both_sides: false,
             reload_after: 60_000_000_000,
-            depth_schedule: Vec::new(),
-            skew_bp_per_million: 0.0,
-            max_position: 0.0,
-            reload_levels: Vec::new(),
+            ..MarketMakerSpec::new(crate::exchange::LIQUIDITY_ID)
         }
+    }
+
+    #[test]
+    fn new_has_the_documented_defaults() {
+        // The defaults of Python's `liqsim.agents.MarketMaker` (python/liqsim/agents.py; the
+        // durations there are seconds: 0.1, 20, 60, 120), written out field by field so that a
+        // changed default fails here; MODELS.md §1 (β ≈ 0.65) and §2 (refill half-life ~20 s).
+        let m = MarketMakerSpec::new(TraderId(7));
+        assert_eq!(m.trader, TraderId(7));
+        assert_eq!(m.reference, Reference::Mid);
+        assert_eq!(m.depth_10bp, 3_000_000.0);
+        assert_eq!(m.beta, 0.65);
+        assert_eq!(m.first_level_bp, 1.0);
+        assert_eq!(m.level_spacing_bp, 2.0);
+        assert_eq!(m.levels, 100);
+        assert_eq!(m.refresh_every, 100_000_000);
+        assert_eq!(m.refill_half_life, 20_000_000_000);
+        assert_eq!(m.requote_bp, 2.0);
+        assert_eq!(m.pull_move, 0.0);
+        assert_eq!(m.pull_window, 60_000_000_000);
+        assert_eq!(m.pull_liquidations, 0.0);
+        assert!(!m.pull_both_sides);
+        assert_eq!(m.reload_after, 120_000_000_000);
+        assert!(m.depth_schedule.is_empty());
+        assert_eq!(m.skew_bp_per_million, 0.0);
+        assert_eq!(m.max_position, 0.0);
+        assert!(m.reload_levels.is_empty());
+        m.validate().unwrap();
     }
 
     #[test]

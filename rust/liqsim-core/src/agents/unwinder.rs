@@ -401,8 +401,7 @@ mod tests {
     /// third's, and the fund ends flat with the last trade at 1,700.
     #[test]
     fn an_unwinding_backstop_deepens_a_long_cascade_that_a_holding_one_stops() {
-        use crate::sim::{run, OrderAction, RunSpec, ScenarioOrder};
-        use crate::stops::TriggerOn;
+        use crate::sim::{run, RunSpec, ScenarioOrder};
         let run_with = |agents: &[crate::agents::AgentSpec]| {
             let mut ex = exchange(Venue::Binance, "ETHUSDT", 0.01, 10_000.0);
             ex.add_accounts(&[
@@ -415,21 +414,7 @@ mod tests {
             let bids = [(1850.0, 1), (1845.0, LOTS), (1820.0, LOTS), (1790.0, LOTS), (1700.0, 50 * LOTS)];
             let rows: Vec<_> = bids.iter().map(|&(p, q)| (Side::Buy, eth_px(p), q, None)).collect();
             ex.add_resting_orders(&rows).unwrap();
-            let order = ScenarioOrder {
-                ts: S,
-                trader: TraderId(20),
-                action: OrderAction::Market,
-                side: Side::Sell,
-                price: None,
-                qty: 1,
-                tif: TimeInForce::Ioc,
-                reduce_only: false,
-                order_ref: None,
-                trigger: None,
-                trigger_on: TriggerOn::Last,
-                trail: None,
-                oco: None,
-            };
+            let order = ScenarioOrder::market(S, TraderId(20), Side::Sell, 1);
             let spec = RunSpec {
                 start: 0,
                 end: 30 * S,

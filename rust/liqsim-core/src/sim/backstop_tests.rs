@@ -16,7 +16,6 @@ use crate::agents::BackstopUnwinderSpec;
 use crate::exchange::test_fixtures::{account, eth_px, exchange, usdt, LOTS};
 use crate::exchange::LiquidationKind;
 use crate::funding::SECOND;
-use crate::stops::TriggerOn;
 use crate::sweep::{run_one, RunPlan};
 use crate::venue::Venue;
 
@@ -31,21 +30,7 @@ fn market() -> Exchange {
 }
 
 fn sell_one_lot() -> ScenarioOrder {
-    ScenarioOrder {
-        ts: S / 2,
-        trader: TraderId(20),
-        action: OrderAction::Market,
-        side: Side::Sell,
-        price: None,
-        qty: 1,
-        tif: TimeInForce::Ioc,
-        reduce_only: false,
-        order_ref: None,
-        trigger: None,
-        trigger_on: TriggerOn::Last,
-        trail: None,
-        oco: None,
-    }
+    ScenarioOrder::market(S / 2, TraderId(20), Side::Sell, 1)
 }
 
 fn unwinder() -> AgentSpec {

@@ -71,46 +71,17 @@ fn exchange(shorts: usize) -> Exchange {
 
 fn maker(pull: bool) -> AgentSpec {
     AgentSpec::MarketMaker(MarketMakerSpec {
-        trader: LIQUIDITY_ID,
-        reference: Reference::Mid,
         depth_10bp: 30_000.0,
-        beta: 0.65,
-        first_level_bp: 1.0,
-        level_spacing_bp: 2.0,
-        levels: 100,
-        refresh_every: S / 10,
         refill_half_life: 5 * S,
-        requote_bp: 2.0,
         pull_move: if pull { 0.002 } else { 0.0 },
         pull_window: 5 * S,
-        pull_liquidations: 0.0,
-        pull_both_sides: false,
         reload_after: 60 * S,
-        depth_schedule: Vec::new(),
-        skew_bp_per_million: 0.0,
-        max_position: 0.0,
-        reload_levels: Vec::new(),
+        ..MarketMakerSpec::new(LIQUIDITY_ID)
     })
 }
 
 fn buys(every: Ts, count: usize, qty: Qty) -> Vec<ScenarioOrder> {
-    (0..count)
-        .map(|k| ScenarioOrder {
-            ts: 5 * S + every * k as Ts,
-            trader: TraderId(1_000_000),
-            action: OrderAction::Market,
-            side: Side::Buy,
-            price: None,
-            qty,
-            tif: TimeInForce::Ioc,
-            reduce_only: false,
-            order_ref: None,
-            trigger: None,
-            trigger_on: TriggerOn::Last,
-            trail: None,
-            oco: None,
-        })
-        .collect()
+    (0..count).map(|k| ScenarioOrder::market(5 * S + every * k as Ts, TraderId(1_000_000), Side::Buy, qty)).collect()
 }
 
 fn spec(seed: u64) -> RunSpec {
@@ -371,19 +342,11 @@ fn stop_losses_from_the_orders_table_chain_into_the_squeeze() {
                 rows.insert(
                     k as usize,
                     ScenarioOrder {
-                        ts: S,
-                        trader: TraderId(100 + k),
                         action: OrderAction::StopMarket,
-                        side: Side::Buy,
-                        price: None,
-                        qty: 5 * ETH,
-                        tif: TimeInForce::Ioc,
                         reduce_only: true,
                         order_ref: Some(k),
                         trigger: Some(px(3000.0 * (1.002 + 0.0005 * k as f64))),
-                        trigger_on: TriggerOn::Last,
-                        trail: None,
-                        oco: None,
+                        ..ScenarioOrder::market(S, TraderId(100 + k), Side::Buy, 5 * ETH)
                     },
                 );
             }
@@ -471,7 +434,6 @@ fn incremental_maker_sends_what_a_walk_of_every_level_sends() {
         })
         .collect();
     let second_maker = AgentSpec::MarketMaker(MarketMakerSpec {
-        trader: TraderId(3_000_000),
         reference: Reference::Index,
         depth_10bp: 20_000.0,
         beta: 0.8,
@@ -498,6 +460,7 @@ fn incremental_maker_sends_what_a_walk_of_every_level_sends() {
         skew_bp_per_million: 300.0,
         max_position: 15_000.0,
         reload_levels: vec![px(2985.0), px(3015.0), px(3030.0)],
+        ..MarketMakerSpec::new(TraderId(3_000_000))
     });
     // A position limit that binds without the skew's re-centres: the room moves with every fill
     // and every index step, and the incremental maker must look at exactly the levels whose
@@ -590,25 +553,12 @@ fn a_maker_whose_account_is_liquidated_reads_its_orders_back() {
     // give the same run.
     let maker_id = TraderId(4_000_000);
     let spec_maker = AgentSpec::MarketMaker(MarketMakerSpec {
-        trader: maker_id,
-        reference: Reference::Mid,
         depth_10bp: 30_000.0,
-        beta: 0.65,
-        first_level_bp: 1.0,
-        level_spacing_bp: 2.0,
         levels: 60,
-        refresh_every: S / 10,
         refill_half_life: 5 * S,
-        requote_bp: 2.0,
-        pull_move: 0.0,
         pull_window: 5 * S,
-        pull_liquidations: 0.0,
-        pull_both_sides: false,
         reload_after: 60 * S,
-        depth_schedule: Vec::new(),
-        skew_bp_per_million: 0.0,
-        max_position: 0.0,
-        reload_levels: Vec::new(),
+        ..MarketMakerSpec::new(maker_id)
     });
     let go = |walk_all: bool| {
         crate::agents::WALK_ALL.with(|w| w.set(walk_all));

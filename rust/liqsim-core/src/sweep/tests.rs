@@ -2,13 +2,10 @@
 //! max 100x), no fees, mark = last; static asks and bids of 2 ETH every 0.5% out to ±10%.
 
 use super::*;
-use crate::agents::{MarketMakerSpec, NoiseTakerSpec, Reference, SizeDist};
-use crate::book::TimeInForce;
+use crate::agents::{MarketMakerSpec, NoiseTakerSpec, SizeDist};
 use crate::exchange::{ExchangeConfig, LIQUIDITY_ID};
 use crate::funding::MarkRule;
 use crate::margin::{NotionalScale, Rate, TierTable};
-use crate::sim::OrderAction;
-use crate::stops::TriggerOn;
 use crate::types::{Qty, Ts};
 use crate::venue::{Fees, Venue, VenuePreset};
 
@@ -54,25 +51,12 @@ fn market(shorts: usize) -> Exchange {
 
 fn maker(depth_10bp: f64) -> AgentSpec {
     AgentSpec::MarketMaker(MarketMakerSpec {
-        trader: LIQUIDITY_ID,
-        reference: Reference::Mid,
         depth_10bp,
-        beta: 0.65,
-        first_level_bp: 1.0,
-        level_spacing_bp: 2.0,
-        levels: 100,
-        refresh_every: S / 10,
         refill_half_life: 5 * S,
-        requote_bp: 2.0,
         pull_move: 0.002,
         pull_window: 5 * S,
-        pull_liquidations: 0.0,
-        pull_both_sides: false,
         reload_after: 60 * S,
-        depth_schedule: Vec::new(),
-        skew_bp_per_million: 0.0,
-        max_position: 0.0,
-        reload_levels: Vec::new(),
+        ..MarketMakerSpec::new(LIQUIDITY_ID)
     })
 }
 
@@ -87,21 +71,7 @@ fn noise() -> AgentSpec {
 }
 
 fn shock_buy(ts: Ts, qty: Qty) -> ScenarioOrder {
-    ScenarioOrder {
-        ts,
-        trader: SHOCK_TRADER,
-        action: OrderAction::Market,
-        side: Side::Buy,
-        price: None,
-        qty,
-        tif: TimeInForce::Ioc,
-        reduce_only: false,
-        order_ref: None,
-        trigger: None,
-        trigger_on: TriggerOn::Last,
-        trail: None,
-        oco: None,
-    }
+    ScenarioOrder::market(ts, SHOCK_TRADER, Side::Buy, qty)
 }
 
 fn plan(seed: u64, agents: Vec<AgentSpec>, shock: Option<Qty>) -> RunPlan {

@@ -5,12 +5,9 @@
 
 use super::*;
 use crate::agents::{MarketMakerSpec, NoiseTakerSpec, Reference, SizeDist};
-use crate::book::TimeInForce;
 use crate::exchange::{ExchangeConfig, LIQUIDITY_ID};
 use crate::funding::MarkRule;
 use crate::margin::{NotionalScale, Rate, TierTable};
-use crate::sim::OrderAction;
-use crate::stops::TriggerOn;
 use crate::types::Qty;
 use crate::venue::{Fees, Venue, VenuePreset};
 use crate::MONEY_SCALE;
@@ -112,24 +109,7 @@ fn a_btc_index_shock_liquidates_the_eth_short_through_cross_margin() {
 }
 
 fn shock(inst: InstrumentId, ts: Ts, side: Side, qty: Qty) -> (InstrumentId, ScenarioOrder) {
-    (
-        inst,
-        ScenarioOrder {
-            ts,
-            trader: SHOCK_TRADER,
-            action: OrderAction::Market,
-            side,
-            price: None,
-            qty,
-            tif: TimeInForce::Ioc,
-            reduce_only: false,
-            order_ref: None,
-            trigger: None,
-            trigger_on: TriggerOn::Last,
-            trail: None,
-            oco: None,
-        },
-    )
+    (inst, ScenarioOrder::market(ts, SHOCK_TRADER, side, qty))
 }
 
 #[test]
@@ -176,25 +156,13 @@ fn maker(inst: InstrumentId, depth_10bp: f64) -> VenueAgentSpec {
     VenueAgentSpec::On(
         inst,
         AgentSpec::MarketMaker(MarketMakerSpec {
-            trader: LIQUIDITY_ID,
             reference: Reference::Index,
             depth_10bp,
-            beta: 0.65,
-            first_level_bp: 1.0,
-            level_spacing_bp: 2.0,
             levels: 50,
-            refresh_every: S / 10,
             refill_half_life: 5 * S,
-            requote_bp: 2.0,
-            pull_move: 0.0,
             pull_window: 5 * S,
-            pull_liquidations: 0.0,
-            pull_both_sides: false,
             reload_after: 60 * S,
-            depth_schedule: Vec::new(),
-            skew_bp_per_million: 0.0,
-            max_position: 0.0,
-            reload_levels: Vec::new(),
+            ..MarketMakerSpec::new(LIQUIDITY_ID)
         }),
     )
 }

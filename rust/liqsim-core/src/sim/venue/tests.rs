@@ -41,25 +41,12 @@ fn maker(inst: InstrumentId, depth_10bp: f64) -> VenueAgentSpec {
     VenueAgentSpec::On(
         inst,
         AgentSpec::MarketMaker(MarketMakerSpec {
-            trader: LIQUIDITY_ID,
             reference: Reference::Index,
             depth_10bp,
-            beta: 0.65,
-            first_level_bp: 1.0,
-            level_spacing_bp: 2.0,
-            levels: 100,
-            refresh_every: S / 10,
             refill_half_life: 5 * S,
-            requote_bp: 2.0,
-            pull_move: 0.0,
             pull_window: 5 * S,
-            pull_liquidations: 0.0,
-            pull_both_sides: false,
             reload_after: 60 * S,
-            depth_schedule: Vec::new(),
-            skew_bp_per_million: 0.0,
-            max_position: 0.0,
-            reload_levels: Vec::new(),
+            ..MarketMakerSpec::new(LIQUIDITY_ID)
         }),
     )
 }
