@@ -569,7 +569,9 @@ fn splitmix64(seed: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::test_fixtures::{account, eth_px, exchange, market, usdt, LOTS};
+    use crate::exchange::test_fixtures::{
+        account, dydx_blocks_market, eth_px, exchange, hyperliquid_cooldown_market, market, usdt, LOTS,
+    };
     use crate::venue::Venue;
 
     /// BTC-like: tick 0.1, lot 0.001.
@@ -645,16 +647,8 @@ mod tests {
         // bought at 3,041 → collateral 3,672, 32 ETH left, above maintenance at 3,041 (2,360 >
         // 1,946.2). At 3,060 (1,752 ≤ 1,958.4, above 1,305.6) within 30 s: the WHOLE 32 ETH at
         // 3,061. No fee; the 3,672 − 32 × 61 = 1,720 left stays with the trader.
-        let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.01, 0.0);
+        let mut ex = hyperliquid_cooldown_market();
         assert_eq!(ex.config().liquidation_limit, LiquidationLimit::Market);
-        ex.add_accounts(&[account(10, 4_000.0, -40 * LOTS, 3000.0), account(20, 10_000.0, 0, 0.0)]).unwrap();
-        ex.add_resting_orders(&[
-            (Side::Sell, eth_px(3040.0), 1, None),
-            (Side::Sell, eth_px(3041.0), 8 * LOTS, None),
-            (Side::Sell, eth_px(3060.0), 1, None),
-            (Side::Sell, eth_px(3061.0), 32 * LOTS, None),
-        ])
-        .unwrap();
         market(&mut ex, 20, Side::Buy, 1);
         let liq = ex.tape().liquidations.clone();
         assert_eq!((liq.len(), liq[0].kind, liq[0].qty), (1, LiquidationKind::Partial, 8 * LOTS));
@@ -739,15 +733,7 @@ mod tests {
         // (< 100,000 USDC) bought at 3,025; fee 1.5 % × 60,500 = 907.5 to the fund.
         // Block 2 (1 s later): collateral 8,592.5, mb 4,992.5, MM 6,523.2; 18 ETH at ≤ 3,020 +
         // 1.5 × 1,530.7 / 180 = 3,032.7558 → 3,032.75: filled at 3,030; fee 818.1.
-        let mut ex = exchange(Venue::Dydx, "ETH-USD", 0.01, 0.0);
-        ex.add_accounts(&[account(10, 10_000.0, -200 * LOTS, 3000.0)]).unwrap();
-        ex.add_resting_orders(&[
-            (Side::Buy, eth_px(2900.0), LOTS, None),
-            (Side::Sell, eth_px(3025.0), 20 * LOTS, None),
-            (Side::Sell, eth_px(3030.0), 100 * LOTS, None),
-            (Side::Sell, eth_px(3034.0), 100 * LOTS, None),
-        ])
-        .unwrap();
+        let mut ex = dydx_blocks_market();
         ex.set_index(eth_px(3020.0));
         ex.check_invariants().unwrap(); // still liquidatable, but waiting for the next block
         let liq = ex.tape().liquidations.clone();

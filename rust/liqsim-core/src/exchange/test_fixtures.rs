@@ -53,3 +53,35 @@ pub(crate) fn market(ex: &mut Exchange, id: i64, side: Side, lots: Qty) {
     ex.submit(TraderId(id), req);
     ex.check_invariants().unwrap();
 }
+
+/// Hyperliquid ETH (REFERENCE §7, docs trading/liquidations): trader 10 short 40 ETH @ 3,000 with
+/// 4,000 (trigger 3,039.22), trader 20 with 10,000 to trade; one-lot asks at 3,040 and 3,060 to
+/// move the last price, 8 ETH at 3,041 for the 20 % slice and 32 ETH at 3,061 for the rest.
+pub(crate) fn hyperliquid_cooldown_market() -> Exchange {
+    let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.01, 0.0);
+    ex.add_accounts(&[account(10, 4_000.0, -40 * LOTS, 3000.0), account(20, 10_000.0, 0, 0.0)]).unwrap();
+    ex.add_resting_orders(&[
+        (Side::Sell, eth_px(3040.0), 1, None),
+        (Side::Sell, eth_px(3041.0), 8 * LOTS, None),
+        (Side::Sell, eth_px(3060.0), 1, None),
+        (Side::Sell, eth_px(3061.0), 32 * LOTS, None),
+    ])
+    .unwrap();
+    ex
+}
+
+/// dYdX ETH-USD (REFERENCE §7, x/clob/keeper/liquidations.go): trader 10 short 200 ETH @ 3,000
+/// with 10,000; a bid at 2,900, asks of 20 ETH at 3,025 and 100 ETH at 3,030 and 3,034. The
+/// index is not set yet: 3,020 starts block 1.
+pub(crate) fn dydx_blocks_market() -> Exchange {
+    let mut ex = exchange(Venue::Dydx, "ETH-USD", 0.01, 0.0);
+    ex.add_accounts(&[account(10, 10_000.0, -200 * LOTS, 3000.0)]).unwrap();
+    ex.add_resting_orders(&[
+        (Side::Buy, eth_px(2900.0), LOTS, None),
+        (Side::Sell, eth_px(3025.0), 20 * LOTS, None),
+        (Side::Sell, eth_px(3030.0), 100 * LOTS, None),
+        (Side::Sell, eth_px(3034.0), 100 * LOTS, None),
+    ])
+    .unwrap();
+    ex
+}

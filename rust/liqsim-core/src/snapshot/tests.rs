@@ -6,7 +6,9 @@
 
 use super::*;
 use crate::book::{Event, NewOrder, SelfTradePrevention, TimeInForce};
-use crate::exchange::test_fixtures::{account, eth_px, exchange, market, usdt, LOTS};
+use crate::exchange::test_fixtures::{
+    account, dydx_blocks_market, eth_px, exchange, hyperliquid_cooldown_market, market, usdt, LOTS,
+};
 use crate::exchange::{AccountRow, LiquidationKind, OrderRequest, StopRequest, StopStatus};
 use crate::funding::{HOUR, SECOND};
 use crate::margin::Rate;
@@ -67,15 +69,7 @@ fn hyperliquid_cooldown_window_survives_a_snapshot() {
     // ETH @ 3,000 with 4,000 is sliced 20 % (8 ETH at 3,041); the next crossing, at 3,060 within
     // 30 s, takes the WHOLE 32 ETH at 3,061 and leaves 3,672 − 32 × 61 = 1,720 with the trader.
     // The restored exchange must remember the window (a fresh one would slice 20 % again).
-    let mut ex = exchange(Venue::Hyperliquid, "ETH", 0.01, 0.0);
-    ex.add_accounts(&[account(10, 4_000.0, -40 * LOTS, 3000.0), account(20, 10_000.0, 0, 0.0)]).unwrap();
-    ex.add_resting_orders(&[
-        (Side::Sell, eth_px(3040.0), 1, None),
-        (Side::Sell, eth_px(3041.0), 8 * LOTS, None),
-        (Side::Sell, eth_px(3060.0), 1, None),
-        (Side::Sell, eth_px(3061.0), 32 * LOTS, None),
-    ])
-    .unwrap();
+    let mut ex = hyperliquid_cooldown_market();
     market(&mut ex, 20, Side::Buy, 1);
     assert_eq!(ex.tape().liquidations[0].kind, LiquidationKind::Partial);
     let copy = continue_both(&mut ex, |ex| market(ex, 20, Side::Buy, 1));
@@ -89,15 +83,7 @@ fn dydx_next_block_survives_a_snapshot() {
     // closeout.rs (REFERENCE §7, x/clob/keeper/liquidations.go), cut between blocks: block 1 buys
     // 20 ETH at 3,025 (fee 907.5); the account is still liquidatable but waits. Block 2, 1 s later
     // on the restored exchange: 18 ETH at 3,030, fee 818.1.
-    let mut ex = exchange(Venue::Dydx, "ETH-USD", 0.01, 0.0);
-    ex.add_accounts(&[account(10, 10_000.0, -200 * LOTS, 3000.0)]).unwrap();
-    ex.add_resting_orders(&[
-        (Side::Buy, eth_px(2900.0), LOTS, None),
-        (Side::Sell, eth_px(3025.0), 20 * LOTS, None),
-        (Side::Sell, eth_px(3030.0), 100 * LOTS, None),
-        (Side::Sell, eth_px(3034.0), 100 * LOTS, None),
-    ])
-    .unwrap();
+    let mut ex = dydx_blocks_market();
     ex.set_index(eth_px(3020.0));
     assert_eq!(ex.insurance_fund(), usdt(907.5));
     let copy = continue_both(&mut ex, |ex| ex.advance_to(SECOND));
