@@ -3,7 +3,7 @@
 use liqsim_core::book::Status;
 use liqsim_core::exchange::{
     account_rows, book_rows, AccountColumns, Exchange, ExchangeConfig, InsuranceReason, LiquidationKind,
-    LiquidationLimit, OrderReject, OrderRequest, TradeKind,
+    LiquidationLimit, OrderReject, OrderRequest, SubmitResult, TradeKind,
 };
 use liqsim_core::funding::MarkRule;
 use liqsim_core::limits::MAX_BALANCE;
@@ -38,6 +38,28 @@ pub(crate) type AccountArrays<'py> = (
     PyReadonlyArray1<'py, f64>,
     Option<PyReadonlyArray1<'py, f64>>,
 );
+/// What `submit` returns, in the user's units: order_id, status, reason (the exchange's check or
+/// the book's), filled, avg_price, sent_qty, and how many liquidations the cascade after it made.
+pub(crate) fn submit_result<'py>(
+    py: Python<'py>,
+    out: &SubmitResult,
+    tick: &Grid,
+    lot: &Grid,
+    liquidations: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("order_id", out.outcome.order_id.map(|id| id.0))?;
+    let status = if out.reject.is_some() { Status::Rejected } else { out.outcome.status };
+    d.set_item("status", status.name())?;
+    let reason = out.reject.map(|r| OrderReject::NAMES[r as usize]).or(out.outcome.reject.map(|r| r.name()));
+    d.set_item("reason", reason)?;
+    d.set_item("filled", lot.to_f64(out.outcome.filled))?;
+    let avg = (out.outcome.filled > 0).then(|| tick.average(out.outcome.notional, out.outcome.filled));
+    d.set_item("avg_price", avg)?;
+    d.set_item("sent_qty", lot.to_f64(out.sent_qty))?;
+    d.set_item("liquidations", liquidations)?;
+    Ok(d)
+}
 
 /// The arrays as the core's columns (views, no copy).
 pub(crate) fn account_columns<'a>(a: &'a AccountArrays<'_>) -> PyResult<AccountColumns<'a>> {
@@ -263,18 +285,7 @@ impl PyExchange {
         let liquidations_before = self.ex.tape().liquidations.len();
         let ex = &mut self.ex;
         let out = py.detach(|| ex.submit(trader, req));
-        let d = PyDict::new(py);
-        d.set_item("order_id", out.outcome.order_id.map(|id| id.0))?;
-        let status = if out.reject.is_some() { Status::Rejected } else { out.outcome.status };
-        d.set_item("status", status.name())?;
-        let reason = out.reject.map(|r| OrderReject::NAMES[r as usize]).or(out.outcome.reject.map(|r| r.name()));
-        d.set_item("reason", reason)?;
-        d.set_item("filled", self.qty(out.outcome.filled))?;
-        let avg = (out.outcome.filled > 0).then(|| self.tick.average(out.outcome.notional, out.outcome.filled));
-        d.set_item("avg_price", avg)?;
-        d.set_item("sent_qty", self.qty(out.sent_qty))?;
-        d.set_item("liquidations", self.ex.tape().liquidations.len() - liquidations_before)?;
-        Ok(d)
+        submit_result(py, &out, &self.tick, &self.lot, self.ex.tape().liquidations.len() - liquidations_before)
     }
 
     fn cancel<'py>(&mut self, py: Python<'py>, trader_id: i64, order_id: i64) -> PyResult<Bound<'py, PyDict>> {

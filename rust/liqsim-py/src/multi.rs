@@ -1,7 +1,6 @@
 //! Binding of `liqsim_core::multi::MultiExchange` (glue only: argument conversion and result dicts).
 
-use liqsim_core::book::Status;
-use liqsim_core::exchange::{account_rows, book_rows, AccountColumns, AccountRow, OrderReject, OrderRequest};
+use liqsim_core::exchange::{account_rows, book_rows, AccountColumns, AccountRow, OrderRequest};
 use liqsim_core::margin::NotionalScale;
 use liqsim_core::multi::{InstrumentId, MultiExchange};
 use liqsim_core::units::Grid;
@@ -10,7 +9,7 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::exchange::{account_columns, with_user_price, AccountArrays, PyExchange};
+use crate::exchange::{account_columns, submit_result, with_user_price, AccountArrays, PyExchange};
 use crate::{
     config_error, liqsim_error, on_grid, order_error, parse_side, parse_tif, scenario_error, snapshot_error,
     snapshot_grids,
@@ -213,18 +212,7 @@ impl PyMultiExchange {
         let req = OrderRequest { side, qty: lots, price: ticks, tif, reduce_only };
         let v = &mut self.v;
         let out = py.detach(|| v.submit(inst, TraderId(trader_id), req)).map_err(|e| config_error(py, e))?;
-        let d = PyDict::new(py);
-        d.set_item("order_id", out.outcome.order_id.map(|id| id.0))?;
-        let status = if out.reject.is_some() { Status::Rejected } else { out.outcome.status };
-        d.set_item("status", status.name())?;
-        let reason = out.reject.map(|r| OrderReject::NAMES[r as usize]).or(out.outcome.reject.map(|r| r.name()));
-        d.set_item("reason", reason)?;
-        d.set_item("filled", lot.to_f64(out.outcome.filled))?;
-        let avg = (out.outcome.filled > 0).then(|| tick.average(out.outcome.notional, out.outcome.filled));
-        d.set_item("avg_price", avg)?;
-        d.set_item("sent_qty", lot.to_f64(out.sent_qty))?;
-        d.set_item("liquidations", self.liquidation_count() - before)?;
-        Ok(d)
+        submit_result(py, &out, &tick, &lot, self.liquidation_count() - before)
     }
 
     fn set_index(&mut self, py: Python<'_>, symbol: &str, price: f64) -> PyResult<()> {

@@ -250,34 +250,8 @@ fn simulate<'py>(
         })?;
     let wall = started.elapsed().as_secs_f64();
     let (out, states) = out;
-    let s = &out.series;
-    let price = |f: fn(&SeriesRow) -> Option<i64>| -> Vec<f64> {
-        s.iter().map(|r| f(r).map_or(f64::NAN, |p| tick.to_f64(p))).collect()
-    };
-    let d = PyDict::new(py);
-    d.set_item("ts", s.iter().map(|r| r.ts).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("last", price(|r| r.last).into_pyarray(py))?;
-    d.set_item("mark", price(|r| r.mark).into_pyarray(py))?;
-    d.set_item("index", price(|r| r.index).into_pyarray(py))?;
-    d.set_item("best_bid", price(|r| r.best_bid).into_pyarray(py))?;
-    d.set_item("best_ask", price(|r| r.best_ask).into_pyarray(py))?;
-    d.set_item("bid_depth_1pct", s.iter().map(|r| r.bid_depth_1pct.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("ask_depth_1pct", s.iter().map(|r| r.ask_depth_1pct.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("open_interest", s.iter().map(|r| lot.to_f64(r.open_interest)).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("funding_rate", s.iter().map(|r| r.funding_rate.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("liquidated_long", s.iter().map(|r| r.liquidated_long.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("liquidated_short", s.iter().map(|r| r.liquidated_short.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("insurance_fund", s.iter().map(|r| r.insurance_fund.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item(
-        "backstop_position",
-        s.iter().map(|r| lot.to_f64(r.backstop_position)).collect::<Vec<_>>().into_pyarray(py),
-    )?;
-    d.set_item(
-        "backstop_notional",
-        s.iter().map(|r| r.backstop_notional.to_f64()).collect::<Vec<_>>().into_pyarray(py),
-    )?;
-    d.set_item("cvd", s.iter().map(|r| lot.to_f64(r.cvd)).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("volume", s.iter().map(|r| lot.to_f64(r.volume)).collect::<Vec<_>>().into_pyarray(py))?;
+    let rows: Vec<(&SeriesRow, Grid, Grid)> = out.series.iter().map(|r| (r, tick, lot)).collect();
+    let d = series_columns(py, &rows, None)?;
     let result = PyDict::new(py);
     result.set_item("series", d)?;
     result.set_item("events", out.events)?;
@@ -295,6 +269,44 @@ fn simulate<'py>(
     }
     result.set_item("states", kept)?;
     Ok(result)
+}
+
+/// The series columns in the user's units: prices on each row's tick grid (NaN where there was
+/// none), quantities on its lot grid, money in quote. One row per sample, or per sample and market
+/// for a venue, whose `symbol` codes follow `ts`.
+pub(crate) fn series_columns<'py>(
+    py: Python<'py>,
+    rows: &[(&SeriesRow, Grid, Grid)],
+    symbol: Option<Vec<u8>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let price = |f: fn(&SeriesRow) -> Option<i64>| -> Vec<f64> {
+        rows.iter().map(|(r, tick, _)| f(r).map_or(f64::NAN, |p| tick.to_f64(p))).collect()
+    };
+    let money = |f: fn(&SeriesRow) -> Money| -> Vec<f64> { rows.iter().map(|(r, _, _)| f(r).to_f64()).collect() };
+    let lots = |f: fn(&SeriesRow) -> i64| -> Vec<f64> { rows.iter().map(|(r, _, lot)| lot.to_f64(f(r))).collect() };
+    let d = PyDict::new(py);
+    d.set_item("ts", rows.iter().map(|(r, _, _)| r.ts).collect::<Vec<_>>().into_pyarray(py))?;
+    if let Some(symbol) = symbol {
+        d.set_item("symbol", symbol.into_pyarray(py))?;
+    }
+    d.set_item("last", price(|r| r.last).into_pyarray(py))?;
+    d.set_item("mark", price(|r| r.mark).into_pyarray(py))?;
+    d.set_item("index", price(|r| r.index).into_pyarray(py))?;
+    d.set_item("best_bid", price(|r| r.best_bid).into_pyarray(py))?;
+    d.set_item("best_ask", price(|r| r.best_ask).into_pyarray(py))?;
+    d.set_item("bid_depth_1pct", money(|r| r.bid_depth_1pct).into_pyarray(py))?;
+    d.set_item("ask_depth_1pct", money(|r| r.ask_depth_1pct).into_pyarray(py))?;
+    d.set_item("open_interest", lots(|r| r.open_interest).into_pyarray(py))?;
+    let funding: Vec<f64> = rows.iter().map(|(r, _, _)| r.funding_rate.to_f64()).collect();
+    d.set_item("funding_rate", funding.into_pyarray(py))?;
+    d.set_item("liquidated_long", money(|r| r.liquidated_long).into_pyarray(py))?;
+    d.set_item("liquidated_short", money(|r| r.liquidated_short).into_pyarray(py))?;
+    d.set_item("insurance_fund", money(|r| r.insurance_fund).into_pyarray(py))?;
+    d.set_item("backstop_position", lots(|r| r.backstop_position).into_pyarray(py))?;
+    d.set_item("backstop_notional", money(|r| r.backstop_notional).into_pyarray(py))?;
+    d.set_item("cvd", lots(|r| r.cvd).into_pyarray(py))?;
+    d.set_item("volume", lots(|r| r.volume).into_pyarray(py))?;
+    Ok(d)
 }
 
 /// Place a stop order for a loaded account; returns {"stop_id", "status", "reason"}.

@@ -8,13 +8,14 @@ use liqsim_core::sim::{
     self, order_rows, CrossMomentumSpec, IndexPoint, OrderColumns, PathSpec, RunSpec, ScenarioOrder, SeriesRow,
     VenueAgentSpec,
 };
+use liqsim_core::units::Grid;
 use liqsim_core::{Error as CoreError, Money, TraderId};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::multi::PyMultiExchange;
-use crate::sim::{agent_error, agent_spec, column};
+use crate::sim::{agent_error, agent_spec, column, series_columns};
 use crate::{config_error, scenario_error};
 
 fn pick<T: Copy>(c: &[T], at: &[usize]) -> Vec<T> {
@@ -50,7 +51,7 @@ fn moved_row(e: CoreError, at: &[usize]) -> CoreError {
 pub(crate) fn venue_orders(
     orders: &Bound<'_, PyDict>,
     symbol: &[u32],
-    grids: &[(liqsim_core::units::Grid, liqsim_core::units::Grid)],
+    grids: &[(Grid, Grid)],
 ) -> PyResult<Result<Vec<(InstrumentId, ScenarioOrder)>, CoreError>> {
     let ts = column::<i64>(orders, "ts")?;
     let trader_id = column::<i64>(orders, "trader_id")?;
@@ -159,7 +160,7 @@ fn cross_momentum(d: &Bound<'_, PyDict>, k: usize) -> Result<CrossMomentumSpec, 
 /// Agent specs as (symbol code, dict) pairs; prices in a spec are on the grid of its market.
 pub(crate) fn venue_agents(
     agents: &Bound<'_, PyList>,
-    grids: &[(liqsim_core::units::Grid, liqsim_core::units::Grid)],
+    grids: &[(Grid, Grid)],
 ) -> PyResult<Result<Vec<VenueAgentSpec>, CoreError>> {
     let mut specs = Vec::with_capacity(agents.len());
     for (k, item) in agents.iter().enumerate() {
@@ -188,7 +189,7 @@ pub(crate) fn venue_index(
     ts: &[i64],
     price: &[f64],
     symbol: &[u32],
-    grids: &[(liqsim_core::units::Grid, liqsim_core::units::Grid)],
+    grids: &[(Grid, Grid)],
 ) -> Result<Vec<(InstrumentId, IndexPoint)>, CoreError> {
     if ts.len() != price.len() || ts.len() != symbol.len() {
         let message = "index columns differ in length".to_string();
@@ -250,32 +251,10 @@ fn simulate_venue<'py>(
             other => scenario_error(py, "scenario", other),
         })?;
     let wall = started.elapsed().as_secs_f64();
-    let s = &out.series;
-    let grid = |k: InstrumentId| grids[k.0 as usize];
-    let price = |f: fn(&SeriesRow) -> Option<i64>| -> Vec<f64> {
-        s.iter().map(|(k, r)| f(r).map_or(f64::NAN, |p| grid(*k).0.to_f64(p))).collect()
-    };
-    let money = |f: fn(&SeriesRow) -> Money| -> Vec<f64> { s.iter().map(|(_, r)| f(r).to_f64()).collect() };
-    let lots = |f: fn(&SeriesRow) -> i64| -> Vec<f64> { s.iter().map(|(k, r)| grid(*k).1.to_f64(f(r))).collect() };
-    let d = PyDict::new(py);
-    d.set_item("ts", s.iter().map(|(_, r)| r.ts).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("symbol", s.iter().map(|(k, _)| k.0 as u8).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("last", price(|r| r.last).into_pyarray(py))?;
-    d.set_item("mark", price(|r| r.mark).into_pyarray(py))?;
-    d.set_item("index", price(|r| r.index).into_pyarray(py))?;
-    d.set_item("best_bid", price(|r| r.best_bid).into_pyarray(py))?;
-    d.set_item("best_ask", price(|r| r.best_ask).into_pyarray(py))?;
-    d.set_item("bid_depth_1pct", money(|r| r.bid_depth_1pct).into_pyarray(py))?;
-    d.set_item("ask_depth_1pct", money(|r| r.ask_depth_1pct).into_pyarray(py))?;
-    d.set_item("open_interest", lots(|r| r.open_interest).into_pyarray(py))?;
-    d.set_item("funding_rate", s.iter().map(|(_, r)| r.funding_rate.to_f64()).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("liquidated_long", money(|r| r.liquidated_long).into_pyarray(py))?;
-    d.set_item("liquidated_short", money(|r| r.liquidated_short).into_pyarray(py))?;
-    d.set_item("insurance_fund", money(|r| r.insurance_fund).into_pyarray(py))?;
-    d.set_item("backstop_position", lots(|r| r.backstop_position).into_pyarray(py))?;
-    d.set_item("backstop_notional", money(|r| r.backstop_notional).into_pyarray(py))?;
-    d.set_item("cvd", lots(|r| r.cvd).into_pyarray(py))?;
-    d.set_item("volume", lots(|r| r.volume).into_pyarray(py))?;
+    let rows: Vec<(&SeriesRow, Grid, Grid)> =
+        out.series.iter().map(|(k, r)| (r, grids[k.0 as usize].0, grids[k.0 as usize].1)).collect();
+    let symbol: Vec<u8> = out.series.iter().map(|(k, _)| k.0 as u8).collect();
+    let d = series_columns(py, &rows, Some(symbol))?;
     let result = PyDict::new(py);
     result.set_item("series", d)?;
     result.set_item("events", out.events)?;
@@ -324,7 +303,7 @@ fn correlated_index<'py>(
     let mut grids = Vec::with_capacity(tick_sizes.len());
     let mut ticks = Vec::with_capacity(tick_sizes.len());
     for (&t, &p) in tick_sizes.iter().zip(&start_prices) {
-        let g = liqsim_core::units::Grid::new("tick_size", t).map_err(|e| config_error(py, e))?;
+        let g = Grid::new("tick_size", t).map_err(|e| config_error(py, e))?;
         let steps = (p / t).round();
         if !(1.0..1e15).contains(&steps) {
             return Err(config_error(
