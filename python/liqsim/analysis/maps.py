@@ -190,9 +190,10 @@ def _positions(accounts: object, symbol: str) -> dict[str, Any]:
     return out
 
 
-def _venue_legs(t: Any, legs: np.ndarray, symbol: str, venue: str, tiers: object | None) -> dict[int, float]:
+def _venue_legs(t: Any, legs: np.ndarray, symbol: str, venue: str,
+                tiers: object | None) -> tuple[np.ndarray, np.ndarray]:
     """Trigger price on ``symbol`` of each trader whose cross rows ``legs`` (rows of accounts
-    table ``t``) span several symbols, by trader id: the rows loaded into a
+    table ``t``) span several symbols, as (trader ids, trigger prices): the rows loaded into a
     :class:`liqsim.MultiExchange` of their symbols (each market ``Exchange(venue, symbol)``, the
     ``tiers`` on ``symbol``'s), read with the venue-map path (``triggers_at_marks``). No market has
     a mark, so nothing is liquidated on loading and each other leg counts at its entry price
@@ -203,12 +204,13 @@ def _venue_legs(t: Any, legs: np.ndarray, symbol: str, venue: str, tiers: object
 
     table = "accounts"
     sub = t.take(legs).select([c for c in t.column_names if c in ("symbol", *ACCOUNT_COLUMNS)])
-    given = [str(s) for s in sub.column("symbol").to_pylist()]
-    blank = [r for r, s in enumerate(given) if s in ("None", "")]
-    if blank:
+    given = np.asarray(sub.column("symbol").to_numpy(zero_copy_only=False)).astype(str)
+    blank = np.flatnonzero((given == "None") | (given == ""))
+    if len(blank):
         raise scenario_error(table, "symbol", int(legs[blank[0]]),
                              "missing symbol on a row of a trader with rows in several symbols")
-    names = list(dict.fromkeys(given))
+    found, first = np.unique(given, return_index=True)
+    names = [str(name) for name in found[np.argsort(first)]]  # in order of first appearance
     try:
         markets = {name: Exchange(venue, name, tiers=tiers if name == symbol else None)  # type: ignore[arg-type]
                    for name in names}
@@ -221,8 +223,8 @@ def _venue_legs(t: Any, legs: np.ndarray, symbol: str, venue: str, tiers: object
         where = f"table '{table}', column '{err.column}', row {err.row}: "
         message = str(err)[len(where):] if str(err).startswith(where) else str(err)
         raise scenario_error(table, err.column, int(legs[err.row]), message) from None
-    ids = v.market(symbol).accounts()["trader_id"]
-    return dict(zip(ids.tolist(), v._v._triggers_at_marks(symbol).tolist()))
+    ids = np.asarray(v.market(symbol).accounts()["trader_id"])
+    return ids, np.asarray(v._v._triggers_at_marks(symbol), dtype=float)
 
 
 def _liq_prices(t: Any, cols: dict[str, Any], venue: str, symbol: str, tiers: object | None) -> np.ndarray:
@@ -236,9 +238,10 @@ def _liq_prices(t: Any, cols: dict[str, Any], venue: str, symbol: str, tiers: ob
         cols["isolated_margin"], venue, symbol, _tier_columns(tiers),
     ))
     if multi.any():
-        triggers = _venue_legs(t, cols["legs"], symbol, venue, tiers)
+        ids, triggers = _venue_legs(t, cols["legs"], symbol, venue, tiers)
+        order = np.argsort(ids, kind="stable")
         lp = lp.copy()
-        lp[multi] = [triggers[i] for i in cols["trader_id"][multi].tolist()]
+        lp[multi] = triggers[order][np.searchsorted(ids[order], cols["trader_id"][multi])]
     return lp
 
 
