@@ -114,6 +114,29 @@ impl TriggerIndex {
         }
     }
 
+    /// Remove every entry `mark` crosses (what [`Self::crossed`] lists) and append their accounts
+    /// to `out`, in the same order. A cascade that closes the crossed accounts out would otherwise
+    /// remove them one by one, each a search from the root in whatever order it visits them;
+    /// splitting the crossed end off costs a walk down the tree plus the crossed entries
+    /// themselves, in key order. The caller owns the accounts' `trigger`s: they are no longer
+    /// indexed (see [`crate::exchange::Exchange`]'s leg close-outs).
+    pub fn take_crossed(&mut self, mark: Price, out: &mut Vec<u32>) {
+        if self.nearest_long.is_some_and(|p| p >= mark) {
+            let crossed = self.longs.split_off(&(mark, 0));
+            out.extend(crossed.iter().map(|&(_, a)| a));
+            self.nearest_long = self.longs.last().map(|&(p, _)| p);
+        }
+        if self.nearest_short.is_some_and(|p| p <= mark) {
+            let above = match mark.checked_add(1) {
+                Some(next) => self.shorts.split_off(&(next, 0)),
+                None => BTreeSet::new(),
+            };
+            let crossed = std::mem::replace(&mut self.shorts, above);
+            out.extend(crossed.iter().map(|&(_, a)| a));
+            self.nearest_short = self.shorts.first().map(|&(p, _)| p);
+        }
+    }
+
     /// The lowest short trigger and the highest long trigger: the mark range that liquidates no one.
     pub fn nearest(&self) -> (Option<Price>, Option<Price>) {
         (self.nearest_long, self.nearest_short)
@@ -186,6 +209,20 @@ mod tests {
         ix.crossed(120, &mut out);
         assert_eq!(out, vec![2]);
         assert_eq!(ix.len(), 3);
+        // Taking the crossed entries out: the same accounts as `crossed`, in its order, and the
+        // rest stays (nearest triggers included).
+        let mut taken = ix.clone();
+        let (mut listed, mut took) = (Vec::new(), Vec::new());
+        for mark in [95, 125] {
+            ix.crossed(mark, &mut listed);
+            taken.take_crossed(mark, &mut took);
+        }
+        assert_eq!(took, vec![3, 2]);
+        assert_eq!(took, listed);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken.nearest(), (None, Some(130)));
+        taken.take_crossed(Price::MAX, &mut took);
+        assert_eq!((took, taken.len(), taken.nearest()), (vec![3, 2, 1], 0, (None, None)));
         // Built in bulk from the same keys: the same index.
         let keys = ix.entries().map(|(side, price, a)| (a, Trigger { side, price })).collect::<Vec<_>>();
         let bulk = TriggerIndex::from_entries(keys.into_iter().rev());

@@ -735,7 +735,8 @@ impl MultiExchange {
     /// round, until no instrument has work.
     pub fn run_cascade(&mut self) {
         let mut crossed: Vec<u32> = Vec::new();
-        let mut scratch: Vec<u32> = Vec::new();
+        // The crossed legs, taken out of their leg indexes for the round (see `reindex_taken`).
+        let mut taken: Vec<Vec<u32>> = vec![Vec::new(); self.instruments.len()];
         let mut rounds = 0u32;
         loop {
             for i in &mut self.instruments {
@@ -744,11 +745,11 @@ impl MultiExchange {
             self.refresh();
             crossed.clear();
             self.generation += 1;
-            for (k, i) in self.instruments.iter().enumerate() {
+            for (k, i) in self.instruments.iter_mut().enumerate() {
                 let Some(mark) = i.exchange.mark() else { continue };
-                scratch.clear();
-                i.exchange.leg_index().crossed(mark, &mut scratch);
-                for &a in &scratch {
+                taken[k].clear();
+                i.exchange.take_crossed_legs(mark, &mut taken[k]);
+                for &a in &taken[k] {
                     let m = self.leg_owner[k][a as usize];
                     if m != NONE && self.accounts[m as usize].stamp != self.generation {
                         self.accounts[m as usize].stamp = self.generation;
@@ -757,6 +758,7 @@ impl MultiExchange {
                 }
             }
             if crossed.is_empty() || rounds >= self.max_rounds {
+                self.reindex_taken(&taken);
                 break;
             }
             rounds += 1;
@@ -791,12 +793,25 @@ impl MultiExchange {
                 acted |= self.liquidate_account(m, round, known);
             }
             self.seen = seen;
+            self.reindex_taken(&taken);
             if !acted {
                 // Every crossed account waits for a leg's cooldown (dYdX blocks).
                 break;
             }
         }
         self.classify_pending();
+    }
+
+    /// Index again the legs a round took out of their leg indexes (`Exchange::take_crossed_legs`)
+    /// that nothing refreshed since: the round's close-outs refresh most of them, and a leg the
+    /// round left as it was gets back its entry. In the order they were taken, the indexes' key
+    /// order.
+    fn reindex_taken(&mut self, taken: &[Vec<u32>]) {
+        for (k, legs) in taken.iter().enumerate() {
+            for &a in legs {
+                self.instruments[k].exchange.reindex_leg(a);
+            }
+        }
     }
 
     /// Close out account `m` leg after leg (largest maintenance margin first), re-checking the
@@ -1473,8 +1488,8 @@ impl MultiExchange {
     }
 }
 
+#[cfg(test)]
+mod map_tests;
 mod snapshot;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod map_tests;

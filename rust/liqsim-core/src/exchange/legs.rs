@@ -44,6 +44,29 @@ impl Exchange {
         }
     }
 
+    /// Take the legs whose triggers `mark` crosses out of the leg index, appending them to `out`
+    /// (in [`TriggerIndex::crossed`]'s order): a venue round is about to close them out, and each
+    /// close-out would otherwise remove its leg's entry on its own (see
+    /// [`TriggerIndex::take_crossed`]). Their `trigger` becomes `None` (not indexed); whatever
+    /// refreshes a leg meanwhile indexes it again, and [`Self::reindex_leg`] after the round
+    /// indexes the rest.
+    pub(crate) fn take_crossed_legs(&mut self, mark: Price, out: &mut Vec<u32>) {
+        let from = out.len();
+        self.leg_index.take_crossed(mark, out);
+        for &a in &out[from..] {
+            self.accounts[a as usize].trigger = None;
+        }
+    }
+
+    /// Index leg `a` again if [`Self::take_crossed_legs`] took it out and nothing refreshed it
+    /// since (a leg not indexed has `trigger == None`; recomputing gives `None` again when it has
+    /// no threshold, as for a flat leg).
+    pub(crate) fn reindex_leg(&mut self, a: u32) {
+        if self.accounts[a as usize].trigger.is_none() {
+            self.refresh_trigger_quietly(a);
+        }
+    }
+
     /// Whether leg `a` waits for its next dYdX block before another close-out.
     pub(crate) fn in_cooldown(&self, a: u32) -> bool {
         !self.cooldown_until.is_empty() && self.cooldown_until.get(&a).is_some_and(|&t| t > self.ts)
