@@ -330,27 +330,6 @@ pub struct MultiExchange {
     generation: u32,
     /// Scratch: the legs of the account being looked at.
     figs: Vec<Figure>,
-    /// Scratch: the legs of the accounts a round closes out, as its order computed them.
-    seen: Vec<Figure>,
-}
-
-/// What changes the legs of accounts a close-out round has not reached yet: a mark, or a fill or
-/// balance change the markets report ([`Exchange::has_dirty_legs`]: the leg being closed out is
-/// not reported, but it belongs to the account being closed out, and the money the venue settles
-/// across legs stays in that account). While neither happened, figures computed at the start of
-/// the round still hold for every other account.
-struct Unchanged {
-    marks: Vec<Option<Price>>,
-}
-
-impl Unchanged {
-    fn now(v: &MultiExchange) -> Unchanged {
-        Unchanged { marks: v.instruments.iter().map(|i| i.exchange.mark()).collect() }
-    }
-
-    fn holds(&self, v: &MultiExchange) -> bool {
-        v.instruments.iter().zip(&self.marks).all(|(i, &m)| i.exchange.mark() == m && !i.exchange.has_dirty_legs())
-    }
 }
 
 impl MultiExchange {
@@ -397,7 +376,6 @@ impl MultiExchange {
             max_rounds,
             generation: 0,
             figs: Vec::new(),
-            seen: Vec::new(),
         }
     }
 
@@ -764,35 +742,22 @@ impl MultiExchange {
             rounds += 1;
             self.round += 1;
             let round = self.round;
-            // Deepest under water first (equity / maintenance), then trader id. The legs' figures
-            // computed for the order are kept: the close-out's first look at the account reuses
-            // them while nothing has changed since (see `Unchanged`).
-            let mut seen = std::mem::take(&mut self.seen);
-            seen.clear();
-            let mut figs = std::mem::take(&mut self.figs);
-            let mut order: Vec<(f64, i64, u32, u32)> = Vec::with_capacity(crossed.len());
+            // Deepest under water first (equity / maintenance), then trader id. The close-out
+            // computes the account's figures again rather than keeping these: it reads the same
+            // rows anyway, and keeping them cost more (96 bytes per account written in this pass,
+            // then read in the order below, which jumps around them) than the arithmetic saves.
+            let mut order: Vec<(f64, i64, u32)> = Vec::with_capacity(crossed.len());
             for &m in &crossed {
-                let (equity, mm, _) = self.figures(m, &mut figs);
-                order.push((
-                    equity.0 as f64 / mm.0.max(1) as f64,
-                    self.accounts[m as usize].id.0,
-                    m,
-                    seen.len() as u32,
-                ));
-                seen.extend_from_slice(&figs);
+                let (equity, mm, _) = self.account_state(m);
+                order.push((equity.0 as f64 / mm.0.max(1) as f64, self.accounts[m as usize].id.0, m));
             }
-            self.figs = figs;
             // Trader ids are unique in the venue, so the keys are too: an unstable sort gives the same
             // order, without the stable sort's buffer.
             order.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-            let since = Unchanged::now(self);
             let mut acted = false;
-            for &(_, _, m, at) in &order {
-                let legs = self.accounts[m as usize].legs.len();
-                let known = since.holds(self).then(|| &seen[at as usize..at as usize + legs]);
-                acted |= self.liquidate_account(m, round, known);
+            for &(_, _, m) in &order {
+                acted |= self.liquidate_account(m, round);
             }
-            self.seen = seen;
             self.reindex_taken(&taken);
             if !acted {
                 // Every crossed account waits for a leg's cooldown (dYdX blocks).
@@ -817,7 +782,7 @@ impl MultiExchange {
     /// Close out account `m` leg after leg (largest maintenance margin first), re-checking the
     /// account after each, until it is back above maintenance or has nothing left to close.
     /// Returns whether any leg was closed out.
-    fn liquidate_account(&mut self, m: u32, round: u32, mut known: Option<&[Figure]>) -> bool {
+    fn liquidate_account(&mut self, m: u32, round: u32) -> bool {
         let mut acted = false;
         let mut figs = std::mem::take(&mut self.figs);
         // Each pass closes a leg out (or part of it, per its market's policy); the bound only
@@ -825,16 +790,7 @@ impl MultiExchange {
         let passes = 4 * self.accounts[m as usize].legs.len() + 4;
         let mut fresh = None; // (equity, mm) when `figs` is the state after the last close-out
         for _ in 0..passes {
-            let (equity, mm, open) = match known.take() {
-                Some(legs) => {
-                    figs.clear();
-                    figs.extend_from_slice(legs);
-                    legs.iter().fold((Money::ZERO, Money::ZERO, false), |(e, f, o), l| {
-                        (e + l.equity, f + l.maintenance, o | l.open)
-                    })
-                }
-                None => self.figures(m, &mut figs),
-            };
+            let (equity, mm, open) = self.figures(m, &mut figs);
             fresh = Some((equity, mm));
             if !(open && equity <= mm) {
                 break;

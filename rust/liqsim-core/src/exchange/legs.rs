@@ -29,11 +29,6 @@ impl Exchange {
         out.append(&mut self.dirty_legs);
     }
 
-    /// Whether a leg changed since the last [`Self::take_dirty_legs`].
-    pub(crate) fn has_dirty_legs(&self) -> bool {
-        !self.dirty_legs.is_empty()
-    }
-
     /// Set what leg `a`'s other legs add to its cross collateral; `refresh` says when to recompute
     /// its trigger (see [`Refresh`]).
     pub(crate) fn set_others(&mut self, a: u32, others: OtherLegs, refresh: Refresh) {
