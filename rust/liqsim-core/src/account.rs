@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::margin::{NotionalScale, TierTable};
-use crate::types::{Money, Price, Qty, TraderId};
+use crate::types::{wide_to_f64, Money, Price, Qty, TraderId};
 
 /// Cross: the whole wallet backs the position. Isolated: only the margin put aside for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ impl Position {
         if self.lots == 0 {
             return f64::NAN;
         }
-        self.cost.0 as f64 / (self.lots.unsigned_abs() as f64 * scale.money_per_tick_lot() as f64)
+        wide_to_f64(self.cost.0) / (self.lots.unsigned_abs() as f64 * scale.money_per_tick_lot() as f64)
     }
 
     /// Notional at `price` ticks, in money (≥ 0).
@@ -314,20 +314,23 @@ fn boundary(guess: Price, ceiling: Price, pred: impl Fn(Price) -> bool) -> Price
 fn trigger_estimate(account: &Account, scale: NotionalScale, tiers: &TierTable) -> f64 {
     let m = scale.money_per_tick_lot() as f64;
     let lots = account.position.lots.unsigned_abs() as f64;
-    let cost = account.position.cost.0 as f64;
-    let collateral = account.collateral().0 as f64;
+    let cost = wide_to_f64(account.position.cost.0);
+    let collateral = wide_to_f64(account.collateral().0);
     let long = account.position.lots > 0;
     let mut tier = tiers.tier_for(Money(account.position.cost.0));
     let mut p = 0.0;
     for _ in 0..8 {
         let mmr = tier.mmr.to_f64();
-        let cum = tier.cum.0 as f64;
+        let cum = wide_to_f64(tier.cum.0);
         p = if long {
             (cost - collateral - cum) / (lots * m * (1.0 - mmr))
         } else {
             (collateral + cost + cum) / (lots * m * (1.0 + mmr))
         };
-        let next = tiers.tier_for(Money((p.max(0.0) * lots * m).min(1e38) as i128));
+        // (A float below 2^63 converts through i64 in one instruction; the same truncation.)
+        let notional = (p.max(0.0) * lots * m).min(1e38);
+        let notional = if notional < 9.2e18 { notional as i64 as i128 } else { notional as i128 };
+        let next = tiers.tier_for(Money(notional));
         if next == tier {
             break;
         }

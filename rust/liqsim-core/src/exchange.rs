@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::funding::{premium_index, BasisAverager, FundingAccumulator, MarkInputs, MarkRule, SECOND};
 use crate::liquidation::{Trigger, TriggerIndex, TriggerSide};
 use crate::margin::{NotionalScale, Rate, Rounding, RATE_SCALE};
-use crate::types::{Money, OrderId, Price, Qty, Side, TraderId, Ts};
+use crate::types::{wide_to_f64, Money, OrderId, Price, Qty, Side, TraderId, Ts};
 use crate::venue::{Backstop, CloseOut, VenuePreset};
 
 /// A schedule time that never comes (the next sample or settlement would be past `i64::MAX`).
@@ -1252,8 +1252,8 @@ impl Exchange {
                 .iter()
                 .map(|&a| {
                     let acct = &self.accounts[a as usize];
-                    let mb = acct.margin_balance(mark, scale).0 as f64;
-                    let mm = acct.maintenance_margin(mark, scale, tiers).0.max(1) as f64;
+                    let mb = wide_to_f64(acct.margin_balance(mark, scale).0);
+                    let mm = wide_to_f64(acct.maintenance_margin(mark, scale, tiers).0.max(1));
                     (mb / mm, acct.id.0, a)
                 })
                 .collect();

@@ -145,7 +145,7 @@ use crate::exchange::{
     AccountRow, Exchange, ExchangeConfig, InsuranceReason, OrderReject, OrderRequest, Refresh, RestingOrder,
     StopRequest, SubmitResult,
 };
-use crate::types::{Money, OrderId, Price, TraderId, Ts};
+use crate::types::{wide_to_f64, Money, OrderId, Price, TraderId, Ts};
 use crate::venue::Remainder;
 
 /// An instrument of a [`MultiExchange`], by position in its list.
@@ -749,7 +749,8 @@ impl MultiExchange {
             let mut order: Vec<(f64, i64, u32)> = Vec::with_capacity(crossed.len());
             for &m in &crossed {
                 let (equity, mm, _) = self.account_state(m);
-                order.push((equity.0 as f64 / mm.0.max(1) as f64, self.accounts[m as usize].id.0, m));
+                let ratio = wide_to_f64(equity.0) / wide_to_f64(mm.0.max(1));
+                order.push((ratio, self.accounts[m as usize].id.0, m));
             }
             // Trader ids are unique in the venue, so the keys are too: an unstable sort gives the same
             // order, without the stable sort's buffer.

@@ -82,6 +82,17 @@ impl Side {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Money(pub i128);
 
+/// `x as f64`, faster: a full `i128` converts in software (`__floattidf`), an `i64` in one
+/// instruction, and money amounts almost always fit an `i64` (±9.2 million quote units). Both
+/// conversions round the same integer to the nearest `f64`, so the result is the same bits.
+#[inline]
+pub fn wide_to_f64(x: i128) -> f64 {
+    match i64::try_from(x) {
+        Ok(v) => v as f64,
+        Err(_) => x as f64,
+    }
+}
+
 /// 10^12 money units per quote unit. Chosen so that `tick_size × lot_size × MONEY_SCALE` is a whole
 /// number for every listed instrument (e.g. 0.01 × 0.001 × 10^12 = 10^7), which makes notional exact.
 pub const MONEY_SCALE: i128 = 1_000_000_000_000;
