@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::margin::{NotionalScale, TierTable};
-use crate::types::{wide_to_f64, Money, Price, Qty, TraderId};
+use crate::types::{div_euclid_wide, wide_to_f64, Money, Price, Qty, TraderId};
 
 /// Cross: the whole wallet backs the position. Isolated: only the margin put aside for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ impl Position {
         if self.lots == 0 {
             return f64::NAN;
         }
-        wide_to_f64(self.cost.0) / (self.lots.unsigned_abs() as f64 * scale.money_per_tick_lot() as f64)
+        wide_to_f64(self.cost.0) / (self.lots.unsigned_abs() as f64 * wide_to_f64(scale.money_per_tick_lot()))
     }
 
     /// Notional at `price` ticks, in money (≥ 0).
@@ -98,8 +98,25 @@ impl Position {
 /// `⌊a × b / c⌋` for `a ≥ 0` and `0 ≤ b ≤ c`, `c > 0` lots, without forming `a × b`: with
 /// `a = q·c + r`, it is `q·b + ⌊r·b / c⌋`, where `q·b ≤ a` and `r·b < c² < 2^127` for any `c` that
 /// is a lot count (< 2^63). Exact for every money amount an `i128` holds.
+///
+/// Fast paths, the same result: closing everything (`b == c`) releases all of `a`; and when `a`
+/// fits a `u64` and `c` a `u32`, `r·b < c² < 2^64`, so it is all hardware `u64` arithmetic.
 fn mul_div_floor(a: i128, b: i128, c: i128) -> i128 {
     debug_assert!(a >= 0 && (0..=c).contains(&b) && c > 0);
+    if b == c {
+        return a;
+    }
+    if let (Ok(a), Ok(b), Ok(c)) = (u64::try_from(a), u32::try_from(b), u32::try_from(c)) {
+        let (b, c) = (u64::from(b), u64::from(c));
+        let (q, r) = (a / c, a % c);
+        return i128::from(q) * i128::from(b) + i128::from(r * b / c);
+    }
+    mul_div_floor_wide(a, b, c)
+}
+
+#[cold]
+#[inline(never)]
+fn mul_div_floor_wide(a: i128, b: i128, c: i128) -> i128 {
     let (q, r) = (a / c, a % c);
     q * b + r * b / c
 }
@@ -312,7 +329,7 @@ fn boundary(guess: Price, ceiling: Price, pred: impl Fn(Price) -> bool) -> Price
 /// Closed-form threshold in ticks (float): collateral + upnl(P) = MMR·notional(P) − cum, with the
 /// tier of the notional at the solution (iterated a few times).
 fn trigger_estimate(account: &Account, scale: NotionalScale, tiers: &TierTable) -> f64 {
-    let m = scale.money_per_tick_lot() as f64;
+    let m = wide_to_f64(scale.money_per_tick_lot());
     let lots = account.position.lots.unsigned_abs() as f64;
     let cost = wide_to_f64(account.position.cost.0);
     let collateral = wide_to_f64(account.collateral().0);
@@ -360,11 +377,11 @@ pub fn bankruptcy_price(account: &Account, scale: NotionalScale) -> Option<Price
         if num <= 0 {
             return None;
         }
-        (num + per_tick - 1) / per_tick
+        div_euclid_wide(num + per_tick - 1, per_tick)
     } else {
         // collateral + cost = lots·m·P  →  P = floor(...); at or below zero the short is bankrupt
         // at every price (its collateral went below −cost): there is no bankruptcy price.
-        (collateral + pos.cost.0).div_euclid(per_tick)
+        div_euclid_wide(collateral + pos.cost.0, per_tick)
     };
     i64::try_from(price).ok().filter(|&p| p > 0)
 }
@@ -383,6 +400,16 @@ mod tests {
         assert_eq!(mul_div_floor(cost, lots, lots), cost);
         assert_eq!(mul_div_floor(cost, lots / 2, lots), cost / 2);
         assert_eq!(mul_div_floor(i128::MAX, 1, 3), i128::MAX / 3);
+        // The fast paths agree with the wide one around their edges.
+        let edges =
+            [0i128, 1, 7, u32::MAX as i128 - 1, u32::MAX as i128, u32::MAX as i128 + 1, u64::MAX as i128, 1 << 70];
+        for &a in &edges {
+            for &c in edges.iter().filter(|&&c| c > 0 && c <= i128::from(i64::MAX)) {
+                for b in [0, 1, c / 3, c - 1, c] {
+                    assert_eq!(mul_div_floor(a, b, c), mul_div_floor_wide(a, b, c), "{a} {b} {c}");
+                }
+            }
+        }
         let mut p = Position { lots: -61_492_000_000, cost: Money(cost) };
         let scale = NotionalScale::from_sizes(0.01, 0.001).unwrap();
         let realized = p.fill(61_492_000_000, 55_336_495_238, scale);
