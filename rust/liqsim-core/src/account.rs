@@ -248,28 +248,19 @@ pub fn trigger_price(account: &Account, scale: NotionalScale, tiers: &TierTable)
     let long = account.position.lots > 0;
     let liq = |p: Price| account.liquidatable(p, scale, tiers);
     let ceiling = search_ceiling(scale);
-    // The estimate only seeds the search: not computed for an account with no threshold (a fill
-    // refreshes its taker's and maker's triggers, most of them far from any).
-    let estimate = || (trigger_estimate(account, scale, tiers).clamp(1.0, ceiling as f64)) as Price;
+    let guess = (trigger_estimate(account, scale, tiers).clamp(1.0, ceiling as f64) as Price).clamp(1, ceiling);
     if long {
-        // Largest p with liq(p); liq is monotone (true at and below the threshold).
-        if !liq(1) {
-            return None;
-        }
-        if liq(ceiling) {
-            return Some(ceiling);
-        }
-        Some(boundary(estimate(), ceiling, liq))
+        // Largest p with liq(p); liq is monotone (true at and below the threshold). None: not
+        // liquidatable even at one tick.
+        last_true(guess, ceiling, liq)
     } else {
-        // Smallest p with liq(p); liq is true at and above the threshold, so a short not
-        // liquidatable at the ceiling is not at 1 either (the usual case: asked first).
-        if !liq(ceiling) {
-            return None;
+        // Smallest p with liq(p) (true at and above the threshold): one above the largest p
+        // without. Liquidatable at every price from one tick: 1; at none up to the ceiling: None.
+        match last_true(guess, ceiling, |p| !liq(p)) {
+            None => Some(1),
+            Some(p) if p == ceiling => None,
+            Some(p) => Some(p + 1),
         }
-        if liq(1) {
-            return Some(1);
-        }
-        Some(boundary(estimate(), ceiling, |p| !liq(p)) + 1)
     }
 }
 
@@ -286,15 +277,20 @@ fn search_ceiling(scale: NotionalScale) -> Price {
     (max + max / 8 + 1).min(PRICE_CEILING)
 }
 
-/// The largest `p` in `[1, ceiling)` with `pred(p)`, for a `pred` true up to some point and
-/// false above it, with `pred(1)` true and `pred(ceiling)` false. Starts at `guess`, gallops
-/// out to bracket the boundary, then bisects: a handful of evaluations when the guess is close.
-fn boundary(guess: Price, ceiling: Price, pred: impl Fn(Price) -> bool) -> Price {
+/// The largest `p` in `[1, ceiling]` with `pred(p)`, for a `pred` true up to some point and
+/// false above it; `None` when `pred(1)` is false. Starts at `guess` (in `[1, ceiling]`), gallops
+/// out to bracket the boundary, then bisects. The ends are evaluated only when the gallop gets
+/// there, so a guess next to the boundary costs two evaluations (every fill refreshes the
+/// triggers of both sides, and most estimates are within a tick).
+fn last_true(guess: Price, ceiling: Price, pred: impl Fn(Price) -> bool) -> Option<Price> {
     let (mut lo, mut hi); // pred(lo) true, pred(hi) false
     let mut step = 1;
     if pred(guess) {
         lo = guess;
         loop {
+            if lo == ceiling {
+                return Some(ceiling);
+            }
             let next = (lo + step).min(ceiling);
             if !pred(next) {
                 hi = next;
@@ -306,6 +302,9 @@ fn boundary(guess: Price, ceiling: Price, pred: impl Fn(Price) -> bool) -> Price
     } else {
         hi = guess;
         loop {
+            if hi == 1 {
+                return None;
+            }
             let next = (hi - step).max(1);
             if pred(next) {
                 lo = next;
@@ -323,7 +322,7 @@ fn boundary(guess: Price, ceiling: Price, pred: impl Fn(Price) -> bool) -> Price
             hi = mid;
         }
     }
-    lo
+    Some(lo)
 }
 
 /// Closed-form threshold in ticks (float): collateral + upnl(P) = MMR·notional(P) − cum, with the
@@ -389,6 +388,27 @@ pub fn bankruptcy_price(account: &Account, scale: NotionalScale) -> Option<Price
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_true_finds_the_boundary_from_any_guess() {
+        // pred = p ≤ t on [1, 20], for every threshold (none, at the ends, inside) and guess.
+        let ceiling = 20;
+        for t in 0..=ceiling {
+            let expected = (t >= 1).then_some(t);
+            for guess in 1..=ceiling {
+                let calls = std::cell::Cell::new(0);
+                let found = last_true(guess, ceiling, |p| {
+                    assert!((1..=ceiling).contains(&p), "asked outside the range: {p}");
+                    calls.set(calls.get() + 1);
+                    p <= t
+                });
+                assert_eq!(found, expected, "threshold {t}, guess {guess}");
+                if guess == t || (guess == t + 1 && t >= 1) {
+                    assert!(calls.get() <= 2, "a guess next to the boundary took {} evaluations", calls.get());
+                }
+            }
+        }
+    }
 
     #[test]
     fn pro_rata_release_does_not_overflow_on_large_costs() {
