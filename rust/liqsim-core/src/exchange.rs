@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::funding::{premium_index, BasisAverager, FundingAccumulator, MarkInputs, MarkRule, SECOND};
 use crate::liquidation::{Trigger, TriggerIndex, TriggerSide};
 use crate::margin::{NotionalScale, Rate, Rounding, RATE_SCALE};
+use crate::prefetch::prefetch;
 use crate::types::{wide_to_f64, Money, OrderId, Price, Qty, Side, TraderId, Ts};
 use crate::venue::{Backstop, CloseOut, VenuePreset};
 
@@ -1259,7 +1260,12 @@ impl Exchange {
                 .collect();
             order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
             let mut liquidated_any = false;
-            for &(_, _, a) in &order {
+            for (j, &(_, _, a)) in order.iter().enumerate() {
+                // The account a few close-outs ahead (see `crate::prefetch`): deepest first
+                // visits the rows in no order of their own.
+                if let Some(&(_, _, ahead)) = order.get(j + 6) {
+                    prefetch(&self.accounts[ahead as usize]);
+                }
                 let Some(now) = self.mark else { break };
                 if self.accounts[a as usize].liquidatable(now, scale, &self.cfg.preset.tiers) {
                     self.liquidate(a, now, round);

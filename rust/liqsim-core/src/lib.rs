@@ -17,6 +17,7 @@ pub mod liquidation;
 pub mod margin;
 pub mod market;
 pub mod multi;
+mod prefetch;
 pub mod replay;
 pub mod scenarios;
 pub mod sim;

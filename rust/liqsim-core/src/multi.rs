@@ -145,6 +145,7 @@ use crate::exchange::{
     AccountRow, Exchange, ExchangeConfig, InsuranceReason, OrderReject, OrderRequest, Refresh, RestingOrder,
     StopRequest, SubmitResult,
 };
+use crate::prefetch::prefetch;
 use crate::types::{wide_to_f64, Money, OrderId, Price, TraderId, Ts};
 use crate::venue::Remainder;
 
@@ -756,7 +757,8 @@ impl MultiExchange {
             // order, without the stable sort's buffer.
             order.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
             let mut acted = false;
-            for &(_, _, m) in &order {
+            for (j, &(_, _, m)) in order.iter().enumerate() {
+                self.prefetch_ahead(&order, j);
                 acted |= self.liquidate_account(m, round);
             }
             self.reindex_taken(&taken);
@@ -766,6 +768,20 @@ impl MultiExchange {
             }
         }
         self.classify_pending();
+    }
+
+    /// Ask the processor for what the close-outs a few steps after the `j`-th of `order` will
+    /// read (see [`crate::prefetch`]): that account's record sixteen steps ahead, and the rows of
+    /// the account six steps ahead (its legs read from the record asked for ten steps earlier).
+    fn prefetch_ahead(&self, order: &[(f64, i64, u32)], j: usize) {
+        if let Some(&(_, _, m)) = order.get(j + 16) {
+            prefetch(&self.accounts[m as usize]);
+        }
+        if let Some(&(_, _, m)) = order.get(j + 6) {
+            for &(k, d) in &self.accounts[m as usize].legs {
+                prefetch(&self.instruments[k as usize].exchange.accounts()[d as usize]);
+            }
+        }
     }
 
     /// Index again the legs a round took out of their leg indexes (`Exchange::take_crossed_legs`)
