@@ -866,13 +866,14 @@ impl MultiExchange {
         out.clear();
         let (mut equity, mut mm, mut open) = (Money::ZERO, Money::ZERO, false);
         for &(k, dense) in &self.accounts[m as usize].legs {
-            let (e, f) = self.leg_figures(k, dense);
             let ex = &self.instruments[k as usize].exchange;
-            let leg_open = ex.mark().is_some() && !ex.accounts()[dense as usize].position.is_flat();
+            let mark = ex.mark();
+            let (e, f) = self.leg_figures_at(k, dense, mark);
+            let held = !ex.accounts()[dense as usize].position.is_flat();
+            let leg_open = held && mark.is_some();
             equity += e;
             mm += f;
             open |= leg_open;
-            let held = !ex.accounts()[dense as usize].position.is_flat();
             out.push(Figure { k, dense, equity: e, maintenance: f, open: leg_open, held });
         }
         (equity, mm, open)
@@ -1216,10 +1217,16 @@ impl MultiExchange {
         let acct = &ex.accounts()[dense as usize];
         let (scale, tiers) = (ex.config().scale, &ex.config().preset.tiers);
         match mark {
-            Some(mark) => (
-                acct.total_balance() + acct.position.unrealized(mark, scale),
-                acct.maintenance_margin(mark, scale, tiers),
-            ),
+            // A flat leg has no PnL and no maintenance margin (its cost is zero once closed).
+            Some(_) if acct.position.is_flat() => (acct.total_balance(), Money::ZERO),
+            // `Position::unrealized` and `Account::maintenance_margin`, with the notional they
+            // both start from computed once.
+            Some(mark) => {
+                let notional = acct.position.notional(mark, scale);
+                let upnl = Money(acct.position.sign() as i128 * (notional.0 - acct.position.cost.0));
+                let mm = tiers.maintenance_margin(notional).unwrap_or(Money(i128::MAX));
+                (acct.total_balance() + upnl, mm)
+            }
             None => {
                 let mm = if acct.position.is_flat() {
                     Money::ZERO
