@@ -248,17 +248,25 @@ pub fn trigger_price(account: &Account, scale: NotionalScale, tiers: &TierTable)
     let long = account.position.lots > 0;
     let liq = |p: Price| account.liquidatable(p, scale, tiers);
     let ceiling = search_ceiling(scale);
-    let guess = (trigger_estimate(account, scale, tiers).clamp(1.0, ceiling as f64) as Price).clamp(1, ceiling);
+    // Most accounts a fill refreshes (makers, the well funded) have no threshold at all: one
+    // evaluation at the end where the threshold would have to be says so, before any estimate.
+    // The other end is left to the search, which only evaluates it if it gallops there.
+    let guess = || (trigger_estimate(account, scale, tiers).clamp(1.0, ceiling as f64) as Price).clamp(1, ceiling);
     if long {
         // Largest p with liq(p); liq is monotone (true at and below the threshold). None: not
         // liquidatable even at one tick.
-        last_true(guess, ceiling, liq)
+        if !liq(1) {
+            return None;
+        }
+        last_true(guess(), ceiling, liq)
     } else {
         // Smallest p with liq(p) (true at and above the threshold): one above the largest p
-        // without. Liquidatable at every price from one tick: 1; at none up to the ceiling: None.
-        match last_true(guess, ceiling, |p| !liq(p)) {
+        // without. None: not liquidatable even at the ceiling; 1: at every price.
+        if !liq(ceiling) {
+            return None;
+        }
+        match last_true(guess(), ceiling, |p| !liq(p)) {
             None => Some(1),
-            Some(p) if p == ceiling => None,
             Some(p) => Some(p + 1),
         }
     }
