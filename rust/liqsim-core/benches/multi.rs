@@ -29,6 +29,17 @@
 //!
 //! Setup is never timed (clones are made outside the timed region).
 //!
+//! **The allocator.** A cascade grows its tapes by a record per liquidation, and glibc's malloc
+//! decides per block whether that costs page faults: it maps blocks above a threshold afresh, and
+//! raises the threshold (and the one at which it hands the heap's top back) as it sees large
+//! blocks freed. So the same cascade ran with or without page faults depending on its footprint
+//! and on what ran before it: at 10k, one run had the one-market group warm (7.1 ms) and the
+//! two-instrument group faulting (16.9 ms), 2.4× instead of 1.7×. For figures that compare the
+//! groups, fix both thresholds at their largest:
+//! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296`
+//! (what the README's figures used); blocks above 32 MiB (the 1M markets' tapes) are still mapped
+//! afresh, for both groups alike.
+//!
 //! Run: `cargo bench -p liqsim-core --bench multi` (or a filter: `-- multi_cascade`).
 
 use std::time::Duration;

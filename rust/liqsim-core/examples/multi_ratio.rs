@@ -5,7 +5,9 @@
 //! machine criterion's groups run minutes apart and the one-market figure alone moved by 25 %
 //! between runs; this is the ratio the budget (issue 14: under 2×) is about.
 //!
-//! Run: `cargo run -p liqsim-core --profile bench --example multi_ratio -- 100000 7` (n, repetitions).
+//! Run: `cargo run -p liqsim-core --profile bench --example multi_ratio -- 100000 7` (n, repetitions),
+//! with the allocator's thresholds fixed as `benches/multi.rs` explains ("The allocator"):
+//! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296`.
 
 use std::time::Instant;
 

@@ -125,16 +125,19 @@
 //! the bands (ranking only: who is deleveraged first).
 //!
 //! **Cost.** The two-instrument cascade of `benches/multi.rs` (n accounts, 2n positions): figures
-//! in the README's performance table. What grew with n before: the BTC move synced ETH's holders
-//! first (the venue kept the last-moved instrument lagging, so any other move paid a pass over
-//! all holders); now a sync leaves nothing lagging. Each band exit (both moves of that cascade
-//! leave their bands) refreshed and classified every account; now it demotes them, and the
-//! cascade closes them out. What the venue keeps per account is in one 64-byte `MultiAccount`
-//! (legs inline): one cache line per account, not one per array. What still grows: the ETH round
-//! visits the accounts in no order of their own (the BTC close-outs at bankruptcy leave every ETH leg at
-//! exactly its maintenance margin, so deepest-first orders them by rounding), and each close-out
-//! finds its rows and its leg-index entry cold in cache; `single_cascade_shuffled` measures the
-//! one-market cascade visiting accounts the same way.
+//! in the README's performance table. What the venue keeps per account is in one 64-byte
+//! `MultiAccount` (legs inline): one cache line per account, not one per array. A sync leaves
+//! nothing lagging, and a band exit demotes the safe accounts instead of refreshing them all (the
+//! cascade closes most out). A round takes the crossed legs out of their leg indexes in one split
+//! of the tree (`Exchange::take_crossed_legs`) instead of each close-out searching for its entry,
+//! and asks the processor for the rows of the accounts a few close-outs ahead
+//! (`crate::prefetch`): deepest first visits the accounts in no order of their own (in that
+//! cascade's ETH round the BTC close-outs at bankruptcy leave every ETH leg at its maintenance
+//! margin, so rounding decides the order). The figures of an account are computed afresh by its
+//! close-out rather than kept from the round's order: keeping them cost more in cache misses
+//! than the arithmetic. What a venue round still does per account that one market does not: the
+//! figures of every leg three times (order, close-out, after it), money settled across the legs,
+//! and the surviving leg's trigger recomputed and re-keyed.
 
 use std::collections::HashMap;
 
