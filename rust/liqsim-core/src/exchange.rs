@@ -577,7 +577,7 @@ impl Exchange {
         for (r, a) in rows.iter().enumerate() {
             let mut acct = Account::new(a.id, a.balance, a.mode, a.leverage);
             if is_leg(r) {
-                acct.others = Some(crate::account::OtherLegs::default());
+                acct.leg = true;
             }
             let cost = Money(a.entry_money_per_lot.0 * a.lots.unsigned_abs() as i128);
             acct.position = Position { lots: a.lots, cost: if a.lots == 0 { Money::ZERO } else { cost } };
@@ -1119,7 +1119,7 @@ impl Exchange {
         acct.release_isolated_if_flat();
         // A leg of a multi-instrument account may sit below zero: the account's other legs back
         // it, and the venue settles a hole once the whole account is flat.
-        if !acct.exempt && acct.others.is_none() && acct.wallet < Money::ZERO {
+        if !acct.exempt && !acct.leg && acct.wallet < Money::ZERO {
             let owed = acct.wallet;
             self.pay_fund(a, owed, InsuranceReason::TraderShortfall);
         }
@@ -1155,7 +1155,7 @@ impl Exchange {
     /// is a leg.
     fn refresh_trigger_quietly(&mut self, a: u32) -> bool {
         let acct = &self.accounts[a as usize];
-        let leg = acct.others.is_some();
+        let leg = acct.leg;
         let new = trigger_price(acct, self.cfg.scale, &self.cfg.preset.tiers).map(|price| Trigger {
             side: if acct.position.lots > 0 { TriggerSide::Long } else { TriggerSide::Short },
             price,
@@ -1354,7 +1354,7 @@ impl Exchange {
             if a.trigger.map(|t| t.price) != expected {
                 return Err(format!("trader {}: stored trigger {:?}, brute force {:?}", a.id.0, a.trigger, expected));
             }
-            let leg = a.others.is_some();
+            let leg = a.leg;
             if let Some(mark) = self.mark {
                 let in_index = {
                     let mut v = Vec::new();

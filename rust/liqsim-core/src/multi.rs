@@ -1387,10 +1387,13 @@ impl MultiExchange {
                 // A flat leg has no trigger: its `others` may lag any mark (set exactly before an
                 // order of the account or a close-out reads it, see `sync_instrument`). A safe
                 // account's legs may lag every mark inside the bands (certified below).
-                if leg.others != Some(want) && !lags && !leg.position.is_flat() && !a.safe {
+                if leg.others != want.net() && !lags && !leg.position.is_flat() && !a.safe {
                     return Err(format!(
-                        "trader {} in {}: stale others {:?}, brute force {want:?}",
-                        a.id.0, self.instruments[k as usize].symbol, leg.others
+                        "trader {} in {}: stale others {:?}, brute force {:?}",
+                        a.id.0,
+                        self.instruments[k as usize].symbol,
+                        leg.others,
+                        want.net()
                     ));
                 }
                 if !leg.position.is_flat() && ex.mark().is_some() {
@@ -1462,7 +1465,7 @@ impl MultiExchange {
                     let (equity, mm, _) = self.figures(m, &mut figs);
                     let own = figs.iter().find(|f| f.k as usize == k && f.dense as usize == dense)?;
                     let mut leg = a.clone();
-                    leg.others = Some(OtherLegs { equity: equity - own.equity, maintenance: mm - own.maintenance });
+                    leg.others = OtherLegs { equity: equity - own.equity, maintenance: mm - own.maintenance }.net();
                     crate::account::trigger_price(&leg, scale, tiers)
                 }
                 _ => a.trigger.map(|t| t.price),

@@ -145,7 +145,7 @@ impl Exchange {
     /// refused: its cross collateral depends on the other instruments, which are not in the
     /// snapshot ([`crate::multi::MultiExchange::to_snapshot`] writes the whole venue).
     pub fn to_snapshot(&self) -> Result<Vec<u8>, Error> {
-        if self.accounts().iter().any(|a| a.others.is_some()) {
+        if self.accounts().iter().any(|a| a.leg) {
             return Err(bad(
                 "this market is one instrument of a MultiExchange with multi-instrument accounts; it cannot be snapshotted on its own".into(),
             ));

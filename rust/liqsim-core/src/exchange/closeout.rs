@@ -128,7 +128,7 @@ impl Exchange {
         self.liquidating = None;
         // A leg of a multi-instrument account: what is left (or missing) belongs to the whole
         // account, which the venue settles across its legs.
-        if self.accounts[a as usize].position.is_flat() && self.accounts[a as usize].others.is_none() {
+        if self.accounts[a as usize].position.is_flat() && !self.accounts[a as usize].leg {
             let left = self.accounts[a as usize].collateral();
             if left < Money::ZERO {
                 self.pay_fund(a, left, InsuranceReason::Shortfall);

@@ -32,8 +32,9 @@ impl Exchange {
     /// Set what leg `a`'s other legs add to its cross collateral; `refresh` says when to recompute
     /// its trigger (see [`Refresh`]).
     pub(crate) fn set_others(&mut self, a: u32, others: OtherLegs, refresh: Refresh) {
-        let changed = self.accounts[a as usize].others != Some(others);
-        self.accounts[a as usize].others = Some(others);
+        debug_assert!(self.accounts[a as usize].leg, "set_others on an account that is no leg");
+        let changed = self.accounts[a as usize].others != others.net();
+        self.accounts[a as usize].others = others.net();
         if refresh == Refresh::Always || (refresh == Refresh::IfChanged && changed) {
             self.refresh_trigger_quietly(a);
         }
@@ -112,10 +113,11 @@ impl Exchange {
     /// it. `Err` when `a` is no account of this market or a leg already.
     pub(crate) fn make_leg(&mut self, a: u32) -> Result<(), String> {
         let acct = self.accounts.get_mut(a as usize).ok_or("a leg is no account of its market")?;
-        if acct.others.is_some() || acct.exempt || acct.mode != crate::account::MarginMode::Cross {
+        if acct.leg || acct.exempt || acct.mode != crate::account::MarginMode::Cross {
             return Err(format!("trader {} cannot be a leg (listed twice, exempt or isolated)", acct.id.0));
         }
-        acct.others = Some(OtherLegs::default());
+        acct.leg = true;
+        acct.others = Money::ZERO;
         let t = acct.trigger;
         self.index.update(a, t, None);
         self.leg_index.update(a, None, t);

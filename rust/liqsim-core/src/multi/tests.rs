@@ -91,9 +91,10 @@ fn reference_example_1_leg_triggers_through_the_venue() {
     v.set_index(BTC, 3_196_727).unwrap();
     v.set_index(ETH, 133_518).unwrap();
     v.check_invariants().unwrap();
-    let others = v.exchange(BTC).account(TraderId(1)).unwrap().others.unwrap();
-    assert_eq!(others.maintenance, Money(356_512_508_122_000_000));
-    assert_eq!(others.equity, Money(-448_192_885_140_000_000)); // ETH sub-wallet 0 + UPNL1
+    // The BTC leg counts the ETH leg's sub-wallet 0 + UPNL1 less its TMM1.
+    let others = v.exchange(BTC).account(TraderId(1)).unwrap().others;
+    let (upnl1, tmm1) = (Money(-448_192_885_140_000_000), Money(356_512_508_122_000_000));
+    assert_eq!(others, OtherLegs { equity: upnl1, maintenance: tmm1 }.net());
     assert_eq!(trigger(&v, BTC, 1), Some(2_631_689));
     assert_eq!(trigger(&v, ETH, 1), Some(115_325));
     assert_eq!(v.wallet(TraderId(1)), usdt(1_535_443.01));
@@ -115,8 +116,8 @@ fn reference_example_3_leg_triggers_through_the_venue() {
     v.set_index(BTC, 946_353).unwrap();
     v.set_index(ETH, 20_000).unwrap();
     v.check_invariants().unwrap();
-    let others = v.exchange(ETH).account(TraderId(7)).unwrap().others.unwrap();
-    assert_eq!((others.equity, others.maintenance), (usdt(-0.06), usdt(0.1892706)));
+    let others = v.exchange(ETH).account(TraderId(7)).unwrap().others;
+    assert_eq!(others, OtherLegs { equity: usdt(-0.06), maintenance: usdt(0.1892706) }.net());
     assert_eq!(trigger(&v, BTC, 7), Some(1_138_400));
     assert_eq!(trigger(&v, ETH, 7), Some(19_029));
     // One tick either side of each trigger, on the account as a whole.
@@ -292,15 +293,15 @@ fn bands_leave_safe_accounts_stale_and_refresh_the_watched() {
     assert_eq!(v.worst_in_bands(0), Some(usdt(8_402.0)));
     assert_eq!(v.worst_in_bands(1), Some(usdt(-8.0)));
     assert_eq!((v.accounts.iter().map(|a| a.safe).collect::<Vec<_>>(), v.watch.clone()), (vec![true, false], vec![1]));
-    let others = |v: &MultiExchange, inst, id| v.exchange(inst).account(TraderId(id)).unwrap().others.unwrap();
+    let others = |v: &MultiExchange, inst, id| v.exchange(inst).account(TraderId(id)).unwrap().others;
     let at_start = (others(&v, BTC, 1), trigger(&v, BTC, 1));
-    assert_eq!(at_start.0, OtherLegs { equity: usdt(0.0), maintenance: usdt(300.0) });
+    assert_eq!(at_start.0, OtherLegs { equity: usdt(0.0), maintenance: usdt(300.0) }.net());
 
     // Both marks move inside their bands (ETH 3,020, BTC 49,600): the watched account is synced
     // (its BTC leg counts ETH's −200 UPNL and 302 MM), the safe one keeps its legs as they were.
     v.set_index(ETH, 302_000).unwrap();
     v.set_index(BTC, 496_000).unwrap();
-    assert_eq!(others(&v, BTC, 2), OtherLegs { equity: usdt(-200.0), maintenance: usdt(302.0) });
+    assert_eq!(others(&v, BTC, 2), OtherLegs { equity: usdt(-200.0), maintenance: usdt(302.0) }.net());
     assert_eq!((others(&v, BTC, 1), trigger(&v, BTC, 1)), at_start);
     assert_eq!(v.centre, vec![Some(500_000), Some(300_000)]);
     v.check_invariants().unwrap();
@@ -313,7 +314,7 @@ fn bands_leave_safe_accounts_stale_and_refresh_the_watched() {
     // now) stays watched.
     v.set_index(ETH, 303_500).unwrap();
     assert_eq!(v.centre, vec![Some(500_000), Some(303_500)]);
-    assert_eq!(others(&v, BTC, 1), OtherLegs { equity: usdt(-350.0), maintenance: usdt(303.5) });
+    assert_eq!(others(&v, BTC, 1), OtherLegs { equity: usdt(-350.0), maintenance: usdt(303.5) }.net());
     assert_eq!(v.worst_in_bands(0), Some(usdt(8_044.965)));
     assert_eq!((v.accounts.iter().map(|a| a.safe).collect::<Vec<_>>(), v.watch.clone()), (vec![true, false], vec![1]));
     v.check_invariants().unwrap();
