@@ -334,6 +334,8 @@ pub struct MultiExchange {
     generation: u32,
     /// Scratch: the legs of the account being looked at.
     figs: Vec<Figure>,
+    /// Scratch: per instrument, the legs a cascade round took out of its leg index.
+    taken: Vec<Vec<u32>>,
 }
 
 impl MultiExchange {
@@ -380,6 +382,7 @@ impl MultiExchange {
             max_rounds,
             generation: 0,
             figs: Vec::new(),
+            taken: Vec::new(),
         }
     }
 
@@ -717,10 +720,13 @@ impl MultiExchange {
     /// round, until no instrument has work.
     pub fn run_cascade(&mut self) {
         let mut crossed: Vec<u32> = Vec::new();
-        // The crossed legs, taken out of their leg indexes for the round (see `reindex_taken`).
-        let mut taken: Vec<Vec<u32>> = vec![Vec::new(); self.instruments.len()];
+        // The crossed legs, taken out of their leg indexes for the round (see `reindex_taken`);
+        // kept between calls: this runs after every event of a simulation.
+        let mut taken = std::mem::take(&mut self.taken);
+        taken.resize_with(self.instruments.len(), Vec::new);
         let mut rounds = 0u32;
         loop {
+            taken.iter_mut().for_each(Vec::clear);
             for i in &mut self.instruments {
                 i.exchange.run_cascade();
             }
@@ -729,7 +735,6 @@ impl MultiExchange {
             self.generation += 1;
             for (k, i) in self.instruments.iter_mut().enumerate() {
                 let Some(mark) = i.exchange.mark() else { continue };
-                taken[k].clear();
                 i.exchange.take_crossed_legs(mark, &mut taken[k]);
                 for &a in &taken[k] {
                     let m = self.leg_owner[k][a as usize];
@@ -770,6 +775,7 @@ impl MultiExchange {
                 break;
             }
         }
+        self.taken = taken;
         self.classify_pending();
     }
 
