@@ -13,10 +13,11 @@
 //! `wallet`, in its market's books); the account's wallet is the sum ([`MultiExchange::wallet`]).
 //! Sub-wallets may be negative: the other legs back them.
 //!
-//! **Coupling, through the one collateral path.** Each leg carries [`OtherLegs`]: Σ over the
-//! account's other legs of sub-wallet + unrealised PnL at their marks (`equity`) and of their
-//! maintenance margin (`maintenance`), added to the leg's cross collateral
-//! ([`Account::collateral`]). Then the leg's margin balance + equity − maintenance − its own MM is
+//! **Coupling, through the one collateral path.** The venue computes for each leg its
+//! [`OtherLegs`]: Σ over the account's other legs of sub-wallet + unrealised PnL at their marks
+//! (`equity`) and of their maintenance margin (`maintenance`); the leg carries their difference
+//! (`Account::others`, [`OtherLegs::net`]: one sum, to keep every account at 128 bytes), added to
+//! its cross collateral ([`Account::collateral`]). Then the leg's margin balance + equity − maintenance − its own MM is
 //! the account's `WB + ΣUPNL − ΣMM`: the leg is liquidatable exactly when the account is, its
 //! trigger price is Binance's cross liquidation price with `TMM1`/`UPNL1` (REFERENCE §1) to the
 //! tick, its bankruptcy price is the same formula with MMR = cum = 0 (as REFERENCE states it, the
