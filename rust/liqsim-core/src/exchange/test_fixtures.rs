@@ -1,14 +1,15 @@
 //! Hand-built markets shared by the close-out tests (`exchange/closeout.rs`, REFERENCE §7) and
 //! the snapshot round trips (`snapshot/tests.rs`), which cut the same scenarios in two: one copy,
-//! so the two cannot drift apart.
+//! so the two cannot drift apart; and the market every venue test builds its instruments from
+//! ([`index_market`]).
 
 use crate::account::MarginMode;
 use crate::book::TimeInForce;
 use crate::exchange::{AccountRow, Exchange, ExchangeConfig, OrderRequest};
 use crate::funding::MarkRule;
-use crate::margin::NotionalScale;
+use crate::margin::{NotionalScale, Rate, TierTable};
 use crate::types::{Money, Price, Qty, Side, TraderId};
-use crate::venue::{Venue, VenuePreset};
+use crate::venue::{Fees, Venue, VenuePreset};
 
 /// Lots per coin (lot 0.001).
 pub(crate) const LOTS: i64 = 1000;
@@ -32,6 +33,27 @@ pub(crate) fn exchange(venue: Venue, symbol: &str, tick: f64, fund: f64) -> Exch
     }
     cfg.insurance_fund = usdt(fund);
     Exchange::new(cfg).unwrap()
+}
+
+/// An instrument for the venue tests (`multi`, `sim::venue`, `sweep`): Binance rules with `tiers`
+/// on a `tick` × 0.001 grid, no trading fees, the given liquidation fee (`None`: Binance's), mark =
+/// index (the marks are what a test sets), `fund` USDT in the insurance fund.
+pub(crate) fn index_market(
+    symbol: &str,
+    tick: f64,
+    tiers: TierTable,
+    liquidation_fee: Option<Rate>,
+    fund: f64,
+) -> (String, ExchangeConfig) {
+    let mut preset =
+        VenuePreset::custom(Venue::Binance, symbol, tiers).with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO });
+    if let Some(fee) = liquidation_fee {
+        preset = preset.with_liquidation_fee(fee);
+    }
+    let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(tick, 0.001).unwrap());
+    cfg.mark_rule = MarkRule::Index;
+    cfg.insurance_fund = usdt(fund);
+    (symbol.to_string(), cfg)
 }
 
 /// A cross account at leverage 1 holding `lots` entered at `entry` (quote per coin).

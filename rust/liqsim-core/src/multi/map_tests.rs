@@ -2,10 +2,9 @@
 //! marks where they are, hand-worked and checked against the venue's own liquidations.
 
 use super::*;
-use crate::funding::MarkRule;
-use crate::margin::{NotionalScale, Rate, TierTable};
+use crate::exchange::test_fixtures::index_market;
+use crate::margin::{Rate, TierTable};
 use crate::types::Qty;
-use crate::venue::{Fees, Venue, VenuePreset};
 use crate::MONEY_SCALE;
 
 const BTC: InstrumentId = InstrumentId(0);
@@ -25,14 +24,7 @@ fn venue() -> MultiExchange {
 /// [`venue`] before any mark: the accounts loaded, no index yet.
 fn unmarked() -> MultiExchange {
     let market = |symbol: &str, tick: f64, mmr: i64| {
-        let tiers = TierTable::single(Rate(mmr), 100).unwrap();
-        let preset = VenuePreset::custom(Venue::Binance, symbol, tiers)
-            .with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO })
-            .with_liquidation_fee(Rate::ZERO);
-        let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(tick, 0.001).unwrap());
-        cfg.mark_rule = MarkRule::Index;
-        cfg.insurance_fund = Money::from_f64(1e6);
-        (symbol.to_string(), cfg)
+        index_market(symbol, tick, TierTable::single(Rate(mmr), 100).unwrap(), Some(Rate::ZERO), 1e6)
     };
     let mut v = MultiExchange::new(vec![market("BTCUSDT", 0.1, 500_000), market("ETHUSDT", 0.01, 1_000_000)]).unwrap();
     let row = |id: i64, lots: Qty, entry: f64, balance: f64| AccountRow {

@@ -3,11 +3,12 @@
 
 use super::*;
 use crate::book::TimeInForce;
+use crate::exchange::test_fixtures::index_market;
 use crate::exchange::{LiquidationKind, TradeKind, BACKSTOP};
 use crate::funding::MarkRule;
 use crate::margin::{NotionalScale, Rate, TierSpec, TierTable};
 use crate::types::{Qty, Side};
-use crate::venue::{Fees, Venue, VenuePreset};
+use crate::venue::{Venue, VenuePreset};
 use crate::MONEY_SCALE;
 
 const BTC: InstrumentId = InstrumentId(0);
@@ -34,12 +35,7 @@ fn tiers(rows: &[(i64, i64, i64, u32)]) -> TierTable {
 
 /// A Binance-rules market on the index (marks are what the test sets), no trading fees.
 fn market(symbol: &str, tick: f64, tiers: TierTable, liquidation_fee: f64) -> (String, ExchangeConfig) {
-    let preset = VenuePreset::custom(Venue::Binance, symbol, tiers)
-        .with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO })
-        .with_liquidation_fee(Rate::from_f64(liquidation_fee).unwrap());
-    let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(tick, 0.001).unwrap());
-    cfg.mark_rule = MarkRule::Index;
-    (symbol.to_string(), cfg)
+    index_market(symbol, tick, tiers, Some(Rate::from_f64(liquidation_fee).unwrap()), 0.0)
 }
 
 /// A cross row: `balance` USDT, `lots` (0.001 each) entered at `entry` USDT.

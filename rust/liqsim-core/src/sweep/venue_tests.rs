@@ -5,11 +5,10 @@
 
 use super::*;
 use crate::agents::{MarketMakerSpec, NoiseTakerSpec, Reference, SizeDist};
-use crate::exchange::{ExchangeConfig, LIQUIDITY_ID};
-use crate::funding::MarkRule;
-use crate::margin::{NotionalScale, Rate, TierTable};
+use crate::exchange::test_fixtures::index_market;
+use crate::exchange::LIQUIDITY_ID;
+use crate::margin::{Rate, TierTable};
 use crate::types::Qty;
-use crate::venue::{Fees, Venue, VenuePreset};
 use crate::MONEY_SCALE;
 
 const BTC: InstrumentId = InstrumentId(0);
@@ -41,14 +40,7 @@ fn row(id: i64, lots: Qty, entry: f64, balance: f64, leverage: u32) -> AccountRo
 /// other side, and 100 ETH of asks at 3,000.50 (bids at 2,999.50) in the ETH book.
 fn venue() -> MultiExchange {
     let market = |symbol: &str, tick: f64, mmr: i64| {
-        let tiers = TierTable::single(Rate(mmr), 100).unwrap();
-        let preset = VenuePreset::custom(Venue::Binance, symbol, tiers)
-            .with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO })
-            .with_liquidation_fee(Rate::ZERO);
-        let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(tick, 0.001).unwrap());
-        cfg.mark_rule = MarkRule::Index;
-        cfg.insurance_fund = usdt(1_000_000.0);
-        (symbol.to_string(), cfg)
+        index_market(symbol, tick, TierTable::single(Rate(mmr), 100).unwrap(), Some(Rate::ZERO), 1_000_000.0)
     };
     let mut v = MultiExchange::new(vec![market("BTCUSDT", 0.1, 500_000), market("ETHUSDT", 0.01, 1_000_000)]).unwrap();
     v.add_accounts(&[

@@ -6,14 +6,12 @@ use proptest::prelude::*;
 use super::*;
 use crate::agents::{MarketMakerSpec, NoiseTakerSpec, Reference, SizeDist};
 use crate::book::TimeInForce;
-use crate::exchange::ExchangeConfig;
+use crate::exchange::test_fixtures::index_market;
 use crate::exchange::OrderRequest;
-use crate::funding::MarkRule;
-use crate::margin::{NotionalScale, Rate, TierTable};
+use crate::margin::{Rate, TierTable};
 use crate::sim::OrderAction;
 use crate::stops::TriggerOn;
 use crate::types::Qty;
-use crate::venue::{Fees, Venue, VenuePreset};
 use crate::MONEY_SCALE;
 
 const BTC: InstrumentId = InstrumentId(0);
@@ -26,13 +24,7 @@ fn usdt(x: f64) -> Money {
 
 fn venue() -> MultiExchange {
     let market = |symbol: &str, tick: f64, mmr: i64| {
-        let tiers = TierTable::single(Rate(mmr), 100).unwrap();
-        let preset =
-            VenuePreset::custom(Venue::Binance, symbol, tiers).with_fees(Fees { maker: Rate::ZERO, taker: Rate::ZERO });
-        let mut cfg = ExchangeConfig::new(preset, NotionalScale::from_sizes(tick, 0.001).unwrap());
-        cfg.mark_rule = MarkRule::Index;
-        cfg.insurance_fund = usdt(1_000_000.0);
-        (symbol.to_string(), cfg)
+        index_market(symbol, tick, TierTable::single(Rate(mmr), 100).unwrap(), None, 1_000_000.0)
     };
     MultiExchange::new(vec![market("BTCUSDT", 0.1, 500_000), market("ETHUSDT", 0.01, 1_000_000)]).unwrap()
 }
