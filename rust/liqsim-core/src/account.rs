@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::margin::{NotionalScale, TierTable};
-use crate::types::{div_euclid_wide, wide_to_f64, Money, Price, Qty, TraderId};
+use crate::margin::{div_round, NotionalScale, Rounding, TierTable};
+use crate::types::{wide_to_f64, Money, Price, Qty, TraderId};
 
 /// Cross: the whole wallet backs the position. Isolated: only the margin put aside for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -403,11 +403,11 @@ pub fn bankruptcy_price(account: &Account, scale: NotionalScale) -> Option<Price
         if num <= 0 {
             return None;
         }
-        div_euclid_wide(num + per_tick - 1, per_tick)
+        div_round(num, per_tick, Rounding::Up)
     } else {
         // collateral + cost = lots·m·P  →  P = floor(...); at or below zero the short is bankrupt
         // at every price (its collateral went below −cost): there is no bankruptcy price.
-        div_euclid_wide(collateral + pos.cost.0, per_tick)
+        div_round(collateral + pos.cost.0, per_tick, Rounding::Down)
     };
     i64::try_from(price).ok().filter(|&p| p > 0)
 }

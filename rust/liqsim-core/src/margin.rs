@@ -45,8 +45,16 @@ pub enum Rounding {
 
 /// `num / den` rounded as asked. `den` must be > 0 (every caller passes a positive constant or a
 /// validated positive value).
+///
+/// When both fit an `i64` the quotient and remainder come from one hardware division instead of
+/// the `i128` software routine (tens of nanoseconds): the same result
+/// (`div_round_fast_path_equals_i128_division`).
 pub(crate) fn div_round(num: i128, den: i128, rounding: Rounding) -> i128 {
     debug_assert!(den > 0);
+    if let (Ok(n), Ok(d)) = (i64::try_from(num), i64::try_from(den)) {
+        // d > 0, so the one overflowing i64 division (MIN / −1) cannot happen.
+        return round_quotient(i128::from(n.div_euclid(d)), n.rem_euclid(d) as u128, d as u128, rounding);
+    }
     round_quotient(num.div_euclid(den), num.rem_euclid(den) as u128, den as u128, rounding)
 }
 
@@ -1177,6 +1185,25 @@ mod tests {
             let (mm_lo, mm_hi) = (t.maintenance_margin(lo).unwrap(), t.maintenance_margin(hi).unwrap());
             prop_assert!(mm_lo <= mm_hi);
             prop_assert!(mm_lo >= Money::ZERO);
+        }
+
+        #[test]
+        fn div_round_fast_path_equals_i128_division(
+            num in prop_oneof![
+                any::<i64>().prop_map(i128::from),
+                any::<i128>(),
+                (i128::from(i64::MIN) - 1_000)..(i128::from(i64::MIN) + 1_000),
+                (i128::from(i64::MAX) - 1_000)..(i128::from(i64::MAX) + 1_000),
+            ],
+            den in prop_oneof![1i128..1_000, 1i128..=i128::from(i64::MAX), 1i128..i128::MAX],
+            mode in 0u8..3,
+        ) {
+            let rounding = [Rounding::Up, Rounding::Down, Rounding::Nearest][mode as usize];
+            let wide = round_quotient(num.div_euclid(den), num.rem_euclid(den) as u128, den as u128, rounding);
+            prop_assert_eq!(div_round(num, den, rounding), wide);
+            if rounding == Rounding::Down {
+                prop_assert_eq!(div_round(num, den, rounding), num.div_euclid(den));
+            }
         }
 
         #[test]
