@@ -53,7 +53,12 @@ impl Position {
 
     /// Unrealised PnL at `price` ticks.
     pub fn unrealized(&self, price: Price, scale: NotionalScale) -> Money {
-        let value = self.notional(price, scale);
+        self.unrealized_at_value(self.notional(price, scale))
+    }
+
+    /// Unrealised PnL when the position's notional is `value` (what [`Self::notional`] gives).
+    #[inline]
+    pub fn unrealized_at_value(&self, value: Money) -> Money {
         Money(self.sign() as i128 * (value.0 - self.cost.0))
     }
 
@@ -235,6 +240,19 @@ impl Account {
             return Money::ZERO;
         }
         tiers.maintenance_margin(self.position.notional(mark, scale)).unwrap_or(Money(i128::MAX))
+    }
+
+    /// Total balance plus unrealised PnL at `mark`, and the maintenance margin there (as
+    /// [`Self::maintenance_margin`]), from one computation of the notional: a venue prices every
+    /// leg of an account this way. A flat position has neither PnL nor maintenance margin.
+    #[inline]
+    pub fn value_and_maintenance(&self, mark: Price, scale: NotionalScale, tiers: &TierTable) -> (Money, Money) {
+        if self.position.is_flat() {
+            return (self.total_balance(), Money::ZERO);
+        }
+        let notional = self.position.notional(mark, scale);
+        let mm = tiers.maintenance_margin(notional).unwrap_or(Money(i128::MAX));
+        (self.total_balance() + self.position.unrealized_at_value(notional), mm)
     }
 
     /// Liquidatable at `mark`: a position whose margin balance is at or below maintenance.

@@ -1227,16 +1227,7 @@ impl MultiExchange {
         let acct = &ex.accounts()[dense as usize];
         let (scale, tiers) = (ex.config().scale, &ex.config().preset.tiers);
         match mark {
-            // A flat leg has no PnL and no maintenance margin (its cost is zero once closed).
-            Some(_) if acct.position.is_flat() => (acct.total_balance(), Money::ZERO),
-            // `Position::unrealized` and `Account::maintenance_margin`, with the notional they
-            // both start from computed once.
-            Some(mark) => {
-                let notional = acct.position.notional(mark, scale);
-                let upnl = Money(acct.position.sign() as i128 * (notional.0 - acct.position.cost.0));
-                let mm = tiers.maintenance_margin(notional).unwrap_or(Money(i128::MAX));
-                (acct.total_balance() + upnl, mm)
-            }
+            Some(mark) => acct.value_and_maintenance(mark, scale, tiers),
             None => {
                 let mm = if acct.position.is_flat() {
                     Money::ZERO
